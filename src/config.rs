@@ -1,0 +1,71 @@
+//! Settings from the environment and command-line flags (contract.md, "Configuration").
+
+use std::path::{Path, PathBuf};
+
+use clap::{ArgAction, Args};
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "AGHUB_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Where the embedded defaults (SQLite file, filesystem blobs) keep their files.
+    #[arg(long, env = "AGHUB_DATA_DIR", default_value = "./aghub-data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data dir.
+    #[arg(long, env = "AGHUB_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// `file:///abs/path` or `s3://bucket[/prefix]`; defaults to a folder in the data dir.
+    #[arg(long, env = "AGHUB_STORAGE_URL", global = true)]
+    pub storage_url: Option<String>,
+
+    /// Path-style S3 addressing (MinIO, Garage, moto and most self-hosted servers).
+    #[arg(long, env = "AGHUB_S3_FORCE_PATH_STYLE", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub s3_force_path_style: bool,
+
+    /// Mark the session cookie `Secure`. Browsers accept it on http://localhost too; turn it off
+    /// only for HTTP clients that refuse Secure cookies over plain HTTP.
+    #[arg(long, env = "AGHUB_COOKIE_SECURE", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub cookie_secure: bool,
+
+    /// Log as JSON lines (for log shippers) instead of human-readable text.
+    #[arg(long, env = "AGHUB_LOG_JSON", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub log_json: bool,
+
+    /// Largest request body in MiB (a case with several 12 MP photos).
+    #[arg(long, env = "AGHUB_MAX_REQUEST_MB", default_value_t = 200, global = true)]
+    pub max_request_mb: usize,
+
+    /// Seconds a request may take before it is cut off (slow phone uploads need minutes).
+    #[arg(long, env = "AGHUB_REQUEST_TIMEOUT_SECS", default_value_t = 300, global = true)]
+    pub request_timeout_secs: u64,
+}
+
+impl Settings {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("aghub.db").display()),
+        }
+    }
+
+    pub fn storage_url(&self) -> String {
+        match &self.storage_url {
+            Some(url) => url.clone(),
+            None => format!("file://{}", absolute(&self.data_dir.join("blobs")).display()),
+        }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}

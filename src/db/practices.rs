@@ -1,0 +1,63 @@
+use sqlx::Row;
+
+use super::{new_id, Db, DbError, DbResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Practice {
+    pub id: String,
+    pub ods_code: String,
+    pub name: String,
+}
+
+/// Inserts a practice; an existing ODS code is a conflict.
+pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResult<Practice> {
+    let id = new_id();
+    sqlx::query("INSERT INTO practices (id, ods_code, name, created_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(ods_code)
+        .bind(name)
+        .bind(now_ms)
+        .execute(db.pool())
+        .await
+        .map_err(|e| match DbError::from(e) {
+            e if e.is_unique_violation() => {
+                DbError::Conflict(format!("a practice with ODS code {ods_code} already exists"))
+            }
+            e => e,
+        })?;
+    Ok(Practice {
+        id,
+        ods_code: ods_code.to_string(),
+        name: name.to_string(),
+    })
+}
+
+pub async fn find_by_ods(db: &Db, ods_code: &str) -> DbResult<Option<Practice>> {
+    let row = sqlx::query("SELECT id, ods_code, name FROM practices WHERE ods_code = $1")
+        .bind(ods_code)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        Ok(Practice {
+            id: r.try_get("id")?,
+            ods_code: r.try_get("ods_code")?,
+            name: r.try_get("name")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn list(db: &Db) -> DbResult<Vec<Practice>> {
+    let rows = sqlx::query("SELECT id, ods_code, name FROM practices ORDER BY name")
+        .fetch_all(db.pool())
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Practice {
+                id: r.try_get("id")?,
+                ods_code: r.try_get("ods_code")?,
+                name: r.try_get("name")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+use sqlx::Row;
+
+use super::{new_id, Db, DbResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    Local,
+    National,
+}
+
+impl Pool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::Local => "local",
+            Pool::National => "national",
+        }
+    }
+}
+
+impl std::str::FromStr for Pool {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Pool::Local),
+            "national" => Ok(Pool::National),
+            other => Err(format!("pool must be local or national, not '{other}'")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub id: String,
+    pub user_id: String,
+    pub specialty: String,
+    pub pool: String,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+}
+
+pub async fn insert(
+    db: &Db,
+    user_id: &str,
+    specialty: &str,
+    pool: Pool,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    now_ms: i64,
+) -> DbResult<String> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO rota_shifts (id, user_id, specialty, pool, starts_at_ms, ends_at_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(specialty)
+    .bind(pool.as_str())
+    .bind(starts_at_ms)
+    .bind(ends_at_ms)
+    .bind(now_ms)
+    .execute(db.pool())
+    .await?;
+    Ok(id)
+}
+
+/// Shifts of one specialty that have not ended yet, soonest first.
+pub async fn upcoming(db: &Db, specialty: &str, now_ms: i64) -> DbResult<Vec<Shift>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, specialty, pool, starts_at_ms, ends_at_ms FROM rota_shifts \
+         WHERE specialty = $1 AND ends_at_ms > $2 ORDER BY starts_at_ms",
+    )
+    .bind(specialty)
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Shift {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                specialty: r.try_get("specialty")?,
+                pool: r.try_get("pool")?,
+                starts_at_ms: r.try_get("starts_at_ms")?,
+                ends_at_ms: r.try_get("ends_at_ms")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

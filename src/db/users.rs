@@ -1,0 +1,111 @@
+use sqlx::Row;
+
+use super::{new_id, Db, DbError, DbResult};
+use crate::domain::access::Principal;
+use crate::domain::Role;
+
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub practice_id: Option<&'a str>,
+    pub specialties: &'a [String],
+    pub password_hash: Option<&'a str>,
+}
+
+/// Emails are compared case-insensitively, so they are stored lower-cased.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Inserts the user and their specialties in one transaction.
+pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String> {
+    let id = new_id();
+    let email = normalise_email(user.email);
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, name, role, practice_id, password_hash, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&email)
+    .bind(user.name)
+    .bind(user.role.as_str())
+    .bind(user.practice_id)
+    .bind(user.password_hash)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match DbError::from(e) {
+        e if e.is_unique_violation() => {
+            DbError::Conflict(format!("a user with email {email} already exists"))
+        }
+        e => e,
+    })?;
+    for slug in user.specialties {
+        sqlx::query("INSERT INTO user_specialties (user_id, specialty) VALUES ($1, $2)")
+            .bind(&id)
+            .bind(slug)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Id and password hash for sign-in; disabled users are not found.
+pub async fn credentials_by_email(db: &Db, email: &str) -> DbResult<Option<(String, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT id, password_hash FROM users WHERE email = $1 AND disabled_at_ms IS NULL",
+    )
+    .bind(normalise_email(email))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("password_hash")?)))
+        .transpose()?)
+}
+
+pub async fn id_by_email(db: &Db, email: &str) -> DbResult<String> {
+    let row = sqlx::query("SELECT id FROM users WHERE email = $1")
+        .bind(normalise_email(email))
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(DbError::NotFound)?;
+    Ok(row.try_get("id")?)
+}
+
+/// The signed-in person with what the access rules need. Disabled users get `None`.
+pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, email, name, role, practice_id FROM users WHERE id = $1 AND disabled_at_ms IS NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?
+    else {
+        return Ok(None);
+    };
+    let role: String = row.try_get("role")?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::domain::UnknownValue| DbError::Config(e.to_string()))?;
+    let specialties = sqlx::query(
+        "SELECT specialty FROM user_specialties WHERE user_id = $1 ORDER BY specialty",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| r.try_get("specialty"))
+    .collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(Principal {
+        user_id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role,
+        practice_id: row.try_get("practice_id")?,
+        specialties,
+    }))
+}

@@ -1,0 +1,95 @@
+//! The case and its life: submitted → claimed → (awaiting_gp → submitted …) → closed.
+
+use super::word_enum;
+
+word_enum!(
+    /// Maps to e-RS: submitted/claimed ≈ PROVIDER_RESPONSE_REQUIRED,
+    /// awaiting_gp ≈ REFERRER_TO_SUBMIT_FURTHER_INFORMATION, closed ≈ ENDED_CLOSED / ADVICE_CONVERTED.
+    CaseStatus, "status", {
+        Submitted => "submitted",
+        Claimed => "claimed",
+        AwaitingGp => "awaiting_gp",
+        Closed => "closed",
+    }
+);
+
+word_enum!(
+    Urgency, "urgency", {
+        Routine => "routine",
+        Urgent => "urgent",
+    }
+);
+
+word_enum!(
+    Outcome, "outcome", {
+        ManageInPrimaryCare => "manage_in_primary_care",
+        ReferRoutine => "refer_routine",
+        ReferUrgent => "refer_urgent",
+        ReferTwoWeekWait => "refer_two_week_wait",
+        RedirectSpecialty => "redirect_specialty",
+        RequestInformation => "request_information",
+    }
+);
+
+impl Outcome {
+    /// Every outcome but a request for information closes the case.
+    pub fn closes_case(self) -> bool {
+        self != Outcome::RequestInformation
+    }
+
+    pub fn status_after(self) -> CaseStatus {
+        if self.closes_case() {
+            CaseStatus::Closed
+        } else {
+            CaseStatus::AwaitingGp
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::ManageInPrimaryCare => "Manage in primary care",
+            Outcome::ReferRoutine => "Refer (routine)",
+            Outcome::ReferUrgent => "Refer (urgent)",
+            Outcome::ReferTwoWeekWait => "Refer on the two-week-wait pathway (suspected cancer)",
+            Outcome::RedirectSpecialty => "Redirect to another specialty",
+            Outcome::RequestInformation => "More information requested",
+        }
+    }
+}
+
+impl CaseStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            CaseStatus::Submitted => "Waiting for a consultant",
+            CaseStatus::Claimed => "With a consultant",
+            CaseStatus::AwaitingGp => "Awaiting your response",
+            CaseStatus::Closed => "Closed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_request_information_keeps_the_case_open() {
+        for o in Outcome::ALL {
+            let expected = if *o == Outcome::RequestInformation {
+                CaseStatus::AwaitingGp
+            } else {
+                CaseStatus::Closed
+            };
+            assert_eq!(o.status_after(), expected, "{o}");
+        }
+    }
+
+    #[test]
+    fn words_round_trip_and_unknown_words_are_refused() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), *o);
+        }
+        let err = "maybe".parse::<Urgency>().unwrap_err();
+        assert!(err.to_string().contains("routine urgent"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! Domain rules: pure types and decisions, no IO. HTTP, storage and the image pipeline build on these.
+
+pub mod access;
+pub mod case;
+pub mod nhs_number;
+pub mod role;
+
+pub use case::{CaseStatus, Outcome, Urgency};
+pub use nhs_number::{NhsNumber, NhsNumberError};
+pub use role::Role;
+
+/// Generic "parse one of these words" error used by the small enums.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {what}; expected one of: {expected}.")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// Declares a string-backed enum with `as_str`, `FromStr` and serde in one place.
+macro_rules! word_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal, { $($variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $( #[serde(rename = $word)] $variant ),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    other => Err($crate::domain::UnknownValue {
+                        what: $what,
+                        value: other.to_string(),
+                        expected: concat!($($word, " "),+),
+                    }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
+/// ODS organisation codes (e.g. a practice's "A81001"): 3 to 10 letters and digits, upper-cased.
+pub fn parse_ods_code(input: &str) -> Result<String, String> {
+    let code = input.trim().to_ascii_uppercase();
+    if (3..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err(format!(
+            "'{}' is not an ODS code: use 3 to 10 letters and digits, like A81001",
+            input.trim()
+        ))
+    }
+}
+
+/// A plausible email address: one '@', something either side, a dot in the domain, no spaces.
+pub fn check_email(input: &str) -> Result<String, String> {
+    let email = input.trim().to_lowercase();
+    let ok = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok {
+        Ok(email)
+    } else {
+        Err(format!("'{}' is not an email address", input.trim()))
+    }
+}

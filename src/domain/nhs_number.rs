@@ -1,0 +1,112 @@
+//! The NHS number: ten digits, the last a Modulus 11 check digit.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NhsNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NhsNumberError {
+    #[error("Enter the NHS number.")]
+    Empty,
+    #[error("An NHS number has only digits (spaces are allowed between groups); this one has '{0}'.")]
+    BadCharacter(char),
+    #[error("An NHS number has 10 digits; this one has {0}.")]
+    WrongLength(usize),
+    #[error("This NHS number fails its check digit: please check it against the patient's record.")]
+    CheckDigit,
+}
+
+impl NhsNumber {
+    /// Accepts plain digits or spaced groups ("943 476 5919"); anything else is refused with a reason.
+    pub fn parse(input: &str) -> Result<Self, NhsNumberError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(NhsNumberError::Empty);
+        }
+        let mut digits = String::with_capacity(10);
+        for c in trimmed.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' => {}
+                other => return Err(NhsNumberError::BadCharacter(other)),
+            }
+        }
+        if digits.len() != 10 {
+            return Err(NhsNumberError::WrongLength(digits.len()));
+        }
+        let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+        let sum: u32 = d[..9]
+            .iter()
+            .zip((2..=10).rev())
+            .map(|(digit, weight)| digit * weight)
+            .sum();
+        let check = match 11 - (sum % 11) {
+            11 => 0,
+            10 => return Err(NhsNumberError::CheckDigit),
+            c => c,
+        };
+        if check != d[9] {
+            return Err(NhsNumberError::CheckDigit);
+        }
+        Ok(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// 3-3-4 grouping, as printed on NHS letters.
+    pub fn formatted(&self) -> String {
+        format!("{} {} {}", &self.0[..3], &self.0[3..6], &self.0[6..])
+    }
+}
+
+impl fmt::Display for NhsNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.formatted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_numbers_plain_and_spaced() {
+        for n in ["9434765919", "943 476 5919", " 401 023 2137 ", "9990000018"] {
+            assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
+        }
+        assert_eq!(NhsNumber::parse("943 476 5919").unwrap().as_str(), "9434765919");
+        assert_eq!(NhsNumber::parse("9434765919").unwrap().formatted(), "943 476 5919");
+    }
+
+    #[test]
+    fn rejects_wrong_check_digit_length_and_characters() {
+        assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::CheckDigit));
+        assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::WrongLength(9)));
+        assert_eq!(NhsNumber::parse("943-476-5919"), Err(NhsNumberError::BadCharacter('-')));
+        assert_eq!(NhsNumber::parse("  "), Err(NhsNumberError::Empty));
+    }
+
+    #[test]
+    fn remainder_one_means_no_valid_number() {
+        // 123456780x: weighted sum 10+18+24+28+30+30+28+24+0 = 192, 192 % 11 = 5 -> check 6.
+        assert!(NhsNumber::parse("1234567806").is_ok());
+        // Find a prefix whose check would be 10: every completion must be refused.
+        let prefix = (0..1_000_000_000u64)
+            .map(|n| format!("{n:09}"))
+            .find(|p| {
+                let s: u32 = p
+                    .bytes()
+                    .zip((2..=10).rev())
+                    .map(|(b, w)| u32::from(b - b'0') * w)
+                    .sum();
+                11 - s % 11 == 10
+            })
+            .unwrap();
+        for last in 0..10 {
+            assert!(NhsNumber::parse(&format!("{prefix}{last}")).is_err());
+        }
+    }
+}

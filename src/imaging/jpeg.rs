@@ -1,0 +1,210 @@
+//! JPEG path, on libjpeg-turbo (through the `turbojpeg` crate).
+//!
+//! - Full size: a *lossless* transform of the DCT coefficients (the same as
+//!   `jpegtran -copy none -perfect -rotate …`): the EXIF orientation is applied
+//!   by moving DCT blocks, and no marker of the upload is copied (no APPn, COM,
+//!   MPF, trailing data: libjpeg writes a fresh JFIF stream and stops at EOI).
+//!   Re-encoding at 12 MP would cost a generation of quality and ~3× the time.
+//!   When the rotation is not MCU-aligned (e.g. 4000×3000 4:2:0 turned 90°,
+//!   whose partial 16-px block row cannot move to the left edge) we re-encode
+//!   the full image at quality 95 without chroma subsampling rather than
+//!   trimming up to 15 px off the picture.
+//! - Display and thumbnail: decoded once at the smallest DCT scale (n/8) that
+//!   still gives ≥ 1600 px on the long edge (1/2 for a 12 MP photo: 4× fewer
+//!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail
+//!   is made from the display pixels.
+
+use std::time::Instant;
+
+use image::{DynamicImage, GrayImage, RgbImage};
+use turbojpeg::{Colorspace, Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp, Transform, Transformer};
+
+use super::meta::Meta;
+use super::orient::Orientation;
+use super::{icc, quality, raster, resize};
+use super::{ImageError, Limits, Outputs, Rendition, StageTimings};
+use super::{DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY, THUMB_LONG_EDGE};
+
+/// Most progressive JPEGs have ≤ 12 scans; libjpeg-turbo's own tools use 500
+/// as the limit against the "many tiny scans" CPU exhaustion attack.
+const MAX_SCANS: u32 = 500;
+
+const CONTENT_TYPE: &str = "image/jpeg";
+
+pub(super) fn process(input: &[u8], limits: &Limits, meta: &Meta, t: &mut StageTimings) -> Result<Outputs, ImageError> {
+    let clock = Instant::now();
+    let mut dec = Decompressor::new().map_err(internal)?;
+    let header = dec.read_header(input).map_err(|e| decode_error(input, e))?;
+    let (width, height) = (dim(header.width)?, dim(header.height)?);
+    limits.check_dimensions(width, height)?;
+    if header.is_lossless {
+        // SOF3 lossless JPEG (medical imaging archives, never a phone).
+        return Err(ImageError::UnsupportedFormat { detected: "lossless JPEG" });
+    }
+    let grey = match header.colorspace {
+        Colorspace::Gray => true,
+        Colorspace::YCbCr | Colorspace::RGB => false,
+        // CMYK/YCCK (print workflows): libjpeg-turbo cannot convert them to
+        // RGB, `image` (zune-jpeg) can. Full size is re-encoded.
+        _ => return raster::process_jpeg_fallback(input, (width, height), limits, meta, t),
+    };
+    let channels = if grey { 1 } else { 3 };
+    let profile = icc::from_jpeg(input).and_then(|p| icc::sanitize(&p, channels));
+    t.sniff_header += clock.elapsed();
+
+    // Decode at reduced DCT scale.
+    let clock = Instant::now();
+    let factor = pick_scale(width.max(height), DISPLAY_LONG_EDGE);
+    dec.set_scaling_factor(factor).map_err(internal)?;
+    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+    let decoded = decompress(&mut dec, input, header.scaled(factor).width, header.scaled(factor).height, grey)?;
+    t.decode = clock.elapsed();
+
+    // Display copy: resize in stored orientation (fewer pixels to rotate),
+    // then orient.
+    let clock = Instant::now();
+    let (dw, dh) = resize::fit_long_edge(width, height, DISPLAY_LONG_EDGE);
+    let (dw, dh) = (dw.min(decoded.width()), dh.min(decoded.height()));
+    let mut display = resize::resize(&decoded, dw, dh)?;
+    drop(decoded);
+    meta.orientation.apply(&mut display);
+    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    t.display = clock.elapsed();
+
+    let clock = Instant::now();
+    let (tw, th) = resize::fit_long_edge(display.width(), display.height(), THUMB_LONG_EDGE);
+    let thumb = resize::resize(&display, tw, th)?;
+    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    t.thumb = clock.elapsed();
+
+    let clock = Instant::now();
+    let (full_w, full_h) = meta.orientation.upright(width, height);
+    let warnings = quality::assess(&display, full_w, full_h);
+    t.quality = clock.elapsed();
+
+    let clock = Instant::now();
+    let full = full_clean(input, &header, width, height, grey, meta.orientation, profile.as_deref())?;
+    t.full = clock.elapsed();
+
+    Ok(Outputs { full, display: display_r, thumb: thumb_r, warnings })
+}
+
+/// Full-size clean JPEG.
+fn full_clean(
+    input: &[u8],
+    header: &turbojpeg::DecompressHeader,
+    width: u32,
+    height: u32,
+    grey: bool,
+    orientation: Orientation,
+    profile: Option<&[u8]>,
+) -> Result<Rendition, ImageError> {
+    let (mcu_w, mcu_h) = (header.subsamp.mcu_width() as u32, header.subsamp.mcu_height() as u32);
+    let (full_w, full_h) = orientation.upright(width, height);
+    if orientation.is_perfect_for(width, height, mcu_w, mcu_h) {
+        let mut transform = Transform::op(orientation.transform_op());
+        transform.perfect = true;
+        transform.copy_none = true;
+        let mut transformer = Transformer::new().map_err(internal)?;
+        // A transform that only warns (e.g. stray bytes before EOI) falls
+        // through to the re-encode below, which tolerates benign warnings.
+        if let Ok(out) = transformer.transform_to_vec(&transform, input) {
+            let bytes = match profile {
+                Some(p) => icc::embed_in_jpeg(out, p)?,
+                None => out,
+            };
+            return Ok(Rendition::new(bytes, full_w, full_h, CONTENT_TYPE));
+        }
+    }
+    let mut dec = Decompressor::new().map_err(internal)?;
+    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+    let mut img = decompress(&mut dec, input, header.width, header.height, grey)?;
+    orientation.apply(&mut img);
+    encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, Subsamp::None, profile)
+}
+
+/// Smallest n/8 scale whose result still has `long_edge ≥ target` (or 1/1).
+fn pick_scale(long_edge: u32, target: u32) -> ScalingFactor {
+    (1..=8)
+        .map(|n| ScalingFactor::new(n, 8))
+        .find(|f| f.scale(long_edge as usize) >= target as usize)
+        .unwrap_or(ScalingFactor::ONE)
+}
+
+fn decompress(dec: &mut Decompressor, input: &[u8], w: usize, h: usize, grey: bool) -> Result<DynamicImage, ImageError> {
+    let (format, channels) = if grey { (PixelFormat::GRAY, 1) } else { (PixelFormat::RGB, 3) };
+    let len = w.checked_mul(h).and_then(|n| n.checked_mul(channels)).ok_or_else(|| ImageError::Internal("size overflow".into()))?;
+    let mut pixels = vec![0u8; len];
+    let image = turbojpeg::Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * channels, height: h, format };
+    if let Err(e) = dec.decompress(input, image) {
+        // libjpeg-turbo reports warnings as errors too, with the image decoded.
+        if !is_benign_warning(&e) {
+            return Err(decode_error(input, e));
+        }
+    }
+    let (w, h) = (dim(w)?, dim(h)?);
+    let img = if grey {
+        GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+    };
+    img.ok_or_else(|| ImageError::Internal("decoded buffer size mismatch".into()))
+}
+
+/// Encodes an 8-bit grey or RGB image as a baseline JPEG with optimised
+/// Huffman tables, plus the ICC profile if any.
+pub(super) fn encode_rendition(
+    img: &DynamicImage,
+    quality: i32,
+    subsamp: Subsamp,
+    profile: Option<&[u8]>,
+) -> Result<Rendition, ImageError> {
+    let rgb;
+    let (pixels, format, channels, subsamp) = match img {
+        DynamicImage::ImageLuma8(g) => (g.as_raw().as_slice(), PixelFormat::GRAY, 1, Subsamp::Gray),
+        DynamicImage::ImageRgb8(c) => (c.as_raw().as_slice(), PixelFormat::RGB, 3, subsamp),
+        other => {
+            rgb = other.to_rgb8();
+            (rgb.as_raw().as_slice(), PixelFormat::RGB, 3, subsamp)
+        }
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut c = Compressor::new().map_err(internal)?;
+    c.set_quality(quality).map_err(internal)?;
+    c.set_subsamp(subsamp).map_err(internal)?;
+    c.set_optimize(true).map_err(internal)?;
+    let image = turbojpeg::Image { pixels, width: w, pitch: w * channels, height: h, format };
+    let out = c.compress_to_vec(image).map_err(internal)?;
+    let bytes = match profile {
+        Some(p) => icc::embed_in_jpeg(out, p)?,
+        None => out,
+    };
+    Ok(Rendition::new(bytes, img.width(), img.height(), CONTENT_TYPE))
+}
+
+/// Warnings libjpeg-turbo emits on files phones and editors really produce,
+/// with the image fully decoded.
+fn is_benign_warning(e: &turbojpeg::Error) -> bool {
+    let msg = e.to_string();
+    msg.contains("extraneous bytes before marker")
+        || msg.contains("unknown JFIF revision")
+        || msg.contains("Invalid SOS parameters for sequential JPEG")
+}
+
+fn decode_error(input: &[u8], e: turbojpeg::Error) -> ImageError {
+    let msg = e.to_string();
+    let has_eoi = input.windows(2).rev().any(|w| w == [0xFF, 0xD9]);
+    if msg.contains("Premature end") || msg.contains("premature end") || !has_eoi {
+        ImageError::Truncated(msg)
+    } else {
+        ImageError::Corrupt(msg)
+    }
+}
+
+fn dim(v: usize) -> Result<u32, ImageError> {
+    u32::try_from(v).map_err(|_| ImageError::Corrupt(format!("dimension {v} out of range")))
+}
+
+fn internal(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Internal(format!("libjpeg-turbo: {e}"))
+}

@@ -1,0 +1,339 @@
+//! Clinical photo pipeline: make an uploaded photo safe and produce the three
+//! stored renditions.
+//!
+//! [`process`] is pure and synchronous (CPU-bound, ~50–150 ms for a 12 MP phone
+//! JPEG): call it from `tokio::task::spawn_blocking`. It never writes anything
+//! and never keeps the uploaded bytes.
+//!
+//! Steps, cheapest first so that hostile input is refused before any large
+//! allocation:
+//! 1. byte-count limit, then format sniffing from magic bytes ([`sniff`]);
+//! 2. dimensions read from the header only, checked against [`Limits`]
+//!    (a 65000×65000 header or a decompression bomb is refused here);
+//! 3. EXIF orientation and capture time read with `kamadak-exif` ([`meta`]);
+//! 4. decode (for JPEG at a reduced DCT scale, see [`jpeg`]), apply the
+//!    orientation to the pixels, resize ([`resize`]) and re-encode the display
+//!    copy and the thumbnail; quality checks on the display pixels ([`quality`]);
+//! 5. the full-size image: for JPEG a lossless libjpeg-turbo transform that
+//!    rotates the DCT blocks and copies no marker at all; for PNG/WebP a
+//!    re-encode from the decoded pixels ([`raster`]).
+//!
+//! Nothing of the original container survives: every output is written by an
+//! encoder (or by libjpeg-turbo's transformer with "copy no markers") from
+//! pixels / DCT coefficients only. The one thing carried over is a validated
+//! ICC colour profile, see [`icc`] for why.
+
+mod icc;
+mod jpeg;
+mod meta;
+mod orient;
+mod quality;
+mod raster;
+mod resize;
+mod sniff;
+pub mod synth;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+pub use self::quality::QualityWarning;
+
+/// Long edge of the display copy, in pixels (never upscaled).
+pub const DISPLAY_LONG_EDGE: u32 = 1600;
+/// Long edge of the thumbnail, in pixels (never upscaled).
+pub const THUMB_LONG_EDGE: u32 = 320;
+
+/// JPEG quality of the display copy: visually lossless on skin at 1600 px.
+const DISPLAY_JPEG_QUALITY: i32 = 85;
+/// JPEG quality of the thumbnail.
+const THUMB_JPEG_QUALITY: i32 = 80;
+/// JPEG quality when the full-size image has to be re-encoded (lossy WebP
+/// source, CMYK JPEG, or a JPEG rotation that is not MCU-aligned). High, with
+/// no chroma subsampling, so that the second generation loses next to nothing.
+const FULL_REENCODE_JPEG_QUALITY: i32 = 95;
+
+/// Bounds applied before and during decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted upload, in bytes.
+    pub max_bytes: usize,
+    /// Largest accepted width × height.
+    pub max_pixels: u64,
+    /// Largest accepted width or height.
+    pub max_dimension: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 40 * 1024 * 1024,
+            // 48 MP phone sensors (8064×6048 = 48.8 MP) fit.
+            max_pixels: 50_000_000,
+            max_dimension: 12_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Upper bound on what a decoder may allocate for one image: 8 bytes per
+    /// pixel (RGBA, 16 bits) plus some working space.
+    fn max_decoder_alloc(&self) -> u64 {
+        self.max_pixels.saturating_mul(8).saturating_add(64 * 1024 * 1024)
+    }
+
+    fn check_dimensions(&self, width: u32, height: u32) -> Result<(), ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Corrupt(format!("image header says {width}×{height}")));
+        }
+        if width > self.max_dimension
+            || height > self.max_dimension
+            || u64::from(width) * u64::from(height) > self.max_pixels
+        {
+            return Err(ImageError::TooManyPixels { width, height });
+        }
+        Ok(())
+    }
+}
+
+/// Formats accepted from uploads (detected from the bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhotoFormat {
+    Jpeg,
+    Png,
+    WebP,
+}
+
+impl PhotoFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PhotoFormat::Jpeg => "image/jpeg",
+            PhotoFormat::Png => "image/png",
+            PhotoFormat::WebP => "image/webp",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PhotoFormat::Jpeg => "JPEG",
+            PhotoFormat::Png => "PNG",
+            PhotoFormat::WebP => "WebP",
+        }
+    }
+}
+
+/// One stored object.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rendition {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: &'static str,
+    /// SHA-256 of `bytes`, lowercase hex.
+    pub sha256: String,
+}
+
+impl Rendition {
+    fn new(bytes: Vec<u8>, width: u32, height: u32, content_type: &'static str) -> Rendition {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Rendition { bytes, width, height, content_type, sha256 }
+    }
+}
+
+impl fmt::Debug for Rendition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendition")
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("content_type", &self.content_type)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// Result of [`process`].
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub source_format: PhotoFormat,
+    /// Full resolution, upright, no metadata. JPEG for JPEG and lossy-WebP
+    /// sources, PNG for lossless sources (PNG, lossless WebP, anything with
+    /// alpha), so that a lossless upload is not degraded.
+    pub full: Rendition,
+    /// Long edge ≤ [`DISPLAY_LONG_EDGE`], JPEG.
+    pub display: Rendition,
+    /// Long edge ≤ [`THUMB_LONG_EDGE`], JPEG.
+    pub thumb: Rendition,
+    pub warnings: Vec<QualityWarning>,
+    /// EXIF DateTimeOriginal (camera local time, no zone). Nothing else of the
+    /// metadata is kept: no location, no device identity.
+    pub captured_at: Option<time::PrimitiveDateTime>,
+}
+
+/// Why a photo was refused. `Display` is a sentence a GP can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("The file is empty. Please choose the photo again.")]
+    Empty,
+
+    #[error(
+        "This file is {} and the largest photo we accept is {}. Please send a smaller photo \
+         (your phone's normal camera setting is fine).",
+        human_size(*size), human_size(*max)
+    )]
+    TooLarge { size: usize, max: usize },
+
+    #[error("{}", unsupported_message(detected))]
+    UnsupportedFormat {
+        /// What the bytes look like, e.g. "HEIC", "GIF", "PDF", "unknown".
+        detected: &'static str,
+    },
+
+    #[error(
+        "This image is {width}×{height} pixels, which is more than we can accept. \
+         Please send the photo at your phone's normal camera size (up to 48 megapixels)."
+    )]
+    TooManyPixels { width: u32, height: u32 },
+
+    #[error(
+        "This photo is incomplete: the file ends before the picture does, probably because the \
+         upload or copy was interrupted. Please upload it again."
+    )]
+    Truncated(String),
+
+    #[error(
+        "This photo file is damaged and can't be opened. Please export it again from your \
+         phone or camera and re-upload it."
+    )]
+    Corrupt(String),
+
+    #[error("Something went wrong while preparing this photo. Please try again.")]
+    Internal(String),
+}
+
+impl ImageError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImageError::Empty => "image_empty",
+            ImageError::TooLarge { .. } => "image_too_large",
+            ImageError::UnsupportedFormat { .. } => "unsupported_image_format",
+            ImageError::TooManyPixels { .. } => "image_too_many_pixels",
+            ImageError::Truncated(_) => "image_truncated",
+            ImageError::Corrupt(_) => "image_corrupt",
+            ImageError::Internal(_) => "image_processing_failed",
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ImageError::UnsupportedFormat { .. } => 415,
+            ImageError::TooLarge { .. } => 413,
+            ImageError::Empty
+            | ImageError::TooManyPixels { .. }
+            | ImageError::Truncated(_)
+            | ImageError::Corrupt(_) => 422,
+            ImageError::Internal(_) => 500,
+        }
+    }
+}
+
+fn human_size(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn unsupported_message(detected: &str) -> String {
+    const ACCEPTED: &str = "We accept photos in JPEG, PNG or WebP format.";
+    match detected {
+        "HEIC" => format!(
+            "This is an HEIC photo (the iPhone's default format), which we can't open. {ACCEPTED} \
+             On the iPhone, go to Settings > Camera > Formats and choose \"Most Compatible\" so \
+             new photos are saved as JPEG, or share the photo from the Photos app by Mail, which \
+             sends it as JPEG."
+        ),
+        "unknown" => format!("This file is not a photo we can open. {ACCEPTED}"),
+        other => format!("This file is a {other} file, not a photo we can open. {ACCEPTED}"),
+    }
+}
+
+/// Wall time of each stage of one [`process_timed`] call.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StageTimings {
+    /// Size check, magic bytes, header dimensions, EXIF orientation/date.
+    pub sniff_header: Duration,
+    /// Decoding the pixels the display copy is made from (JPEG: at DCT scale).
+    pub decode: Duration,
+    /// Full-size clean image (lossless transform or re-encode), with hashing.
+    pub full: Duration,
+    /// Resize + orientation + encode + hash of the display copy.
+    pub display: Duration,
+    /// Resize + encode + hash of the thumbnail.
+    pub thumb: Duration,
+    /// Blur / exposure / resolution checks.
+    pub quality: Duration,
+    /// The whole call.
+    pub total: Duration,
+}
+
+/// Make an uploaded photo safe and produce its three renditions.
+pub fn process(input: &[u8], limits: &Limits) -> Result<Processed, ImageError> {
+    process_timed(input, limits).0
+}
+
+/// [`process`], also reporting how long each stage took (for tracing and the
+/// benchmark).
+pub fn process_timed(input: &[u8], limits: &Limits) -> (Result<Processed, ImageError>, StageTimings) {
+    let mut timings = StageTimings::default();
+    let start = Instant::now();
+    // The decoders are C (libjpeg-turbo) and safe Rust; a panic from the Rust
+    // side would be a bug in a dependency, and must not take the worker down
+    // or surface as anything but a refused photo.
+    let result = catch_unwind(AssertUnwindSafe(|| run(input, limits, &mut timings)))
+        .unwrap_or_else(|_| Err(ImageError::Corrupt("a decoder panicked on this input".into())));
+    timings.total = start.elapsed();
+    if let Err(e) = &result {
+        tracing::debug!(code = e.code(), error = ?e, "photo refused");
+    }
+    (result, timings)
+}
+
+/// What a format-specific path hands back.
+struct Outputs {
+    full: Rendition,
+    display: Rendition,
+    thumb: Rendition,
+    warnings: Vec<QualityWarning>,
+}
+
+fn run(input: &[u8], limits: &Limits, t: &mut StageTimings) -> Result<Processed, ImageError> {
+    let clock = Instant::now();
+    if input.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    if input.len() > limits.max_bytes {
+        return Err(ImageError::TooLarge { size: input.len(), max: limits.max_bytes });
+    }
+    let format = match sniff::sniff(input) {
+        sniff::Sniffed::Supported(f) => f,
+        sniff::Sniffed::Unsupported(detected) => return Err(ImageError::UnsupportedFormat { detected }),
+    };
+    let meta = meta::read(input);
+    t.sniff_header = clock.elapsed();
+
+    let out = match format {
+        PhotoFormat::Jpeg => jpeg::process(input, limits, &meta, t)?,
+        PhotoFormat::Png | PhotoFormat::WebP => raster::process(input, format, limits, &meta, t)?,
+    };
+    Ok(Processed {
+        source_format: format,
+        full: out.full,
+        display: out.display,
+        thumb: out.thumb,
+        warnings: out.warnings,
+        captured_at: meta.captured_at,
+    })
+}

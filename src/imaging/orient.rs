@@ -1,0 +1,129 @@
+//! EXIF orientation (TIFF tag 0x0112), applied to the pixels.
+
+use image::metadata::Orientation as ImgOrientation;
+use image::DynamicImage;
+use turbojpeg::TransformOp;
+
+/// The 8 EXIF orientations, named by what must be done to the stored pixels
+/// to show them upright.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Orientation {
+    /// 1: stored upright.
+    #[default]
+    Normal,
+    /// 2: mirror left-right.
+    FlipH,
+    /// 3: rotate 180°.
+    Rotate180,
+    /// 4: mirror top-bottom.
+    FlipV,
+    /// 5: mirror along the top-left/bottom-right diagonal.
+    Transpose,
+    /// 6: rotate 90° clockwise (phone held upright, the most common case).
+    Rotate90,
+    /// 7: mirror along the top-right/bottom-left diagonal.
+    Transverse,
+    /// 8: rotate 270° clockwise.
+    Rotate270,
+}
+
+impl Orientation {
+    /// Unknown values (0, 9+) are treated as upright, as browsers do.
+    pub fn from_exif(value: u32) -> Orientation {
+        match value {
+            2 => Orientation::FlipH,
+            3 => Orientation::Rotate180,
+            4 => Orientation::FlipV,
+            5 => Orientation::Transpose,
+            6 => Orientation::Rotate90,
+            7 => Orientation::Transverse,
+            8 => Orientation::Rotate270,
+            _ => Orientation::Normal,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn exif_value(self) -> u16 {
+        match self {
+            Orientation::Normal => 1,
+            Orientation::FlipH => 2,
+            Orientation::Rotate180 => 3,
+            Orientation::FlipV => 4,
+            Orientation::Transpose => 5,
+            Orientation::Rotate90 => 6,
+            Orientation::Transverse => 7,
+            Orientation::Rotate270 => 8,
+        }
+    }
+
+    /// True when the upright image is the stored one turned on its side.
+    pub fn swaps_dimensions(self) -> bool {
+        matches!(
+            self,
+            Orientation::Transpose | Orientation::Rotate90 | Orientation::Transverse | Orientation::Rotate270
+        )
+    }
+
+    /// Upright dimensions from stored ones.
+    pub fn upright(self, width: u32, height: u32) -> (u32, u32) {
+        if self.swaps_dimensions() {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }
+
+    /// The lossless libjpeg-turbo transform with the same effect.
+    pub fn transform_op(self) -> TransformOp {
+        match self {
+            Orientation::Normal => TransformOp::None,
+            Orientation::FlipH => TransformOp::Hflip,
+            Orientation::Rotate180 => TransformOp::Rot180,
+            Orientation::FlipV => TransformOp::Vflip,
+            Orientation::Transpose => TransformOp::Transpose,
+            Orientation::Rotate90 => TransformOp::Rot90,
+            Orientation::Transverse => TransformOp::Transverse,
+            Orientation::Rotate270 => TransformOp::Rot270,
+        }
+    }
+
+    /// Whether the lossless transform can keep every pixel: partial MCU blocks
+    /// on the right/bottom edge cannot be moved to the left/top (same rule as
+    /// libjpeg's `jtransform_perfect_transform`).
+    pub fn is_perfect_for(self, width: u32, height: u32, mcu_w: u32, mcu_h: u32) -> bool {
+        let w_ok = width % mcu_w == 0;
+        let h_ok = height % mcu_h == 0;
+        match self {
+            Orientation::Normal | Orientation::Transpose => true,
+            Orientation::FlipH | Orientation::Rotate270 => w_ok,
+            Orientation::FlipV | Orientation::Rotate90 => h_ok,
+            Orientation::Rotate180 | Orientation::Transverse => w_ok && h_ok,
+        }
+    }
+
+    /// Applies the orientation to decoded pixels (uses `image`'s
+    /// implementation of the same 8 cases).
+    pub fn apply(self, img: &mut DynamicImage) {
+        let o = match self {
+            Orientation::Normal => return,
+            Orientation::FlipH => ImgOrientation::FlipHorizontal,
+            Orientation::Rotate180 => ImgOrientation::Rotate180,
+            Orientation::FlipV => ImgOrientation::FlipVertical,
+            Orientation::Transpose => ImgOrientation::Rotate90FlipH,
+            Orientation::Rotate90 => ImgOrientation::Rotate90,
+            Orientation::Transverse => ImgOrientation::Rotate270FlipH,
+            Orientation::Rotate270 => ImgOrientation::Rotate270,
+        };
+        img.apply_orientation(o);
+    }
+
+    /// The orientation that undoes this one (used to fabricate camera-style
+    /// test images: store `inverse().apply(upright)` with tag `self`).
+    pub fn inverse(self) -> Orientation {
+        match self {
+            Orientation::Rotate90 => Orientation::Rotate270,
+            Orientation::Rotate270 => Orientation::Rotate90,
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! PNG and WebP (and CMYK JPEG) path, on the `image` crate's decoders (pure
+//! Rust: png, image-webp, zune-jpeg) with `image::Limits`.
+//!
+//! Every output is re-encoded from the decoded pixels, so no chunk of the
+//! upload (tEXt/zTXt/iTXt, eXIf, tIME, XMP, WebP EXIF/XMP, trailing bytes) can
+//! survive. Full-size format: PNG when the source is lossless (PNG, lossless
+//! WebP, or anything with transparency), so a lossless upload (screenshots of
+//! dermatoscope software, exports) is not degraded; JPEG at quality 95, 4:4:4,
+//! when the source was lossy anyway (lossy WebP, CMYK JPEG), where PNG would
+//! be 5–10× larger for no gain. WebP is not used as an output: e-RS and many
+//! clinical systems do not accept it.
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
+use turbojpeg::Subsamp;
+
+use super::jpeg::encode_rendition;
+use super::meta::Meta;
+use super::{icc, quality, resize};
+use super::{ImageError, Limits, Outputs, PhotoFormat, Rendition, StageTimings};
+use super::{DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY, THUMB_LONG_EDGE};
+
+pub(super) fn process(
+    input: &[u8],
+    format: PhotoFormat,
+    limits: &Limits,
+    meta: &Meta,
+    t: &mut StageTimings,
+) -> Result<Outputs, ImageError> {
+    decode_and_render(input, format, None, limits, meta, t)
+}
+
+fn decode_and_render(
+    input: &[u8],
+    format: PhotoFormat,
+    jpeg_dims: Option<(u32, u32)>,
+    limits: &Limits,
+    meta: &Meta,
+    t: &mut StageTimings,
+) -> Result<Outputs, ImageError> {
+    let clock = Instant::now();
+    // Cheap header checks before any decoder exists, so that a header
+    // claiming 65000×65000 is refused in microseconds.
+    let header_dims = match format {
+        PhotoFormat::Png => png_ihdr_dimensions(input)?,
+        PhotoFormat::WebP => {
+            check_riff_length(input)?;
+            webp_dimensions(input)?
+        }
+        PhotoFormat::Jpeg => jpeg_dims.unwrap_or((0, 0)),
+    };
+    limits.check_dimensions(header_dims.0, header_dims.1)?;
+    let lossless_source = match format {
+        PhotoFormat::Png => true,
+        PhotoFormat::WebP => webp_is_lossless(input),
+        PhotoFormat::Jpeg => false,
+    };
+    let image_format = match format {
+        PhotoFormat::Png => ImageFormat::Png,
+        PhotoFormat::WebP => ImageFormat::WebP,
+        PhotoFormat::Jpeg => ImageFormat::Jpeg,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(input), image_format);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_dimension);
+    image_limits.max_image_height = Some(limits.max_dimension);
+    image_limits.max_alloc = Some(limits.max_decoder_alloc());
+    reader.limits(image_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(input, format, header_dims, e))?;
+    let (w, h) = decoder.dimensions();
+    limits.check_dimensions(w, h)?;
+    let raw_profile = decoder.icc_profile().ok().flatten();
+    t.sniff_header += clock.elapsed();
+
+    let clock = Instant::now();
+    let decoded = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(input, format, header_dims, e))?;
+    // 8 bits per channel, grey / RGB / RGBA. 16-bit precision is not needed
+    // to look at skin and no display shows it.
+    let has_alpha = decoded.color().has_alpha() && !fully_opaque(&decoded);
+    let mut img = match (decoded.color().has_color(), has_alpha) {
+        (false, false) => DynamicImage::ImageLuma8(decoded.to_luma8()),
+        (true, false) => DynamicImage::ImageRgb8(decoded.to_rgb8()),
+        (_, true) => DynamicImage::ImageRgba8(decoded.to_rgba8()),
+    };
+    drop(decoded);
+    meta.orientation.apply(&mut img);
+    let channels = img.color().channel_count();
+    let profile = raw_profile.and_then(|p| icc::sanitize(&p, channels));
+    t.decode = clock.elapsed();
+
+    let clock = Instant::now();
+    let full = if lossless_source || has_alpha {
+        encode_png(&img, profile.as_deref())?
+    } else {
+        encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, Subsamp::None, profile.as_deref())?
+    };
+    t.full = clock.elapsed();
+
+    let clock = Instant::now();
+    // JPEG renditions: transparent areas become white.
+    let opaque = if has_alpha { flatten_on_white(&img) } else { img };
+    let (full_w, full_h) = (opaque.width(), opaque.height());
+    let (dw, dh) = resize::fit_long_edge(full_w, full_h, DISPLAY_LONG_EDGE);
+    let display = resize::resize(&opaque, dw, dh)?;
+    drop(opaque);
+    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    t.display = clock.elapsed();
+
+    let clock = Instant::now();
+    let (tw, th) = resize::fit_long_edge(dw, dh, THUMB_LONG_EDGE);
+    let thumb = resize::resize(&display, tw, th)?;
+    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    t.thumb = clock.elapsed();
+
+    let clock = Instant::now();
+    let warnings = quality::assess(&display, full_w, full_h);
+    t.quality = clock.elapsed();
+
+    Ok(Outputs { full, display: display_r, thumb: thumb_r, warnings })
+}
+
+/// JPEGs libjpeg-turbo cannot turn into RGB (CMYK, YCCK).
+pub(super) fn process_jpeg_fallback(
+    input: &[u8],
+    dims: (u32, u32),
+    limits: &Limits,
+    meta: &Meta,
+    t: &mut StageTimings,
+) -> Result<Outputs, ImageError> {
+    decode_and_render(input, PhotoFormat::Jpeg, Some(dims), limits, meta, t)
+}
+
+fn encode_png(img: &DynamicImage, profile: Option<&[u8]>) -> Result<Rendition, ImageError> {
+    let mut out = Vec::new();
+    // Fast (fdeflate) compression: ~10× quicker than the default on photos for
+    // files ~10 % larger.
+    let mut encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    if let Some(p) = profile {
+        // Cannot fail for a PNG encoder that has not written anything yet.
+        let _ = encoder.set_icc_profile(p.to_vec());
+    }
+    encoder
+        .write_image(img.as_bytes(), img.width(), img.height(), img.color().into())
+        .map_err(|e| ImageError::Internal(format!("PNG encoder: {e}")))?;
+    Ok(Rendition::new(out, img.width(), img.height(), "image/png"))
+}
+
+fn fully_opaque(img: &DynamicImage) -> bool {
+    match img {
+        DynamicImage::ImageRgba8(i) => i.pixels().all(|p| p.0[3] == 255),
+        DynamicImage::ImageLumaA8(i) => i.pixels().all(|p| p.0[1] == 255),
+        DynamicImage::ImageRgba16(i) => i.pixels().all(|p| p.0[3] == u16::MAX),
+        DynamicImage::ImageLumaA16(i) => i.pixels().all(|p| p.0[1] == u16::MAX),
+        DynamicImage::ImageRgba32F(i) => i.pixels().all(|p| p.0[3] >= 1.0),
+        _ => true,
+    }
+}
+
+fn flatten_on_white(img: &DynamicImage) -> DynamicImage {
+    let mut rgb = image::RgbImage::new(img.width(), img.height());
+    let rgba = img.to_rgba8();
+    for (dst, src) in rgb.pixels_mut().zip(rgba.pixels()) {
+        let a = u32::from(src.0[3]);
+        for c in 0..3 {
+            dst.0[c] = ((u32::from(src.0[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    DynamicImage::ImageRgb8(rgb)
+}
+
+/// Width and height from the IHDR chunk, which the PNG spec requires to come
+/// first. Read by hand (8 bytes at a fixed offset) so a header claiming
+/// 65000×65000 is refused before a decoder is even created.
+fn png_ihdr_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
+    if input.len() < 33 {
+        return Err(ImageError::Truncated("PNG shorter than its header".into()));
+    }
+    if &input[12..16] != b"IHDR" {
+        return Err(ImageError::Corrupt("PNG does not start with IHDR".into()));
+    }
+    let be32 = |at: usize| u32::from_be_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]);
+    Ok((be32(16), be32(20)))
+}
+
+/// A RIFF header whose length field runs past the end of the file is a
+/// truncated upload.
+fn check_riff_length(input: &[u8]) -> Result<(), ImageError> {
+    let declared = u32::from_le_bytes([input[4], input[5], input[6], input[7]]) as usize;
+    if declared.saturating_add(8) > input.len() {
+        return Err(ImageError::Truncated(format!("RIFF says {} bytes, file has {}", declared + 8, input.len())));
+    }
+    Ok(())
+}
+
+/// Canvas size from a WebP header (VP8X extended, VP8L lossless or VP8
+/// lossy bitstream header), read by hand for the same reason as the PNG one.
+fn webp_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
+    if input.len() < 30 {
+        return Err(ImageError::Truncated("WebP shorter than its header".into()));
+    }
+    let b = input;
+    let le24 = |at: usize| u32::from(b[at]) | u32::from(b[at + 1]) << 8 | u32::from(b[at + 2]) << 16;
+    match &b[12..16] {
+        b"VP8X" => Ok((le24(24) + 1, le24(27) + 1)),
+        b"VP8L" if b[20] == 0x2F => {
+            let bits = u32::from_le_bytes([b[21], b[22], b[23], b[24]]);
+            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        b"VP8 " if b[23..26] == [0x9D, 0x01, 0x2A] => {
+            let w = u32::from(u16::from_le_bytes([b[26], b[27]]) & 0x3FFF);
+            let h = u32::from(u16::from_le_bytes([b[28], b[29]]) & 0x3FFF);
+            Ok((w, h))
+        }
+        _ => Err(ImageError::Corrupt("unrecognised WebP header".into())),
+    }
+}
+
+/// Whether the WebP image data is VP8L (lossless) rather than VP8 (lossy):
+/// the first of the two chunk types in the RIFF chunk list.
+fn webp_is_lossless(input: &[u8]) -> bool {
+    let mut at = 12;
+    while at + 8 <= input.len() {
+        let fourcc = &input[at..at + 4];
+        let size = u32::from_le_bytes([input[at + 4], input[at + 5], input[at + 6], input[at + 7]]) as usize;
+        match fourcc {
+            b"VP8L" => return true,
+            b"VP8 " => return false,
+            _ => {}
+        }
+        at = match at.checked_add(8 + size + (size & 1)) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    false
+}
+
+fn decode_error(input: &[u8], format: PhotoFormat, (width, height): (u32, u32), e: image::ImageError) -> ImageError {
+    use image::error::ImageError as E;
+    match e {
+        // The header dimensions passed our checks, so the decoder found the
+        // image needs more than it said (or more memory than allowed).
+        E::Limits(_) => ImageError::TooManyPixels { width, height },
+        E::Unsupported(u) => ImageError::Corrupt(format!("{format:?} feature not supported: {u}")),
+        other => {
+            let msg = other.to_string();
+            let eof = matches!(&other, E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+                || msg.to_ascii_lowercase().contains("eof")
+                || msg.to_ascii_lowercase().contains("end of file")
+                || !has_end_marker(input, format);
+            if eof {
+                ImageError::Truncated(msg)
+            } else {
+                ImageError::Corrupt(msg)
+            }
+        }
+    }
+}
+
+fn has_end_marker(input: &[u8], format: PhotoFormat) -> bool {
+    match format {
+        PhotoFormat::Png => input.windows(4).rev().any(|w| w == b"IEND"),
+        PhotoFormat::Jpeg => input.windows(2).rev().any(|w| w == [0xFF, 0xD9]),
+        PhotoFormat::WebP => true,
+    }
+}

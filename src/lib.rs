@@ -1,0 +1,16 @@
+//! aghub: store-and-forward Advice & Guidance for the NHS.
+//!
+//! Layout: `domain` (pure rules) · `db` (SQLite/PostgreSQL) · `blob` (filesystem/S3) ·
+//! `web` (HTTP: routes, auth, pages, API) · `startup`/`cli` (wiring).
+
+pub mod blob;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

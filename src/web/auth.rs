@@ -1,0 +1,168 @@
+//! Who is calling: an API token (`Authorization: Bearer …`) or a browser session.
+//! [`authenticate`] runs on every route and attaches the [`Identity`]; handlers that need a
+//! signed-in person take [`CurrentUser`], and ask `domain::access` what that person may do.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::csrf;
+use super::error::AppError;
+use crate::db;
+use crate::domain::access::Principal;
+use crate::state::AppState;
+
+pub const USER_KEY: &str = "user_id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Token,
+    Session,
+}
+
+#[derive(Debug, Clone)]
+pub struct Identity(pub Option<(Principal, Via)>);
+
+/// The signed-in person; rejects with 401 when there is none.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Identity>() {
+            Some(Identity(Some((p, _)))) => Ok(CurrentUser(p.clone())),
+            _ => Err(AppError::unauthenticated()),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, AppError>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AppError::unauthenticated()
+                .with_code("invalid_token")
+                .with_message("The Authorization header must be 'Bearer ' followed by an API token.")
+        });
+    Some(parsed)
+}
+
+/// Middleware on every route: resolve the caller, enforce same-origin + CSRF token rules for
+/// session-authenticated changes, and record nothing else (handlers audit what they show).
+pub async fn authenticate(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Only owned data crosses the awaits below (a `&Request` is not `Send`).
+    let headers = req.headers().clone();
+    let is_api = req.uri().path().starts_with("/api/");
+    let unsafe_method = csrf::is_unsafe(req.method());
+    match resolve(&state, &session, &headers, is_api, unsafe_method).await {
+        Ok(identity) => {
+            req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn resolve(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    is_api: bool,
+    unsafe_method: bool,
+) -> Result<Identity, AppError> {
+    if let Some(token) = bearer(headers) {
+        let token = token?;
+        let user_id = db::tokens::user_for(&state.db, token).await?;
+        let principal = match user_id {
+            Some(id) => db::users::principal(&state.db, &id).await?,
+            None => None,
+        };
+        return match principal {
+            Some(p) => Ok(Identity(Some((p, Via::Token)))),
+            None => Err(AppError::unauthenticated()
+                .with_code("invalid_token")
+                .with_message("This API token is not valid: it may have been revoked.")),
+        };
+    }
+    // Without a token this is a browser: changes must come from our own pages.
+    if unsafe_method {
+        csrf::check_origin(headers)?;
+    }
+    let user_id: Option<String> = session.get(USER_KEY).await.map_err(AppError::internal)?;
+    let principal = match user_id {
+        Some(id) => db::users::principal(&state.db, &id).await?,
+        None => None,
+    };
+    if unsafe_method && principal.is_some() && is_api {
+        let submitted = headers
+            .get(csrf::HEADER)
+            .and_then(|h| h.to_str().ok());
+        csrf::verify(session, submitted).await?;
+    }
+    Ok(Identity(principal.map(|p| (p, Via::Session))))
+}
+
+/// Argon2id with the crate's defaults (OWASP's recommended parameters).
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+pub fn check_password_policy(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an email and password; the work is the same whether or not the email exists,
+/// so response time does not reveal who has an account.
+pub async fn check_credentials(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<Option<String>, AppError> {
+    let found = db::users::credentials_by_email(&state.db, email).await?;
+    let (user_id, hash) = match found {
+        Some((id, Some(hash))) => (Some(id), hash),
+        _ => (None, state.dummy_password_hash.to_string()),
+    };
+    let password = password.to_string();
+    let permit = state.cpu_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify_password(&password, &hash)
+    })
+    .await
+    .map_err(AppError::internal)?;
+    Ok(if ok { user_id } else { None })
+}

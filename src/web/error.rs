@@ -1,0 +1,151 @@
+//! The one HTTP error type. Handlers return it; the JSON API sends the contract's body
+//! `{"error": {"code", "message"}}`, and the page router re-renders it as an HTML page.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::blob::BlobError;
+use crate::db::DbError;
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// The cause of a 5xx, logged and never shown.
+    pub source: Option<anyhow::Error>,
+}
+
+/// Left on the response so the page layer can render the same error as HTML.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Sign in first: send an API token as 'Authorization: Bearer …' or use the sign-in page.",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
+    }
+
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal_error",
+            message: "Something went wrong on our side; nothing was saved. Please try again."
+                .into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => AppError::not_found("Not found."),
+            DbError::Conflict(m) => AppError::conflict("conflict", m),
+            DbError::Sqlx(ref s) if is_unreachable(s) => {
+                tracing::error!(error = %e, "database unavailable");
+                AppError::unavailable(
+                    "The database is unavailable just now; nothing was saved. Please try again in a minute.",
+                )
+            }
+            other => AppError::internal(other),
+        }
+    }
+}
+
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    )
+}
+
+impl From<BlobError> for AppError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => AppError::not_found("That image is not in storage."),
+            BlobError::Unavailable(_) => {
+                tracing::error!(error = %e, "storage unavailable");
+                AppError::unavailable(
+                    "Photo storage is unavailable just now; nothing was saved. Please try again in a minute.",
+                )
+            }
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, code = self.code, "request failed");
+        }
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message }
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            message: self.message,
+        });
+        response
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,103 @@
+//! HTTP: routes, middleware and pages. Handlers stay thin: they parse, ask `domain::access`,
+//! call `db`/`blob`/`imaging`, and render.
+
+pub mod api;
+pub mod auth;
+pub mod csrf;
+pub mod error;
+pub mod health;
+pub mod pages;
+pub mod templates;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::db::sessions::DbSessionStore;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub const SESSION_COOKIE: &str = "aghub_session";
+
+/// Content-Security-Policy: our own scripts, styles and images only; never framed.
+const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; \
+    script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+pub fn router(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_secure(state.settings.cookie_secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
+    let max_body = state.settings.max_request_mb * 1024 * 1024;
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+
+    let routes = Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api::router())
+        .fallback(pages::not_found)
+        .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(from_fn(pages::render_html_errors))
+        .layer(sessions)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(RequestBodyLimitLayer::new(max_body));
+    with_security_headers(routes)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                // The path only: query strings may carry search terms we do not log.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Headers every response carries unless a handler set its own.
+fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+        .layer(set(
+            HeaderName::from_static("permissions-policy"),
+            "geolocation=(), microphone=(), payment=()",
+        ))
+}

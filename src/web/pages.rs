@@ -1,0 +1,215 @@
+//! Sign-in, sign-out and the start page.
+
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::auth::{self, CurrentUser, Identity, USER_KEY};
+use super::csrf::{self, CsrfForm};
+use super::error::{AppError, AppResult, ErrorInfo};
+use super::templates::{render, ErrorPage, Layout};
+use crate::db;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    email: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only same-site relative paths, so a crafted link cannot bounce a user to another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+pub async fn login_form(session: Session, Query(q): Query<NextQuery>) -> AppResult<Html<String>> {
+    render(&LoginPage {
+        layout: Layout::new(&session, None).await?,
+        error: None,
+        email: String::new(),
+        next: safe_next(q.next.as_deref()),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> AppResult<Response> {
+    let user_id = auth::check_credentials(&state, &form.email, &form.password).await?;
+    let now = state.now_ms();
+    let Some(user_id) = user_id else {
+        db::audit::record(
+            state.db.pool(),
+            db::audit::Event {
+                action: "user.sign_in_failed",
+                detail: Some(serde_json::json!({ "email": db::users::normalise_email(&form.email) })),
+                ..Default::default()
+            },
+            now,
+        )
+        .await?;
+        let page = LoginPage {
+            layout: Layout::new(&session, None).await?,
+            error: Some("The email address or password is not right. Check them and try again.".into()),
+            email: form.email,
+            next: safe_next(form.next.as_deref()),
+        };
+        return Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response());
+    };
+    // A new session id at sign-in defeats session fixation; a new CSRF token goes with it.
+    session.cycle_id().await.map_err(AppError::internal)?;
+    session.remove::<String>(csrf::SESSION_KEY).await.map_err(AppError::internal)?;
+    session.insert(USER_KEY, &user_id).await.map_err(AppError::internal)?;
+    db::audit::record(
+        state.db.pool(),
+        db::audit::Event {
+            actor_id: Some(&user_id),
+            action: "user.signed_in",
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(Redirect::to(&safe_next(form.next.as_deref())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    identity: axum::Extension<Identity>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> AppResult<Redirect> {
+    if let Some((p, _)) = &identity.0 .0 {
+        db::audit::record(
+            state.db.pool(),
+            db::audit::Event {
+                actor_id: Some(&p.user_id),
+                action: "user.signed_out",
+                ..Default::default()
+            },
+            state.now_ms(),
+        )
+        .await?;
+    }
+    session.flush().await.map_err(AppError::internal)?;
+    Ok(Redirect::to("/login"))
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    name: String,
+    role_label: &'static str,
+    practice: Option<String>,
+    specialties: Vec<String>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Html<String>> {
+    let practice = match &user.practice_id {
+        Some(id) => db::practices::list(&state.db)
+            .await?
+            .into_iter()
+            .find(|p| &p.id == id)
+            .map(|p| format!("{} ({})", p.name, p.ods_code)),
+        None => None,
+    };
+    render(&HomePage {
+        layout: Layout::new(&session, Some(&user)).await?,
+        name: user.name.clone(),
+        role_label: user.role.label(),
+        practice,
+        specialties: user.specialties.clone(),
+    })
+}
+
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+}
+
+pub async fn not_found() -> AppError {
+    AppError::not_found("There is no page at this address.")
+}
+
+/// People get HTML: a sign-in redirect for 401, an error page for other errors.
+/// The JSON API and health checks keep the contract's JSON body.
+pub async fn render_html_errors(session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let is_get = req.method() == axum::http::Method::GET;
+    let response = next.run(req).await;
+    if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" {
+        return response;
+    }
+    let Some(info) = response.extensions().get::<ErrorInfo>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED && info.code == "unauthenticated" {
+        let next = if is_get { path_and_query } else { "/".into() };
+        let target = format!("/login?next={}", urlencode(&next));
+        return Redirect::to(&target).into_response();
+    }
+    let heading = match status {
+        StatusCode::FORBIDDEN => "You cannot do this",
+        StatusCode::NOT_FOUND => "Page not found",
+        s if s.is_server_error() => "Sorry, there is a problem with the service",
+        _ => "There is a problem",
+    };
+    let page = ErrorPage {
+        layout: Layout::new(&session, None).await.unwrap_or_default(),
+        heading,
+        message: info.message,
+        code: info.code,
+    };
+    match render(&page) {
+        Ok(html) => (status, html).into_response(),
+        Err(_) => response,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e.trim_start_matches('=').to_string())
+        .unwrap_or_default()
+}
