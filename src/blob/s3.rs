@@ -25,6 +25,15 @@ impl S3Store {
     /// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, …). With no region set we use London:
     /// NHS patient data stays in the UK.
     pub async fn from_env(bucket: &str, prefix: &str, force_path_style: bool) -> Self {
+        Self::build(None, bucket, prefix, force_path_style).await
+    }
+
+    /// Like `from_env` but with an explicit endpoint (for operations scripts and tests).
+    pub async fn with_endpoint(endpoint: &str, bucket: &str, prefix: &str, force_path_style: bool) -> Self {
+        Self::build(Some(endpoint), bucket, prefix, force_path_style).await
+    }
+
+    async fn build(endpoint: Option<&str>, bucket: &str, prefix: &str, force_path_style: bool) -> Self {
         let region = RegionProviderChain::default_provider().or_else("eu-west-2");
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(region)
@@ -36,7 +45,11 @@ impl S3Store {
             )
             .load()
             .await;
-        let config = aws_sdk_s3::config::Builder::from(&shared)
+        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        if let Some(endpoint) = endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let config = config
             .force_path_style(force_path_style)
             // Only where S3 demands it: many self-hosted servers reject the newer checksum
             // headers, and every object's SHA-256 is recorded in the database anyway.

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -110,7 +110,14 @@ where
             .map_err(|(_, m)| AppError::internal(anyhow::anyhow!(m)))?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|e| AppError::bad_request("bad_form", e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "This form is larger than aghub accepts; shorten the text and try again.",
+                ),
+                _ => AppError::bad_request("bad_form", e.body_text()),
+            })?;
         let field: TokenField = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| AppError::bad_request("bad_form", e.to_string()))?;
         verify(&session, field.csrf_token.as_deref()).await?;

@@ -1,0 +1,318 @@
+//! Test harness: real backends (a fresh SQLite file or PostgreSQL database, a tempdir or an S3
+//! bucket on the local S3 server), the real app on a random port, and a cookie-keeping client.
+//! A missing PostgreSQL or S3 server fails the test with a message; nothing is skipped.
+
+use std::sync::Arc;
+
+use aghub::clock::ManualClock;
+use aghub::config::Settings;
+use aghub::db;
+use aghub::domain::Role;
+use aghub::startup::Application;
+use aghub::state::AppState;
+use sqlx::Connection;
+use tempfile::TempDir;
+
+/// 2026-11-23T09:00:00Z, a Monday morning.
+pub const T0: i64 = 1_795_424_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    SqliteFs,
+    PostgresS3,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL",
+    )
+}
+
+pub fn s3_endpoint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the suite with scripts/test, which starts the S3 server",
+    );
+    assert!(
+        endpoint.contains("127.0.0.1") || endpoint.contains("localhost"),
+        "tests only talk to a local S3 server, not {endpoint}"
+    );
+    endpoint
+}
+
+/// A database and an object store of one stack, shared by every app started on them.
+pub struct Backends {
+    pub database_url: String,
+    pub storage_url: String,
+    pub dir: TempDir,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Backends {
+    pub async fn new(stack: Stack) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match stack {
+            Stack::SqliteFs => Self {
+                database_url: format!("sqlite://{}", dir.path().join("aghub.db").display()),
+                storage_url: format!("file://{}", dir.path().join("blobs").display()),
+                dir,
+                pg_drop: None,
+            },
+            Stack::PostgresS3 => {
+                let admin = postgres_admin_url();
+                let name = format!("aghub_test_{id}");
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').expect("url has a database").0;
+                let bucket = format!("aghub-test-{id}");
+                create_bucket(&bucket).await;
+                Self {
+                    database_url: format!("{base}/{name}"),
+                    storage_url: format!("s3://{bucket}/photos"),
+                    dir,
+                    pg_drop: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            bind: "127.0.0.1:0".into(),
+            data_dir: self.dir.path().to_path_buf(),
+            database_url: Some(self.database_url.clone()),
+            storage_url: Some(self.storage_url.clone()),
+            s3_force_path_style: true,
+            cookie_secure: false,
+            log_json: false,
+            max_request_mb: 200,
+            request_timeout_secs: 300,
+        }
+    }
+
+    pub async fn db(&self) -> db::Db {
+        let db = db::Db::connect(&self.database_url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        db
+    }
+}
+
+pub async fn create_bucket(bucket: &str) {
+    s3_endpoint();
+    let store = aghub::blob::S3Store::from_env(bucket, "", true).await;
+    store
+        .client()
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot create bucket {bucket} on the S3 server: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_drop.take() {
+            // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// One running instance of the service.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    /// Moves the app's time (claims, escalation and reports are time-driven).
+    #[allow(dead_code)]
+    pub clock: ManualClock,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start(backends: &Backends) -> Self {
+        Self::start_with_clock(backends, ManualClock::at(T0)).await
+    }
+
+    pub async fn start_with_clock(backends: &Backends, clock: ManualClock) -> Self {
+        aghub::telemetry::init(false);
+        let app = Application::build(backends.settings(), Arc::new(clock.clone()))
+            .await
+            .expect("build app");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            state,
+            clock,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops accepting, finishes requests in flight, and returns once the server has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("server task").expect("server ran cleanly");
+        }
+    }
+
+    pub async fn add_practice(&self, ods: &str) -> db::practices::Practice {
+        db::practices::insert(&self.state.db, ods, &format!("Practice {ods}"), T0)
+            .await
+            .expect("add practice")
+    }
+
+    /// Adds a user with password "correct horse battery" and returns their id.
+    pub async fn add_user(&self, email: &str, role: Role, practice_id: Option<&str>, specialties: &[&str]) -> String {
+        let hash = aghub::web::auth::hash_password(PASSWORD).unwrap();
+        let specialties: Vec<String> = specialties.iter().map(|s| s.to_string()).collect();
+        db::users::insert(
+            &self.state.db,
+            db::users::NewUser {
+                email,
+                name: &format!("Test {email}"),
+                role,
+                practice_id,
+                specialties: &specialties,
+                password_hash: Some(&hash),
+            },
+            T0,
+        )
+        .await
+        .expect("add user")
+    }
+
+    pub async fn token_for(&self, user_id: &str) -> String {
+        let token = db::tokens::generate();
+        db::tokens::insert(&self.state.db, user_id, &token, T0).await.unwrap();
+        token
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects, sends our Origin on posts.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    pub fn api(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn on(&self, base: &str) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            base: base.to_string(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{}", self.base, path)).send().await.unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    /// The CSRF token in the first form of a page.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let html = self.get_text(path).await;
+        extract_csrf(&html).unwrap_or_else(|| panic!("no csrf_token on {path}: {html}"))
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{}", self.base, path))
+            .header("Origin", &self.base)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token("/login").await;
+        self.post_form(
+            "/login",
+            &[("csrf_token", &token), ("email", email), ("password", password), ("next", "/")],
+        )
+        .await
+    }
+}
+
+pub fn extract_csrf(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// The contract's error body: {"error": {"code", "message"}}; returns the code.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    let message = body["error"]["message"].as_str().expect("error.message");
+    assert!(!message.is_empty(), "error message must say what to do: {body}");
+    body["error"]["code"].as_str().expect("error.code").to_string()
+}
