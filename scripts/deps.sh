@@ -25,10 +25,10 @@ ensure_apt() {
         || die "apt-get install ${missing[*]} failed"
 }
 
-# Build needs: a C compiler and pkg-config for -sys crates.
+# Build needs: a C compiler, pkg-config, and cmake + nasm to build libjpeg-turbo (turbojpeg crate).
 ensure_build_deps() {
     command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
-    ensure_apt pkg-config build-essential
+    ensure_apt pkg-config build-essential cmake nasm
 }
 
 # Test oracles and peers: exiftool reads what we stored; vips/jpegtran are the speed peers.

@@ -10,6 +10,8 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod imaging;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -76,7 +76,9 @@ impl BlobStore {
             if bucket.is_empty() {
                 return Err(BlobError::Config(format!("no bucket in {url}")));
             }
-            Ok(Self::S3(S3Store::from_env(bucket, prefix, force_path_style).await))
+            Ok(Self::S3(
+                S3Store::from_env(bucket, prefix, force_path_style).await,
+            ))
         } else {
             Err(BlobError::Config(format!(
                 "AGHUB_STORAGE_URL must start with file:// or s3://, got {url}"
@@ -130,7 +132,15 @@ mod tests {
     fn keys_refuse_path_tricks() {
         assert!(BlobKey::new("cases/0190/photo/full.jpg").is_ok());
         for bad in [
-            "", "../etc/passwd", "a/../b", "/abs", "a//b", "A/b", "a/.hidden", "a\\b", "a/b/",
+            "",
+            "../etc/passwd",
+            "a/../b",
+            "/abs",
+            "a//b",
+            "A/b",
+            "a/.hidden",
+            "a\\b",
+            "a/b/",
             "caf\u{e9}",
         ] {
             assert!(BlobKey::new(bad).is_err(), "{bad:?} must be refused");

@@ -29,11 +29,21 @@ impl S3Store {
     }
 
     /// Like `from_env` but with an explicit endpoint (for operations scripts and tests).
-    pub async fn with_endpoint(endpoint: &str, bucket: &str, prefix: &str, force_path_style: bool) -> Self {
+    pub async fn with_endpoint(
+        endpoint: &str,
+        bucket: &str,
+        prefix: &str,
+        force_path_style: bool,
+    ) -> Self {
         Self::build(Some(endpoint), bucket, prefix, force_path_style).await
     }
 
-    async fn build(endpoint: Option<&str>, bucket: &str, prefix: &str, force_path_style: bool) -> Self {
+    async fn build(
+        endpoint: Option<&str>,
+        bucket: &str,
+        prefix: &str,
+        force_path_style: bool,
+    ) -> Self {
         let region = RegionProviderChain::default_provider().or_else("eu-west-2");
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(region)

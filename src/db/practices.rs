@@ -12,19 +12,21 @@ pub struct Practice {
 /// Inserts a practice; an existing ODS code is a conflict.
 pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResult<Practice> {
     let id = new_id();
-    sqlx::query("INSERT INTO practices (id, ods_code, name, created_at_ms) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(ods_code)
-        .bind(name)
-        .bind(now_ms)
-        .execute(db.pool())
-        .await
-        .map_err(|e| match DbError::from(e) {
-            e if e.is_unique_violation() => {
-                DbError::Conflict(format!("a practice with ODS code {ods_code} already exists"))
-            }
-            e => e,
-        })?;
+    sqlx::query(
+        "INSERT INTO practices (id, ods_code, name, created_at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(ods_code)
+    .bind(name)
+    .bind(now_ms)
+    .execute(db.pool())
+    .await
+    .map_err(|e| match DbError::from(e) {
+        e if e.is_unique_violation() => DbError::Conflict(format!(
+            "a practice with ODS code {ods_code} already exists"
+        )),
+        e => e,
+    })?;
     Ok(Practice {
         id,
         ods_code: ods_code.to_string(),

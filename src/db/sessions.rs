@@ -75,16 +75,17 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let now_ms = i64::try_from(
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
+        let now_ms =
+            i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX);
+        let row = sqlx::query(
+            "SELECT data, expires_at_ms FROM sessions WHERE id = $1 AND expires_at_ms > $2",
         )
-        .unwrap_or(i64::MAX);
-        let row = sqlx::query("SELECT data, expires_at_ms FROM sessions WHERE id = $1 AND expires_at_ms > $2")
-            .bind(id.to_string())
-            .bind(now_ms)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(backend)?;
+        .bind(id.to_string())
+        .bind(now_ms)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
         let data: String = row.try_get("data").map_err(backend)?;
         let expires_at_ms: i64 = row.try_get("expires_at_ms").map_err(backend)?;

@@ -12,7 +12,8 @@ pub struct Specialty {
     pub photos_required: bool,
 }
 
-const COLUMNS: &str = "slug, name, routine_target_ms, urgent_target_ms, escalation_ms, photos_required";
+const COLUMNS: &str =
+    "slug, name, routine_target_ms, urgent_target_ms, escalation_ms, photos_required";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Specialty, sqlx::Error> {
     Ok(Specialty {
@@ -33,11 +34,13 @@ pub async fn list(db: &Db) -> DbResult<Vec<Specialty>> {
 }
 
 pub async fn get(db: &Db, slug: &str) -> DbResult<Specialty> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM specialties WHERE slug = $1"))
-        .bind(slug)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or(DbError::NotFound)?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM specialties WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(DbError::NotFound)?;
     Ok(from_row(&row)?)
 }
 

@@ -55,7 +55,10 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String>
 }
 
 /// Id and password hash for sign-in; disabled users are not found.
-pub async fn credentials_by_email(db: &Db, email: &str) -> DbResult<Option<(String, Option<String>)>> {
+pub async fn credentials_by_email(
+    db: &Db,
+    email: &str,
+) -> DbResult<Option<(String, Option<String>)>> {
     let row = sqlx::query(
         "SELECT id, password_hash FROM users WHERE email = $1 AND disabled_at_ms IS NULL",
     )
@@ -91,15 +94,14 @@ pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
     let role: Role = role
         .parse()
         .map_err(|e: crate::domain::UnknownValue| DbError::Config(e.to_string()))?;
-    let specialties = sqlx::query(
-        "SELECT specialty FROM user_specialties WHERE user_id = $1 ORDER BY specialty",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| r.try_get("specialty"))
-    .collect::<Result<Vec<String>, _>>()?;
+    let specialties =
+        sqlx::query("SELECT specialty FROM user_specialties WHERE user_id = $1 ORDER BY specialty")
+            .bind(user_id)
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get("specialty"))
+            .collect::<Result<Vec<String>, _>>()?;
     Ok(Some(Principal {
         user_id: row.try_get("id")?,
         email: row.try_get("email")?,

@@ -102,7 +102,10 @@ mod tests {
     fn consultants_see_their_specialties_and_commissioners_see_no_cases() {
         assert!(who(Role::Consultant, None, &["dermatology"]).may_view_case(CASE));
         assert!(!who(Role::Consultant, None, &["cardiology"]).may_view_case(CASE));
-        let held = CaseAccess { claimed_by: Some("u1"), ..CASE };
+        let held = CaseAccess {
+            claimed_by: Some("u1"),
+            ..CASE
+        };
         assert!(who(Role::Consultant, None, &["cardiology"]).may_view_case(held));
         assert!(!who(Role::Commissioner, None, &[]).may_view_case(CASE));
         assert!(who(Role::Admin, None, &[]).may_view_case(CASE));

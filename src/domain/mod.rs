@@ -3,6 +3,7 @@
 pub mod access;
 pub mod case;
 pub mod nhs_number;
+pub mod queue;
 pub mod role;
 
 pub use case::{CaseStatus, Outcome, Urgency};

@@ -9,11 +9,15 @@ pub struct NhsNumber(String);
 pub enum NhsNumberError {
     #[error("Enter the NHS number.")]
     Empty,
-    #[error("An NHS number has only digits (spaces are allowed between groups); this one has '{0}'.")]
+    #[error(
+        "An NHS number has only digits (spaces are allowed between groups); this one has '{0}'."
+    )]
     BadCharacter(char),
     #[error("An NHS number has 10 digits; this one has {0}.")]
     WrongLength(usize),
-    #[error("This NHS number fails its check digit: please check it against the patient's record.")]
+    #[error(
+        "This NHS number fails its check digit: please check it against the patient's record."
+    )]
     CheckDigit,
 }
 
@@ -77,15 +81,30 @@ mod tests {
         for n in ["9434765919", "943 476 5919", " 401 023 2137 ", "9990000018"] {
             assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
         }
-        assert_eq!(NhsNumber::parse("943 476 5919").unwrap().as_str(), "9434765919");
-        assert_eq!(NhsNumber::parse("9434765919").unwrap().formatted(), "943 476 5919");
+        assert_eq!(
+            NhsNumber::parse("943 476 5919").unwrap().as_str(),
+            "9434765919"
+        );
+        assert_eq!(
+            NhsNumber::parse("9434765919").unwrap().formatted(),
+            "943 476 5919"
+        );
     }
 
     #[test]
     fn rejects_wrong_check_digit_length_and_characters() {
-        assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::CheckDigit));
-        assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::WrongLength(9)));
-        assert_eq!(NhsNumber::parse("943-476-5919"), Err(NhsNumberError::BadCharacter('-')));
+        assert_eq!(
+            NhsNumber::parse("9434765918"),
+            Err(NhsNumberError::CheckDigit)
+        );
+        assert_eq!(
+            NhsNumber::parse("943476591"),
+            Err(NhsNumberError::WrongLength(9))
+        );
+        assert_eq!(
+            NhsNumber::parse("943-476-5919"),
+            Err(NhsNumberError::BadCharacter('-'))
+        );
         assert_eq!(NhsNumber::parse("  "), Err(NhsNumberError::Empty));
     }
 

@@ -54,7 +54,9 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, AppError>> {
         .ok_or_else(|| {
             AppError::unauthenticated()
                 .with_code("invalid_token")
-                .with_message("The Authorization header must be 'Bearer ' followed by an API token.")
+                .with_message(
+                    "The Authorization header must be 'Bearer ' followed by an API token.",
+                )
         });
     Some(parsed)
 }
@@ -111,9 +113,7 @@ async fn resolve(
         None => None,
     };
     if unsafe_method && principal.is_some() && is_api {
-        let submitted = headers
-            .get(csrf::HEADER)
-            .and_then(|h| h.to_str().ok());
+        let submitted = headers.get(csrf::HEADER).and_then(|h| h.to_str().ok());
         csrf::verify(session, submitted).await?;
     }
     Ok(Identity(principal.map(|p| (p, Via::Session))))
@@ -129,7 +129,11 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -157,7 +161,12 @@ pub async fn check_credentials(
         _ => (None, state.dummy_password_hash.to_string()),
     };
     let password = password.to_string();
-    let permit = state.cpu_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+    let permit = state
+        .cpu_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(AppError::internal)?;
     let ok = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         verify_password(&password, &hash)

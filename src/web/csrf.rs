@@ -75,7 +75,9 @@ pub fn check_origin(headers: &HeaderMap) -> Result<(), AppError> {
         .or_else(|| headers.get(header::REFERER))
         .and_then(|h| h.to_str().ok());
     let Some(source) = source else {
-        return Err(forgery("This request did not say where it came from, so it was refused."));
+        return Err(forgery(
+            "This request did not say where it came from, so it was refused.",
+        ));
     };
     let authority = source
         .split_once("://")
@@ -84,7 +86,9 @@ pub fn check_origin(headers: &HeaderMap) -> Result<(), AppError> {
     if !host.is_empty() && authority.eq_ignore_ascii_case(host) {
         Ok(())
     } else {
-        Err(forgery("This request came from another site, so it was refused."))
+        Err(forgery(
+            "This request came from another site, so it was refused.",
+        ))
     }
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 
 use crate::blob::BlobError;
 use crate::db::DbError;
+use crate::service::ServiceError;
 
 #[derive(Debug)]
 pub struct AppError {
@@ -73,7 +74,11 @@ impl AppError {
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            message,
+        )
     }
 
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
@@ -89,7 +94,13 @@ impl AppError {
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -112,7 +123,10 @@ impl From<DbError> for AppError {
 fn is_unreachable(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
     )
 }
 
@@ -145,6 +159,37 @@ impl IntoResponse for AppError {
             message: self.message,
         });
         response
+    }
+}
+
+impl From<ServiceError> for AppError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(errors) => {
+                let code = errors.first().map(|e| e.code).unwrap_or("invalid_input");
+                let message = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                AppError::invalid(code, message)
+            }
+            ServiceError::Image { number, source } => AppError::new(
+                StatusCode::from_u16(source.http_status())
+                    .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                source.code(),
+                format!("Photo {number}: {source}"),
+            ),
+            ServiceError::TooManyPhotos(m) => {
+                AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_photos", m)
+            }
+            ServiceError::Forbidden(m) => AppError::forbidden(m),
+            ServiceError::NotFound(m) => AppError::not_found(m),
+            ServiceError::Conflict { code, message } => AppError::conflict(code, message),
+            ServiceError::Db(e) => e.into(),
+            ServiceError::Blob(e) => e.into(),
+            ServiceError::Internal(e) => AppError::internal(e),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod case_form;
 pub mod csrf;
 pub mod error;
 pub mod health;
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.css", get(pages::stylesheet))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router(max_body))
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(from_fn(pages::render_html_errors))

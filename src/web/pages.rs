@@ -65,7 +65,9 @@ pub async fn login(
             state.db.pool(),
             db::audit::Event {
                 action: "user.sign_in_failed",
-                detail: Some(serde_json::json!({ "email": db::users::normalise_email(&form.email) })),
+                detail: Some(
+                    serde_json::json!({ "email": db::users::normalise_email(&form.email) }),
+                ),
                 ..Default::default()
             },
             now,
@@ -73,7 +75,9 @@ pub async fn login(
         .await?;
         let page = LoginPage {
             layout: Layout::new(&session, None).await?,
-            error: Some("The email address or password is not right. Check them and try again.".into()),
+            error: Some(
+                "The email address or password is not right. Check them and try again.".into(),
+            ),
             email: form.email,
             next: safe_next(form.next.as_deref()),
         };
@@ -81,8 +85,14 @@ pub async fn login(
     };
     // A new session id at sign-in defeats session fixation; a new CSRF token goes with it.
     session.cycle_id().await.map_err(AppError::internal)?;
-    session.remove::<String>(csrf::SESSION_KEY).await.map_err(AppError::internal)?;
-    session.insert(USER_KEY, &user_id).await.map_err(AppError::internal)?;
+    session
+        .remove::<String>(csrf::SESSION_KEY)
+        .await
+        .map_err(AppError::internal)?;
+    session
+        .insert(USER_KEY, &user_id)
+        .await
+        .map_err(AppError::internal)?;
     db::audit::record(
         state.db.pool(),
         db::audit::Event {

@@ -41,8 +41,22 @@ async fn missing_objects_are_not_found_and_deletes_are_idempotent(stack: Stack) 
 async fn overwrite_replaces_the_whole_object(stack: Stack) {
     let (_b, store) = store(stack).await;
     let key = BlobKey::new("x/y.bin").unwrap();
-    store.put(&key, Bytes::from_static(b"a much longer first version"), "application/octet-stream").await.unwrap();
-    store.put(&key, Bytes::from_static(b"short"), "application/octet-stream").await.unwrap();
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"a much longer first version"),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"short"),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
     assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"short"));
 }
 
@@ -54,22 +68,30 @@ async fn health_check_passes(stack: Stack) {
 #[tokio::test]
 async fn filesystem_store_leaves_no_temp_files_and_stays_inside_its_root() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::from_url(&format!("file://{}", dir.path().display()), false).await.unwrap();
+    let store = BlobStore::from_url(&format!("file://{}", dir.path().display()), false)
+        .await
+        .unwrap();
     let key = BlobKey::new("a/b/c.jpg").unwrap();
-    store.put(&key, Bytes::from_static(b"img"), "image/jpeg").await.unwrap();
+    store
+        .put(&key, Bytes::from_static(b"img"), "image/jpeg")
+        .await
+        .unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.path().join("a/b"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, vec!["c.jpg".to_string()]);
-    assert!(BlobStore::from_url("file://relative/path", false).await.is_err());
+    assert!(BlobStore::from_url("file://relative/path", false)
+        .await
+        .is_err());
     assert!(BlobStore::from_url("ftp://x", false).await.is_err());
 }
 
 #[tokio::test]
 async fn s3_store_reports_an_unreachable_server_as_unavailable() {
     // Nothing listens on port 9 of the loopback; the store must fail fast and say so.
-    let store = aghub::blob::S3Store::with_endpoint("http://127.0.0.1:9", "nobucket", "", true).await;
+    let store =
+        aghub::blob::S3Store::with_endpoint("http://127.0.0.1:9", "nobucket", "", true).await;
     let err = store.health_check().await.unwrap_err();
     assert!(matches!(err, BlobError::Unavailable(_)), "{err:?}");
 }

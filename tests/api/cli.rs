@@ -38,7 +38,11 @@ fn ok(out: &Output) -> String {
 fn fails_with(out: &Output, needle: &str) {
     assert!(!out.status.success(), "should fail: {needle}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr: {err:?}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr: {err:?}"
+    );
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
     assert!(out.stdout.is_empty());
 }
@@ -46,43 +50,134 @@ fn fails_with(out: &Output, needle: &str) {
 async fn cli_created_user_signs_in_and_their_token_calls_the_api(stack: Stack) {
     let b = Backends::new(stack).await;
     ok(&aghub(&b, &["migrate"], None));
-    ok(&aghub(&b, &["practice", "add", "--ods", "a81001", "--name", "Riverside Medical Centre"], None));
     ok(&aghub(
         &b,
-        &["user", "add", "--email", "Asha.Patel@Example.nhs.uk", "--name", "Dr Asha Patel", "--role", "gp", "--practice", "A81001"],
+        &[
+            "practice",
+            "add",
+            "--ods",
+            "a81001",
+            "--name",
+            "Riverside Medical Centre",
+        ],
+        None,
+    ));
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            "Asha.Patel@Example.nhs.uk",
+            "--name",
+            "Dr Asha Patel",
+            "--role",
+            "gp",
+            "--practice",
+            "A81001",
+        ],
         Some("a long enough password"),
     ));
     ok(&aghub(
         &b,
-        &["user", "add", "--email", "derm@example.nhs.uk", "--name", "Dr Derm", "--role", "consultant", "--specialty", "dermatology", "ent"],
+        &[
+            "user",
+            "add",
+            "--email",
+            "derm@example.nhs.uk",
+            "--name",
+            "Dr Derm",
+            "--role",
+            "consultant",
+            "--specialty",
+            "dermatology",
+            "ent",
+        ],
         Some("another long password"),
     ));
-    let token = ok(&aghub(&b, &["token", "create", "--email", "asha.patel@example.nhs.uk"], None));
+    let token = ok(&aghub(
+        &b,
+        &["token", "create", "--email", "asha.patel@example.nhs.uk"],
+        None,
+    ));
     let token = token.trim();
     assert!(token.starts_with("agh_") && token.len() > 40 && !token.contains(char::is_whitespace));
 
     let app = TestApp::start(&b).await;
     let browser = app.browser();
-    assert_eq!(browser.sign_in("asha.patel@example.nhs.uk", "a long enough password").await.status(), StatusCode::SEE_OTHER);
-    assert!(browser.get_text("/").await.contains("Riverside Medical Centre (A81001)"));
+    assert_eq!(
+        browser
+            .sign_in("asha.patel@example.nhs.uk", "a long enough password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(browser
+        .get_text("/")
+        .await
+        .contains("Riverside Medical Centre (A81001)"));
 
-    let me: serde_json::Value = app.api().get(app.url("/api/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let me: serde_json::Value = app
+        .api()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], "asha.patel@example.nhs.uk");
     assert_eq!(me["role"], "gp");
 
-    let derm = crate::helpers::Browser { client: app.browser().client, base: app.base.clone() };
-    assert_eq!(derm.sign_in("derm@example.nhs.uk", "another long password").await.status(), StatusCode::SEE_OTHER);
+    let derm = crate::helpers::Browser {
+        client: app.browser().client,
+        base: app.base.clone(),
+    };
+    assert_eq!(
+        derm.sign_in("derm@example.nhs.uk", "another long password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     let me: serde_json::Value = derm.get("/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["specialties"], serde_json::json!(["dermatology", "ent"]));
 }
 
 async fn cli_misuse_exits_non_zero_with_one_line(stack: Stack) {
     let b = Backends::new(stack).await;
-    ok(&aghub(&b, &["practice", "add", "--ods", "A81001", "--name", "Riverside"], None));
-    fails_with(&aghub(&b, &["practice", "add", "--ods", "A81001", "--name", "Again"], None), "already exists");
-    fails_with(&aghub(&b, &["practice", "add", "--ods", "no!", "--name", "Bad"], None), "not an ODS code");
+    ok(&aghub(
+        &b,
+        &["practice", "add", "--ods", "A81001", "--name", "Riverside"],
+        None,
+    ));
+    fails_with(
+        &aghub(
+            &b,
+            &["practice", "add", "--ods", "A81001", "--name", "Again"],
+            None,
+        ),
+        "already exists",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["practice", "add", "--ods", "no!", "--name", "Bad"],
+            None,
+        ),
+        "not an ODS code",
+    );
     let user = |role: &str, extra: &[&str]| {
-        let mut args = vec!["user", "add", "--email", "x@example.nhs.uk", "--name", "X", "--role", role];
+        let mut args = vec![
+            "user",
+            "add",
+            "--email",
+            "x@example.nhs.uk",
+            "--name",
+            "X",
+            "--role",
+            role,
+        ];
         args.extend_from_slice(extra);
         args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
@@ -90,16 +185,50 @@ async fn cli_misuse_exits_non_zero_with_one_line(stack: Stack) {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         aghub(&b, &refs, pw)
     };
-    fails_with(&run(user("nurse", &[]), Some("long password 1")), "not a valid role");
-    fails_with(&run(user("gp", &[]), Some("long password 1")), "needs --practice");
-    fails_with(&run(user("gp", &["--practice", "Z99999"]), Some("long password 1")), "no practice with ODS code Z99999");
-    fails_with(&run(user("consultant", &[]), Some("long password 1")), "at least one --specialty");
-    fails_with(&run(user("consultant", &["--specialty", "astrology"]), Some("long password 1")), "unknown specialty 'astrology'");
-    fails_with(&run(user("admin", &[]), Some("short")), "at least 10 characters");
+    fails_with(
+        &run(user("nurse", &[]), Some("long password 1")),
+        "not a valid role",
+    );
+    fails_with(
+        &run(user("gp", &[]), Some("long password 1")),
+        "needs --practice",
+    );
+    fails_with(
+        &run(
+            user("gp", &["--practice", "Z99999"]),
+            Some("long password 1"),
+        ),
+        "no practice with ODS code Z99999",
+    );
+    fails_with(
+        &run(user("consultant", &[]), Some("long password 1")),
+        "at least one --specialty",
+    );
+    fails_with(
+        &run(
+            user("consultant", &["--specialty", "astrology"]),
+            Some("long password 1"),
+        ),
+        "unknown specialty 'astrology'",
+    );
+    fails_with(
+        &run(user("admin", &[]), Some("short")),
+        "at least 10 characters",
+    );
     fails_with(&run(user("admin", &[]), None), "AGHUB_PASSWORD");
     ok(&run(user("admin", &[]), Some("long password 1")));
-    fails_with(&run(user("admin", &[]), Some("long password 1")), "already exists");
-    fails_with(&aghub(&b, &["token", "create", "--email", "ghost@example.nhs.uk"], None), "no user with email");
+    fails_with(
+        &run(user("admin", &[]), Some("long password 1")),
+        "already exists",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["token", "create", "--email", "ghost@example.nhs.uk"],
+            None,
+        ),
+        "no user with email",
+    );
     fails_with(&aghub(&b, &["frobnicate"], None), "frobnicate");
     let bad_db = Command::new(env!("CARGO_BIN_EXE_aghub"))
         .args(["migrate"])
@@ -111,18 +240,89 @@ async fn cli_misuse_exits_non_zero_with_one_line(stack: Stack) {
 
 async fn rota_add_checks_consultant_specialty_and_times(stack: Stack) {
     let b = Backends::new(stack).await;
-    ok(&aghub(&b, &["user", "add", "--email", "d@example.nhs.uk", "--name", "D", "--role", "consultant", "--specialty", "dermatology"], Some("long password 1")));
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            "d@example.nhs.uk",
+            "--name",
+            "D",
+            "--role",
+            "consultant",
+            "--specialty",
+            "dermatology",
+        ],
+        Some("long password 1"),
+    ));
     let rota = |specialty: &str, pool: &str, from: &str, to: &str| {
-        aghub(&b, &["rota", "add", "--email", "d@example.nhs.uk", "--specialty", specialty, "--pool", pool, "--from", from, "--to", to], None)
+        aghub(
+            &b,
+            &[
+                "rota",
+                "add",
+                "--email",
+                "d@example.nhs.uk",
+                "--specialty",
+                specialty,
+                "--pool",
+                pool,
+                "--from",
+                from,
+                "--to",
+                to,
+            ],
+            None,
+        )
     };
-    ok(&rota("dermatology", "local", "2026-11-23T08:00:00Z", "2026-11-23T18:00:00Z"));
-    ok(&rota("dermatology", "national", "2026-11-24T08:00:00+00:00", "2026-11-24T18:00:00+00:00"));
-    fails_with(&rota("cardiology", "local", "2026-11-23T08:00:00Z", "2026-11-23T18:00:00Z"), "not a consultant in cardiology");
-    fails_with(&rota("dermatology", "regional", "2026-11-23T08:00:00Z", "2026-11-23T18:00:00Z"), "local or national");
-    fails_with(&rota("dermatology", "local", "monday", "2026-11-23T18:00:00Z"), "RFC 3339");
-    fails_with(&rota("dermatology", "local", "2026-11-23T18:00:00Z", "2026-11-23T08:00:00Z"), "after --from");
+    ok(&rota(
+        "dermatology",
+        "local",
+        "2026-11-23T08:00:00Z",
+        "2026-11-23T18:00:00Z",
+    ));
+    ok(&rota(
+        "dermatology",
+        "national",
+        "2026-11-24T08:00:00+00:00",
+        "2026-11-24T18:00:00+00:00",
+    ));
+    fails_with(
+        &rota(
+            "cardiology",
+            "local",
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T18:00:00Z",
+        ),
+        "not a consultant in cardiology",
+    );
+    fails_with(
+        &rota(
+            "dermatology",
+            "regional",
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T18:00:00Z",
+        ),
+        "local or national",
+    );
+    fails_with(
+        &rota("dermatology", "local", "monday", "2026-11-23T18:00:00Z"),
+        "RFC 3339",
+    );
+    fails_with(
+        &rota(
+            "dermatology",
+            "local",
+            "2026-11-23T18:00:00Z",
+            "2026-11-23T08:00:00Z",
+        ),
+        "after --from",
+    );
     let db = b.db().await;
-    let shifts = aghub::db::rotas::upcoming(&db, "dermatology", 0).await.unwrap();
+    let shifts = aghub::db::rotas::upcoming(&db, "dermatology", 0)
+        .await
+        .unwrap();
     assert_eq!(shifts.len(), 2);
     assert_eq!(shifts[0].pool, "local");
     assert_eq!(shifts[1].pool, "national");

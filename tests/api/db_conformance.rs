@@ -47,10 +47,20 @@ async fn columns(db: &db::Db) -> BTreeSet<(String, String, bool)> {
         .unwrap()
         .iter()
         .map(|r| {
-            let nn: i64 = r.try_get::<i64, _>("nn").or_else(|_| r.try_get::<i32, _>("nn").map(i64::from)).unwrap();
-            let pk: i64 = r.try_get::<i64, _>("pk").or_else(|_| r.try_get::<i32, _>("pk").map(i64::from)).unwrap();
+            let nn: i64 = r
+                .try_get::<i64, _>("nn")
+                .or_else(|_| r.try_get::<i32, _>("nn").map(i64::from))
+                .unwrap();
+            let pk: i64 = r
+                .try_get::<i64, _>("pk")
+                .or_else(|_| r.try_get::<i32, _>("pk").map(i64::from))
+                .unwrap();
             // SQLite reports a TEXT PRIMARY KEY as nullable; PostgreSQL (rightly) as NOT NULL.
-            (r.get::<String, _>("t"), r.get::<String, _>("c"), nn == 1 || pk > 0)
+            (
+                r.get::<String, _>("t"),
+                r.get::<String, _>("c"),
+                nn == 1 || pk > 0,
+            )
         })
         .collect()
 }
@@ -59,7 +69,10 @@ async fn columns(db: &db::Db) -> BTreeSet<(String, String, bool)> {
 async fn sqlite_and_postgres_schemas_match_table_by_column() {
     let sqlite = Backends::new(Stack::SqliteFs).await;
     let postgres = Backends::new(Stack::PostgresS3).await;
-    let (a, b) = (columns(&sqlite.db().await).await, columns(&postgres.db().await).await);
+    let (a, b) = (
+        columns(&sqlite.db().await).await,
+        columns(&postgres.db().await).await,
+    );
     assert!(a.len() > 20, "schema read: {a:?}");
     let only_sqlite: Vec<_> = a.difference(&b).collect();
     let only_postgres: Vec<_> = b.difference(&a).collect();
@@ -74,12 +87,17 @@ async fn audit_trail_is_append_only(stack: Stack) {
     let db = b.db().await;
     db::audit::record(
         db.pool(),
-        db::audit::Event { action: "test.event", ..Default::default() },
+        db::audit::Event {
+            action: "test.event",
+            ..Default::default()
+        },
         T0,
     )
     .await
     .unwrap();
-    let update = sqlx::query("UPDATE audit_events SET action = 'tampered'").execute(db.pool()).await;
+    let update = sqlx::query("UPDATE audit_events SET action = 'tampered'")
+        .execute(db.pool())
+        .await;
     assert!(update.is_err(), "audit rows must not be updatable");
     let actions: Vec<String> = sqlx::query("SELECT action FROM audit_events")
         .fetch_all(db.pool())
@@ -94,9 +112,14 @@ async fn audit_trail_is_append_only(stack: Stack) {
 async fn duplicate_keys_are_reported_as_conflicts(stack: Stack) {
     let b = Backends::new(stack).await;
     let db = b.db().await;
-    db::practices::insert(&db, "A81001", "One", T0).await.unwrap();
+    db::practices::insert(&db, "A81001", "One", T0)
+        .await
+        .unwrap();
     let again = db::practices::insert(&db, "A81001", "Two", T0).await;
-    assert!(matches!(again, Err(DbError::Conflict(ref m)) if m.contains("A81001")), "{again:?}");
+    assert!(
+        matches!(again, Err(DbError::Conflict(ref m)) if m.contains("A81001")),
+        "{again:?}"
+    );
 }
 
 async fn migrations_are_idempotent_and_seed_the_sixteen_specialties(stack: Stack) {
@@ -106,19 +129,45 @@ async fn migrations_are_idempotent_and_seed_the_sixteen_specialties(stack: Stack
     let (x, y) = tokio::join!(db.migrate(), b.db());
     x.unwrap();
     drop(y);
-    let slugs: Vec<String> = db::specialties::list(&db).await.unwrap().into_iter().map(|s| s.slug).collect();
+    let slugs: Vec<String> = db::specialties::list(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.slug)
+        .collect();
     let mut sorted = slugs.clone();
     sorted.sort();
     assert_eq!(
         sorted,
         [
-            "adult-mental-health", "cardiology", "dermatology", "diabetes-endocrinology", "ent",
-            "gastroenterology", "general-surgery", "gynaecology", "haematology", "neurology",
-            "ophthalmology", "paediatrics", "renal", "respiratory", "rheumatology", "urology",
+            "adult-mental-health",
+            "cardiology",
+            "dermatology",
+            "diabetes-endocrinology",
+            "ent",
+            "gastroenterology",
+            "general-surgery",
+            "gynaecology",
+            "haematology",
+            "neurology",
+            "ophthalmology",
+            "paediatrics",
+            "renal",
+            "respiratory",
+            "rheumatology",
+            "urology",
         ]
     );
     let derm = db::specialties::get(&db, "dermatology").await.unwrap();
     assert!(derm.photos_required);
-    db::specialties::update_targets(&db, "dermatology", 3_600_000, 1_800_000, 600_000).await.unwrap();
-    assert_eq!(db::specialties::get(&db, "dermatology").await.unwrap().escalation_ms, 600_000);
+    db::specialties::update_targets(&db, "dermatology", 3_600_000, 1_800_000, 600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        db::specialties::get(&db, "dermatology")
+            .await
+            .unwrap()
+            .escalation_ms,
+        600_000
+    );
 }

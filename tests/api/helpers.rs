@@ -129,12 +129,16 @@ impl Drop for Backends {
         if let Some((admin, name)) = self.pg_drop.take() {
             // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                     }
                 });
             })
@@ -200,7 +204,13 @@ impl TestApp {
     }
 
     /// Adds a user with password "correct horse battery" and returns their id.
-    pub async fn add_user(&self, email: &str, role: Role, practice_id: Option<&str>, specialties: &[&str]) -> String {
+    pub async fn add_user(
+        &self,
+        email: &str,
+        role: Role,
+        practice_id: Option<&str>,
+        specialties: &[&str],
+    ) -> String {
         let hash = aghub::web::auth::hash_password(PASSWORD).unwrap();
         let specialties: Vec<String> = specialties.iter().map(|s| s.to_string()).collect();
         db::users::insert(
@@ -221,7 +231,9 @@ impl TestApp {
 
     pub async fn token_for(&self, user_id: &str) -> String {
         let token = db::tokens::generate();
-        db::tokens::insert(&self.state.db, user_id, &token, T0).await.unwrap();
+        db::tokens::insert(&self.state.db, user_id, &token, T0)
+            .await
+            .unwrap();
         token
     }
 
@@ -269,7 +281,11 @@ impl Browser {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{}", self.base, path)).send().await.unwrap()
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_text(&self, path: &str) -> String {
@@ -296,7 +312,12 @@ impl Browser {
         let token = self.csrf_token("/login").await;
         self.post_form(
             "/login",
-            &[("csrf_token", &token), ("email", email), ("password", password), ("next", "/")],
+            &[
+                ("csrf_token", &token),
+                ("email", email),
+                ("password", password),
+                ("next", "/"),
+            ],
         )
         .await
     }
@@ -313,6 +334,75 @@ pub fn extract_csrf(html: &str) -> Option<String> {
 pub async fn error_code(response: reqwest::Response) -> String {
     let body: serde_json::Value = response.json().await.expect("JSON error body");
     let message = body["error"]["message"].as_str().expect("error.message");
-    assert!(!message.is_empty(), "error message must say what to do: {body}");
-    body["error"]["code"].as_str().expect("error.code").to_string()
+    assert!(
+        !message.is_empty(),
+        "error message must say what to do: {body}"
+    );
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string()
+}
+
+/// A phone-like JPEG with camera metadata (GPS, serial number, maker note) and an orientation.
+pub fn phone_jpeg(width: u32, height: u32, orientation: u16, seed: u64) -> Vec<u8> {
+    use aghub::imaging::synth;
+    let upright = synth::skin_photo(width, height, seed);
+    synth::camera_jpeg(
+        &upright,
+        90,
+        &synth::ExifSpec {
+            orientation,
+            ..Default::default()
+        },
+    )
+}
+
+/// How many objects the stack's store holds (files under the folder, or keys in the bucket).
+pub async fn stored_objects(b: &Backends) -> usize {
+    if let Some(path) = b.storage_url.strip_prefix("file://") {
+        fn walk(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .map(|e| e.unwrap().path())
+                        .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(std::path::Path::new(path))
+    } else {
+        let rest = b.storage_url.strip_prefix("s3://").unwrap();
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let store = aghub::blob::S3Store::from_env(bucket, "", true).await;
+        let out = store
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list bucket");
+        out.key_count().unwrap_or(0) as usize
+    }
+}
+
+/// Runs exiftool on bytes and returns every tag it finds as "Group:Tag".
+pub fn exiftool_tags(bytes: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("exiftool")
+        .args(["-j", "-a", "-G1", "-u"])
+        .arg(&path)
+        .output()
+        .expect("exiftool must be installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "exiftool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0].as_object().unwrap().keys().cloned().collect()
 }

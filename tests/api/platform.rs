@@ -42,7 +42,9 @@ async fn health_and_readiness_report_both_backends(stack: Stack) {
 async fn user_signs_in_on_the_web_and_sees_their_home_page(stack: Stack) {
     let (_b, app) = one_app(stack).await;
     let practice = app.add_practice("A81001").await;
-    let user_id = app.add_user("gp@example.nhs.uk", Role::Gp, Some(&practice.id), &[]).await;
+    let user_id = app
+        .add_user("gp@example.nhs.uk", Role::Gp, Some(&practice.id), &[])
+        .await;
     let browser = app.browser();
 
     let home = browser.get("/").await;
@@ -50,36 +52,69 @@ async fn user_signs_in_on_the_web_and_sees_their_home_page(stack: Stack) {
     assert_eq!(home.headers()["location"], "/login?next=%2F");
 
     let signed_in = browser.sign_in("GP@Example.nhs.uk ", PASSWORD).await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{}", signed_in.text().await.unwrap());
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert_eq!(
+        signed_in.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text().await.unwrap()
+    );
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
 
     let page = browser.get_text("/").await;
     assert!(page.contains("Welcome, Test gp@example.nhs.uk"), "{page}");
     assert!(page.contains("Practice A81001"), "{page}");
 
     let audit = aghub::db::audit::recent(&app.state.db, 10).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "user.signed_in" && e.actor_id.as_deref() == Some(&user_id)));
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "user.signed_in" && e.actor_id.as_deref() == Some(&user_id)));
 }
 
 async fn wrong_password_is_refused_and_audited(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    app.add_user("c@example.nhs.uk", Role::Consultant, None, &["dermatology"]).await;
+    app.add_user("c@example.nhs.uk", Role::Consultant, None, &["dermatology"])
+        .await;
     let browser = app.browser();
-    for (email, password) in [("c@example.nhs.uk", "wrong password!"), ("nobody@example.nhs.uk", PASSWORD)] {
+    for (email, password) in [
+        ("c@example.nhs.uk", "wrong password!"),
+        ("nobody@example.nhs.uk", PASSWORD),
+    ] {
         let r = browser.sign_in(email, password).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let html = r.text().await.unwrap();
-        assert!(html.contains("The email address or password is not right"), "{html}");
+        assert!(
+            html.contains("The email address or password is not right"),
+            "{html}"
+        );
     }
     assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
     let audit = aghub::db::audit::recent(&app.state.db, 10).await.unwrap();
-    assert_eq!(audit.iter().filter(|e| e.action == "user.sign_in_failed").count(), 2);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "user.sign_in_failed")
+            .count(),
+        2
+    );
 }
 
 async fn api_token_authenticates_and_bad_tokens_get_401(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    let id = app.add_user("derm@example.nhs.uk", Role::Consultant, None, &["dermatology"]).await;
+    let id = app
+        .add_user(
+            "derm@example.nhs.uk",
+            Role::Consultant,
+            None,
+            &["dermatology"],
+        )
+        .await;
     let token = app.token_for(&id).await;
     let client = app.api();
 
@@ -114,8 +149,12 @@ async fn api_token_authenticates_and_bad_tokens_get_401(stack: Stack) {
 async fn requests_without_rights_get_401_or_403_in_the_contract_shape(stack: Stack) {
     let (_b, app) = one_app(stack).await;
     let practice = app.add_practice("B82002").await;
-    let gp = app.add_user("gp@example.nhs.uk", Role::Gp, Some(&practice.id), &[]).await;
-    let admin = app.add_user("admin@example.nhs.uk", Role::Admin, None, &[]).await;
+    let gp = app
+        .add_user("gp@example.nhs.uk", Role::Gp, Some(&practice.id), &[])
+        .await;
+    let admin = app
+        .add_user("admin@example.nhs.uk", Role::Admin, None, &[])
+        .await;
     let client = app.api();
 
     let anonymous = client.get(app.url("/api/v1/audit")).send().await.unwrap();
@@ -123,12 +162,22 @@ async fn requests_without_rights_get_401_or_403_in_the_contract_shape(stack: Sta
     assert_eq!(error_code(anonymous).await, "unauthenticated");
 
     let gp_token = app.token_for(&gp).await;
-    let as_gp = client.get(app.url("/api/v1/audit")).bearer_auth(&gp_token).send().await.unwrap();
+    let as_gp = client
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(&gp_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(as_gp.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(as_gp).await, "forbidden");
 
     let admin_token = app.token_for(&admin).await;
-    let as_admin = client.get(app.url("/api/v1/audit")).bearer_auth(&admin_token).send().await.unwrap();
+    let as_admin = client
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(as_admin.status(), StatusCode::OK);
     let body: serde_json::Value = as_admin.json().await.unwrap();
     assert!(body["events"].is_array());
@@ -136,21 +185,35 @@ async fn requests_without_rights_get_401_or_403_in_the_contract_shape(stack: Sta
 
 async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    app.add_user("a@example.nhs.uk", Role::Admin, None, &[]).await;
+    app.add_user("a@example.nhs.uk", Role::Admin, None, &[])
+        .await;
     let browser = app.browser();
     let token = browser.csrf_token("/login").await;
-    let fields = |t: &'static str| vec![("csrf_token", t), ("email", "a@example.nhs.uk"), ("password", PASSWORD)];
+    let fields = |t: &'static str| {
+        vec![
+            ("csrf_token", t),
+            ("email", "a@example.nhs.uk"),
+            ("password", PASSWORD),
+        ]
+    };
 
     let no_token = browser.post_form("/login", &fields("")).await;
     assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
     let html = no_token.text().await.unwrap();
-    assert!(html.contains("Reload the page"), "people get an HTML page: {html}");
+    assert!(
+        html.contains("Reload the page"),
+        "people get an HTML page: {html}"
+    );
 
     let foreign = browser
         .client
         .post(format!("{}/login", browser.base))
         .header("Origin", "https://evil.example")
-        .form(&[("csrf_token", token.as_str()), ("email", "a@example.nhs.uk"), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "a@example.nhs.uk"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -159,7 +222,11 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused(stack
     let no_origin = browser
         .client
         .post(format!("{}/login", browser.base))
-        .form(&[("csrf_token", token.as_str()), ("email", "a@example.nhs.uk"), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "a@example.nhs.uk"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -167,7 +234,14 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused(stack
 
     // The same token, from our origin, works; and a signed-in JSON call without X-CSRF-Token fails.
     let ok = browser
-        .post_form("/login", &[("csrf_token", &token), ("email", "a@example.nhs.uk"), ("password", PASSWORD)])
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "a@example.nhs.uk"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     let api_post = browser
@@ -183,22 +257,32 @@ async fn forms_without_a_valid_csrf_token_or_from_another_site_are_refused(stack
 
 async fn sign_out_ends_the_session_everywhere(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    app.add_user("a@example.nhs.uk", Role::Admin, None, &[]).await;
+    app.add_user("a@example.nhs.uk", Role::Admin, None, &[])
+        .await;
     let browser = app.browser();
     let signed_in = browser.sign_in("a@example.nhs.uk", PASSWORD).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     // Keep a copy of the cookie, as an attacker who stole it would.
     let stolen = session_cookie(&signed_in);
-    let with_stolen = || app.api().get(app.url("/api/v1/me")).header("Cookie", stolen.clone());
+    let with_stolen = || {
+        app.api()
+            .get(app.url("/api/v1/me"))
+            .header("Cookie", stolen.clone())
+    };
     assert_eq!(with_stolen().send().await.unwrap().status(), StatusCode::OK);
 
     let home = browser.get_text("/").await;
     let token = crate::helpers::extract_csrf(&home).expect("sign-out form has a token");
-    let out = browser.post_form("/logout", &[("csrf_token", &token)]).await;
+    let out = browser
+        .post_form("/logout", &[("csrf_token", &token)])
+        .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(out.headers()["location"], "/login");
     assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(with_stolen().send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        with_stolen().send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn session_cookie(response: &reqwest::Response) -> String {
@@ -216,8 +300,17 @@ fn session_cookie(response: &reqwest::Response) -> String {
 async fn forged_session_cookies_are_anonymous(stack: Stack) {
     let (_b, app) = one_app(stack).await;
     let client = app.api();
-    for forged in ["aghub_session=AAAAAAAAAAAAAAAAAAAAAA", "aghub_session=../../etc", "aghub_session=' OR 1=1 --"] {
-        let r = client.get(app.url("/api/v1/me")).header("Cookie", forged).send().await.unwrap();
+    for forged in [
+        "aghub_session=AAAAAAAAAAAAAAAAAAAAAA",
+        "aghub_session=../../etc",
+        "aghub_session=' OR 1=1 --",
+    ] {
+        let r = client
+            .get(app.url("/api/v1/me"))
+            .header("Cookie", forged)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{forged}");
     }
 }
@@ -226,15 +319,23 @@ async fn sessions_are_shared_by_two_instances(stack: Stack) {
     let backends = Backends::new(stack).await;
     let a = TestApp::start(&backends).await;
     let b = TestApp::start(&backends).await;
-    a.add_user("c@example.nhs.uk", Role::Commissioner, None, &[]).await;
+    a.add_user("c@example.nhs.uk", Role::Commissioner, None, &[])
+        .await;
     let browser = a.browser();
-    assert_eq!(browser.sign_in("c@example.nhs.uk", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser.sign_in("c@example.nhs.uk", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
     let me_a = browser.get("/api/v1/me").await;
     assert_eq!(me_a.status(), StatusCode::OK);
     // Same host (127.0.0.1), other port: cookies are shared across ports of one host.
     let on_b = browser.on(&b.base);
     let me_b = on_b.get("/api/v1/me").await;
-    assert_eq!(me_b.status(), StatusCode::OK, "instance B must know instance A's session");
+    assert_eq!(
+        me_b.status(),
+        StatusCode::OK,
+        "instance B must know instance A's session"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -245,7 +346,10 @@ async fn security_headers_and_request_ids_are_set(stack: Stack) {
     let h = r.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert!(!h["x-request-id"].is_empty());
     let echoed = app
         .api()
@@ -259,10 +363,23 @@ async fn security_headers_and_request_ids_are_set(stack: Stack) {
 
 async fn unknown_routes_get_html_for_people_and_json_for_the_api(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    let page = app.api().get(app.url("/no-such-page")).send().await.unwrap();
+    let page = app
+        .api()
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let api = app.api().get(app.url("/api/v1/no-such-route")).send().await.unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let api = app
+        .api()
+        .get(app.url("/api/v1/no-such-route"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(api).await, "not_found");
 }
@@ -273,21 +390,46 @@ async fn oversized_bodies_are_refused_with_413(stack: Stack) {
     let token = browser.csrf_token("/login").await;
     let huge = "x".repeat(200 * 1024);
     let r = browser
-        .post_form("/login", &[("csrf_token", &token), ("email", &huge), ("password", "x")])
+        .post_form(
+            "/login",
+            &[("csrf_token", &token), ("email", &huge), ("password", "x")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Still serving.
-    assert_eq!(app.api().get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.api()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 async fn open_redirects_after_sign_in_are_refused(stack: Stack) {
     let (_b, app) = one_app(stack).await;
-    app.add_user("a@example.nhs.uk", Role::Admin, None, &[]).await;
-    for (next, expected) in [("//evil.example/x", "/"), ("https://evil.example", "/"), ("/\\evil", "/"), ("/cases?x=1", "/cases?x=1")] {
+    app.add_user("a@example.nhs.uk", Role::Admin, None, &[])
+        .await;
+    for (next, expected) in [
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil", "/"),
+        ("/cases?x=1", "/cases?x=1"),
+    ] {
         let browser = app.browser();
         let token = browser.csrf_token("/login").await;
         let r = browser
-            .post_form("/login", &[("csrf_token", &token), ("email", "a@example.nhs.uk"), ("password", PASSWORD), ("next", next)])
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &token),
+                    ("email", "a@example.nhs.uk"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
             .await;
         assert_eq!(r.headers()["location"], expected, "{next}");
     }

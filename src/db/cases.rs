@@ -1,0 +1,423 @@
+//! Cases, messages and photos. State changes are compare-and-set updates (`WHERE status = …`),
+//! so two consultants or two instances can never both win a claim or both answer a case.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::{Db, DbResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: String,
+    pub practice_id: String,
+    pub practice_ods: String,
+    pub practice_name: String,
+    pub created_by: String,
+    pub specialty: String,
+    pub nhs_number: String,
+    pub date_of_birth: String,
+    pub urgency: String,
+    pub history: String,
+    pub question: String,
+    pub conversion_authorised: i64,
+    pub status: String,
+    pub submitted_at_ms: i64,
+    pub queued_at_ms: i64,
+    pub claimed_by: Option<String>,
+    pub claim_expires_at_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub advice: Option<String>,
+    pub answered_by: Option<String>,
+    pub first_reply_at_ms: Option<i64>,
+    pub answered_at_ms: Option<i64>,
+    pub closed_at_ms: Option<i64>,
+    pub routine_target_ms: i64,
+    pub urgent_target_ms: i64,
+    pub escalation_ms: i64,
+}
+
+const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_ods, p.name AS practice_name, \
+    c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
+    c.conversion_authorised, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
+    c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
+    c.closed_at_ms, s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
+    FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
+
+#[derive(Debug, Clone)]
+pub struct NewCase<'a> {
+    pub id: &'a str,
+    pub practice_id: &'a str,
+    pub created_by: &'a str,
+    pub specialty: &'a str,
+    pub nhs_number: &'a str,
+    pub date_of_birth: &'a str,
+    pub urgency: &'a str,
+    pub history: &'a str,
+    pub question: &'a str,
+    pub conversion_authorised: bool,
+    pub idempotency_key: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+pub async fn insert(tx: &mut Transaction<'_, Any>, c: &NewCase<'_>) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, \
+         history, question, conversion_authorised, status, submitted_at_ms, queued_at_ms, idempotency_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $11, $12)",
+    )
+    .bind(c.id)
+    .bind(c.practice_id)
+    .bind(c.created_by)
+    .bind(c.specialty)
+    .bind(c.nhs_number)
+    .bind(c.date_of_birth)
+    .bind(c.urgency)
+    .bind(c.history)
+    .bind(c.question)
+    .bind(i64::from(c.conversion_authorised))
+    .bind(c.now_ms)
+    .bind(c.idempotency_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> DbResult<Option<CaseRow>> {
+    Ok(
+        sqlx::query_as::<_, CaseRow>(&format!("{SELECT_CASE} WHERE c.id = $1"))
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
+pub async fn by_idempotency_key(db: &Db, created_by: &str, key: &str) -> DbResult<Option<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT id FROM cases WHERE created_by = $1 AND idempotency_key = $2",
+    )
+    .bind(created_by)
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// A practice's cases (or everyone's for `None`), newest first, optionally of one status.
+pub async fn list(
+    db: &Db,
+    practice_id: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<CaseRow>> {
+    let sql = format!(
+        "{SELECT_CASE} WHERE ($1 = '' OR c.practice_id = $1) AND ($2 = '' OR c.status = $2) \
+         ORDER BY c.submitted_at_ms DESC LIMIT $3"
+    );
+    Ok(sqlx::query_as::<_, CaseRow>(&sql)
+        .bind(practice_id.unwrap_or(""))
+        .bind(status.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// The rota condition shared by the queue and the claim: the consultant is on a shift of the
+/// case's specialty now, on the local pool, or on the national pool past the escalation window.
+const ON_DUTY_FOR_CASE: &str = "EXISTS (SELECT 1 FROM rota_shifts r \
+    JOIN specialties rs ON rs.slug = r.specialty \
+    JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
+    WHERE r.user_id = $1 AND r.specialty = cases.specialty AND r.starts_at_ms <= $2 AND r.ends_at_ms > $2 \
+    AND (r.pool = 'local' OR cases.queued_at_ms + rs.escalation_ms <= $2))";
+
+/// Cases this consultant may claim now: urgent first, then the longest waiting.
+pub async fn queue(
+    db: &Db,
+    user_id: &str,
+    now_ms: i64,
+    specialty: Option<&str>,
+) -> DbResult<Vec<CaseRow>> {
+    let sql = format!(
+        "{} WHERE c.id IN (SELECT cases.id FROM cases WHERE \
+         (cases.status = 'submitted' OR (cases.status = 'claimed' AND cases.claim_expires_at_ms < $2)) \
+         AND ($3 = '' OR cases.specialty = $3) AND {ON_DUTY_FOR_CASE}) \
+         ORDER BY CASE c.urgency WHEN 'urgent' THEN 0 ELSE 1 END, c.submitted_at_ms LIMIT 500",
+        SELECT_CASE
+    );
+    Ok(sqlx::query_as::<_, CaseRow>(&sql)
+        .bind(user_id)
+        .bind(now_ms)
+        .bind(specialty.unwrap_or(""))
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// Cases a consultant holds now.
+pub async fn held_by(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<CaseRow>> {
+    let sql = format!(
+        "{SELECT_CASE} WHERE c.claimed_by = $1 AND c.status = 'claimed' AND c.claim_expires_at_ms >= $2 \
+         ORDER BY c.submitted_at_ms"
+    );
+    Ok(sqlx::query_as::<_, CaseRow>(&sql)
+        .bind(user_id)
+        .bind(now_ms)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+/// Takes the case for this consultant if it is free (or its claim lapsed) and they are on duty
+/// for it; extends their own live claim. False when someone else holds it or it is not claimable.
+pub async fn claim(
+    db: &Db,
+    case_id: &str,
+    user_id: &str,
+    now_ms: i64,
+    expires_at_ms: i64,
+) -> DbResult<bool> {
+    let sql = format!(
+        "UPDATE cases SET status = 'claimed', claimed_by = $1, claimed_at_ms = $2, claim_expires_at_ms = $3 \
+         WHERE id = $4 AND (status = 'submitted' OR (status = 'claimed' AND \
+         (claim_expires_at_ms < $2 OR claimed_by = $1))) AND {ON_DUTY_FOR_CASE}"
+    );
+    let done = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .bind(case_id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Keeps a live claim alive while its holder works on the case.
+pub async fn touch_claim(
+    db: &Db,
+    case_id: &str,
+    user_id: &str,
+    now_ms: i64,
+    expires_at_ms: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE cases SET claim_expires_at_ms = $1 WHERE id = $2 AND claimed_by = $3 \
+         AND status = 'claimed' AND claim_expires_at_ms >= $4",
+    )
+    .bind(expires_at_ms)
+    .bind(case_id)
+    .bind(user_id)
+    .bind(now_ms)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn release(db: &Db, case_id: &str, user_id: &str) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE cases SET status = 'submitted', claimed_by = NULL, claimed_at_ms = NULL, \
+         claim_expires_at_ms = NULL WHERE id = $1 AND claimed_by = $2 AND status = 'claimed'",
+    )
+    .bind(case_id)
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the consultant's reply if they hold a live claim. `new_status` is `closed` or `awaiting_gp`.
+#[allow(clippy::too_many_arguments)]
+pub async fn reply(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    user_id: &str,
+    advice: &str,
+    outcome: &str,
+    new_status: &str,
+    now_ms: i64,
+) -> DbResult<bool> {
+    let closed_at = (new_status == "closed").then_some(now_ms);
+    let done = sqlx::query(
+        "UPDATE cases SET status = $1, outcome = $2, advice = $3, answered_by = $4, answered_at_ms = $5, \
+         first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, \
+         claimed_by = NULL, claimed_at_ms = NULL, claim_expires_at_ms = NULL \
+         WHERE id = $7 AND status = 'claimed' AND claimed_by = $4 AND claim_expires_at_ms >= $5",
+    )
+    .bind(new_status)
+    .bind(outcome)
+    .bind(advice)
+    .bind(user_id)
+    .bind(now_ms)
+    .bind(closed_at)
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The GP's response to a request for information puts the case back in the queue.
+pub async fn requeue_after_response(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    now_ms: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE cases SET status = 'submitted', queued_at_ms = $1 WHERE id = $2 AND status = 'awaiting_gp'",
+    )
+    .bind(now_ms)
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_message(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    case_id: &str,
+    author_id: &str,
+    kind: &str,
+    body: &str,
+    outcome: Option<&str>,
+    now_ms: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(case_id)
+    .bind(author_id)
+    .bind(kind)
+    .bind(body)
+    .bind(outcome)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub kind: String,
+    pub body: String,
+    pub outcome: Option<String>,
+    pub created_at_ms: i64,
+}
+
+pub async fn messages(db: &Db, case_id: &str) -> DbResult<Vec<MessageRow>> {
+    Ok(sqlx::query_as::<_, MessageRow>(
+        "SELECT m.id, m.author_id, u.name AS author_name, m.kind, m.body, m.outcome, m.created_at_ms \
+         FROM case_messages m JOIN users u ON u.id = m.author_id WHERE m.case_id = $1 \
+         ORDER BY m.created_at_ms, m.id",
+    )
+    .bind(case_id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub size: &'static str,
+    pub key: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: usize,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPhoto<'a> {
+    pub id: &'a str,
+    pub case_id: &'a str,
+    pub message_id: Option<&'a str>,
+    pub position: i64,
+    pub kind: Option<&'a str>,
+    pub body_site: Option<&'a str>,
+    pub warnings_json: &'a str,
+    pub captured_at_ms: Option<i64>,
+    pub objects: &'a [StoredObject],
+    pub now_ms: i64,
+}
+
+pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO photos (id, case_id, message_id, position, kind, body_site, warnings, captured_at_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(p.id)
+    .bind(p.case_id)
+    .bind(p.message_id)
+    .bind(p.position)
+    .bind(p.kind)
+    .bind(p.body_site)
+    .bind(p.warnings_json)
+    .bind(p.captured_at_ms)
+    .bind(p.now_ms)
+    .execute(&mut **tx)
+    .await?;
+    for o in p.objects {
+        sqlx::query(
+            "INSERT INTO photo_objects (photo_id, size, object_key, content_type, width, height, byte_size, sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(p.id)
+        .bind(o.size)
+        .bind(&o.key)
+        .bind(&o.content_type)
+        .bind(i64::from(o.width))
+        .bind(i64::from(o.height))
+        .bind(o.byte_size as i64)
+        .bind(&o.sha256)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PhotoRow {
+    pub id: String,
+    pub message_id: Option<String>,
+    pub kind: Option<String>,
+    pub body_site: Option<String>,
+    pub warnings: String,
+    pub width: i64,
+    pub height: i64,
+    pub content_type: String,
+    pub sha256: String,
+}
+
+/// Photos of a case with their full-size dimensions, in upload order.
+pub async fn photos(db: &Db, case_id: &str) -> DbResult<Vec<PhotoRow>> {
+    Ok(sqlx::query_as::<_, PhotoRow>(
+        "SELECT p.id, p.message_id, p.kind, p.body_site, p.warnings, o.width, o.height, o.content_type, o.sha256 \
+         FROM photos p JOIN photo_objects o ON o.photo_id = p.id AND o.size = 'full' \
+         WHERE p.case_id = $1 ORDER BY p.position, p.id",
+    )
+    .bind(case_id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The stored object of one size of one photo of one case (the case id must match: no guessing
+/// a photo id from another case).
+pub async fn photo_object(
+    db: &Db,
+    case_id: &str,
+    photo_id: &str,
+    size: &str,
+) -> DbResult<Option<(String, String)>> {
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT o.object_key, o.content_type FROM photo_objects o JOIN photos p ON p.id = o.photo_id \
+         WHERE p.case_id = $1 AND p.id = $2 AND o.size = $3",
+    )
+    .bind(case_id)
+    .bind(photo_id)
+    .bind(size)
+    .fetch_optional(db.pool())
+    .await?;
+    use sqlx::Row;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("object_key")?, r.try_get("content_type")?)))
+        .transpose()?)
+}

@@ -1,0 +1,745 @@
+//! The case from open to close: submit, see, queue, claim, reply, respond. Every view and change
+//! is written to the audit trail in the same transaction as the change it records.
+
+use serde_json::json;
+
+use super::photos::PhotoBatch;
+use super::{FieldError, ServiceError, ServiceResult};
+use crate::db::{self, audit, cases::CaseRow};
+use crate::domain::access::{CaseAccess, Principal};
+use crate::domain::queue::{self, CLAIM_IDLE_LIMIT_MS};
+use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
+use crate::state::AppState;
+
+pub const MAX_HISTORY: usize = 20_000;
+pub const MAX_QUESTION: usize = 5_000;
+pub const MAX_MESSAGE: usize = 20_000;
+
+/// The text fields of a new case, as typed (validated by [`create`]).
+#[derive(Debug, Clone, Default)]
+pub struct CaseInput {
+    pub specialty: String,
+    pub nhs_number: String,
+    pub date_of_birth: String,
+    pub urgency: String,
+    pub history: String,
+    pub question: String,
+    pub conversion_authorised: String,
+    pub idempotency_key: Option<String>,
+}
+
+struct Valid {
+    specialty: String,
+    nhs_number: NhsNumber,
+    date_of_birth: String,
+    urgency: Urgency,
+    history: String,
+    question: String,
+    conversion_authorised: bool,
+}
+
+fn field(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        code,
+        message: message.into(),
+    }
+}
+
+fn text(
+    errors: &mut Vec<FieldError>,
+    name: &'static str,
+    label: &str,
+    value: &str,
+    max: usize,
+) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.push(field(name, "missing_field", format!("Enter the {label}.")));
+    } else if v.chars().count() > max {
+        errors.push(field(
+            name,
+            "field_too_long",
+            format!("The {label} must be at most {max} characters."),
+        ));
+    }
+    v.to_string()
+}
+
+fn parse_bool(errors: &mut Vec<FieldError>, value: &str) -> bool {
+    match value.trim() {
+        "" | "false" | "off" | "no" => false,
+        "true" | "on" | "yes" => true,
+        other => {
+            errors.push(field(
+                "conversion_authorised",
+                "invalid_field",
+                format!("conversion_authorised must be true or false, not '{other}'."),
+            ));
+            false
+        }
+    }
+}
+
+fn parse_date_of_birth(errors: &mut Vec<FieldError>, value: &str, now_ms: i64) -> String {
+    let v = value.trim();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(v, format) {
+        Ok(d) => {
+            let today = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+                .map(|t| t.date())
+                .unwrap_or(time::Date::MAX);
+            if d > today {
+                errors.push(field(
+                    "date_of_birth",
+                    "invalid_date_of_birth",
+                    "The date of birth is in the future.",
+                ));
+            } else if d.year() < 1890 {
+                errors.push(field(
+                    "date_of_birth",
+                    "invalid_date_of_birth",
+                    "The date of birth is too long ago; check the year.",
+                ));
+            }
+        }
+        Err(_) if v.is_empty() => errors.push(field(
+            "date_of_birth",
+            "missing_field",
+            "Enter the date of birth.",
+        )),
+        Err(_) => errors.push(field(
+            "date_of_birth",
+            "invalid_date_of_birth",
+            "Enter the date of birth as YYYY-MM-DD, for example 1984-03-27.",
+        )),
+    }
+    v.to_string()
+}
+
+async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> ServiceResult<Valid> {
+    let mut errors = Vec::new();
+    let specialty = match db::specialties::get(&state.db, input.specialty.trim()).await {
+        Ok(s) => Some(s),
+        Err(db::DbError::NotFound) => {
+            let message = if input.specialty.trim().is_empty() {
+                "Choose a specialty.".to_string()
+            } else {
+                format!(
+                    "'{}' is not a specialty aghub serves.",
+                    input.specialty.trim()
+                )
+            };
+            errors.push(field("specialty", "invalid_specialty", message));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let nhs_number = NhsNumber::parse(&input.nhs_number)
+        .map_err(|e| errors.push(field("nhs_number", "invalid_nhs_number", e.to_string())))
+        .ok();
+    let date_of_birth = parse_date_of_birth(&mut errors, &input.date_of_birth, state.now_ms());
+    let urgency = input
+        .urgency
+        .trim()
+        .parse::<Urgency>()
+        .map_err(|e| errors.push(field("urgency", "invalid_urgency", e.to_string())))
+        .ok();
+    let history = text(
+        &mut errors,
+        "history",
+        "clinical history",
+        &input.history,
+        MAX_HISTORY,
+    );
+    let question = text(
+        &mut errors,
+        "question",
+        "question for the specialist",
+        &input.question,
+        MAX_QUESTION,
+    );
+    let conversion_authorised = parse_bool(&mut errors, &input.conversion_authorised);
+    if let Some(s) = &specialty {
+        if s.photos_required && photo_count == 0 {
+            errors.push(field(
+                "photo",
+                "photo_required",
+                format!("{} needs at least one photo of the problem.", s.name),
+            ));
+        }
+    }
+    match (specialty, nhs_number, urgency) {
+        (Some(s), Some(nhs_number), Some(urgency)) if errors.is_empty() => Ok(Valid {
+            specialty: s.slug,
+            nhs_number,
+            date_of_birth,
+            urgency,
+            history,
+            question,
+            conversion_authorised,
+        }),
+        _ => Err(ServiceError::Invalid(errors)),
+    }
+}
+
+pub fn check_idempotency_key(key: &str) -> ServiceResult<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 100
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(vec![field(
+            "idempotency_key",
+            "invalid_idempotency_key",
+            "An idempotency key is 1 to 100 letters, digits, '-' or '_'.",
+        )]))
+    }
+}
+
+/// The case this GP already created with this key (a retried submission), if any.
+pub async fn existing_submission(
+    state: &AppState,
+    user: &Principal,
+    key: Option<&str>,
+) -> ServiceResult<Option<String>> {
+    match key {
+        Some(k) => Ok(db::cases::by_idempotency_key(&state.db, &user.user_id, k).await?),
+        None => Ok(None),
+    }
+}
+
+pub struct Created {
+    pub case_id: String,
+    /// False when an earlier submission with the same idempotency key already made this case.
+    pub new: bool,
+}
+
+/// Creates the case from validated input and already-stored photos. On any failure, or when the
+/// submission is a retry, the batch's objects are deleted.
+pub async fn create(
+    state: &AppState,
+    user: &Principal,
+    input: CaseInput,
+    photos: PhotoBatch,
+    case_id: &str,
+) -> ServiceResult<Created> {
+    let result = create_inner(state, user, &input, &photos, case_id).await;
+    match result {
+        Ok(created) if created.new => Ok(created),
+        other => {
+            photos.discard().await;
+            other
+        }
+    }
+}
+
+async fn create_inner(
+    state: &AppState,
+    user: &Principal,
+    input: &CaseInput,
+    photos: &PhotoBatch,
+    case_id: &str,
+) -> ServiceResult<Created> {
+    let Some(practice_id) = user
+        .practice_id
+        .as_deref()
+        .filter(|_| user.may_submit_cases())
+    else {
+        return Err(ServiceError::Forbidden(
+            "Only GPs of a practice can submit cases.".into(),
+        ));
+    };
+    if let Some(k) = &input.idempotency_key {
+        check_idempotency_key(k)?;
+    }
+    let v = validate(state, input, photos.photos.len()).await?;
+    let now = state.now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    let inserted = db::cases::insert(
+        &mut tx,
+        &db::cases::NewCase {
+            id: case_id,
+            practice_id,
+            created_by: &user.user_id,
+            specialty: &v.specialty,
+            nhs_number: v.nhs_number.as_str(),
+            date_of_birth: &v.date_of_birth,
+            urgency: v.urgency.as_str(),
+            history: &v.history,
+            question: &v.question,
+            conversion_authorised: v.conversion_authorised,
+            idempotency_key: input.idempotency_key.as_deref(),
+            now_ms: now,
+        },
+    )
+    .await;
+    if let Err(e) = inserted {
+        if e.is_unique_violation() {
+            drop(tx);
+            if let Some(id) =
+                existing_submission(state, user, input.idempotency_key.as_deref()).await?
+            {
+                return Ok(Created {
+                    case_id: id,
+                    new: false,
+                });
+            }
+        }
+        return Err(e.into());
+    }
+    insert_photos(&mut tx, case_id, None, photos, now).await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.created",
+            case_id: Some(case_id),
+            detail: Some(json!({ "specialty": v.specialty, "urgency": v.urgency.as_str(), "photos": photos.photos.len() })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created {
+        case_id: case_id.to_string(),
+        new: true,
+    })
+}
+
+async fn insert_photos(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case_id: &str,
+    message_id: Option<&str>,
+    photos: &PhotoBatch,
+    now: i64,
+) -> ServiceResult<()> {
+    let base: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM photos WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    for (i, p) in photos.photos.iter().enumerate() {
+        let warnings =
+            serde_json::to_string(&p.warnings).map_err(|e| ServiceError::Internal(e.into()))?;
+        db::cases::insert_photo(
+            tx,
+            &db::cases::NewPhoto {
+                id: &p.id,
+                case_id,
+                message_id,
+                position: base + i as i64,
+                kind: p.kind.map(|k| k.as_str()),
+                body_site: p.body_site.as_deref(),
+                warnings_json: &warnings,
+                captured_at_ms: p.captured_at_ms,
+                objects: &p.objects,
+                now_ms: now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn access(row: &CaseRow, user: &Principal) -> bool {
+    user.may_view_case(CaseAccess {
+        practice_id: &row.practice_id,
+        specialty: &row.specialty,
+        claimed_by: row.claimed_by.as_deref(),
+        answered_by_this_user: row.answered_by.as_deref() == Some(user.user_id.as_str()),
+    })
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("There is no case with this id that you can see.".into())
+}
+
+/// Loads a case the user may see, or NotFound (the same answer whether it exists or not).
+pub async fn load(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
+    if uuid::Uuid::parse_str(case_id).is_err() {
+        return Err(not_found());
+    }
+    match db::cases::get(&state.db, case_id).await? {
+        Some(row) if access(&row, user) => Ok(row),
+        _ => Err(not_found()),
+    }
+}
+
+/// Loads a case for viewing, records the view, and keeps the viewer's claim alive.
+pub async fn view(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
+    let row = load(state, user, case_id).await?;
+    let now = state.now_ms();
+    if row.claimed_by.as_deref() == Some(user.user_id.as_str()) {
+        db::cases::touch_claim(
+            &state.db,
+            case_id,
+            &user.user_id,
+            now,
+            now + CLAIM_IDLE_LIMIT_MS,
+        )
+        .await?;
+    }
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.viewed",
+            case_id: Some(case_id),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(row)
+}
+
+/// The object key and content type of one photo size, after the access check; records the view.
+pub async fn photo(
+    state: &AppState,
+    user: &Principal,
+    case_id: &str,
+    photo_id: &str,
+    size: &str,
+) -> ServiceResult<(String, String)> {
+    load(state, user, case_id).await?;
+    let found = db::cases::photo_object(&state.db, case_id, photo_id, size).await?;
+    let Some(found) = found else {
+        return Err(ServiceError::NotFound(
+            "This case has no photo with this id.".into(),
+        ));
+    };
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "photo.viewed",
+            case_id: Some(case_id),
+            subject_id: Some(photo_id),
+            detail: Some(json!({ "size": size })),
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(found)
+}
+
+/// A GP's practice's cases, or every case for an admin.
+pub async fn list(
+    state: &AppState,
+    user: &Principal,
+    status: Option<&str>,
+) -> ServiceResult<Vec<CaseRow>> {
+    if !user.may_list_cases() {
+        return Err(ServiceError::Forbidden(
+            "Only GPs and admins can list cases.".into(),
+        ));
+    }
+    if let Some(s) = status {
+        s.parse::<CaseStatus>().map_err(|e| {
+            ServiceError::Invalid(vec![field("status", "invalid_status", e.to_string())])
+        })?;
+    }
+    let practice = if user.role == Role::Admin {
+        None
+    } else {
+        user.practice_id.as_deref()
+    };
+    let rows = db::cases::list(&state.db, practice, status, 500).await?;
+    record_list(state, user, "cases.listed", rows.len()).await?;
+    Ok(rows)
+}
+
+async fn record_list(
+    state: &AppState,
+    user: &Principal,
+    action: &str,
+    count: usize,
+) -> ServiceResult<()> {
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action,
+            detail: Some(json!({ "count": count })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The consultant's queue: what they may claim now.
+pub async fn queue(
+    state: &AppState,
+    user: &Principal,
+    specialty: Option<&str>,
+) -> ServiceResult<Vec<CaseRow>> {
+    if user.role != Role::Consultant {
+        return Err(ServiceError::Forbidden(
+            "Only consultants have a queue.".into(),
+        ));
+    }
+    if let Some(s) = specialty {
+        if !user.may_answer_specialty(s) {
+            return Err(ServiceError::Forbidden(format!(
+                "You do not answer {s} cases."
+            )));
+        }
+    }
+    let rows = db::cases::queue(&state.db, &user.user_id, state.now_ms(), specialty).await?;
+    record_list(state, user, "queue.viewed", rows.len()).await?;
+    Ok(rows)
+}
+
+pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseRow>> {
+    Ok(db::cases::held_by(&state.db, &user.user_id, state.now_ms()).await?)
+}
+
+/// Why a compare-and-set failed, in words for the person who tried.
+fn explain(row: &CaseRow, user: &Principal, now: i64) -> ServiceError {
+    let status = queue::effective_status(
+        row.status.parse().unwrap_or(CaseStatus::Closed),
+        row.claim_expires_at_ms,
+        now,
+    );
+    match status {
+        CaseStatus::Closed => ServiceError::Conflict {
+            code: "case_closed",
+            message: "This case is closed: it has been answered already.".into(),
+        },
+        CaseStatus::AwaitingGp => ServiceError::Conflict {
+            code: "awaiting_gp",
+            message: "This case is waiting for the GP's response.".into(),
+        },
+        CaseStatus::Claimed if row.claimed_by.as_deref() != Some(user.user_id.as_str()) => ServiceError::Conflict {
+            code: "already_claimed",
+            message: "Another consultant has claimed this case.".into(),
+        },
+        _ => ServiceError::Forbidden(
+            "You can take this case only while you are on the specialty's rota (the national pool after the escalation window)."
+                .into(),
+        ),
+    }
+}
+
+pub async fn claim(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
+    let row = load(state, user, case_id).await?;
+    if user.role != Role::Consultant {
+        return Err(ServiceError::Forbidden(
+            "Only consultants can claim cases.".into(),
+        ));
+    }
+    let now = state.now_ms();
+    if !db::cases::claim(
+        &state.db,
+        case_id,
+        &user.user_id,
+        now,
+        now + CLAIM_IDLE_LIMIT_MS,
+    )
+    .await?
+    {
+        // Explain from the case as it is now: another claim may have landed meanwhile.
+        let fresh = load(state, user, case_id).await.unwrap_or(row);
+        return Err(explain(&fresh, user, now));
+    }
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.claimed",
+            case_id: Some(case_id),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    load(state, user, case_id).await
+}
+
+pub async fn release(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
+    load(state, user, case_id).await?;
+    if !db::cases::release(&state.db, case_id, &user.user_id).await? {
+        let row = load(state, user, case_id).await?;
+        return Err(ServiceError::Conflict {
+            code: "not_claimed_by_you",
+            message: explain(&row, user, state.now_ms()).to_string(),
+        });
+    }
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.released",
+            case_id: Some(case_id),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    load(state, user, case_id).await
+}
+
+/// The consultant's advice and outcome. Needs a live claim; closes the case unless the outcome
+/// asks the GP for more information.
+pub async fn reply(
+    state: &AppState,
+    user: &Principal,
+    case_id: &str,
+    advice: &str,
+    outcome: &str,
+) -> ServiceResult<CaseRow> {
+    load(state, user, case_id).await?;
+    let mut errors = Vec::new();
+    let advice = text(&mut errors, "advice", "advice", advice, MAX_MESSAGE);
+    let outcome = outcome
+        .trim()
+        .parse::<Outcome>()
+        .map_err(|e| errors.push(field("outcome", "invalid_outcome", e.to_string())))
+        .ok();
+    let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let now = state.now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    let new_status = outcome.status_after();
+    if !db::cases::reply(
+        &mut tx,
+        case_id,
+        &user.user_id,
+        &advice,
+        outcome.as_str(),
+        new_status.as_str(),
+        now,
+    )
+    .await?
+    {
+        drop(tx);
+        let row = load(state, user, case_id).await?;
+        return Err(match explain(&row, user, now) {
+            ServiceError::Forbidden(_) => ServiceError::Conflict {
+                code: "not_claimed_by_you",
+                message: "Claim the case before you reply (or your claim lapsed: claim it again)."
+                    .into(),
+            },
+            other => other,
+        });
+    }
+    db::cases::insert_message(
+        &mut tx,
+        &db::new_id(),
+        case_id,
+        &user.user_id,
+        "reply",
+        &advice,
+        Some(outcome.as_str()),
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.replied",
+            case_id: Some(case_id),
+            detail: Some(json!({ "outcome": outcome.as_str(), "status": new_status.as_str() })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    load(state, user, case_id).await
+}
+
+/// The GP's answer to a request for information (text and/or photos): back to the queue,
+/// keeping the original submission time for turnaround.
+pub async fn respond(
+    state: &AppState,
+    user: &Principal,
+    case_id: &str,
+    message: &str,
+    photos: PhotoBatch,
+) -> ServiceResult<CaseRow> {
+    let result = respond_inner(state, user, case_id, message, &photos).await;
+    if result.is_err() {
+        photos.discard().await;
+    }
+    result
+}
+
+async fn respond_inner(
+    state: &AppState,
+    user: &Principal,
+    case_id: &str,
+    message: &str,
+    photos: &PhotoBatch,
+) -> ServiceResult<CaseRow> {
+    let row = load(state, user, case_id).await?;
+    if !user.may_act_as_requester(CaseAccess {
+        practice_id: &row.practice_id,
+        specialty: &row.specialty,
+        claimed_by: None,
+        answered_by_this_user: false,
+    }) {
+        return Err(ServiceError::Forbidden(
+            "Only a GP of the case's practice can respond.".into(),
+        ));
+    }
+    let message = message.trim();
+    if message.is_empty() && photos.photos.is_empty() {
+        return Err(ServiceError::Invalid(vec![field(
+            "message",
+            "missing_field",
+            "Write a response or add a photo.",
+        )]));
+    }
+    if message.chars().count() > MAX_MESSAGE {
+        return Err(ServiceError::Invalid(vec![field(
+            "message",
+            "field_too_long",
+            format!("The response must be at most {MAX_MESSAGE} characters."),
+        )]));
+    }
+    let now = state.now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    if !db::cases::requeue_after_response(&mut tx, case_id, now).await? {
+        drop(tx);
+        return Err(ServiceError::Conflict {
+            code: "not_awaiting_gp",
+            message: "This case is not waiting for a response from you.".into(),
+        });
+    }
+    let message_id = db::new_id();
+    db::cases::insert_message(
+        &mut tx,
+        &message_id,
+        case_id,
+        &user.user_id,
+        "gp_response",
+        message,
+        None,
+        now,
+    )
+    .await?;
+    insert_photos(&mut tx, case_id, Some(&message_id), photos, now).await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "case.responded",
+            case_id: Some(case_id),
+            detail: Some(json!({ "photos": photos.photos.len() })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    load(state, user, case_id).await
+}

@@ -1,0 +1,160 @@
+//! Photos from upload to storage. Each photo is processed as it arrives (the original is only
+//! ever in memory) and its three clean renditions are written at once; if the request fails
+//! later, [`PhotoBatch::discard`] deletes what it wrote, so no orphan objects remain.
+
+use bytes::Bytes;
+
+use super::{ServiceError, ServiceResult};
+use crate::blob::BlobKey;
+use crate::db::cases::StoredObject;
+use crate::imaging::{self, Limits, Processed};
+use crate::state::AppState;
+
+/// Most photos one case or response may carry (three views of a few lesions).
+pub const MAX_PHOTOS: usize = 12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoKind {
+    Site,
+    CloseUp,
+    Dermoscopic,
+}
+
+impl PhotoKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "site" => Some(Self::Site),
+            "close_up" => Some(Self::CloseUp),
+            "dermoscopic" => Some(Self::Dermoscopic),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Site => "site",
+            Self::CloseUp => "close_up",
+            Self::Dermoscopic => "dermoscopic",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadyPhoto {
+    pub id: String,
+    pub kind: Option<PhotoKind>,
+    pub body_site: Option<String>,
+    pub warnings: Vec<&'static str>,
+    pub captured_at_ms: Option<i64>,
+    pub objects: Vec<StoredObject>,
+}
+
+pub struct PhotoBatch {
+    state: AppState,
+    case_id: String,
+    written: Vec<BlobKey>,
+    pub photos: Vec<ReadyPhoto>,
+}
+
+impl PhotoBatch {
+    pub fn new(state: &AppState, case_id: &str) -> Self {
+        Self {
+            state: state.clone(),
+            case_id: case_id.to_string(),
+            written: Vec::new(),
+            photos: Vec::new(),
+        }
+    }
+
+    /// Processes one upload off the async runtime (bounded by the CPU permits) and stores it.
+    pub async fn add(&mut self, original: Vec<u8>) -> ServiceResult<&mut ReadyPhoto> {
+        let number = self.photos.len() + 1;
+        if number > MAX_PHOTOS {
+            return Err(ServiceError::TooManyPhotos(format!(
+                "A case can carry at most {MAX_PHOTOS} photos."
+            )));
+        }
+        let processed = process(&self.state, original)
+            .await?
+            .map_err(|source| ServiceError::Image { number, source })?;
+        let photo_id = crate::db::new_id();
+        let mut objects = Vec::with_capacity(3);
+        let Processed {
+            full,
+            display,
+            thumb,
+            warnings,
+            captured_at,
+            ..
+        } = processed;
+        for (size, r) in [("full", full), ("display", display), ("thumb", thumb)] {
+            let ext = if r.content_type == "image/png" {
+                "png"
+            } else {
+                "jpg"
+            };
+            let key = BlobKey::new(format!("cases/{}/{photo_id}/{size}.{ext}", self.case_id))?;
+            let byte_size = r.bytes.len();
+            // Record before writing, so a write that fails half-way is still cleaned up.
+            self.written.push(key.clone());
+            self.state
+                .blobs
+                .put(&key, Bytes::from(r.bytes), r.content_type)
+                .await?;
+            objects.push(StoredObject {
+                size,
+                key: key.as_str().to_string(),
+                content_type: r.content_type.to_string(),
+                width: r.width,
+                height: r.height,
+                byte_size,
+                sha256: r.sha256,
+            });
+        }
+        self.photos.push(ReadyPhoto {
+            id: photo_id,
+            kind: None,
+            body_site: None,
+            warnings: warnings.iter().map(|w| w.code()).collect(),
+            captured_at_ms: captured_at.map(|t| {
+                let t = t.assume_utc();
+                i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+            }),
+            objects,
+        });
+        Ok(self.photos.last_mut().expect("just pushed"))
+    }
+
+    pub fn last_mut(&mut self) -> Option<&mut ReadyPhoto> {
+        self.photos.last_mut()
+    }
+
+    /// Deletes everything this batch wrote (the request failed or was a duplicate).
+    pub async fn discard(self) {
+        for key in &self.written {
+            if let Err(e) = self.state.blobs.delete(key).await {
+                tracing::error!(key = %key, error = %e, "could not delete an orphan photo object");
+            }
+        }
+    }
+}
+
+async fn process(
+    state: &AppState,
+    original: Vec<u8>,
+) -> ServiceResult<Result<Processed, imaging::ImageError>> {
+    let permit = state
+        .cpu_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let _enter = span.enter();
+        imaging::process(&original, &Limits::default())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("photo processing stopped: {e}")))
+}

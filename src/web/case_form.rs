@@ -1,0 +1,205 @@
+//! Reading a multipart case submission or GP response (API and web form alike).
+//! Photos are processed and stored as they stream in, so at most one original is in memory.
+
+use axum::extract::multipart::{Field, Multipart, MultipartError};
+use axum::http::StatusCode;
+use tower_sessions::Session;
+
+use super::csrf;
+use super::error::AppError;
+use crate::service::cases::CaseInput;
+use crate::service::photos::{PhotoBatch, PhotoKind};
+use crate::state::AppState;
+
+/// Largest single photo upload (phones send 2–6 MB; 48 MP RAW-ish JPEGs reach ~25 MB).
+pub const MAX_PHOTO_BYTES: usize = 40 * 1024 * 1024;
+/// Largest text field; the service applies tighter limits per field.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+pub struct Submission {
+    pub input: CaseInput,
+    pub message: String,
+    pub photos: PhotoBatch,
+}
+
+fn multipart_error(e: MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "This upload is larger than aghub accepts in one go; send fewer or smaller photos.",
+        )
+    } else {
+        AppError::bad_request(
+            "bad_multipart",
+            format!(
+                "The upload could not be read ({}); please try again.",
+                e.body_text()
+            ),
+        )
+    }
+}
+
+async fn read_limited(mut field: Field<'_>, max: usize, what: &str) -> Result<Vec<u8>, AppError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > max {
+            return Err(AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "The {what} is larger than aghub accepts ({}).",
+                    human_size(max)
+                ),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+async fn read_text(field: Field<'_>, name: &str) -> Result<String, AppError> {
+    let bytes = read_limited(field, MAX_TEXT_BYTES, name).await?;
+    String::from_utf8(bytes).map_err(|_| {
+        AppError::bad_request(
+            "bad_encoding",
+            format!("The field {name} is not UTF-8 text."),
+        )
+    })
+}
+
+/// Reads every part. With `session` (browser forms) the first part must be a valid `csrf_token`,
+/// checked before any photo is read. On error, photos already stored are deleted.
+pub async fn read(
+    state: &AppState,
+    case_id: &str,
+    mut multipart: Multipart,
+    session: Option<&Session>,
+) -> Result<Submission, AppError> {
+    let mut photos = PhotoBatch::new(state, case_id);
+    match read_parts(&mut multipart, session, &mut photos).await {
+        Ok((input, message)) => Ok(Submission {
+            input,
+            message,
+            photos,
+        }),
+        Err(e) => {
+            photos.discard().await;
+            Err(e)
+        }
+    }
+}
+
+async fn read_parts(
+    multipart: &mut Multipart,
+    session: Option<&Session>,
+    photos: &mut PhotoBatch,
+) -> Result<(CaseInput, String), AppError> {
+    let mut input = CaseInput::default();
+    let mut message = String::new();
+    let mut csrf_checked = session.is_none();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        if !csrf_checked {
+            let token = if name == "csrf_token" {
+                Some(read_text(field, &name).await?)
+            } else {
+                None
+            };
+            csrf::verify(session.expect("checked above"), token.as_deref()).await?;
+            csrf_checked = true;
+            continue;
+        }
+        match name.as_str() {
+            "photo" => {
+                // Browsers send an empty part for an untouched file input.
+                if field.file_name().is_some_and(str::is_empty) {
+                    let _ = read_limited(field, MAX_TEXT_BYTES, "photo").await;
+                    continue;
+                }
+                let bytes = read_limited(field, MAX_PHOTO_BYTES, "photo").await?;
+                photos.add(bytes).await?;
+            }
+            "photo_kind" => {
+                let value = read_text(field, &name).await?;
+                if value.trim().is_empty() {
+                    continue;
+                }
+                let kind = PhotoKind::parse(&value).ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_photo_kind",
+                        format!(
+                            "photo_kind must be site, close_up or dermoscopic, not '{}'.",
+                            value.trim()
+                        ),
+                    )
+                })?;
+                let photo = photos.last_mut().ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_photo_kind",
+                        "photo_kind must follow the photo it describes.",
+                    )
+                })?;
+                photo.kind = Some(kind);
+            }
+            "photo_site" => {
+                let value = read_text(field, &name).await?;
+                let value = value.trim();
+                if value.is_empty() {
+                    continue;
+                }
+                if value.chars().count() > 200 {
+                    return Err(AppError::invalid(
+                        "field_too_long",
+                        "photo_site must be at most 200 characters.",
+                    ));
+                }
+                let photo = photos.last_mut().ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_photo_site",
+                        "photo_site must follow the photo it describes.",
+                    )
+                })?;
+                photo.body_site = Some(value.to_string());
+            }
+            "csrf_token" => {
+                read_text(field, &name).await?;
+            }
+            other => {
+                let value = read_text(field, other).await?;
+                match other {
+                    "specialty" => input.specialty = value,
+                    "nhs_number" => input.nhs_number = value,
+                    "date_of_birth" => input.date_of_birth = value,
+                    "urgency" => input.urgency = value,
+                    "history" => input.history = value,
+                    "question" => input.question = value,
+                    "conversion_authorised" => input.conversion_authorised = value,
+                    "idempotency_key" => {
+                        input.idempotency_key =
+                            Some(value.trim().to_string()).filter(|k| !k.is_empty())
+                    }
+                    "message" => message = value,
+                    _ => {
+                        return Err(AppError::invalid(
+                            "unknown_field",
+                            format!("The field '{other}' is not part of a case submission."),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if !csrf_checked {
+        csrf::verify(session.expect("checked above"), None).await?;
+    }
+    Ok((input, message))
+}
+
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{} MB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KB", bytes / 1024)
+    }
+}

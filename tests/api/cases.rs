@@ -1,0 +1,946 @@
+//! Cases through the published API: submission, queues, claims, replies, the information loop,
+//! and who may see what.
+
+use aghub::db::rotas::Pool;
+use aghub::domain::Role;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{
+    error_code, exiftool_tags, phone_jpeg, stored_objects, Backends, Stack, TestApp, T0,
+};
+
+on_both_stacks!(
+    gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean,
+    bad_submissions_get_precise_errors_and_leave_nothing_behind,
+    local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation,
+    claim_is_exclusive_and_reply_closes_the_case,
+    request_information_loop_keeps_the_submission_time,
+    claims_lapse_after_idling_and_can_be_released,
+    racing_claims_on_two_instances_never_both_win,
+    retried_submission_with_the_same_key_creates_one_case,
+    access_rules_hold_for_every_case_and_photo_route,
+    views_of_cases_and_photos_are_audited,
+);
+
+const H: i64 = 3_600_000;
+
+pub struct World {
+    pub backends: Backends,
+    pub app: TestApp,
+    pub gp: String,
+    pub gp_same_practice: String,
+    pub gp_other_practice: String,
+    pub derm_local: String,
+    pub derm_local_2: String,
+    pub derm_national: String,
+    pub derm_off_duty: String,
+    pub cardio: String,
+    pub commissioner: String,
+    pub admin: String,
+}
+
+impl World {
+    pub async fn new(stack: Stack) -> Self {
+        let backends = Backends::new(stack).await;
+        let app = TestApp::start(&backends).await;
+        let p1 = app.add_practice("A81001").await;
+        let p2 = app.add_practice("B82002").await;
+        let db = &app.state.db;
+        let mut ids = Vec::new();
+        for (email, role, practice, specialties, rota) in [
+            (
+                "gp@a.example",
+                Role::Gp,
+                Some(p1.id.as_str()),
+                &[][..],
+                None,
+            ),
+            (
+                "gp2@a.example",
+                Role::Gp,
+                Some(p1.id.as_str()),
+                &[][..],
+                None,
+            ),
+            (
+                "gp@b.example",
+                Role::Gp,
+                Some(p2.id.as_str()),
+                &[][..],
+                None,
+            ),
+            (
+                "derm1@h.example",
+                Role::Consultant,
+                None,
+                &["dermatology"][..],
+                Some(Pool::Local),
+            ),
+            (
+                "derm2@h.example",
+                Role::Consultant,
+                None,
+                &["dermatology"][..],
+                Some(Pool::Local),
+            ),
+            (
+                "derm@national.example",
+                Role::Consultant,
+                None,
+                &["dermatology"][..],
+                Some(Pool::National),
+            ),
+            (
+                "derm3@h.example",
+                Role::Consultant,
+                None,
+                &["dermatology"][..],
+                None,
+            ),
+            (
+                "cardio@h.example",
+                Role::Consultant,
+                None,
+                &["cardiology"][..],
+                Some(Pool::Local),
+            ),
+            ("c@icb.example", Role::Commissioner, None, &[][..], None),
+            ("admin@aghub.example", Role::Admin, None, &[][..], None),
+        ] {
+            let id = app.add_user(email, role, practice, specialties).await;
+            if let Some(pool) = rota {
+                aghub::db::rotas::insert(
+                    db,
+                    &id,
+                    specialties[0],
+                    pool,
+                    T0 - H,
+                    T0 + 7 * 24 * H,
+                    T0,
+                )
+                .await
+                .unwrap();
+            }
+            ids.push(app.token_for(&id).await);
+        }
+        let mut t = ids.into_iter();
+        let mut next = || t.next().unwrap();
+        Self {
+            gp: next(),
+            gp_same_practice: next(),
+            gp_other_practice: next(),
+            derm_local: next(),
+            derm_local_2: next(),
+            derm_national: next(),
+            derm_off_duty: next(),
+            cardio: next(),
+            commissioner: next(),
+            admin: next(),
+            backends,
+            app,
+        }
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        self.app.api()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client()
+            .get(self.app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.client()
+            .post(self.app.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client()
+            .post(self.app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn submit(&self, token: &str, form: Form) -> reqwest::Response {
+        self.client()
+            .post(self.app.url("/api/v1/cases"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Submits a valid case and returns its JSON.
+    pub async fn case(&self, specialty: &str, urgency: &str, photos: usize) -> Value {
+        let r = self
+            .submit(&self.gp, case_form(specialty, urgency, photos))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+}
+
+pub fn text_form(specialty: &str, urgency: &str) -> Form {
+    Form::new()
+        .text("specialty", specialty.to_string())
+        .text("nhs_number", "943 476 5919")
+        .text("date_of_birth", "1984-03-27")
+        .text("urgency", urgency.to_string())
+        .text(
+            "history",
+            "Pigmented lesion on the left forearm, growing over 3 months.",
+        )
+        .text("question", "Is this suspicious for melanoma?")
+        .text("conversion_authorised", "true")
+}
+
+pub fn jpeg_part(bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes)
+        .file_name("IMG_0001.JPG")
+        .mime_str("image/jpeg")
+        .unwrap()
+}
+
+pub fn case_form(specialty: &str, urgency: &str, photos: usize) -> Form {
+    let mut form = text_form(specialty, urgency);
+    for i in 0..photos {
+        form = form
+            .part("photo", jpeg_part(phone_jpeg(1200, 900, 6, i as u64)))
+            .text("photo_kind", if i == 0 { "site" } else { "close_up" })
+            .text("photo_site", "left forearm");
+    }
+    form
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 2).await;
+    assert_eq!(case["status"], "submitted");
+    assert_eq!(case["nhs_number"], "9434765919");
+    assert_eq!(case["specialty"], "dermatology");
+    assert_eq!(case["urgency"], "routine");
+    assert_eq!(case["conversion_authorised"], true);
+    assert_eq!(case["submitted_at"], "2026-11-23T09:00:00Z");
+    let photos = case["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 2);
+    // Orientation 6 (rotate 90° clockwise): the 1200×900 upright photo was stored 900×1200 by
+    // the camera; the clean copy is upright again.
+    assert_eq!(
+        (photos[0]["width"].as_i64(), photos[0]["height"].as_i64()),
+        (Some(1200), Some(900))
+    );
+    assert_eq!(photos[0]["kind"], "site");
+    assert_eq!(photos[1]["kind"], "close_up");
+    assert_eq!(photos[0]["body_site"], "left forearm");
+    assert!(photos[0]["warnings"].is_array());
+    assert_eq!(
+        stored_objects(&w.backends).await,
+        6,
+        "full, display and thumb for each photo"
+    );
+
+    let id = case["id"].as_str().unwrap();
+    let pid = photos[0]["id"].as_str().unwrap();
+    for (size, long_edge) in [("full", 1200), ("display", 1200), ("thumb", 320)] {
+        let r = w
+            .get(
+                &w.derm_local,
+                &format!("/api/v1/cases/{id}/photos/{pid}?size={size}"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{size}");
+        assert_eq!(r.headers()["cache-control"], "private, no-store");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let bytes = r.bytes().await.unwrap();
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!(img.width().max(img.height()), long_edge, "{size}");
+        let tags = exiftool_tags(&bytes);
+        let leaked: Vec<_> = tags
+            .iter()
+            .filter(|t| {
+                [
+                    "GPS",
+                    "Serial",
+                    "Make",
+                    "Model",
+                    "MakerNote",
+                    "DateTimeOriginal",
+                    "XMP",
+                    "IPTC",
+                    "Comment",
+                    "ThumbnailImage",
+                ]
+                .iter()
+                .any(|bad| t.contains(bad))
+            })
+            .collect();
+        assert!(leaked.is_empty(), "{size} leaks {leaked:?}");
+    }
+}
+
+async fn bad_submissions_get_precise_errors_and_leave_nothing_behind(stack: Stack) {
+    let w = World::new(stack).await;
+    let cases = [
+        (
+            text_form("dermatology", "routine").text("nhs_number", "943 476 5918"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_nhs_number",
+        ),
+        (
+            text_form("dermatology", "routine"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "photo_required",
+        ),
+        (
+            text_form("astrology", "routine"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_specialty",
+        ),
+        (
+            text_form("cardiology", "whenever"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_urgency",
+        ),
+        (
+            Form::new().text("specialty", "cardiology"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_nhs_number",
+        ),
+        (
+            text_form("dermatology", "routine").part(
+                "photo",
+                Part::bytes(b"%PDF-1.4 not a photo".to_vec()).file_name("x.jpg"),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_image_format",
+        ),
+        (
+            text_form("dermatology", "routine").part(
+                "photo",
+                jpeg_part(phone_jpeg(800, 600, 1, 1)[..3000].to_vec()),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_truncated",
+        ),
+        (
+            // A valid photo first, then a bad one: the first one's stored copies must be removed.
+            text_form("dermatology", "routine")
+                .part("photo", jpeg_part(phone_jpeg(800, 600, 1, 2)))
+                .part(
+                    "photo",
+                    Part::bytes(b"GIF89a\x01\x00\x01\x00".to_vec()).file_name("a.gif"),
+                ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_image_format",
+        ),
+        (
+            // Valid photo, invalid text: photo stored while streaming, then deleted.
+            text_form("dermatology", "routine")
+                .text("date_of_birth", "27/03/1984")
+                .part("photo", jpeg_part(phone_jpeg(800, 600, 1, 3))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_date_of_birth",
+        ),
+    ];
+    for (form, status, code) in cases {
+        let r = w.submit(&w.gp, form).await;
+        assert_eq!(r.status(), status, "{code}");
+        assert_eq!(error_code(r).await, code);
+    }
+    assert_eq!(stored_objects(&w.backends).await, 0, "no orphan objects");
+    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    assert_eq!(
+        list["cases"].as_array().unwrap().len(),
+        0,
+        "no half-created cases"
+    );
+    assert_eq!(w.get(&w.gp, "/healthz").await.status(), StatusCode::OK);
+}
+
+async fn local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation(stack: Stack) {
+    let w = World::new(stack).await;
+    let routine = w.case("dermatology", "routine", 1).await;
+    w.app.clock.advance(60_000);
+    let urgent = w.case("dermatology", "urgent", 1).await;
+    let cardio = w.case("cardiology", "routine", 0).await;
+
+    let q: Value = w
+        .get(&w.derm_local, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&q),
+        vec![
+            urgent["id"].as_str().unwrap(),
+            routine["id"].as_str().unwrap()
+        ],
+        "urgent first, then oldest"
+    );
+    let q: Value = w
+        .get(&w.derm_national, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ids(&q).is_empty(),
+        "national pool waits for the escalation window"
+    );
+    let q: Value = w
+        .get(&w.derm_off_duty, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&q).is_empty(), "off duty: nothing to take");
+    let q: Value = w
+        .get(&w.cardio, "/api/v1/queue?specialty=cardiology")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q), vec![cardio["id"].as_str().unwrap()]);
+    let r = w
+        .get(&w.cardio, "/api/v1/queue?specialty=dermatology")
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Dermatology escalates after 4 hours without a local claim.
+    w.app.clock.advance(4 * H - 60_000);
+    let q: Value = w
+        .get(&w.derm_national, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&q),
+        vec![routine["id"].as_str().unwrap()],
+        "only the case waiting 4 h so far"
+    );
+    w.app.clock.advance(60_000);
+    let q: Value = w
+        .get(&w.derm_national, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q).len(), 2);
+    let r = w
+        .post(
+            &w.derm_national,
+            &format!("/api/v1/cases/{}/claim", routine["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    let early_reply = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "x", "outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(early_reply.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(early_reply).await, "not_claimed_by_you");
+
+    let claimed = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    let claimed: Value = claimed.json().await.unwrap();
+    assert_eq!(claimed["status"], "claimed");
+    let again = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "claiming your own case again is fine"
+    );
+    let other = w
+        .post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(other).await, "already_claimed");
+    let q: Value = w
+        .get(&w.derm_local_2, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&q).is_empty(), "a claimed case leaves the queue");
+
+    let bad = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "ok", "outcome": "wait_and_see"}),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(bad).await, "invalid_outcome");
+    let not_json = w
+        .client()
+        .post(w.app.url(&format!("/api/v1/cases/{id}/reply")))
+        .bearer_auth(&w.derm_local)
+        .body("advice=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+
+    let answered = w
+        .post_json(&w.derm_local, &format!("/api/v1/cases/{id}/reply"), serde_json::json!({"advice": "Looks like a seborrhoeic keratosis; <b>reassure</b>.", "outcome": "refer_two_week_wait"}))
+        .await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["status"], "closed");
+    assert_eq!(answered["outcome"], "refer_two_week_wait");
+    assert_eq!(answered["two_week_wait"], true);
+
+    let twice = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "again", "outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(twice).await, "case_closed");
+    let claim_closed = w
+        .post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(claim_closed.status(), StatusCode::CONFLICT);
+
+    let seen: Value = w
+        .get(&w.gp_same_practice, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["advice"],
+        "Looks like a seborrhoeic keratosis; <b>reassure</b>."
+    );
+    assert_eq!(seen["answered_at"], "2026-11-23T09:00:00Z");
+    let closed: Value = w
+        .get(&w.gp, "/api/v1/cases?status=closed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&closed), vec![id.to_string()]);
+    let bad_status = w.get(&w.gp, "/api/v1/cases?status=lost").await;
+    assert_eq!(bad_status.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    w.app.clock.advance(H);
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let asked: Value = w
+        .post_json(&w.derm_local, &format!("/api/v1/cases/{id}/reply"), serde_json::json!({"advice": "Please send a dermoscopic image.", "outcome": "request_information"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asked["status"], "awaiting_gp");
+    let q: Value = w
+        .get(&w.derm_local_2, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&q).is_empty(), "awaiting the GP: not in any queue");
+
+    let respond = |token: &str, form: Form| {
+        let req = w
+            .client()
+            .post(w.app.url(&format!("/api/v1/cases/{id}/respond")))
+            .bearer_auth(token.to_string())
+            .multipart(form);
+        async move { req.send().await.unwrap() }
+    };
+    let other = respond(&w.gp_other_practice, Form::new().text("message", "hi")).await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let empty = respond(&w.gp, Form::new().text("message", "  ")).await;
+    assert_eq!(error_code(empty).await, "missing_field");
+    w.app.clock.advance(H);
+    let form = Form::new()
+        .text("message", "Dermoscopic image attached.")
+        .part("photo", jpeg_part(phone_jpeg(1000, 1000, 1, 9)))
+        .text("photo_kind", "dermoscopic");
+    let responded = respond(&w.gp_same_practice, form).await;
+    assert_eq!(responded.status(), StatusCode::OK);
+    let responded: Value = responded.json().await.unwrap();
+    assert_eq!(responded["status"], "submitted");
+    assert_eq!(
+        responded["submitted_at"], "2026-11-23T09:00:00Z",
+        "turnaround keeps the original time"
+    );
+    assert_eq!(responded["photos"].as_array().unwrap().len(), 2);
+    assert_eq!(responded["photos"][1]["kind"], "dermoscopic");
+    let again = respond(&w.gp, Form::new().text("message", "more")).await;
+    assert_eq!(error_code(again).await, "not_awaiting_gp");
+
+    let q: Value = w
+        .get(&w.derm_local_2, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q), vec![id.to_string()]);
+    assert_eq!(
+        w.post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let closed: Value = w
+        .post_json(
+            &w.derm_local_2,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "Benign naevus.", "outcome": "manage_in_primary_care"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed["status"], "closed");
+    let messages = closed["messages"].as_array().unwrap();
+    let kinds: Vec<&str> = messages
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["reply", "gp_response", "reply"]);
+    // The first consultant, who asked, can still read the case they answered.
+    assert_eq!(
+        w.get(&w.derm_local, &format!("/api/v1/cases/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn claims_lapse_after_idling_and_can_be_released(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    w.app.clock.advance(H - 1000);
+    // Viewing keeps the claim alive.
+    assert_eq!(
+        w.get(&w.derm_local, &format!("/api/v1/cases/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    w.app.clock.advance(H - 1000);
+    assert_eq!(
+        error_code(
+            w.post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
+                .await
+        )
+        .await,
+        "already_claimed"
+    );
+    w.app.clock.advance(2000);
+    let seen: Value = w
+        .get(&w.gp, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["status"], "submitted",
+        "an idle claim returns the case to the queue"
+    );
+    assert_eq!(
+        w.post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let late = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "late", "outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(error_code(late).await, "already_claimed");
+
+    let not_mine = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/release"))
+        .await;
+    assert_eq!(not_mine.status(), StatusCode::CONFLICT);
+    let released: Value = w
+        .post(&w.derm_local_2, &format!("/api/v1/cases/{id}/release"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(released["status"], "submitted");
+    let q: Value = w
+        .get(&w.derm_local, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q), vec![id.to_string()]);
+}
+
+async fn racing_claims_on_two_instances_never_both_win(stack: Stack) {
+    let w = World::new(stack).await;
+    let second = TestApp::start_with_clock(&w.backends, w.app.clock.clone()).await;
+    for round in 0..5 {
+        let case = w.case("dermatology", "routine", 1).await;
+        let id = case["id"].as_str().unwrap().to_string();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (base, token) = if i % 2 == 0 {
+                (w.app.base.clone(), w.derm_local.clone())
+            } else {
+                (second.base.clone(), w.derm_local_2.clone())
+            };
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/api/v1/cases/{id}/claim"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), token)
+            }));
+        }
+        let mut winners = std::collections::HashSet::new();
+        for t in tasks {
+            let (status, token) = t.await.unwrap();
+            match status {
+                StatusCode::OK => {
+                    winners.insert(token);
+                }
+                StatusCode::CONFLICT => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one consultant holds the case"
+        );
+    }
+    second.stop().await;
+}
+
+async fn retried_submission_with_the_same_key_creates_one_case(stack: Stack) {
+    let w = World::new(stack).await;
+    let send = || {
+        w.client()
+            .post(w.app.url("/api/v1/cases"))
+            .bearer_auth(&w.gp)
+            .header("Idempotency-Key", "emis-7f3a-0001")
+            .multipart(case_form("dermatology", "urgent", 1))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(first["id"], retry["id"]);
+    // The same key in the form (as the web page sends it) also finds the case.
+    let via_form = w
+        .submit(
+            &w.gp,
+            case_form("dermatology", "urgent", 1).text("idempotency_key", "emis-7f3a-0001"),
+        )
+        .await;
+    assert_eq!(via_form.status(), StatusCode::OK);
+    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    assert_eq!(list["cases"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        stored_objects(&w.backends).await,
+        3,
+        "the retries left no objects behind"
+    );
+    let bad_key = w
+        .client()
+        .post(w.app.url("/api/v1/cases"))
+        .bearer_auth(&w.gp)
+        .header("Idempotency-Key", "has spaces!")
+        .multipart(case_form("cardiology", "routine", 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(bad_key).await, "invalid_idempotency_key");
+}
+
+async fn access_rules_hold_for_every_case_and_photo_route(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    let pid = case["photos"][0]["id"].as_str().unwrap();
+    let case_routes = [
+        format!("/api/v1/cases/{id}"),
+        format!("/api/v1/cases/{id}/photos/{pid}"),
+        format!("/api/v1/cases/{id}/photos/{pid}?size=thumb"),
+    ];
+    for token in [&w.gp_other_practice, &w.cardio, &w.commissioner] {
+        for route in &case_routes {
+            let r = w.get(token, route).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{route}");
+            assert_eq!(error_code(r).await, "not_found");
+        }
+        for action in ["claim", "release"] {
+            let r = w.post(token, &format!("/api/v1/cases/{id}/{action}")).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+    }
+    for route in &case_routes {
+        assert_eq!(
+            w.client()
+                .get(w.app.url(route))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(w.get(&w.admin, route).await.status(), StatusCode::OK);
+        assert_eq!(
+            w.get(&w.gp_same_practice, route).await.status(),
+            StatusCode::OK
+        );
+    }
+    // The other practice's list does not include it; commissioners and consultants cannot list.
+    let other: Value = w
+        .get(&w.gp_other_practice, "/api/v1/cases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&other).is_empty());
+    assert_eq!(
+        w.get(&w.commissioner, "/api/v1/cases").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&w.derm_local, "/api/v1/cases").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&w.gp, "/api/v1/queue").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Roles: GPs cannot claim, consultants cannot submit.
+    assert_eq!(
+        w.post(&w.gp, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.submit(&w.derm_local, case_form("cardiology", "routine", 0))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // Path tricks and a photo id from another case.
+    let other_case = w.case("dermatology", "routine", 1).await;
+    let other_pid = other_case["photos"][0]["id"].as_str().unwrap();
+    for route in [
+        format!("/api/v1/cases/{id}/photos/{other_pid}"),
+        format!("/api/v1/cases/{id}/photos/..%2F..%2Fetc%2Fpasswd"),
+        "/api/v1/cases/..%2F..%2Fetc%2Fpasswd".to_string(),
+        "/api/v1/cases/1%20OR%201=1".to_string(),
+    ] {
+        assert_eq!(
+            w.get(&w.gp, &route).await.status(),
+            StatusCode::NOT_FOUND,
+            "{route}"
+        );
+    }
+    let bad_size = w
+        .get(&w.gp, &format!("/api/v1/cases/{id}/photos/{pid}?size=huge"))
+        .await;
+    assert_eq!(error_code(bad_size).await, "invalid_size");
+}
+
+async fn views_of_cases_and_photos_are_audited(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    let pid = case["photos"][0]["id"].as_str().unwrap();
+    w.get(&w.derm_local, &format!("/api/v1/cases/{id}")).await;
+    w.get(
+        &w.derm_local,
+        &format!("/api/v1/cases/{id}/photos/{pid}?size=display"),
+    )
+    .await;
+    w.get(&w.gp_other_practice, &format!("/api/v1/cases/{id}"))
+        .await;
+    let audit: Value = w.get(&w.admin, "/api/v1/audit").await.json().await.unwrap();
+    let events = audit["events"].as_array().unwrap();
+    let count = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == action && e["case_id"] == id)
+            .count()
+    };
+    assert_eq!(count("case.created"), 1);
+    assert!(
+        count("case.viewed") >= 2,
+        "the creator's response and the consultant's view"
+    );
+    assert_eq!(count("photo.viewed"), 1);
+    assert!(events
+        .iter()
+        .any(|e| e["action"] == "photo.viewed" && e["subject_id"] == pid));
+}
