@@ -14,7 +14,11 @@ use crate::web::auth::{check_password_policy, hash_password};
 use crate::{demo, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "aghub", version, about = "aghub: Advice & Guidance for the NHS")]
+#[command(
+    name = "aghub",
+    version,
+    about = "aghub: Advice & Guidance for the NHS"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -108,12 +112,20 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 e.exit();
             }
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("aghub: {} (see aghub --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "aghub: {} (see aghub --help)",
+                first.trim_start_matches("error: ")
+            );
             return 2;
         }
     };
@@ -141,7 +153,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let app = Application::build(settings, clock).await?;
             if demo {
-                let logins = demo::seed(app.state()).await.context("seeding the demo world")?;
+                let logins = demo::seed(app.state())
+                    .await
+                    .context("seeding the demo world")?;
                 demo::print_logins(&logins, app.local_addr());
             }
             tracing::info!(address = %app.local_addr(), "aghub is listening");
@@ -203,7 +217,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let password = read_password()?;
             check_password_policy(&password).map_err(|e| anyhow!(e))?;
-            let hash = hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+            let hash =
+                hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))?;
             db::users::insert(
                 &db,
                 db::users::NewUser {
@@ -244,14 +259,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if !principal.may_answer_specialty(&specialty) {
                 bail!("{email} is not a consultant in {specialty}");
             }
-            let from_ms = parse_rfc3339(&from)
-                .ok_or_else(|| anyhow!("--from '{from}' is not an RFC 3339 time like 2026-11-23T08:00:00Z"))?;
-            let to_ms = parse_rfc3339(&to)
-                .ok_or_else(|| anyhow!("--to '{to}' is not an RFC 3339 time like 2026-11-23T18:00:00Z"))?;
+            let from_ms = parse_rfc3339(&from).ok_or_else(|| {
+                anyhow!("--from '{from}' is not an RFC 3339 time like 2026-11-23T08:00:00Z")
+            })?;
+            let to_ms = parse_rfc3339(&to).ok_or_else(|| {
+                anyhow!("--to '{to}' is not an RFC 3339 time like 2026-11-23T18:00:00Z")
+            })?;
             if to_ms <= from_ms {
                 bail!("--to must be after --from");
             }
-            db::rotas::insert(&db, &user_id, &specialty, pool, from_ms, to_ms, SystemClock.now_ms()).await?;
+            db::rotas::insert(
+                &db,
+                &user_id,
+                &specialty,
+                pool,
+                from_ms,
+                to_ms,
+                SystemClock.now_ms(),
+            )
+            .await?;
             Ok(())
         }
     }

@@ -7,11 +7,21 @@ use clap::{ArgAction, Args};
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "AGHUB_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "AGHUB_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// Where the embedded defaults (SQLite file, filesystem blobs) keep their files.
-    #[arg(long, env = "AGHUB_DATA_DIR", default_value = "./aghub-data", global = true)]
+    #[arg(
+        long,
+        env = "AGHUB_DATA_DIR",
+        default_value = "./aghub-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data dir.
@@ -36,11 +46,21 @@ pub struct Settings {
     pub log_json: bool,
 
     /// Largest request body in MiB (a case with several 12 MP photos).
-    #[arg(long, env = "AGHUB_MAX_REQUEST_MB", default_value_t = 200, global = true)]
+    #[arg(
+        long,
+        env = "AGHUB_MAX_REQUEST_MB",
+        default_value_t = 200,
+        global = true
+    )]
     pub max_request_mb: usize,
 
     /// Seconds a request may take before it is cut off (slow phone uploads need minutes).
-    #[arg(long, env = "AGHUB_REQUEST_TIMEOUT_SECS", default_value_t = 300, global = true)]
+    #[arg(
+        long,
+        env = "AGHUB_REQUEST_TIMEOUT_SECS",
+        default_value_t = 300,
+        global = true
+    )]
     pub request_timeout_secs: u64,
 }
 
@@ -55,7 +75,10 @@ impl Settings {
     pub fn storage_url(&self) -> String {
         match &self.storage_url {
             Some(url) => url.clone(),
-            None => format!("file://{}", absolute(&self.data_dir.join("blobs")).display()),
+            None => format!(
+                "file://{}",
+                absolute(&self.data_dir.join("blobs")).display()
+            ),
         }
     }
 }

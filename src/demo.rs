@@ -33,17 +33,105 @@ const PRACTICES: &[(&str, &str)] = &[
 ];
 
 const USERS: &[DemoUser] = &[
-    DemoUser { email: "asha.patel@riverside.example", name: "Dr Asha Patel", role: Role::Gp, practice: Some("Y00001"), specialties: &[], rota: None, detail: "GP, Riverside Medical Centre" },
-    DemoUser { email: "ben.clarke@riverside.example", name: "Dr Ben Clarke", role: Role::Gp, practice: Some("Y00001"), specialties: &[], rota: None, detail: "GP, Riverside Medical Centre" },
-    DemoUser { email: "tom.evans@hillview.example", name: "Dr Tom Evans", role: Role::Gp, practice: Some("Y00002"), specialties: &[], rota: None, detail: "GP, Hillview Surgery" },
-    DemoUser { email: "fiona.reid@hospital.example", name: "Dr Fiona Reid", role: Role::Consultant, practice: None, specialties: &["dermatology"], rota: Some(Pool::Local), detail: "Dermatologist, local rota this week" },
-    DemoUser { email: "kwame.mensah@hospital.example", name: "Dr Kwame Mensah", role: Role::Consultant, practice: None, specialties: &["dermatology"], rota: Some(Pool::Local), detail: "Dermatologist, local rota this week" },
-    DemoUser { email: "ruth.okafor@national.example", name: "Dr Ruth Okafor", role: Role::Consultant, practice: None, specialties: &["dermatology"], rota: Some(Pool::National), detail: "Dermatologist, national pool this week" },
-    DemoUser { email: "sam.hughes@hospital.example", name: "Dr Sam Hughes", role: Role::Consultant, practice: None, specialties: &["cardiology"], rota: Some(Pool::Local), detail: "Cardiologist, local rota this week" },
-    DemoUser { email: "priya.shah@hospital.example", name: "Dr Priya Shah", role: Role::Consultant, practice: None, specialties: &["gastroenterology", "general-surgery"], rota: Some(Pool::Local), detail: "Gastroenterologist, local rota this week" },
-    DemoUser { email: "lee.morgan@hospital.example", name: "Dr Lee Morgan", role: Role::Consultant, practice: None, specialties: &["rheumatology"], rota: Some(Pool::Local), detail: "Rheumatologist, local rota this week" },
-    DemoUser { email: "jo.walker@icb.example", name: "Jo Walker", role: Role::Commissioner, practice: None, specialties: &[], rota: None, detail: "Commissioner (ICB analyst)" },
-    DemoUser { email: "admin@aghub.example", name: "Service Admin", role: Role::Admin, practice: None, specialties: &[], rota: None, detail: "Admin" },
+    DemoUser {
+        email: "asha.patel@riverside.example",
+        name: "Dr Asha Patel",
+        role: Role::Gp,
+        practice: Some("Y00001"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Riverside Medical Centre",
+    },
+    DemoUser {
+        email: "ben.clarke@riverside.example",
+        name: "Dr Ben Clarke",
+        role: Role::Gp,
+        practice: Some("Y00001"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Riverside Medical Centre",
+    },
+    DemoUser {
+        email: "tom.evans@hillview.example",
+        name: "Dr Tom Evans",
+        role: Role::Gp,
+        practice: Some("Y00002"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Hillview Surgery",
+    },
+    DemoUser {
+        email: "fiona.reid@hospital.example",
+        name: "Dr Fiona Reid",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["dermatology"],
+        rota: Some(Pool::Local),
+        detail: "Dermatologist, local rota this week",
+    },
+    DemoUser {
+        email: "kwame.mensah@hospital.example",
+        name: "Dr Kwame Mensah",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["dermatology"],
+        rota: Some(Pool::Local),
+        detail: "Dermatologist, local rota this week",
+    },
+    DemoUser {
+        email: "ruth.okafor@national.example",
+        name: "Dr Ruth Okafor",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["dermatology"],
+        rota: Some(Pool::National),
+        detail: "Dermatologist, national pool this week",
+    },
+    DemoUser {
+        email: "sam.hughes@hospital.example",
+        name: "Dr Sam Hughes",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["cardiology"],
+        rota: Some(Pool::Local),
+        detail: "Cardiologist, local rota this week",
+    },
+    DemoUser {
+        email: "priya.shah@hospital.example",
+        name: "Dr Priya Shah",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["gastroenterology", "general-surgery"],
+        rota: Some(Pool::Local),
+        detail: "Gastroenterologist, local rota this week",
+    },
+    DemoUser {
+        email: "lee.morgan@hospital.example",
+        name: "Dr Lee Morgan",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &["rheumatology"],
+        rota: Some(Pool::Local),
+        detail: "Rheumatologist, local rota this week",
+    },
+    DemoUser {
+        email: "jo.walker@icb.example",
+        name: "Jo Walker",
+        role: Role::Commissioner,
+        practice: None,
+        specialties: &[],
+        rota: None,
+        detail: "Commissioner (ICB analyst)",
+    },
+    DemoUser {
+        email: "admin@aghub.example",
+        name: "Service Admin",
+        role: Role::Admin,
+        practice: None,
+        specialties: &[],
+        rota: None,
+        detail: "Admin",
+    },
 ];
 
 /// Monday 00:00 UTC of the week containing `now_ms`, and the Monday after.
@@ -71,10 +159,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
             Ok(id) => id,
             Err(DbError::NotFound) => {
                 let practice_id = match u.practice {
-                    Some(ods) => db::practices::find_by_ods(&state.db, ods).await?.map(|p| p.id),
+                    Some(ods) => db::practices::find_by_ods(&state.db, ods)
+                        .await?
+                        .map(|p| p.id),
                     None => None,
                 };
-                let specialties: Vec<String> = u.specialties.iter().map(|s| s.to_string()).collect();
+                let specialties: Vec<String> =
+                    u.specialties.iter().map(|s| s.to_string()).collect();
                 db::users::insert(
                     &state.db,
                     db::users::NewUser {
@@ -94,12 +185,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
         if let Some(pool) = u.rota {
             for specialty in u.specialties {
                 let upcoming = db::rotas::upcoming(&state.db, specialty, now).await?;
-                let on_this_week = upcoming
-                    .iter()
-                    .any(|s| s.user_id == user_id && s.starts_at_ms <= now && s.ends_at_ms >= week_end);
+                let on_this_week = upcoming.iter().any(|s| {
+                    s.user_id == user_id && s.starts_at_ms <= now && s.ends_at_ms >= week_end
+                });
                 if !on_this_week {
-                    db::rotas::insert(&state.db, &user_id, specialty, pool, week_start, week_end, now)
-                        .await?;
+                    db::rotas::insert(
+                        &state.db, &user_id, specialty, pool, week_start, week_end, now,
+                    )
+                    .await?;
                 }
             }
         }
@@ -119,7 +212,13 @@ pub fn print_logins(logins: &[Login], addr: SocketAddr) {
     println!("Demo data only: never use --demo with real patients.");
     println!();
     for l in logins {
-        println!("  {:<13} {:<34} {} – {}", l.role.label(), l.email, l.name, l.detail);
+        println!(
+            "  {:<13} {:<34} {} – {}",
+            l.role.label(),
+            l.email,
+            l.name,
+            l.detail
+        );
     }
     println!();
 }

@@ -37,7 +37,14 @@ pub(super) fn sanitize(profile: &[u8], channels: u8) -> Option<Vec<u8>> {
     if profile.len() < 132 || profile.len() > MAX_ICC_BYTES {
         return None;
     }
-    let be32 = |at: usize| u32::from_be_bytes([profile[at], profile[at + 1], profile[at + 2], profile[at + 3]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([
+            profile[at],
+            profile[at + 1],
+            profile[at + 2],
+            profile[at + 3],
+        ])
+    };
     if be32(0) as usize != profile.len() || &profile[36..40] != b"acsp" {
         return None;
     }
@@ -52,7 +59,10 @@ pub(super) fn sanitize(profile: &[u8], channels: u8) -> Option<Vec<u8>> {
     };
     // The tag table must fit inside the profile.
     let tag_count = be32(128) as usize;
-    if !space_ok || tag_count == 0 || tag_count.saturating_mul(12).saturating_add(132) > profile.len() {
+    if !space_ok
+        || tag_count == 0
+        || tag_count.saturating_mul(12).saturating_add(132) > profile.len()
+    {
         return None;
     }
     Some(profile.to_vec())

@@ -9,6 +9,7 @@ use exif::{In, Tag, Value};
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use super::orient::Orientation;
+use super::sniff;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Meta {
@@ -22,7 +23,10 @@ pub(super) struct Meta {
 pub(super) fn read(input: &[u8]) -> Meta {
     let exif = match exif::Reader::new().read_from_container(&mut Cursor::new(input)) {
         Ok(exif) => exif,
-        Err(_) => return Meta::default(),
+        Err(_) => match webp_exif_with_prefix(input) {
+            Some(exif) => exif,
+            None => return Meta::default(),
+        },
     };
     let orientation = exif
         .get_field(Tag::Orientation, In::PRIMARY)
@@ -45,11 +49,28 @@ pub(super) fn read(input: &[u8]) -> Meta {
             }
             to_primitive(&dt)
         });
-    Meta { orientation, captured_at }
+    Meta {
+        orientation,
+        captured_at,
+    }
+}
+
+/// Some WebP writers (libvips among them) store the EXIF chunk with the JPEG
+/// APP1 "Exif\0\0" prefix, which `kamadak-exif` rejects; browsers accept it.
+fn webp_exif_with_prefix(input: &[u8]) -> Option<exif::Exif> {
+    if sniff::sniff(input) != sniff::Sniffed::Supported(super::PhotoFormat::WebP) {
+        return None;
+    }
+    let (_, payload) = sniff::riff_chunks(input).find(|(fourcc, _)| fourcc == b"EXIF")?;
+    let tiff = payload.strip_prefix(b"Exif\0\0")?;
+    exif::Reader::new().read_raw(tiff.to_vec()).ok()
 }
 
 fn to_primitive(dt: &exif::DateTime) -> Option<PrimitiveDateTime> {
-    let date = Date::from_calendar_date(i32::from(dt.year), Month::try_from(dt.month).ok()?, dt.day).ok()?;
-    let time = Time::from_hms_nano(dt.hour, dt.minute, dt.second, dt.nanosecond.unwrap_or(0)).ok()?;
+    let date =
+        Date::from_calendar_date(i32::from(dt.year), Month::try_from(dt.month).ok()?, dt.day)
+            .ok()?;
+    let time =
+        Time::from_hms_nano(dt.hour, dt.minute, dt.second, dt.nanosecond.unwrap_or(0)).ok()?;
     Some(PrimitiveDateTime::new(date, time))
 }

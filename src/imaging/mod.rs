@@ -84,12 +84,16 @@ impl Limits {
     /// Upper bound on what a decoder may allocate for one image: 8 bytes per
     /// pixel (RGBA, 16 bits) plus some working space.
     fn max_decoder_alloc(&self) -> u64 {
-        self.max_pixels.saturating_mul(8).saturating_add(64 * 1024 * 1024)
+        self.max_pixels
+            .saturating_mul(8)
+            .saturating_add(64 * 1024 * 1024)
     }
 
     fn check_dimensions(&self, width: u32, height: u32) -> Result<(), ImageError> {
         if width == 0 || height == 0 {
-            return Err(ImageError::Corrupt(format!("image header says {width}×{height}")));
+            return Err(ImageError::Corrupt(format!(
+                "image header says {width}×{height}"
+            )));
         }
         if width > self.max_dimension
             || height > self.max_dimension
@@ -141,7 +145,13 @@ pub struct Rendition {
 impl Rendition {
     fn new(bytes: Vec<u8>, width: u32, height: u32, content_type: &'static str) -> Rendition {
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        Rendition { bytes, width, height, content_type, sha256 }
+        Rendition {
+            bytes,
+            width,
+            height,
+            content_type,
+            sha256,
+        }
     }
 }
 
@@ -286,14 +296,21 @@ pub fn process(input: &[u8], limits: &Limits) -> Result<Processed, ImageError> {
 
 /// [`process`], also reporting how long each stage took (for tracing and the
 /// benchmark).
-pub fn process_timed(input: &[u8], limits: &Limits) -> (Result<Processed, ImageError>, StageTimings) {
+pub fn process_timed(
+    input: &[u8],
+    limits: &Limits,
+) -> (Result<Processed, ImageError>, StageTimings) {
     let mut timings = StageTimings::default();
     let start = Instant::now();
     // The decoders are C (libjpeg-turbo) and safe Rust; a panic from the Rust
     // side would be a bug in a dependency, and must not take the worker down
     // or surface as anything but a refused photo.
     let result = catch_unwind(AssertUnwindSafe(|| run(input, limits, &mut timings)))
-        .unwrap_or_else(|_| Err(ImageError::Corrupt("a decoder panicked on this input".into())));
+        .unwrap_or_else(|_| {
+            Err(ImageError::Corrupt(
+                "a decoder panicked on this input".into(),
+            ))
+        });
     timings.total = start.elapsed();
     if let Err(e) = &result {
         tracing::debug!(code = e.code(), error = ?e, "photo refused");
@@ -315,11 +332,16 @@ fn run(input: &[u8], limits: &Limits, t: &mut StageTimings) -> Result<Processed,
         return Err(ImageError::Empty);
     }
     if input.len() > limits.max_bytes {
-        return Err(ImageError::TooLarge { size: input.len(), max: limits.max_bytes });
+        return Err(ImageError::TooLarge {
+            size: input.len(),
+            max: limits.max_bytes,
+        });
     }
     let format = match sniff::sniff(input) {
         sniff::Sniffed::Supported(f) => f,
-        sniff::Sniffed::Unsupported(detected) => return Err(ImageError::UnsupportedFormat { detected }),
+        sniff::Sniffed::Unsupported(detected) => {
+            return Err(ImageError::UnsupportedFormat { detected })
+        }
     };
     let meta = meta::read(input);
     t.sniff_header = clock.elapsed();

@@ -42,25 +42,14 @@ impl Orientation {
         }
     }
 
-    #[cfg(test)]
-    pub fn exif_value(self) -> u16 {
-        match self {
-            Orientation::Normal => 1,
-            Orientation::FlipH => 2,
-            Orientation::Rotate180 => 3,
-            Orientation::FlipV => 4,
-            Orientation::Transpose => 5,
-            Orientation::Rotate90 => 6,
-            Orientation::Transverse => 7,
-            Orientation::Rotate270 => 8,
-        }
-    }
-
     /// True when the upright image is the stored one turned on its side.
     pub fn swaps_dimensions(self) -> bool {
         matches!(
             self,
-            Orientation::Transpose | Orientation::Rotate90 | Orientation::Transverse | Orientation::Rotate270
+            Orientation::Transpose
+                | Orientation::Rotate90
+                | Orientation::Transverse
+                | Orientation::Rotate270
         )
     }
 

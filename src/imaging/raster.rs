@@ -19,9 +19,12 @@ use turbojpeg::Subsamp;
 
 use super::jpeg::encode_rendition;
 use super::meta::Meta;
-use super::{icc, quality, resize};
+use super::{icc, quality, resize, sniff};
 use super::{ImageError, Limits, Outputs, PhotoFormat, Rendition, StageTimings};
-use super::{DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY, THUMB_LONG_EDGE};
+use super::{
+    DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
+    THUMB_LONG_EDGE,
+};
 
 pub(super) fn process(
     input: &[u8],
@@ -69,14 +72,17 @@ fn decode_and_render(
     image_limits.max_image_height = Some(limits.max_dimension);
     image_limits.max_alloc = Some(limits.max_decoder_alloc());
     reader.limits(image_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(input, format, header_dims, e))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| decode_error(input, format, header_dims, e))?;
     let (w, h) = decoder.dimensions();
     limits.check_dimensions(w, h)?;
     let raw_profile = decoder.icc_profile().ok().flatten();
     t.sniff_header += clock.elapsed();
 
     let clock = Instant::now();
-    let decoded = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(input, format, header_dims, e))?;
+    let decoded = DynamicImage::from_decoder(decoder)
+        .map_err(|e| decode_error(input, format, header_dims, e))?;
     // 8 bits per channel, grey / RGB / RGBA. 16-bit precision is not needed
     // to look at skin and no display shows it.
     let has_alpha = decoded.color().has_alpha() && !fully_opaque(&decoded);
@@ -95,31 +101,55 @@ fn decode_and_render(
     let full = if lossless_source || has_alpha {
         encode_png(&img, profile.as_deref())?
     } else {
-        encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, Subsamp::None, profile.as_deref())?
+        encode_rendition(
+            &img,
+            FULL_REENCODE_JPEG_QUALITY,
+            Subsamp::None,
+            profile.as_deref(),
+        )?
     };
     t.full = clock.elapsed();
 
     let clock = Instant::now();
     // JPEG renditions: transparent areas become white.
-    let opaque = if has_alpha { flatten_on_white(&img) } else { img };
+    let opaque = if has_alpha {
+        flatten_on_white(&img)
+    } else {
+        img
+    };
     let (full_w, full_h) = (opaque.width(), opaque.height());
     let (dw, dh) = resize::fit_long_edge(full_w, full_h, DISPLAY_LONG_EDGE);
     let display = resize::resize(&opaque, dw, dh)?;
     drop(opaque);
-    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    let display_r = encode_rendition(
+        &display,
+        DISPLAY_JPEG_QUALITY,
+        Subsamp::Sub2x2,
+        profile.as_deref(),
+    )?;
     t.display = clock.elapsed();
 
     let clock = Instant::now();
     let (tw, th) = resize::fit_long_edge(dw, dh, THUMB_LONG_EDGE);
     let thumb = resize::resize(&display, tw, th)?;
-    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile.as_deref())?;
+    let thumb_r = encode_rendition(
+        &thumb,
+        THUMB_JPEG_QUALITY,
+        Subsamp::Sub2x2,
+        profile.as_deref(),
+    )?;
     t.thumb = clock.elapsed();
 
     let clock = Instant::now();
     let warnings = quality::assess(&display, full_w, full_h);
     t.quality = clock.elapsed();
 
-    Ok(Outputs { full, display: display_r, thumb: thumb_r, warnings })
+    Ok(Outputs {
+        full,
+        display: display_r,
+        thumb: thumb_r,
+        warnings,
+    })
 }
 
 /// JPEGs libjpeg-turbo cannot turn into RGB (CMYK, YCCK).
@@ -137,13 +167,19 @@ fn encode_png(img: &DynamicImage, profile: Option<&[u8]>) -> Result<Rendition, I
     let mut out = Vec::new();
     // Fast (fdeflate) compression: ~10× quicker than the default on photos for
     // files ~10 % larger.
-    let mut encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    let mut encoder =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
     if let Some(p) = profile {
         // Cannot fail for a PNG encoder that has not written anything yet.
         let _ = encoder.set_icc_profile(p.to_vec());
     }
     encoder
-        .write_image(img.as_bytes(), img.width(), img.height(), img.color().into())
+        .write_image(
+            img.as_bytes(),
+            img.width(),
+            img.height(),
+            img.color().into(),
+        )
         .map_err(|e| ImageError::Internal(format!("PNG encoder: {e}")))?;
     Ok(Rendition::new(out, img.width(), img.height(), "image/png"))
 }
@@ -181,7 +217,8 @@ fn png_ihdr_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
     if &input[12..16] != b"IHDR" {
         return Err(ImageError::Corrupt("PNG does not start with IHDR".into()));
     }
-    let be32 = |at: usize| u32::from_be_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]);
+    let be32 =
+        |at: usize| u32::from_be_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]);
     Ok((be32(16), be32(20)))
 }
 
@@ -190,7 +227,11 @@ fn png_ihdr_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
 fn check_riff_length(input: &[u8]) -> Result<(), ImageError> {
     let declared = u32::from_le_bytes([input[4], input[5], input[6], input[7]]) as usize;
     if declared.saturating_add(8) > input.len() {
-        return Err(ImageError::Truncated(format!("RIFF says {} bytes, file has {}", declared + 8, input.len())));
+        return Err(ImageError::Truncated(format!(
+            "RIFF says {} bytes, file has {}",
+            declared + 8,
+            input.len()
+        )));
     }
     Ok(())
 }
@@ -202,7 +243,8 @@ fn webp_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
         return Err(ImageError::Truncated("WebP shorter than its header".into()));
     }
     let b = input;
-    let le24 = |at: usize| u32::from(b[at]) | u32::from(b[at + 1]) << 8 | u32::from(b[at + 2]) << 16;
+    let le24 =
+        |at: usize| u32::from(b[at]) | u32::from(b[at + 1]) << 8 | u32::from(b[at + 2]) << 16;
     match &b[12..16] {
         b"VP8X" => Ok((le24(24) + 1, le24(27) + 1)),
         b"VP8L" if b[20] == 0x2F => {
@@ -221,24 +263,17 @@ fn webp_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
 /// Whether the WebP image data is VP8L (lossless) rather than VP8 (lossy):
 /// the first of the two chunk types in the RIFF chunk list.
 fn webp_is_lossless(input: &[u8]) -> bool {
-    let mut at = 12;
-    while at + 8 <= input.len() {
-        let fourcc = &input[at..at + 4];
-        let size = u32::from_le_bytes([input[at + 4], input[at + 5], input[at + 6], input[at + 7]]) as usize;
-        match fourcc {
-            b"VP8L" => return true,
-            b"VP8 " => return false,
-            _ => {}
-        }
-        at = match at.checked_add(8 + size + (size & 1)) {
-            Some(next) => next,
-            None => break,
-        };
-    }
-    false
+    sniff::riff_chunks(input)
+        .find(|(fourcc, _)| fourcc == b"VP8L" || fourcc == b"VP8 ")
+        .is_some_and(|(fourcc, _)| fourcc == b"VP8L")
 }
 
-fn decode_error(input: &[u8], format: PhotoFormat, (width, height): (u32, u32), e: image::ImageError) -> ImageError {
+fn decode_error(
+    input: &[u8],
+    format: PhotoFormat,
+    (width, height): (u32, u32),
+    e: image::ImageError,
+) -> ImageError {
     use image::error::ImageError as E;
     match e {
         // The header dimensions passed our checks, so the decoder found the

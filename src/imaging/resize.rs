@@ -15,7 +15,10 @@ pub(super) fn fit_long_edge(width: u32, height: u32, long_edge: u32) -> (u32, u3
     if long <= long_edge {
         return (width, height);
     }
-    let scale = |v: u32| ((u64::from(v) * u64::from(long_edge) + u64::from(long) / 2) / u64::from(long)).max(1) as u32;
+    let scale = |v: u32| {
+        ((u64::from(v) * u64::from(long_edge) + u64::from(long) / 2) / u64::from(long)).max(1)
+            as u32
+    };
     if width >= height {
         (long_edge, scale(height))
     } else {
@@ -24,7 +27,11 @@ pub(super) fn fit_long_edge(width: u32, height: u32, long_edge: u32) -> (u32, u3
 }
 
 /// Resizes an 8-bit grey, RGB or RGBA image to exactly `width`×`height`.
-pub(super) fn resize(img: &DynamicImage, width: u32, height: u32) -> Result<DynamicImage, ImageError> {
+pub(super) fn resize(
+    img: &DynamicImage,
+    width: u32,
+    height: u32,
+) -> Result<DynamicImage, ImageError> {
     if img.width() == width && img.height() == height {
         return Ok(img.clone());
     }
@@ -32,12 +39,18 @@ pub(super) fn resize(img: &DynamicImage, width: u32, height: u32) -> Result<Dyna
         DynamicImage::ImageLuma8(i) => (PixelType::U8, i.as_raw().as_slice()),
         DynamicImage::ImageRgb8(i) => (PixelType::U8x3, i.as_raw().as_slice()),
         DynamicImage::ImageRgba8(i) => (PixelType::U8x4, i.as_raw().as_slice()),
-        _ => return Err(ImageError::Internal("resize: unexpected pixel layout".into())),
+        _ => {
+            return Err(ImageError::Internal(
+                "resize: unexpected pixel layout".into(),
+            ))
+        }
     };
     let src = ImageRef::new(img.width(), img.height(), bytes, pixel_type).map_err(internal)?;
     let mut dst = Image::new(width, height, pixel_type);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    Resizer::new().resize(&src, &mut dst, &options).map_err(internal)?;
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(internal)?;
     let buf = dst.into_vec();
     let out = match pixel_type {
         PixelType::U8 => GrayImage::from_raw(width, height, buf).map(DynamicImage::ImageLuma8),

@@ -28,7 +28,11 @@ pub(super) fn sniff(b: &[u8]) -> Sniffed {
     if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
         return Unsupported("GIF");
     }
-    if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") || b.starts_with(b"II+\0") || b.starts_with(b"MM\0+") {
+    if b.starts_with(b"II*\0")
+        || b.starts_with(b"MM\0*")
+        || b.starts_with(b"II+\0")
+        || b.starts_with(b"MM\0+")
+    {
         // Also camera raw files (DNG, CR2, NEF, ARW) which are TIFF inside.
         return Unsupported("TIFF");
     }
@@ -82,7 +86,9 @@ fn iso_bmff_kind(b: &[u8]) -> &'static str {
     let has = |names: &[&[u8; 4]]| brands.iter().any(|br| names.iter().any(|n| *br == &n[..]));
     if has(&[b"avif", b"avis"]) {
         "AVIF"
-    } else if has(&[b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"]) {
+    } else if has(&[
+        b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
+    ]) {
         "HEIC"
     } else {
         "video"
@@ -98,11 +104,28 @@ fn text_kind(b: &[u8]) -> Option<&'static str> {
     let contains = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
     if lower.starts_with(b"<svg") || (lower.starts_with(b"<?xml") && contains(b"<svg")) {
         Some("SVG")
-    } else if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") || contains(b"<html") {
+    } else if lower.starts_with(b"<!doctype html")
+        || lower.starts_with(b"<html")
+        || contains(b"<html")
+    {
         Some("HTML")
     } else if lower.starts_with(b"<?xml") {
         Some("XML")
     } else {
         None
     }
+}
+
+/// The chunks of a RIFF (WebP) file as (fourcc, payload), stopping at the
+/// first chunk that runs past the end.
+pub(super) fn riff_chunks(input: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    let mut at = 12usize;
+    std::iter::from_fn(move || {
+        let header = input.get(at..at.checked_add(8)?)?;
+        let fourcc = [header[0], header[1], header[2], header[3]];
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let payload = input.get(at + 8..(at + 8).checked_add(size)?)?;
+        at = at + 8 + size + (size & 1);
+        Some((fourcc, payload))
+    })
 }

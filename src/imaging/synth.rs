@@ -52,7 +52,11 @@ impl Noise {
         let gw = (width as f32 / cell) as usize + 3;
         let gh = (height as f32 / cell) as usize + 3;
         let grid = (0..gw * gh).map(|_| rng.f32() * 2.0 - 1.0).collect();
-        Noise { grid, gw, inv_cell: 1.0 / cell }
+        Noise {
+            grid,
+            gw,
+            inv_cell: 1.0 / cell,
+        }
     }
     fn at(&self, x: f32, y: f32) -> f32 {
         let (gx, gy) = (x * self.inv_cell, y * self.inv_cell);
@@ -60,7 +64,12 @@ impl Noise {
         let (fx, fy) = (gx - ix as f32, gy - iy as f32);
         let (sx, sy) = (fx * fx * (3.0 - 2.0 * fx), fy * fy * (3.0 - 2.0 * fy));
         let i = iy * self.gw + ix;
-        let (a, b, c, d) = (self.grid[i], self.grid[i + 1], self.grid[i + self.gw], self.grid[i + self.gw + 1]);
+        let (a, b, c, d) = (
+            self.grid[i],
+            self.grid[i + 1],
+            self.grid[i + self.gw],
+            self.grid[i + self.gw + 1],
+        );
         let top = a + (b - a) * sx;
         let bottom = c + (d - c) * sx;
         top + (bottom - top) * sy
@@ -68,7 +77,12 @@ impl Noise {
 }
 
 /// Skin tones (sRGB) from light to dark, so samples are not all one type.
-const TONES: [[f32; 3]; 4] = [[226.0, 180.0, 158.0], [205.0, 150.0, 118.0], [168.0, 116.0, 84.0], [112.0, 76.0, 56.0]];
+const TONES: [[f32; 3]; 4] = [
+    [226.0, 180.0, 158.0],
+    [205.0, 150.0, 118.0],
+    [168.0, 116.0, 84.0],
+    [112.0, 76.0, 56.0],
+];
 
 /// An upright synthetic close-up of a pigmented skin lesion.
 pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
@@ -80,7 +94,8 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
     let mid = Noise::new(&mut rng, width, height, 28.0 * scale);
     let fine = Noise::new(&mut rng, width, height, 5.0 * scale);
     let pores = Noise::new(&mut rng, width, height, 3.0 * scale);
-    let mottle = Noise::new(&mut rng, width, height, 11.0 * scale);
+    let mottle = Noise::new(&mut rng, width, height, 26.0 * scale);
+    let mottle2 = Noise::new(&mut rng, width, height, 9.0 * scale);
 
     // Lesion: irregular outline r(θ) = R·(1 + Σ a_k·sin(kθ + φ_k)).
     let (cx, cy) = (
@@ -88,8 +103,15 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
         height as f32 * (0.40 + 0.2 * rng.f32()),
     );
     let radius = width.min(height) as f32 * (0.09 + 0.06 * rng.f32());
-    let harmonics: Vec<(f32, f32, f32)> =
-        (2..7).map(|k| (k as f32, 0.16 / k as f32 * (0.5 + rng.f32()), rng.f32() * 6.283)).collect();
+    let harmonics: Vec<(f32, f32, f32)> = (2..7)
+        .map(|k| {
+            (
+                k as f32,
+                0.16 / k as f32 * (0.5 + rng.f32()),
+                rng.f32() * 6.283,
+            )
+        })
+        .collect();
     let dark = [78.0 + 20.0 * rng.f32(), 48.0, 34.0];
     let light = [150.0, 100.0, 72.0];
 
@@ -99,9 +121,18 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
         let yf = y as f32;
         for (x, px) in row.enumerate() {
             let xf = x as f32;
-            let (lo, lo2, m, f) = (low.at(xf, yf), low2.at(xf, yf), mid.at(xf, yf), fine.at(xf, yf));
-            let lum = 1.0 + 0.07 * lo + 0.035 * m + 0.045 * f;
-            let mut c = [tone[0] * lum * (1.0 + 0.03 * lo2), tone[1] * lum, tone[2] * lum * (1.0 - 0.02 * lo2)];
+            let (lo, lo2, m, f) = (
+                low.at(xf, yf),
+                low2.at(xf, yf),
+                mid.at(xf, yf),
+                fine.at(xf, yf),
+            );
+            let lum = 1.0 + 0.07 * lo + 0.035 * m + 0.06 * f;
+            let mut c = [
+                tone[0] * lum * (1.0 + 0.03 * lo2),
+                tone[1] * lum,
+                tone[2] * lum * (1.0 - 0.02 * lo2),
+            ];
             // Pores: sparse dark specks where the pore noise peaks.
             let p = pores.at(xf, yf);
             if p > 0.55 {
@@ -111,33 +142,40 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
             // Lesion and halo.
             let (dx, dy) = (xf - cx, yf - cy);
             let theta = dy.atan2(dx);
-            let wobble: f32 = harmonics.iter().map(|&(k, a, ph)| a * (k * theta + ph).sin()).sum();
+            let wobble: f32 = harmonics
+                .iter()
+                .map(|&(k, a, ph)| a * (k * theta + ph).sin())
+                .sum();
             let d = (dx * dx + dy * dy).sqrt() / (radius * (1.0 + wobble + 0.06 * m));
             if d < 2.2 {
                 let erythema = (-((d - 1.05) / 0.45).powi(2)).exp() * (1.0 + 0.3 * lo2);
-                c[0] += 26.0 * erythema;
-                c[1] -= 14.0 * erythema;
-                c[2] -= 8.0 * erythema;
+                c[0] += 16.0 * erythema;
+                c[1] -= 12.0 * erythema;
+                c[2] -= 6.0 * erythema;
                 let inside = ((1.08 - d) / 0.16).clamp(0.0, 1.0);
                 if inside > 0.0 {
-                    let mt = mottle.at(xf, yf);
-                    let t = (0.5 + 0.6 * mt + 0.35 * (1.0 - d)).clamp(0.0, 1.0);
+                    let mt = 0.65 * mottle.at(xf, yf) + 0.35 * mottle2.at(xf, yf);
+                    let t = (0.45 + 0.7 * mt + 0.35 * (1.0 - d)).clamp(0.0, 1.0);
                     let mut lc = [0.0; 3];
                     for i in 0..3 {
                         lc[i] = light[i] + (dark[i] - light[i]) * t;
                     }
-                    if mt > 0.45 && d < 0.8 {
-                        lc.iter_mut().for_each(|v| *v *= 0.72); // globules
-                    }
+                    // Darker globules, with soft edges.
+                    let globule =
+                        ((mt - 0.3) / 0.15).clamp(0.0, 1.0) * ((0.85 - d) / 0.2).clamp(0.0, 1.0);
+                    lc.iter_mut().for_each(|v| *v *= 1.0 - 0.3 * globule);
                     let tex = 1.0 + 0.08 * f;
                     for i in 0..3 {
                         c[i] = c[i] * (1.0 - inside) + lc[i] * tex * inside;
                     }
                 }
             }
-            let vignette = 1.0 - 0.22 * ((dx + cx - width as f32 / 2.0).powi(2) + (yf - height as f32 / 2.0).powi(2)) / rmax2;
+            let vignette = 1.0
+                - 0.22
+                    * ((dx + cx - width as f32 / 2.0).powi(2) + (yf - height as f32 / 2.0).powi(2))
+                    / rmax2;
             for (i, v) in c.iter().enumerate() {
-                px.0[i] = (v * vignette + 2.2 * rng.gauss()).clamp(0.0, 255.0) as u8;
+                px.0[i] = (v * vignette + 3.2 * rng.gauss()).clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -148,13 +186,16 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
 /// A few dark, slightly curved hairs (quadratic Bézier curves).
 fn draw_hairs(img: &mut RgbImage, rng: &mut Rng, scale: f32) {
     let (w, h) = (img.width() as f32, img.height() as f32);
-    for _ in 0..7 {
+    for _ in 0..5 {
         let p0 = (rng.f32() * w, rng.f32() * h);
         let angle = rng.f32() * 6.283;
         let len = (250.0 + 400.0 * rng.f32()) * scale;
         let p2 = (p0.0 + len * angle.cos(), p0.1 + len * angle.sin());
-        let bend = (rng.f32() - 0.5) * len * 0.5;
-        let p1 = ((p0.0 + p2.0) / 2.0 - bend * angle.sin(), (p0.1 + p2.1) / 2.0 + bend * angle.cos());
+        let bend = (rng.f32() - 0.5) * len * 0.2;
+        let p1 = (
+            (p0.0 + p2.0) / 2.0 - bend * angle.sin(),
+            (p0.1 + p2.1) / 2.0 + bend * angle.cos(),
+        );
         let thick = (1.2 + rng.f32()) * scale.max(0.5);
         let steps = (len * 2.0) as usize;
         for s in 0..=steps {
@@ -189,15 +230,25 @@ fn draw_hairs(img: &mut RgbImage, rng: &mut Rng, scale: f32) {
 /// show `upright`.
 pub fn as_stored_by_camera(upright: &RgbImage, exif_orientation: u16) -> RgbImage {
     let mut img = DynamicImage::ImageRgb8(upright.clone());
-    Orientation::from_exif(u32::from(exif_orientation)).inverse().apply(&mut img);
+    Orientation::from_exif(u32::from(exif_orientation))
+        .inverse()
+        .apply(&mut img);
     img.to_rgb8()
 }
 
 /// Baseline JPEG, 4:2:0, like a phone camera (libjpeg-turbo).
 pub fn encode_jpeg(img: &RgbImage, quality: i32) -> Vec<u8> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let image = turbojpeg::Image { pixels: img.as_raw().as_slice(), width: w, pitch: w * 3, height: h, format: turbojpeg::PixelFormat::RGB };
-    turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2).map(|b| b.to_vec()).expect("encoding a synthetic image")
+    let image = turbojpeg::Image {
+        pixels: img.as_raw().as_slice(),
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)
+        .map(|b| b.to_vec())
+        .expect("encoding a synthetic image")
 }
 
 /// Camera-style metadata to plant in a synthetic JPEG.
@@ -283,12 +334,27 @@ pub fn exif_tiff(spec: &ExifSpec) -> Vec<u8> {
         let d = deg.floor();
         let m = ((deg - d) * 60.0).floor();
         let s = ((deg - d) * 60.0 - m) * 60.0;
-        vec![(d as u32, 1), (m as u32, 1), ((s * 100.0).round() as u32, 100)]
+        vec![
+            (d as u32, 1),
+            (m as u32, 1),
+            ((s * 100.0).round() as u32, 100),
+        ]
     }
     type Entry = (u16, (u16, u32, Vec<u8>));
     // Size of an IFD with its out-of-line data.
     fn ifd_len(entries: &[Entry]) -> usize {
-        2 + 12 * entries.len() + 4 + entries.iter().map(|(_, (_, _, d))| if d.len() > 4 { d.len() + (d.len() & 1) } else { 0 }).sum::<usize>()
+        2 + 12 * entries.len()
+            + 4
+            + entries
+                .iter()
+                .map(|(_, (_, _, d))| {
+                    if d.len() > 4 {
+                        d.len() + (d.len() & 1)
+                    } else {
+                        0
+                    }
+                })
+                .sum::<usize>()
     }
     fn write_ifd(out: &mut Vec<u8>, entries: &[Entry]) {
         let start = out.len();
@@ -318,7 +384,14 @@ pub fn exif_tiff(spec: &ExifSpec) -> Vec<u8> {
 
     let exif_ifd: Vec<Entry> = vec![
         (0x9003, ascii(&spec.datetime_original)),
-        (0x927C, (UNDEFINED, spec.maker_note.len() as u32, spec.maker_note.clone())),
+        (
+            0x927C,
+            (
+                UNDEFINED,
+                spec.maker_note.len() as u32,
+                spec.maker_note.clone(),
+            ),
+        ),
         (0xA431, ascii(&spec.body_serial)),
     ];
     let gps_ifd: Vec<Entry> = match spec.gps {

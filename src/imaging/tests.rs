@@ -1,1 +1,1465 @@
+//! Tests of the photo pipeline.
+//!
+//! exiftool is the independent oracle for "no metadata left": every rendition
+//! of every test input is read back with `exiftool -j -a -G1 -u` and only
+//! file-structure groups may carry tags. exiftool (Debian:
+//! libimage-exiftool-perl) is REQUIRED: without it these tests fail, they are
+//! never skipped. The lossless-rotation test also needs jpegtran (Debian:
+//! libjpeg-turbo-progs).
 
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use image::codecs::webp::WebPEncoder;
+use image::{DynamicImage, ExtendedColorType, ImageFormat, Rgb, RgbImage};
+use rand::{Rng as _, SeedableRng};
+
+use sha2::Digest as _;
+
+use super::orient::Orientation;
+use super::synth::{self, ExifSpec};
+use super::*;
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+const EXIFTOOL_MISSING: &str =
+    "exiftool is required by the imaging tests and was not found on PATH. \
+     Install it (Debian/Ubuntu: apt-get install libimage-exiftool-perl). These tests never skip.";
+
+/// Every planted text value contains this token; it must never reach an output.
+const PLANTED: &str = "PLANTED";
+
+fn tmp_file(bytes: &[u8], ext: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("img.{ext}"));
+    std::fs::write(&path, bytes).expect("write temp file");
+    (dir, path)
+}
+
+fn ext_for(content_type: &str) -> &'static str {
+    match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        other => panic!("unexpected content type {other}"),
+    }
+}
+
+/// Runs exiftool with `args` on a copy of `input` and returns the rewritten file.
+fn exiftool_write(input: &[u8], ext: &str, args: &[&str]) -> Vec<u8> {
+    let (_dir, path) = tmp_file(input, ext);
+    let out = Command::new("exiftool")
+        .args(["-q", "-q", "-m", "-overwrite_original"])
+        .args(args)
+        .arg(&path)
+        .output()
+        .expect(EXIFTOOL_MISSING);
+    assert!(
+        out.status.success(),
+        "exiftool {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).expect("read back")
+}
+
+/// exiftool's view of a file: "Group:Tag" → value.
+fn exiftool_read(bytes: &[u8], ext: &str) -> serde_json::Map<String, serde_json::Value> {
+    let (_dir, path) = tmp_file(bytes, ext);
+    let out = Command::new("exiftool")
+        .args(["-j", "-a", "-G1", "-u"])
+        .arg(&path)
+        .output()
+        .expect(EXIFTOOL_MISSING);
+    assert!(
+        out.status.success(),
+        "exiftool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exiftool JSON");
+    parsed[0].as_object().expect("one object").clone()
+}
+
+/// Groups (exiftool -G1) and the tags allowed in them: file structure only.
+fn allowed(group: &str, tag: &str) -> bool {
+    match group {
+        "System" => true, // file name, size, dates of our temp file
+        "ExifTool" => tag == "ExifToolVersion",
+        "File" => matches!(
+            tag,
+            "FileType"
+                | "FileTypeExtension"
+                | "MIMEType"
+                | "ImageWidth"
+                | "ImageHeight"
+                | "EncodingProcess"
+                | "BitsPerSample"
+                | "ColorComponents"
+                | "YCbCrSubSampling"
+        ),
+        "JFIF" => matches!(
+            tag,
+            "JFIFVersion" | "ResolutionUnit" | "XResolution" | "YResolution"
+        ),
+        "PNG" => matches!(
+            tag,
+            "ImageWidth"
+                | "ImageHeight"
+                | "BitDepth"
+                | "ColorType"
+                | "Compression"
+                | "Filter"
+                | "Interlace"
+                | "ProfileName"
+        ),
+        "Composite" => matches!(tag, "ImageSize" | "Megapixels"),
+        // The ICC colour profile is kept on purpose (see icc.rs).
+        g if g == "ICC_Profile" || g.starts_with("ICC-") => true,
+        _ => false,
+    }
+}
+
+/// Asserts exiftool finds nothing but file structure in a rendition, and that
+/// no planted token survived anywhere in its bytes.
+fn assert_clean(r: &Rendition, label: &str) {
+    let tags = exiftool_read(&r.bytes, ext_for(r.content_type));
+    let offending: Vec<String> = tags
+        .iter()
+        .filter(|(k, _)| k.as_str() != "SourceFile")
+        .filter(|(k, _)| {
+            let (group, tag) = k.split_once(':').unwrap_or(("?", k));
+            !allowed(group, tag)
+        })
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "{label}: metadata left in output:\n  {}",
+        offending.join("\n  ")
+    );
+    let hay = String::from_utf8_lossy(&r.bytes).to_ascii_uppercase();
+    assert!(
+        !hay.contains(PLANTED),
+        "{label}: a planted value survived in the bytes"
+    );
+    for needle in [
+        "F17XK2QHPLJN",
+        "IPHONE",
+        "EXIF\0",
+        "HTTP://NS.ADOBE.COM",
+        "TRAILER",
+    ] {
+        assert!(
+            !hay.contains(needle),
+            "{label}: found {needle:?} in the output bytes"
+        );
+    }
+    // Basic consistency of the record.
+    assert_eq!(
+        r.sha256,
+        hex::encode(sha2::Sha256::digest(&r.bytes)),
+        "{label}: sha256"
+    );
+    assert_eq!(r.sha256.len(), 64);
+    assert!(r
+        .sha256
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    let decoded = image::load_from_memory(&r.bytes)
+        .unwrap_or_else(|e| panic!("{label}: output does not decode: {e}"));
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (r.width, r.height),
+        "{label}: recorded size"
+    );
+}
+
+fn assert_all_clean(p: &Processed, label: &str) {
+    assert_clean(&p.full, &format!("{label}/full"));
+    assert_clean(&p.display, &format!("{label}/display"));
+    assert_clean(&p.thumb, &format!("{label}/thumb"));
+}
+
+fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, format).expect("encode");
+    buf.into_inner()
+}
+
+fn webp_lossless(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    WebPEncoder::new_lossless(&mut out)
+        .encode(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            ExtendedColorType::Rgb8,
+        )
+        .expect("webp encode");
+    out
+}
+
+/// A shared synthetic skin photo (generation is slow in debug builds).
+fn skin(width: u32, height: u32, seed: u64) -> RgbImage {
+    static CACHE: OnceLock<std::sync::Mutex<Vec<((u32, u32, u64), RgbImage)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((_, img)) = cache
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| *k == (width, height, seed))
+    {
+        return img.clone();
+    }
+    let img = synth::skin_photo(width, height, seed);
+    cache
+        .lock()
+        .unwrap()
+        .push(((width, height, seed), img.clone()));
+    img
+}
+
+fn ok(input: &[u8]) -> Processed {
+    match process(input, &Limits::default()) {
+        Ok(p) => p,
+        Err(e) => panic!("expected success, got {e:?}"),
+    }
+}
+
+fn err(input: &[u8]) -> ImageError {
+    err_with(input, &Limits::default())
+}
+
+fn err_with(input: &[u8], limits: &Limits) -> ImageError {
+    match process(input, limits) {
+        Ok(p) => panic!("expected an error, got {:?} {:?}", p.full, p.warnings),
+        Err(e) => e,
+    }
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    // Bitwise CRC-32 (PNG): only used to fabricate test PNG chunks.
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut c = (data.len() as u32).to_be_bytes().to_vec();
+    c.extend_from_slice(kind);
+    c.extend_from_slice(data);
+    let mut crc_input = kind.to_vec();
+    crc_input.extend_from_slice(data);
+    c.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    c
+}
+
+/// Rewrites the IHDR of a PNG with other dimensions (valid CRC), keeping the
+/// (small) compressed data: a decompression bomb / lying header.
+fn png_with_dims(png: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = png[16..29].to_vec();
+    ihdr[0..4].copy_from_slice(&w.to_be_bytes());
+    ihdr[4..8].copy_from_slice(&h.to_be_bytes());
+    let mut out = png[..8].to_vec();
+    out.extend_from_slice(&png_chunk(b"IHDR", &ihdr));
+    out.extend_from_slice(&png[33..]);
+    out
+}
+
+/// Rewrites the SOF0 dimensions of a baseline JPEG.
+fn jpeg_with_dims(jpeg: &[u8], w: u16, h: u16) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    let sof = out
+        .windows(2)
+        .position(|m| m == [0xFF, 0xC0])
+        .expect("SOF0");
+    out[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    out
+}
+
+/// Small images keep the committed corpus small.
+fn small_img() -> RgbImage {
+    skin(160, 120, 9)
+}
+
+fn small_jpeg() -> Vec<u8> {
+    synth::encode_jpeg(&small_img(), 85)
+}
+
+// ───────────────────────────── metadata ─────────────────────────────
+
+/// A JPEG carrying every kind of metadata a phone or editor writes.
+fn jpeg_with_everything() -> Vec<u8> {
+    let upright = skin(1200, 900, 1);
+    let spec = ExifSpec {
+        orientation: 6,
+        body_serial: "F17XK2QHPLJN".into(),
+        maker_note: format!("Apple iOS maker note {PLANTED}").into_bytes(),
+        ..Default::default()
+    };
+    let jpeg = synth::camera_jpeg(&upright, 90, &spec);
+    // An embedded EXIF thumbnail showing something else entirely.
+    let (_dir, thumb_path) = tmp_file(
+        &synth::encode_jpeg(&RgbImage::from_pixel(160, 120, Rgb([0, 0, 255])), 80),
+        "jpg",
+    );
+    let thumb_arg = format!("-ThumbnailImage<={}", thumb_path.display());
+    let mut jpeg = exiftool_write(
+        &jpeg,
+        "jpg",
+        &[
+            &format!("-Comment=JPEG COM comment {PLANTED}"),
+            &format!("-IFD0:Artist=Dr {PLANTED} Artist"),
+            &format!("-ExifIFD:LensSerialNumber=LENS-{PLANTED}"),
+            &format!("-ExifIFD:UserComment=user comment {PLANTED}"),
+            "-GPSAltitude=42",
+            "-GPSAltitudeRef=0",
+            &format!("-XMP-dc:Creator=XMP creator {PLANTED}"),
+            &format!("-XMP-dc:Description=XMP description {PLANTED}"),
+            &format!("-IPTC:Keywords=IPTC keyword {PLANTED}"),
+            &format!("-IPTC:City=IPTC city {PLANTED}"),
+            &thumb_arg,
+        ],
+    );
+    // Bytes after EOI: a text trailer and a second image (like an MPF
+    // depth/gain map appended by a phone).
+    jpeg.extend_from_slice(format!("TRAILER {PLANTED} after EOI").as_bytes());
+    jpeg.extend_from_slice(&synth::encode_jpeg(
+        &RgbImage::from_pixel(64, 64, Rgb([255, 0, 0])),
+        80,
+    ));
+    jpeg
+}
+
+#[test]
+fn jpeg_metadata_is_planted_then_removed() {
+    let input = jpeg_with_everything();
+    // The oracle sees what we planted (so the test is not vacuous).
+    let before = exiftool_read(&input, "jpg");
+    for key in [
+        "GPS:GPSLatitude",
+        "IFD0:Make",
+        "ExifIFD:SerialNumber",
+        "File:Comment",
+        "XMP-dc:Creator",
+        "IPTC:Keywords",
+        "IFD1:ThumbnailImage",
+        "IFD0:Orientation",
+    ] {
+        assert!(
+            before.contains_key(key),
+            "planting failed: {key} missing from {before:?}"
+        );
+    }
+    assert!(
+        before.keys().any(|k| k.starts_with("ExifIFD:MakerNote")),
+        "maker note planted"
+    );
+
+    let p = ok(&input);
+    assert_eq!(p.source_format, PhotoFormat::Jpeg);
+    assert_all_clean(&p, "jpeg");
+    // Orientation 6 applied: stored 900×1200, shown 1200×900.
+    assert_eq!((p.full.width, p.full.height), (1200, 900));
+    assert_eq!(p.full.content_type, "image/jpeg");
+    assert_eq!(
+        p.captured_at,
+        Some(time::macros::datetime!(2024-03-14 09:26:53))
+    );
+}
+
+#[test]
+fn png_metadata_is_planted_then_removed() {
+    let upright = skin(1200, 900, 2);
+    let stored = synth::as_stored_by_camera(&upright, 6);
+    let png = encode(&DynamicImage::ImageRgb8(stored), ImageFormat::Png);
+    let png = exiftool_write(
+        &png,
+        "png",
+        &[
+            &format!("-PNG:Comment=tEXt comment {PLANTED}"),
+            &format!("-PNG:Author=tEXt author {PLANTED}"),
+            "-PNG:ModifyDate=2023:01:02 03:04:05", // tIME
+            &format!("-PNG:Title-fr=iTXt title {PLANTED}"),
+            &format!("-XMP-dc:Creator=XMP creator {PLANTED}"),
+            "-EXIF:Orientation#=6", // eXIf chunk
+            "-EXIF:DateTimeOriginal=2023:01:02 03:04:05",
+            &format!("-EXIF:SerialNumber=SN-{PLANTED}"),
+            "-EXIF:GPSLatitude=51.5",
+            "-EXIF:GPSLatitudeRef=N",
+        ],
+    );
+    // zTXt (exiftool compresses only when it pays off).
+    let long = format!("zTXt description {PLANTED} ").repeat(20);
+    let mut png = exiftool_write(&png, "png", &["-z", &format!("-PNG:Description={long}")]);
+    png.extend_from_slice(format!("TRAILER {PLANTED} after IEND").as_bytes());
+    let chunks = png_chunk_types(&png);
+    for kind in ["tEXt", "zTXt", "iTXt", "eXIf", "tIME"] {
+        assert!(
+            chunks.iter().any(|c| c == kind),
+            "planting failed: no {kind} in {chunks:?}"
+        );
+    }
+
+    let p = ok(&png);
+    assert_eq!(p.source_format, PhotoFormat::Png);
+    assert_eq!(
+        p.full.content_type, "image/png",
+        "lossless source keeps a lossless full size"
+    );
+    assert_all_clean(&p, "png");
+    assert_eq!(
+        png_chunk_types(&p.full.bytes),
+        ["IHDR", "IDAT", "IEND"],
+        "only critical chunks in the PNG"
+    );
+    assert_eq!((p.full.width, p.full.height), (1200, 900));
+    assert_eq!(
+        p.captured_at,
+        Some(time::macros::datetime!(2023-01-02 03:04:05))
+    );
+}
+
+fn png_chunk_types(png: &[u8]) -> Vec<String> {
+    let mut at = 8;
+    let mut out = Vec::new();
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&png[at + 4..at + 8]).into_owned();
+        let end = kind == "IEND";
+        out.push(kind);
+        if end {
+            break;
+        }
+        at += 12 + len;
+    }
+    out.dedup();
+    out
+}
+
+fn plant_webp(webp: &[u8]) -> Vec<u8> {
+    let mut webp = exiftool_write(
+        webp,
+        "webp",
+        &[
+            "-EXIF:Orientation#=6",
+            "-EXIF:DateTimeOriginal=2022:02:03 04:05:06",
+            &format!("-EXIF:SerialNumber=SN-{PLANTED}"),
+            "-EXIF:Make=Apple",
+            "-EXIF:Model=iPhone 12",
+            "-EXIF:GPSLatitude=51.5",
+            "-EXIF:GPSLatitudeRef=N",
+            &format!("-XMP-dc:Creator=XMP creator {PLANTED}"),
+        ],
+    );
+    let before = exiftool_read(&webp, "webp");
+    assert!(
+        before.contains_key("GPS:GPSLatitude") && before.contains_key("XMP-dc:Creator"),
+        "planting failed: {before:?}"
+    );
+    // Bytes after the RIFF chunk.
+    webp.extend_from_slice(format!("TRAILER {PLANTED} after RIFF").as_bytes());
+    webp
+}
+
+#[test]
+fn webp_lossless_metadata_is_planted_then_removed() {
+    let upright = skin(1200, 900, 3);
+    let webp = plant_webp(&webp_lossless(&synth::as_stored_by_camera(&upright, 6)));
+    let p = ok(&webp);
+    assert_eq!(p.source_format, PhotoFormat::WebP);
+    assert_eq!(
+        p.full.content_type, "image/png",
+        "lossless WebP → PNG full size"
+    );
+    assert_all_clean(&p, "webp-lossless");
+    assert_eq!((p.full.width, p.full.height), (1200, 900));
+    assert_eq!(
+        p.captured_at,
+        Some(time::macros::datetime!(2022-02-03 04:05:06))
+    );
+}
+
+#[test]
+fn webp_lossy_metadata_is_planted_then_removed() {
+    // Lossy WebP from the corpus (the `image` crate cannot encode lossy WebP).
+    let webp = std::fs::read(corpus_dir().join("ok-lossy.webp")).expect("corpus ok-lossy.webp");
+    let webp = plant_webp(&webp);
+    let p = ok(&webp);
+    assert_eq!(
+        p.full.content_type, "image/jpeg",
+        "lossy WebP → JPEG full size"
+    );
+    assert_all_clean(&p, "webp-lossy");
+    assert_eq!(
+        p.captured_at,
+        Some(time::macros::datetime!(2022-02-03 04:05:06))
+    );
+}
+
+#[test]
+fn exif_writer_used_by_tests_is_read_correctly_by_exiftool() {
+    // Cross-check of synth::exif_app1 against the oracle.
+    let spec = ExifSpec {
+        orientation: 8,
+        ..Default::default()
+    };
+    let jpeg = synth::camera_jpeg(&skin(320, 240, 9), 85, &spec);
+    let tags = exiftool_read(&jpeg, "jpg");
+    assert_eq!(tags["IFD0:Orientation"], "Rotate 270 CW");
+    assert_eq!(tags["ExifIFD:DateTimeOriginal"], "2024:03:14 09:26:53");
+    assert_eq!(tags["ExifIFD:SerialNumber"], "F17XK2QHPLJN");
+    assert!(tags["GPS:GPSLatitude"]
+        .as_str()
+        .unwrap()
+        .starts_with("51 deg 30'"));
+}
+
+// ───────────────────────────── ICC ─────────────────────────────
+
+fn display_p3_icc() -> Vec<u8> {
+    moxcms::ColorProfile::new_display_p3()
+        .encode()
+        .expect("encode Display P3")
+}
+
+#[test]
+fn icc_profile_is_kept_in_every_rendition() {
+    let icc = display_p3_icc();
+    let (_dir, icc_path) = tmp_file(&icc, "icc");
+    let arg = format!("-ICC_Profile<={}", icc_path.display());
+    let upright = skin(1000, 750, 4);
+    let inputs = [
+        ("jpg", synth::encode_jpeg(&upright, 90)),
+        (
+            "png",
+            encode(&DynamicImage::ImageRgb8(upright.clone()), ImageFormat::Png),
+        ),
+        ("webp", webp_lossless(&upright)),
+    ];
+    for (ext, input) in inputs {
+        let input = exiftool_write(&input, ext, &[&arg]);
+        let p = ok(&input);
+        for (name, r) in [
+            ("full", &p.full),
+            ("display", &p.display),
+            ("thumb", &p.thumb),
+        ] {
+            let got = match r.content_type {
+                "image/jpeg" => icc::from_jpeg(&r.bytes),
+                _ => {
+                    let mut d = image::codecs::png::PngDecoder::new(Cursor::new(&r.bytes)).unwrap();
+                    image::ImageDecoder::icc_profile(&mut d).unwrap()
+                }
+            };
+            assert_eq!(
+                got.as_deref(),
+                Some(icc.as_slice()),
+                "{ext}/{name}: ICC profile not kept"
+            );
+            assert_clean(r, &format!("icc {ext}/{name}"));
+        }
+    }
+}
+
+#[test]
+fn implausible_icc_profiles_are_dropped() {
+    let p3 = display_p3_icc();
+    assert!(icc::sanitize(&p3, 3).is_some());
+    assert!(
+        icc::sanitize(&p3, 1).is_none(),
+        "RGB profile on grey pixels"
+    );
+    let mut cmyk = p3.clone();
+    cmyk[16..20].copy_from_slice(b"CMYK");
+    assert!(icc::sanitize(&cmyk, 3).is_none());
+    let mut bad_sig = p3.clone();
+    bad_sig[36..40].copy_from_slice(b"xxxx");
+    assert!(icc::sanitize(&bad_sig, 3).is_none());
+    assert!(
+        icc::sanitize(&p3[..p3.len() - 1], 3).is_none(),
+        "size mismatch"
+    );
+    assert!(icc::sanitize(&[0u8; 100], 3).is_none());
+}
+
+// ───────────────────────────── orientation ─────────────────────────────
+
+const RED: [u8; 3] = [230, 30, 30];
+const GREEN: [u8; 3] = [30, 200, 40];
+const BLUE: [u8; 3] = [30, 40, 220];
+const YELLOW: [u8; 3] = [240, 230, 40];
+
+/// Upright reference: red top-left, green top-right, blue bottom-left,
+/// yellow bottom-right.
+fn quadrants(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb(match (x < w / 2, y < h / 2) {
+            (true, true) => RED,
+            (false, true) => GREEN,
+            (true, false) => BLUE,
+            (false, false) => YELLOW,
+        })
+    })
+}
+
+fn assert_upright(r: &Rendition, w: u32, h: u32, label: &str) {
+    assert_eq!((r.width, r.height), (w, h), "{label}: size");
+    let img = image::load_from_memory(&r.bytes).expect("decode").to_rgb8();
+    assert_eq!(img.dimensions(), (w, h), "{label}: decoded size");
+    for (fx, fy, want, name) in [
+        (0.25, 0.25, RED, "red"),
+        (0.75, 0.25, GREEN, "green"),
+        (0.25, 0.75, BLUE, "blue"),
+        (0.75, 0.75, YELLOW, "yellow"),
+    ] {
+        let px = img
+            .get_pixel((w as f64 * fx) as u32, (h as f64 * fy) as u32)
+            .0;
+        let dist: i32 = px
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (i32::from(*a) - i32::from(b)).abs())
+            .sum();
+        assert!(
+            dist < 60,
+            "{label}: expected {name} at ({fx},{fy}), got {px:?}"
+        );
+    }
+}
+
+fn check_orientations(label: &str, w: u32, h: u32, make: impl Fn(&RgbImage, u16) -> Vec<u8>) {
+    let upright = quadrants(w, h);
+    let (dw, dh) = resize::fit_long_edge(w, h, DISPLAY_LONG_EDGE);
+    let (tw, th) = resize::fit_long_edge(dw, dh, THUMB_LONG_EDGE);
+    for o in 1..=8u16 {
+        let stored = synth::as_stored_by_camera(&upright, o);
+        if Orientation::from_exif(u32::from(o)).swaps_dimensions() {
+            assert_eq!(stored.dimensions(), (h, w));
+        }
+        let p = ok(&make(&stored, o));
+        let l = format!("{label} orientation {o}");
+        assert_upright(&p.full, w, h, &format!("{l} full"));
+        assert_upright(&p.display, dw, dh, &format!("{l} display"));
+        assert_upright(&p.thumb, tw, th, &format!("{l} thumb"));
+    }
+}
+
+fn jpeg_as_camera(stored: &RgbImage, o: u16) -> Vec<u8> {
+    let spec = ExifSpec {
+        orientation: o,
+        ..Default::default()
+    };
+    synth::insert_app1(&synth::encode_jpeg(stored, 92), &synth::exif_app1(&spec))
+}
+
+#[test]
+fn jpeg_all_eight_orientations_lossless_path() {
+    // 2048×1536: multiples of the 16×16 MCU, so every transform is perfect.
+    check_orientations("jpeg aligned", 2048, 1536, jpeg_as_camera);
+}
+
+#[test]
+fn jpeg_all_eight_orientations_reencode_path() {
+    // 2050×1530: partial MCUs on both edges, most rotations must re-encode.
+    check_orientations("jpeg unaligned", 2050, 1530, jpeg_as_camera);
+}
+
+#[test]
+fn png_all_eight_orientations() {
+    check_orientations("png", 480, 360, |stored, o| {
+        let png = encode(&DynamicImage::ImageRgb8(stored.clone()), ImageFormat::Png);
+        exiftool_write(&png, "png", &[&format!("-EXIF:Orientation#={o}")])
+    });
+}
+
+#[test]
+fn webp_all_eight_orientations() {
+    check_orientations("webp", 480, 360, |stored, o| {
+        exiftool_write(
+            &webp_lossless(stored),
+            "webp",
+            &[&format!("-EXIF:Orientation#={o}")],
+        )
+    });
+}
+
+fn decode_rgb(jpeg: &[u8]) -> RgbImage {
+    image::load_from_memory(jpeg).expect("decode").to_rgb8()
+}
+
+#[test]
+fn jpeg_full_size_is_a_lossless_transform() {
+    let upright = skin(2048, 1536, 5);
+    // Orientation 1: the coefficients are copied, pixels are identical.
+    let input = jpeg_as_camera(&upright, 1);
+    let p = ok(&input);
+    assert!(
+        decode_rgb(&p.full.bytes) == decode_rgb(&input),
+        "orientation 1 must not re-encode"
+    );
+
+    // Orientation 6: identical to jpegtran's lossless rotation.
+    let input = jpeg_as_camera(&synth::as_stored_by_camera(&upright, 6), 6);
+    let p = ok(&input);
+    let (dir, path) = tmp_file(&input, "jpg");
+    let out_path = dir.path().join("jpegtran.jpg");
+    let status = Command::new("jpegtran")
+        .args(["-copy", "none", "-perfect", "-rotate", "90", "-outfile"])
+        .arg(&out_path)
+        .arg(&path)
+        .status()
+        .expect("jpegtran is required by this test (apt-get install libjpeg-turbo-progs)");
+    assert!(status.success());
+    let reference = std::fs::read(&out_path).unwrap();
+    assert!(
+        decode_rgb(&p.full.bytes) == decode_rgb(&reference),
+        "rotation must be lossless (same as jpegtran)"
+    );
+}
+
+#[test]
+fn mcu_perfect_rule() {
+    use Orientation::*;
+    assert!(Normal.is_perfect_for(4000, 3000, 16, 16));
+    assert!(Transpose.is_perfect_for(4001, 3001, 16, 16));
+    assert!(Rotate90.is_perfect_for(4001, 3024, 16, 16));
+    assert!(!Rotate90.is_perfect_for(4032, 3000, 16, 16));
+    assert!(Rotate270.is_perfect_for(4032, 3000, 16, 16));
+    assert!(!Rotate180.is_perfect_for(4032, 3000, 16, 16));
+    assert!(!FlipH.is_perfect_for(4001, 3024, 16, 16));
+    assert!(FlipV.is_perfect_for(4001, 3024, 16, 16));
+}
+
+// ───────────────────────────── renditions ─────────────────────────────
+
+#[test]
+fn sizes_and_no_upscaling() {
+    let p = ok(&synth::encode_jpeg(&skin(2400, 1600, 6), 90));
+    assert_eq!((p.full.width, p.full.height), (2400, 1600));
+    assert_eq!((p.display.width, p.display.height), (1600, 1067));
+    assert_eq!((p.thumb.width, p.thumb.height), (320, 213));
+    for r in [&p.full, &p.display, &p.thumb] {
+        assert_eq!(r.content_type, "image/jpeg");
+    }
+    assert_eq!(p.captured_at, None, "no EXIF, no date");
+
+    // Smaller than the display size: never upscaled.
+    let p = ok(&synth::encode_jpeg(&skin(1200, 900, 6), 90));
+    assert_eq!((p.display.width, p.display.height), (1200, 900));
+    assert_eq!((p.thumb.width, p.thumb.height), (320, 240));
+    let p = ok(&synth::encode_jpeg(
+        &RgbImage::from_pixel(200, 100, Rgb([120, 90, 80])),
+        90,
+    ));
+    assert_eq!((p.display.width, p.display.height), (200, 100));
+    assert_eq!((p.thumb.width, p.thumb.height), (200, 100));
+}
+
+#[test]
+fn grey_alpha_and_16_bit_inputs() {
+    let grey = DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(skin(1200, 900, 7)).to_luma8());
+    let p = ok(&synth::encode_jpeg(&grey.to_rgb8(), 90));
+    assert_eq!(p.full.width, 1200);
+    // Grey JPEG.
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_subsamp(turbojpeg::Subsamp::Gray).unwrap();
+    let g = grey.as_luma8().unwrap();
+    let gj = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: g.as_raw().as_slice(),
+            width: 1200,
+            pitch: 1200,
+            height: 900,
+            format: turbojpeg::PixelFormat::GRAY,
+        })
+        .unwrap();
+    let p = ok(&gj);
+    assert_all_clean(&p, "grey jpeg");
+    // RGBA PNG with transparency: full keeps alpha (PNG), JPEGs are flattened.
+    let mut rgba = DynamicImage::ImageRgb8(skin(800, 600, 7)).to_rgba8();
+    for px in rgba.pixels_mut().take(800 * 100) {
+        px.0[3] = 0;
+    }
+    let p = ok(&encode(&DynamicImage::ImageRgba8(rgba), ImageFormat::Png));
+    assert_eq!(p.full.content_type, "image/png");
+    let top = decode_rgb(&p.display.bytes).get_pixel(400, 10).0;
+    assert!(
+        top.iter().all(|&v| v > 240),
+        "transparent area flattened on white, got {top:?}"
+    );
+    // 16-bit PNG.
+    let p16 = DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(skin(800, 600, 7)).to_rgb16());
+    let p = ok(&encode(&p16, ImageFormat::Png));
+    assert_all_clean(&p, "16-bit png");
+}
+
+// ───────────────────────────── quality ─────────────────────────────
+
+fn warnings_of(img: &RgbImage) -> (Vec<QualityWarning>, quality::Measures) {
+    let p = ok(&synth::encode_jpeg(img, 92));
+    let display = image::load_from_memory(&p.display.bytes).unwrap();
+    (p.warnings, quality::measure(&display))
+}
+
+fn scaled(img: &RgbImage, f: impl Fn(u8) -> u8) -> RgbImage {
+    let mut out = img.clone();
+    out.pixels_mut()
+        .for_each(|p| p.0.iter_mut().for_each(|v| *v = f(*v)));
+    out
+}
+
+#[test]
+fn quality_warnings_on_fine_blurred_dark_bright_small() {
+    let fine = skin(1600, 1200, 11);
+    let (w, m) = warnings_of(&fine);
+    eprintln!("fine: {m:?}");
+    assert!(w.is_empty(), "a good photo gets no warning: {w:?} {m:?}");
+
+    for sigma in [3.0f32, 5.0] {
+        let blurred = image::imageops::fast_blur(&fine, sigma);
+        let (w, m) = warnings_of(&blurred);
+        eprintln!("blur σ={sigma}: {m:?}");
+        assert_eq!(w, [QualityWarning::Blurred], "σ={sigma} {m:?}");
+    }
+    // Mild softness (σ=1 px at 1600 px) is still acceptable.
+    let (w, m) = warnings_of(&image::imageops::fast_blur(&fine, 1.0));
+    eprintln!("blur σ=1: {m:?}");
+    assert!(w.is_empty(), "{w:?} {m:?}");
+
+    let (w, m) = warnings_of(&scaled(&fine, |v| (f32::from(v) * 0.25) as u8));
+    eprintln!("dark: {m:?}");
+    assert_eq!(w, [QualityWarning::TooDark], "{m:?}");
+
+    let (w, m) = warnings_of(&scaled(&fine, |v| {
+        (f32::from(v) * 0.4 + 170.0).min(255.0) as u8
+    }));
+    eprintln!("bright: {m:?}");
+    assert_eq!(w, [QualityWarning::TooBright], "{m:?}");
+    let (w, m) = warnings_of(&scaled(&fine, |v| v.saturating_mul(2)));
+    eprintln!("blown out: {m:?}");
+    assert!(w.contains(&QualityWarning::TooBright), "{m:?}");
+
+    let (w, m) = warnings_of(&skin(960, 720, 12));
+    eprintln!("small: {m:?}");
+    assert_eq!(w, [QualityWarning::LowResolution], "{m:?}");
+
+    // Every dark skin tone is not "too dark".
+    for seed in 0..4 {
+        let (w, m) = warnings_of(&skin(1600, 1200, 20 + seed));
+        assert!(w.is_empty(), "tone {seed}: {w:?} {m:?}");
+    }
+}
+
+#[test]
+fn warning_codes_and_messages() {
+    let all = [
+        QualityWarning::Blurred,
+        QualityWarning::TooDark,
+        QualityWarning::TooBright,
+        QualityWarning::LowResolution,
+    ];
+    let codes: Vec<_> = all.iter().map(|w| w.code()).collect();
+    assert_eq!(
+        codes,
+        ["blurred", "too_dark", "too_bright", "low_resolution"]
+    );
+    for w in all {
+        assert!(
+            w.message().ends_with('.') && w.message().len() > 40,
+            "{}",
+            w.message()
+        );
+    }
+    assert!(QualityWarning::Blurred.message().contains("20 cm"));
+}
+
+// ───────────────────────────── bad input ─────────────────────────────
+
+/// Cases built in code: (name, bytes, expected code).
+fn generated_bad_inputs() -> Vec<(String, Vec<u8>, &'static str)> {
+    let jpeg = small_jpeg();
+    let png = encode(&DynamicImage::ImageRgb8(small_img()), ImageFormat::Png);
+    let webp = webp_lossless(&small_img());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let random: Vec<u8> = (0..4096).map(|_| rng.gen()).collect();
+    let mut jpeg_garbage = vec![0xFF, 0xD8, 0xFF];
+    jpeg_garbage.extend_from_slice(&random);
+    let mut corrupt_jpeg = jpeg.clone();
+    let mid = corrupt_jpeg.len() / 2;
+    corrupt_jpeg[mid..mid + 400].copy_from_slice(&random[..400]);
+    let zeros_png = encode(
+        &DynamicImage::ImageLuma8(image::GrayImage::new(1000, 1000)),
+        ImageFormat::Png,
+    );
+    let mut v = vec![
+        ("empty".to_string(), Vec::new(), "image_empty"),
+        ("random".into(), random.clone(), "unsupported_image_format"),
+        (
+            "jpeg magic then garbage".into(),
+            jpeg_garbage,
+            "image_truncated",
+        ),
+        (
+            "jpeg truncated in header".into(),
+            jpeg[..100].to_vec(),
+            "image_truncated",
+        ),
+        (
+            "jpeg corrupt entropy data".into(),
+            corrupt_jpeg,
+            "image_corrupt",
+        ),
+        (
+            "png truncated in header".into(),
+            png[..20].to_vec(),
+            "image_truncated",
+        ),
+        (
+            "webp truncated in header".into(),
+            webp[..20].to_vec(),
+            "image_truncated",
+        ),
+        (
+            "png 65000x65000 header".into(),
+            png_with_dims(&zeros_png, 65_000, 65_000),
+            "image_too_many_pixels",
+        ),
+        (
+            "png bomb 20000x20000".into(),
+            png_with_dims(&zeros_png, 20_000, 20_000),
+            "image_too_many_pixels",
+        ),
+        (
+            "png 10000x6000 (60 MP)".into(),
+            png_with_dims(&zeros_png, 10_000, 6_000),
+            "image_too_many_pixels",
+        ),
+        (
+            "jpeg 65000x65000 header".into(),
+            jpeg_with_dims(&jpeg, 65_000, 65_000),
+            "image_too_many_pixels",
+        ),
+    ];
+    for (cut, label) in [(2, "half"), (4, "three quarters")] {
+        let keep = |b: &[u8]| b[..b.len() * (cut - 1) / cut].to_vec();
+        v.push((
+            format!("jpeg truncated {label}"),
+            keep(&jpeg),
+            "image_truncated",
+        ));
+        v.push((
+            format!("png truncated {label}"),
+            keep(&png),
+            "image_truncated",
+        ));
+        v.push((
+            format!("webp truncated {label}"),
+            keep(&webp),
+            "image_truncated",
+        ));
+    }
+    v
+}
+
+#[test]
+fn bad_inputs_get_the_right_error_quickly() {
+    for (name, bytes, code) in generated_bad_inputs() {
+        let start = Instant::now();
+        let e = err(&bytes);
+        let took = start.elapsed();
+        assert_eq!(e.code(), code, "{name}: {e:?}");
+        assert!(took < Duration::from_millis(1500), "{name} took {took:?}");
+        assert_eq!(e.http_status(), expected_status(code), "{name}");
+    }
+}
+
+fn expected_status(code: &str) -> u16 {
+    match code {
+        "unsupported_image_format" => 415,
+        "image_too_large" => 413,
+        _ => 422,
+    }
+}
+
+#[test]
+fn header_bombs_are_refused_before_decoding() {
+    let zeros_png = encode(
+        &DynamicImage::ImageLuma8(image::GrayImage::new(1000, 1000)),
+        ImageFormat::Png,
+    );
+    for input in [
+        png_with_dims(&zeros_png, 65_000, 65_000),
+        jpeg_with_dims(&small_jpeg(), 65_000, 65_000),
+    ] {
+        let start = Instant::now();
+        let e = err(&input);
+        assert!(
+            matches!(
+                e,
+                ImageError::TooManyPixels {
+                    width: 65_000,
+                    height: 65_000
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "refused from the header: {:?}",
+            start.elapsed()
+        );
+    }
+    // Within the dimension limit but above the pixel budget.
+    let limits = Limits {
+        max_pixels: 1_000_000,
+        ..Limits::default()
+    };
+    let e = err_with(
+        &encode(
+            &DynamicImage::ImageRgb8(skin(1200, 900, 9)),
+            ImageFormat::Png,
+        ),
+        &limits,
+    );
+    assert_eq!(e.code(), "image_too_many_pixels");
+    let e = err_with(
+        &small_jpeg(),
+        &Limits {
+            max_dimension: 100,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(e.code(), "image_too_many_pixels");
+}
+
+#[test]
+fn too_large_and_messages() {
+    let e = err_with(
+        &small_jpeg(),
+        &Limits {
+            max_bytes: 1000,
+            ..Limits::default()
+        },
+    );
+    assert_eq!((e.code(), e.http_status()), ("image_too_large", 413));
+    assert!(e.to_string().contains("MB"), "{e}");
+
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic....".to_vec();
+    let e = err(&heic);
+    assert_eq!(
+        (e.code(), e.http_status()),
+        ("unsupported_image_format", 415)
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("HEIC") && msg.contains("iPhone") && msg.contains("Most Compatible"),
+        "{msg}"
+    );
+    for name in ["JPEG", "PNG", "WebP"] {
+        assert!(msg.contains(name), "{msg}");
+    }
+    assert_eq!(ImageError::Empty.http_status(), 422);
+    assert_eq!(ImageError::Corrupt("x".into()).code(), "image_corrupt");
+    assert!(
+        !ImageError::Corrupt("Huffman table 0x03 was not defined".into())
+            .to_string()
+            .contains("Huffman"),
+        "no jargon for GPs"
+    );
+}
+
+#[test]
+fn unsupported_formats_are_named() {
+    let cases: [(&[u8], &str); 14] = [
+        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "GIF"),
+        (b"II*\x00\x08\x00\x00\x00\x00\x00", "TIFF"),
+        (b"MM\x00*\x00\x00\x00\x08\x00\x00", "TIFF"),
+        (
+            b"BM\x3a\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00",
+            "BMP",
+        ),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF"),
+        (
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+            "SVG",
+        ),
+        (
+            b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+            "SVG",
+        ),
+        (
+            b"  <!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+            "HTML",
+        ),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "HEIC"),
+        (b"\0\0\0\x1cftypmif1\0\0\0\0mif1miafheic", "HEIC"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf", "AVIF"),
+        (b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2", "video"),
+        (b"PK\x03\x04\x14\x00\x00\x00", "ZIP or Office document"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "RIFF (audio/video)"),
+    ];
+    for (bytes, want) in cases {
+        match err(bytes) {
+            ImageError::UnsupportedFormat { detected } => {
+                assert_eq!(detected, want, "{:?}", String::from_utf8_lossy(bytes))
+            }
+            other => panic!("{want}: {other:?}"),
+        }
+    }
+}
+
+// ───────────────────────────── corpus ─────────────────────────────
+
+fn corpus_dir() -> PathBuf {
+    // file!() is relative to the package root in the main crate and absolute
+    // in the scratch crate; tests run with the package root as cwd.
+    let here = Path::new(file!());
+    let here = if here.is_absolute() {
+        here.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(here)
+    };
+    here.parent().unwrap().join("../../tests/corpus/imaging")
+}
+
+fn manifest() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv"))
+        .expect("tests/corpus/imaging/MANIFEST.tsv");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut parts = l.split('\t');
+            (
+                parts.next().unwrap().to_string(),
+                parts.next().expect("file<TAB>expected").trim().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_files_get_their_expected_outcome() {
+    let expected = manifest();
+    let dir = corpus_dir();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "MANIFEST.tsv" || name == "README.md" {
+            continue;
+        }
+        let want = &expected
+            .iter()
+            .find(|(f, _)| *f == name)
+            .unwrap_or_else(|| panic!("{name} is not listed in MANIFEST.tsv"))
+            .1;
+        let bytes = std::fs::read(&path).unwrap();
+        let start = Instant::now();
+        let result = process(&bytes, &Limits::default());
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{name} took {:?}",
+            start.elapsed()
+        );
+        match (want.as_str(), result) {
+            ("ok", Ok(p)) => assert_all_clean(&p, &name),
+            ("ok", Err(e)) => panic!("{name}: expected ok, got {e:?}"),
+            (code, Ok(_)) => panic!("{name}: expected {code}, got ok"),
+            (code, Err(e)) => assert_eq!(e.code(), code, "{name}: {e:?}"),
+        }
+        seen += 1;
+    }
+    assert_eq!(
+        seen,
+        expected.len(),
+        "MANIFEST.tsv lists files that are missing"
+    );
+    let total: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        total < 1024 * 1024,
+        "keep the corpus under 1 MB (is {total} bytes)"
+    );
+}
+
+/// Writes the corpus files (run once, then commit them):
+/// `cargo test imaging::tests::write_corpus -- --ignored` (needs vips for the
+/// lossy WebP and CMYK JPEG).
+#[test]
+#[ignore]
+fn write_corpus() {
+    let dir = corpus_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut manifest = String::from("# file\texpected outcome (\"ok\" or ImageError::code())\n");
+    let mut put = |name: &str, bytes: &[u8], want: &str| {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        manifest.push_str(&format!("{name}\t{want}\n"));
+    };
+    for (i, (name, bytes, code)) in generated_bad_inputs().into_iter().enumerate() {
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        put(&format!("bad-{i:02}-{slug}.bin"), &bytes, code);
+    }
+    let small = small_img();
+    let (w, h) = (small.width() as usize, small.height() as usize);
+    let spec = ExifSpec {
+        orientation: 6,
+        ..Default::default()
+    };
+    put(
+        "ok-orientation6-gps.jpg",
+        &synth::camera_jpeg(&small, 85, &spec),
+        "ok",
+    );
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_progressive(true).unwrap();
+    c.set_quality(85).unwrap();
+    let prog = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: small.as_raw().as_slice(),
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .unwrap();
+    put(
+        "ok-progressive.jpg",
+        &synth::insert_app1(&prog, &synth::exif_app1(&spec)),
+        "ok",
+    );
+    let png = encode(&DynamicImage::ImageRgb8(small.clone()), ImageFormat::Png);
+    put(
+        "ok-text-chunks.png",
+        &exiftool_write(
+            &png,
+            "png",
+            &[&format!("-PNG:Comment={PLANTED}"), "-EXIF:Orientation#=3"],
+        ),
+        "ok",
+    );
+    put(
+        "ok-exif.webp",
+        &exiftool_write(
+            &webp_lossless(&small),
+            "webp",
+            &[
+                "-EXIF:Orientation#=8",
+                &format!("-XMP-dc:Creator={PLANTED}"),
+            ],
+        ),
+        "ok",
+    );
+    let (tmp, png_path) = tmp_file(&png, "png");
+    let run = |args: &[&str]| {
+        let st = Command::new("vips")
+            .args(args)
+            .status()
+            .expect("vips is needed to write the corpus");
+        assert!(st.success());
+    };
+    let lossy = tmp.path().join("lossy.webp");
+    run(&[
+        "copy",
+        png_path.to_str().unwrap(),
+        &format!("{}[Q=75]", lossy.display()),
+    ]);
+    put("ok-lossy.webp", &std::fs::read(&lossy).unwrap(), "ok");
+    let cmyk = tmp.path().join("cmyk.jpg");
+    run(&[
+        "colourspace",
+        png_path.to_str().unwrap(),
+        &format!("{}[Q=85,strip]", cmyk.display()),
+        "cmyk",
+    ]);
+    put("ok-cmyk.jpg", &std::fs::read(&cmyk).unwrap(), "ok");
+    let mut trailer = synth::encode_jpeg(&small, 85);
+    trailer.extend_from_slice(b"TRAILER after EOI");
+    put("ok-trailing-bytes.jpg", &trailer, "ok");
+    std::fs::write(dir.join("MANIFEST.tsv"), manifest).unwrap();
+}
+
+// ───────────────────────────── fuzz ─────────────────────────────
+
+thread_local! {
+    static PANICS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Stable-Rust fuzzing: fixed seed, fixed iteration count, structured
+/// mutations (bit flips, interesting values in headers, truncation, splices,
+/// duplicated and deleted ranges) of valid inputs of every format. Fails on
+/// any panic, including one `process` would have caught.
+#[test]
+fn fuzz_mutated_inputs_never_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.with(|p| p.set(p.get() + 1));
+        previous(info);
+    }));
+    let tiny = skin(96, 64, 13);
+    let spec = ExifSpec {
+        orientation: 6,
+        ..Default::default()
+    };
+    let mut seeds: Vec<Vec<u8>> = vec![
+        synth::camera_jpeg(&tiny, 80, &spec),
+        encode(&DynamicImage::ImageRgb8(tiny.clone()), ImageFormat::Png),
+        encode(
+            &DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(tiny.clone()).to_rgba8()),
+            ImageFormat::Png,
+        ),
+        webp_lossless(&tiny),
+    ];
+    for (name, want) in manifest() {
+        if want == "ok" {
+            seeds.push(std::fs::read(corpus_dir().join(name)).unwrap());
+        }
+    }
+    // Keep mutated headers from asking for huge (slow but legal) decodes.
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        max_pixels: 2_000_000,
+        max_dimension: 2000,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED_1A6E);
+    const ITERATIONS: usize = 3000;
+    let start = Instant::now();
+    let (mut oks, mut errs) = (0, 0);
+    for i in 0..ITERATIONS {
+        let mut input = seeds[i % seeds.len()].clone();
+        for _ in 0..rng.gen_range(1..=4) {
+            mutate(&mut input, &seeds, &mut rng);
+        }
+        let before = PANICS.with(|p| p.get());
+        let result = std::panic::catch_unwind(|| process(&input, &limits));
+        let after = PANICS.with(|p| p.get());
+        if after != before || result.is_err() {
+            let path = std::env::temp_dir().join(format!("imaging-fuzz-panic-{i}.bin"));
+            std::fs::write(&path, &input).unwrap();
+            panic!(
+                "iteration {i}: process panicked; input saved to {}",
+                path.display()
+            );
+        }
+        match result.unwrap() {
+            Ok(_) => oks += 1,
+            Err(_) => errs += 1,
+        }
+    }
+    let _ = std::panic::take_hook();
+    eprintln!(
+        "fuzz: {ITERATIONS} inputs, {oks} ok, {errs} refused, {:?}",
+        start.elapsed()
+    );
+    assert!(
+        errs > 0 && oks > 0,
+        "mutations should produce both outcomes"
+    );
+}
+
+fn mutate(input: &mut Vec<u8>, seeds: &[Vec<u8>], rng: &mut rand::rngs::StdRng) {
+    if input.is_empty() {
+        input.push(rng.gen());
+        return;
+    }
+    let len = input.len();
+    // Headers hold the interesting structure: bias positions to the start.
+    let pos = if rng.gen_bool(0.6) {
+        rng.gen_range(0..len.min(512))
+    } else {
+        rng.gen_range(0..len)
+    };
+    match rng.gen_range(0..8) {
+        0 => input[pos] ^= 1 << rng.gen_range(0..8),
+        1 => input[pos] = [0x00, 0xFF, 0x7F, 0x80, 0x01, 0xFE][rng.gen_range(0..6)],
+        2 => {
+            let v: u32 =
+                [0, 1, 0xFFFF, 0x7FFF_FFFF, 0xFFFF_FFFF, 65_000, 16_384][rng.gen_range(0..7)];
+            let bytes = if rng.gen_bool(0.5) {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            let n = rng.gen_range(2..=4);
+            for (k, b) in bytes[4 - n..].iter().enumerate() {
+                if pos + k < len {
+                    input[pos + k] = *b;
+                }
+            }
+        }
+        3 => input.truncate(rng.gen_range(0..len)),
+        4 => {
+            let other = &seeds[rng.gen_range(0..seeds.len())];
+            let from = rng.gen_range(0..other.len());
+            let n = rng.gen_range(1..=(other.len() - from).min(256));
+            input.splice(pos..pos, other[from..from + n].iter().copied());
+        }
+        5 => {
+            let end = (pos + rng.gen_range(1..64)).min(len);
+            input.drain(pos..end);
+        }
+        6 => {
+            let end = (pos + rng.gen_range(1..64)).min(len);
+            let chunk = input[pos..end].to_vec();
+            input.splice(pos..pos, chunk);
+        }
+        _ => {
+            for _ in 0..rng.gen_range(1..16) {
+                let p = rng.gen_range(0..input.len());
+                input[p] = rng.gen();
+            }
+        }
+    }
+}
+
+// ───────────────────────────── sample images ─────────────────────────────
+
+#[test]
+fn sample_images_process_cleanly() {
+    let dir = corpus_dir().join("../../../sample-images");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("sample-images/ (scripts/make-sample-images.sh)") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jpg") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let before = exiftool_read(&bytes, "jpg");
+        assert!(
+            before.contains_key("GPS:GPSLatitude") && before.contains_key("ExifIFD:SerialNumber"),
+            "{name}: sample lost its planted EXIF"
+        );
+        let p = ok(&bytes);
+        assert!(p.warnings.is_empty(), "{name}: {:?}", p.warnings);
+        assert!(p.captured_at.is_some(), "{name}");
+        assert!(
+            p.full.width > p.full.height,
+            "{name}: samples are landscape once upright"
+        );
+        assert_all_clean(&p, &name);
+        n += 1;
+    }
+    assert!(
+        n >= 3,
+        "expected at least 3 sample images in {}",
+        dir.display()
+    );
+}
