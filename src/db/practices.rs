@@ -63,3 +63,18 @@ pub async fn list(db: &Db) -> DbResult<Vec<Practice>> {
         })
         .collect()
 }
+
+pub async fn get(db: &Db, id: &str) -> DbResult<Option<Practice>> {
+    let row = sqlx::query("SELECT id, ods_code, name FROM practices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        Ok(Practice {
+            id: r.try_get("id")?,
+            ods_code: r.try_get("ods_code")?,
+            name: r.try_get("name")?,
+        })
+    })
+    .transpose()
+}

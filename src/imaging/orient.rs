@@ -80,8 +80,8 @@ impl Orientation {
     /// on the right/bottom edge cannot be moved to the left/top (same rule as
     /// libjpeg's `jtransform_perfect_transform`).
     pub fn is_perfect_for(self, width: u32, height: u32, mcu_w: u32, mcu_h: u32) -> bool {
-        let w_ok = width % mcu_w == 0;
-        let h_ok = height % mcu_h == 0;
+        let w_ok = width.is_multiple_of(mcu_w);
+        let h_ok = height.is_multiple_of(mcu_h);
         match self {
             Orientation::Normal | Orientation::Transpose => true,
             Orientation::FlipH | Orientation::Rotate270 => w_ok,

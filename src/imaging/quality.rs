@@ -38,8 +38,9 @@ const DARK_PIXEL_LUMA: u8 = 20;
 
 /// Mean luma above which the photo is washed out (over-exposed / flash).
 pub(super) const BRIGHT_MEAN_LUMA: f64 = 225.0;
-/// …or when this share of pixels is blown out (luma ≥ [`BRIGHT_PIXEL_LUMA`]):
-/// lesion borders and colour are lost in clipped highlights.
+/// …or when this share of pixels is blown out (a channel ≥
+/// [`BRIGHT_PIXEL_LUMA`]): lesion borders and colour are lost in clipped
+/// highlights.
 pub(super) const BRIGHT_CLIPPED_SHARE: f64 = 0.20;
 const BRIGHT_PIXEL_LUMA: u8 = 250;
 
@@ -101,41 +102,45 @@ pub(super) struct Measures {
 
 pub(super) fn measure(display: &DynamicImage) -> Measures {
     let (w, h) = resize::fit_long_edge(display.width(), display.height(), ANALYSIS_LONG_EDGE);
-    // Reduce first (SIMD), then take the luma of the few remaining pixels.
+    // Reduce first (SIMD), then look at the few remaining pixels.
     let small = resize::resize(display, w, h).unwrap_or_else(|_| display.clone());
     let (w, h) = (small.width(), small.height());
-    let grey = luma(&small);
-    let px = grey.as_slice();
+    let (grey, brightest) = luma_and_brightest(&small);
 
     let mut sum = 0u64;
     let (mut dark, mut bright) = (0u64, 0u64);
-    for &v in px {
+    for (&v, &max) in grey.iter().zip(&brightest) {
         sum += u64::from(v);
         dark += u64::from(v <= DARK_PIXEL_LUMA);
-        bright += u64::from(v >= BRIGHT_PIXEL_LUMA);
+        bright += u64::from(max >= BRIGHT_PIXEL_LUMA);
     }
-    let n = px.len().max(1) as f64;
+    let n = grey.len().max(1) as f64;
     Measures {
-        sharpness: sharpness(px, w as usize, h as usize),
+        sharpness: sharpness(&grey, w as usize, h as usize),
         mean_luma: sum as f64 / n,
         dark_share: dark as f64 / n,
         bright_share: bright as f64 / n,
     }
 }
 
-/// Rec. 601 luma, integer arithmetic.
-fn luma(img: &DynamicImage) -> Vec<u8> {
+/// Rec. 601 luma (integer arithmetic) and the brightest channel of each
+/// pixel: a clipped red channel already loses the redness of skin, even when
+/// the luma is not at full scale.
+fn luma_and_brightest(img: &DynamicImage) -> (Vec<u8>, Vec<u8>) {
     match img {
-        DynamicImage::ImageLuma8(g) => g.as_raw().clone(),
+        DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), g.as_raw().clone()),
         DynamicImage::ImageRgb8(c) => c
             .as_raw()
             .chunks_exact(3)
             .map(|p| {
-                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8)
-                    as u8
+                let (r, g, b) = (u32::from(p[0]), u32::from(p[1]), u32::from(p[2]));
+                (
+                    ((77 * r + 150 * g + 29 * b + 128) >> 8) as u8,
+                    p[0].max(p[1]).max(p[2]),
+                )
             })
-            .collect(),
-        other => other.to_luma8().into_raw(),
+            .unzip(),
+        other => luma_and_brightest(&DynamicImage::ImageRgb8(other.to_rgb8())),
     }
 }
 

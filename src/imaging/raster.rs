@@ -265,7 +265,7 @@ fn webp_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
 fn webp_is_lossless(input: &[u8]) -> bool {
     sniff::riff_chunks(input)
         .find(|(fourcc, _)| fourcc == b"VP8L" || fourcc == b"VP8 ")
-        .is_some_and(|(fourcc, _)| fourcc == b"VP8L")
+        .is_some_and(|(fourcc, _)| &fourcc == b"VP8L")
 }
 
 fn decode_error(

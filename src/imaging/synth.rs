@@ -108,7 +108,7 @@ pub fn skin_photo(width: u32, height: u32, seed: u64) -> RgbImage {
             (
                 k as f32,
                 0.16 / k as f32 * (0.5 + rng.f32()),
-                rng.f32() * 6.283,
+                rng.f32() * std::f32::consts::TAU,
             )
         })
         .collect();
@@ -188,7 +188,7 @@ fn draw_hairs(img: &mut RgbImage, rng: &mut Rng, scale: f32) {
     let (w, h) = (img.width() as f32, img.height() as f32);
     for _ in 0..5 {
         let p0 = (rng.f32() * w, rng.f32() * h);
-        let angle = rng.f32() * 6.283;
+        let angle = rng.f32() * std::f32::consts::TAU;
         let len = (250.0 + 400.0 * rng.f32()) * scale;
         let p2 = (p0.0 + len * angle.cos(), p0.1 + len * angle.sin());
         let bend = (rng.f32() - 0.5) * len * 0.2;
@@ -215,8 +215,8 @@ fn draw_hairs(img: &mut RgbImage, rng: &mut Rng, scale: f32) {
                     if cover > 0.0 {
                         let p = img.get_pixel_mut(px as u32, py as u32);
                         let hair = [52.0, 36.0, 28.0];
-                        for i in 0..3 {
-                            p.0[i] = (f32::from(p.0[i]) * (1.0 - cover) + hair[i] * cover) as u8;
+                        for (v, hv) in p.0.iter_mut().zip(hair) {
+                            *v = (f32::from(*v) * (1.0 - cover) + hv * cover) as u8;
                         }
                     }
                 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod case_form;
+pub mod case_pages;
 pub mod csrf;
 pub mod error;
 pub mod health;
@@ -49,6 +50,24 @@ pub fn router(state: AppState) -> Router {
 
     let routes = Router::new()
         .route("/", get(pages::home))
+        .route(
+            "/cases",
+            get(case_pages::list)
+                .post(case_pages::create)
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
+        .route("/cases/new", get(case_pages::new_form))
+        .route("/cases/{id}", get(case_pages::show))
+        .route("/cases/{id}/photos/{photo_id}", get(case_pages::photo))
+        .route("/cases/{id}/claim", post(case_pages::claim))
+        .route("/cases/{id}/release", post(case_pages::release))
+        .route("/cases/{id}/reply", post(case_pages::reply))
+        .route(
+            "/cases/{id}/respond",
+            post(case_pages::respond).layer(DefaultBodyLimit::max(max_body)),
+        )
+        .route("/queue", get(case_pages::queue))
+        .route("/static/app.js", get(pages::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/static/app.css", get(pages::stylesheet))

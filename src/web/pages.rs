@@ -141,16 +141,20 @@ struct HomePage {
     specialties: Vec<String>,
 }
 
+/// GPs start at their practice's cases, consultants at their queue; others at a welcome page.
 pub async fn home(
     State(state): State<AppState>,
     session: Session,
     CurrentUser(user): CurrentUser,
-) -> AppResult<Html<String>> {
+) -> AppResult<Response> {
+    match user.role {
+        crate::domain::Role::Gp => return Ok(Redirect::to("/cases").into_response()),
+        crate::domain::Role::Consultant => return Ok(Redirect::to("/queue").into_response()),
+        _ => {}
+    }
     let practice = match &user.practice_id {
-        Some(id) => db::practices::list(&state.db)
+        Some(id) => db::practices::get(&state.db, id)
             .await?
-            .into_iter()
-            .find(|p| &p.id == id)
             .map(|p| format!("{} ({})", p.name, p.ods_code)),
         None => None,
     };
@@ -161,6 +165,7 @@ pub async fn home(
         practice,
         specialties: user.specialties.clone(),
     })
+    .map(IntoResponse::into_response)
 }
 
 pub async fn stylesheet() -> impl IntoResponse {
@@ -170,6 +175,16 @@ pub async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/app.css"),
+    )
+}
+
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.js"),
     )
 }
 

@@ -113,7 +113,7 @@ async fn cli_created_user_signs_in_and_their_token_calls_the_api(stack: Stack) {
         StatusCode::SEE_OTHER
     );
     assert!(browser
-        .get_text("/")
+        .get_text("/cases")
         .await
         .contains("Riverside Medical Centre (A81001)"));
 

@@ -67,9 +67,15 @@ async fn user_signs_in_on_the_web_and_sees_their_home_page(stack: Stack) {
         "{cookie}"
     );
 
-    let page = browser.get_text("/").await;
-    assert!(page.contains("Welcome, Test gp@example.nhs.uk"), "{page}");
-    assert!(page.contains("Practice A81001"), "{page}");
+    let home = browser.get("/").await;
+    assert_eq!(
+        home.headers()["location"],
+        "/cases",
+        "GPs start at their practice's cases"
+    );
+    let page = browser.get_text("/cases").await;
+    assert!(page.contains("Test gp@example.nhs.uk"), "{page}");
+    assert!(page.contains("Cases of Practice A81001 (A81001)"), "{page}");
 
     let audit = aghub::db::audit::recent(&app.state.db, 10).await.unwrap();
     assert!(audit
