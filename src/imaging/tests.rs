@@ -203,7 +203,8 @@ fn webp_lossless(img: &RgbImage) -> Vec<u8> {
 
 /// A shared synthetic skin photo (generation is slow in debug builds).
 fn skin(width: u32, height: u32, seed: u64) -> RgbImage {
-    static CACHE: OnceLock<std::sync::Mutex<Vec<((u32, u32, u64), RgbImage)>>> = OnceLock::new();
+    type Cache = std::sync::Mutex<Vec<((u32, u32, u64), RgbImage)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some((_, img)) = cache
         .lock()

@@ -98,6 +98,8 @@ async fn read_parts(
     let mut input = CaseInput::default();
     let mut message = String::new();
     let mut csrf_checked = session.is_none();
+    // Describing fields after an untouched file input describe nothing.
+    let mut skipping_empty_photo = false;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         if !csrf_checked {
@@ -113,8 +115,9 @@ async fn read_parts(
         match name.as_str() {
             "photo" => {
                 // Browsers send an empty part for an untouched file input.
-                if field.file_name().is_some_and(str::is_empty) {
-                    let _ = read_limited(field, MAX_TEXT_BYTES, "photo").await;
+                skipping_empty_photo = field.file_name().is_some_and(str::is_empty);
+                if skipping_empty_photo {
+                    read_limited(field, MAX_TEXT_BYTES, "photo").await?;
                     continue;
                 }
                 let bytes = read_limited(field, MAX_PHOTO_BYTES, "photo").await?;
@@ -122,7 +125,7 @@ async fn read_parts(
             }
             "photo_kind" => {
                 let value = read_text(field, &name).await?;
-                if value.trim().is_empty() {
+                if value.trim().is_empty() || skipping_empty_photo {
                     continue;
                 }
                 let kind = PhotoKind::parse(&value).ok_or_else(|| {
@@ -145,7 +148,7 @@ async fn read_parts(
             "photo_site" => {
                 let value = read_text(field, &name).await?;
                 let value = value.trim();
-                if value.is_empty() {
+                if value.is_empty() || skipping_empty_photo {
                     continue;
                 }
                 if value.chars().count() > 200 {

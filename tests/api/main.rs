@@ -27,4 +27,5 @@ mod cases;
 mod cli;
 mod db_conformance;
 mod helpers;
+mod pages;
 mod platform;

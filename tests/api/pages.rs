@@ -1,0 +1,272 @@
+//! The web pages as a browser uses them: forms with CSRF tokens, redirects, escaping.
+
+use aghub::db::rotas::Pool;
+use aghub::domain::Role;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    extract_csrf, phone_jpeg, stored_objects, Backends, Browser, Stack, TestApp, PASSWORD, T0,
+};
+
+on_both_stacks!(
+    gp_and_consultant_complete_a_case_on_the_web,
+    web_submission_without_csrf_token_is_refused_and_stores_nothing,
+    web_form_errors_are_shown_on_the_form,
+    other_practices_and_commissioners_get_html_refusals,
+);
+
+const XSS: &str = "<script>alert('x')</script>";
+
+struct Web {
+    _backends: Backends,
+    app: TestApp,
+}
+
+async fn web(stack: Stack) -> Web {
+    let backends = Backends::new(stack).await;
+    let app = TestApp::start(&backends).await;
+    let p1 = app.add_practice("A81001").await;
+    let p2 = app.add_practice("B82002").await;
+    app.add_user("gp@a.example", Role::Gp, Some(&p1.id), &[])
+        .await;
+    app.add_user("gp@b.example", Role::Gp, Some(&p2.id), &[])
+        .await;
+    let derm = app
+        .add_user("derm@h.example", Role::Consultant, None, &["dermatology"])
+        .await;
+    aghub::db::rotas::insert(
+        &app.state.db,
+        &derm,
+        "dermatology",
+        Pool::Local,
+        T0 - 1,
+        T0 + 86_400_000,
+        T0,
+    )
+    .await
+    .unwrap();
+    app.add_user("c@icb.example", Role::Commissioner, None, &[])
+        .await;
+    Web {
+        _backends: backends,
+        app,
+    }
+}
+
+async fn signed_in(app: &TestApp, email: &str) -> Browser {
+    let b = app.browser();
+    assert_eq!(
+        b.sign_in(email, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    b
+}
+
+fn web_case_form(csrf: &str, with_photo: bool) -> Form {
+    let mut form = Form::new()
+        .text("csrf_token", csrf.to_string())
+        .text("idempotency_key", uuid::Uuid::new_v4().to_string())
+        .text("specialty", "dermatology")
+        .text("nhs_number", "943 476 5919")
+        .text("date_of_birth", "1984-03-27")
+        .text("urgency", "urgent")
+        .text("history", format!("Itchy lesion {XSS}"))
+        .text("question", "Benign?")
+        .text("conversion_authorised", "true");
+    if with_photo {
+        form = form
+            .part(
+                "photo",
+                Part::bytes(phone_jpeg(1400, 1000, 8, 4))
+                    .file_name("IMG_1.JPG")
+                    .mime_str("image/jpeg")
+                    .unwrap(),
+            )
+            .text("photo_kind", "site")
+            .text("photo_site", "back")
+            // An untouched second file input, as browsers send it.
+            .part(
+                "photo",
+                Part::bytes(Vec::new())
+                    .file_name("")
+                    .mime_str("application/octet-stream")
+                    .unwrap(),
+            )
+            .text("photo_kind", "close_up")
+            .text("photo_site", "");
+    }
+    form
+}
+
+async fn post_multipart(b: &Browser, path: &str, form: Form) -> reqwest::Response {
+    b.client
+        .post(format!("{}{}", b.base, path))
+        .header("Origin", &b.base)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
+    let w = web(stack).await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let csrf = gp.csrf_token("/cases/new").await;
+    let form_page = gp.get_text("/cases/new").await;
+    assert!(
+        form_page.contains(r#"capture="environment""#)
+            && form_page.contains("accept=\"image/jpeg,image/png,image/webp,image/*\"")
+    );
+    let r = post_multipart(&gp, "/cases", web_case_form(&csrf, true)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/cases/") && location.ends_with("?submitted=1"));
+    let case_path = location.trim_end_matches("?submitted=1").to_string();
+    let page = gp.get_text(&location).await;
+    assert!(page.contains("Case sent"));
+    assert!(page.contains("NHS 943 476 5919"));
+    assert!(
+        page.contains("Itchy lesion &#60;script&#62;")
+            || page.contains("Itchy lesion &lt;script&gt;"),
+        "history is escaped: {page}"
+    );
+    assert!(!page.contains(XSS));
+    assert!(page.contains("Site view, back"));
+
+    let derm = signed_in(&w.app, "derm@h.example").await;
+    assert_eq!(derm.get("/").await.headers()["location"], "/queue");
+    let queue = derm.get_text("/queue").await;
+    assert!(queue.contains(&case_path), "{queue}");
+    assert!(queue.contains("Urgent") && queue.contains("left"));
+    let token = extract_csrf(&queue).unwrap();
+    let claimed = derm
+        .post_form(&format!("{case_path}/claim"), &[("csrf_token", &token)])
+        .await;
+    assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+    let review = derm.get_text(&case_path).await;
+    assert!(review.contains("Send reply") && review.contains("refer_two_week_wait"));
+    let photo_link = review
+        .split("href=\"")
+        .find(|s| s.starts_with(&format!("{case_path}/photos/")))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let viewer = derm.get_text(&photo_link).await;
+    assert!(viewer.contains("size=full") && viewer.contains("Photo 1 of 1"));
+    let replied = derm
+        .post_form(
+            &format!("{case_path}/reply"),
+            &[
+                ("csrf_token", &token),
+                ("advice", "Refer today."),
+                ("outcome", "refer_two_week_wait"),
+            ],
+        )
+        .await;
+    assert_eq!(replied.status(), StatusCode::SEE_OTHER);
+
+    let seen = gp.get_text(&case_path).await;
+    assert!(
+        seen.contains("Two-week-wait referral advised"),
+        "2WW flagged to the GP"
+    );
+    assert!(seen.contains("Refer today."));
+    let list = gp.get_text("/cases?status=closed").await;
+    assert!(list.contains("Two-week-wait referral"));
+}
+
+async fn web_submission_without_csrf_token_is_refused_and_stores_nothing(stack: Stack) {
+    let w = web(stack).await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    // Small bodies, so the refusal arrives after the whole request was sent.
+    let small_photo = || Part::bytes(phone_jpeg(96, 64, 1, 1)).file_name("a.jpg");
+    for token in ["", "forged-token"] {
+        let r = post_multipart(
+            &gp,
+            "/cases",
+            web_case_form(token, false).part("photo", small_photo()),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    // The token after a photo part: refused before the photo is read.
+    let csrf = gp.csrf_token("/cases/new").await;
+    let late = Form::new()
+        .part("photo", small_photo())
+        .text("csrf_token", csrf);
+    assert_eq!(
+        post_multipart(&gp, "/cases", late).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(stored_objects(&w._backends).await, 0);
+}
+
+async fn web_form_errors_are_shown_on_the_form(stack: Stack) {
+    let w = web(stack).await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let csrf = gp.csrf_token("/cases/new").await;
+    let form = web_case_form(&csrf, false).text("nhs_number", "123");
+    let r = post_multipart(&gp, "/cases", form).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("There is a problem"));
+    assert!(html.contains("An NHS number has 10 digits"), "{html}");
+    assert!(html.contains("Dermatology needs at least one photo"));
+    let bad_photo = web_case_form(&csrf, false).part(
+        "photo",
+        Part::bytes(b"<html>hi</html>".to_vec()).file_name("x.jpg"),
+    );
+    let r = post_multipart(&gp, "/cases", bad_photo).await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("JPEG") && html.contains("There is a problem"),
+        "{html}"
+    );
+    assert_eq!(stored_objects(&w._backends).await, 0);
+}
+
+async fn other_practices_and_commissioners_get_html_refusals(stack: Stack) {
+    let w = web(stack).await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let csrf = gp.csrf_token("/cases/new").await;
+    let r = post_multipart(&gp, "/cases", web_case_form(&csrf, true)).await;
+    let case_path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_end_matches("?submitted=1")
+        .to_string();
+    let other = signed_in(&w.app, "gp@b.example").await;
+    let r = other.get(&case_path).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("There is no case with this id that you can see."));
+    assert!(!other.get_text("/cases").await.contains(&case_path));
+    let c = signed_in(&w.app, "c@icb.example").await;
+    assert_eq!(c.get(&case_path).await.status(), StatusCode::NOT_FOUND);
+    let r = c.get("/cases").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(c.get("/queue").await.status(), StatusCode::FORBIDDEN);
+    let anon = w.app.browser();
+    assert_eq!(
+        anon.get(&case_path).await.headers()["location"]
+            .to_str()
+            .unwrap(),
+        format!("/login?next={}", case_path.replace('/', "%2F"))
+    );
+}
