@@ -111,3 +111,33 @@ pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
         specialties,
     }))
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consultant {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub specialty: String,
+}
+
+/// One row per consultant and specialty, for rota forms.
+pub async fn consultants(db: &Db) -> DbResult<Vec<Consultant>> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.name, u.email, us.specialty FROM users u \
+         JOIN user_specialties us ON us.user_id = u.id \
+         WHERE u.role = 'consultant' AND u.disabled_at_ms IS NULL ORDER BY us.specialty, u.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Consultant {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+                specialty: r.try_get("specialty")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

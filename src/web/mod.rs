@@ -1,6 +1,7 @@
 //! HTTP: routes, middleware and pages. Handlers stay thin: they parse, ask `domain::access`,
 //! call `db`/`blob`/`imaging`, and render.
 
+pub mod admin_pages;
 pub mod api;
 pub mod auth;
 pub mod case_form;
@@ -67,6 +68,12 @@ pub fn router(state: AppState) -> Router {
             post(case_pages::respond).layer(DefaultBodyLimit::max(max_body)),
         )
         .route("/queue", get(case_pages::queue))
+        .route("/admin", get(admin_pages::index))
+        .route("/admin/rotas", post(admin_pages::add_shift))
+        .route(
+            "/admin/specialties/{slug}",
+            post(admin_pages::save_specialty),
+        )
         .route("/static/app.js", get(pages::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

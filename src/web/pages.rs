@@ -150,6 +150,7 @@ pub async fn home(
     match user.role {
         crate::domain::Role::Gp => return Ok(Redirect::to("/cases").into_response()),
         crate::domain::Role::Consultant => return Ok(Redirect::to("/queue").into_response()),
+        crate::domain::Role::Admin => return Ok(Redirect::to("/admin").into_response()),
         _ => {}
     }
     let practice = match &user.practice_id {

@@ -7,11 +7,23 @@ use tower_sessions::Session;
 use super::csrf;
 use super::error::{AppError, AppResult};
 use crate::domain::access::Principal;
+use crate::domain::Role;
 
 #[derive(Debug, Clone)]
 pub struct LayoutUser {
     pub name: String,
     pub role_label: &'static str,
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+/// The main navigation for each role.
+fn links(role: Role) -> Vec<(&'static str, &'static str)> {
+    match role {
+        Role::Gp => vec![("/cases", "Cases"), ("/cases/new", "New case")],
+        Role::Consultant => vec![("/queue", "Queue")],
+        Role::Commissioner => vec![],
+        Role::Admin => vec![("/admin", "Admin"), ("/cases", "Cases")],
+    }
 }
 
 /// What base.html needs on every page.
@@ -27,6 +39,7 @@ impl Layout {
             user: user.map(|p| LayoutUser {
                 name: p.name.clone(),
                 role_label: p.role.label(),
+                links: links(p.role),
             }),
             csrf_token: csrf::token(session).await?,
         })

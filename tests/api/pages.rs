@@ -270,3 +270,93 @@ async fn other_practices_and_commissioners_get_html_refusals(stack: Stack) {
         format!("/login?next={}", case_path.replace('/', "%2F"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_rotas_and_targets_and_others_cannot() {
+    let w = web(Stack::SqliteFs).await;
+    w.app
+        .add_user("admin@aghub.example", Role::Admin, None, &[])
+        .await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    assert_eq!(gp.get("/admin").await.status(), StatusCode::FORBIDDEN);
+    let admin = signed_in(&w.app, "admin@aghub.example").await;
+    let page = admin.get_text("/admin").await;
+    let token = extract_csrf(&page).unwrap();
+    let consultant = page
+        .split("<option value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(consultant.ends_with("|dermatology"));
+    let bad = admin
+        .post_form(
+            "/admin/rotas",
+            &[
+                ("csrf_token", &token),
+                ("consultant", &consultant),
+                ("pool", "national"),
+                ("from", "2026-11-24T18:00"),
+                ("to", "2026-11-24T08:00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("must end after it starts"));
+    let ok = admin
+        .post_form(
+            "/admin/rotas",
+            &[
+                ("csrf_token", &token),
+                ("consultant", &consultant),
+                ("pool", "national"),
+                ("from", "2026-11-24T08:00"),
+                ("to", "2026-11-24T18:00"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let page = admin.get_text("/admin?saved=rota").await;
+    assert!(page.contains("The shift was added.") && page.contains("24 Nov 2026, 08:00 UTC"));
+    let saved = admin
+        .post_form(
+            "/admin/specialties/dermatology",
+            &[
+                ("csrf_token", &token),
+                ("routine_hours", "24"),
+                ("urgent_hours", "4"),
+                ("escalation_hours", "0.5"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let derm = aghub::db::specialties::get(&w.app.state.db, "dermatology")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            derm.routine_target_ms,
+            derm.urgent_target_ms,
+            derm.escalation_ms
+        ),
+        (86_400_000, 14_400_000, 1_800_000)
+    );
+    let rejected = admin
+        .post_form(
+            "/admin/specialties/dermatology",
+            &[
+                ("csrf_token", &token),
+                ("routine_hours", "-1"),
+                ("urgent_hours", "4"),
+                ("escalation_hours", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

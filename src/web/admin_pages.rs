@@ -1,0 +1,230 @@
+//! The operator's pages: rotas and specialty targets.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::auth::CurrentUser;
+use super::case_pages::fmt_time;
+use super::csrf::CsrfForm;
+use super::error::{AppError, AppResult};
+use super::templates::{render, Layout};
+use crate::db::{self, audit, rotas::Pool};
+use crate::domain::access::Principal;
+use crate::state::AppState;
+
+fn require_admin(user: &Principal) -> AppResult<()> {
+    if user.may_administer() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "Only admins can manage rotas and specialties.",
+        ))
+    }
+}
+
+struct ShiftRow {
+    specialty: String,
+    consultant: String,
+    pool: String,
+    from: String,
+    to: String,
+}
+
+struct SpecialtyRow {
+    slug: String,
+    name: String,
+    routine: f64,
+    urgent: f64,
+    escalation: f64,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    layout: Layout,
+    notice: Option<String>,
+    errors: Vec<String>,
+    consultants: Vec<db::users::Consultant>,
+    shifts: Vec<ShiftRow>,
+    specialties: Vec<SpecialtyRow>,
+}
+
+const HOUR: f64 = 3_600_000.0;
+
+async fn page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    notice: Option<String>,
+    errors: Vec<String>,
+) -> AppResult<Html<String>> {
+    let consultants = db::users::consultants(&state.db).await?;
+    let specialties = db::specialties::list(&state.db).await?;
+    let now = state.now_ms();
+    let mut shifts = Vec::new();
+    for s in &specialties {
+        for shift in db::rotas::upcoming(&state.db, &s.slug, now).await? {
+            let name = consultants
+                .iter()
+                .find(|c| c.id == shift.user_id)
+                .map_or_else(|| shift.user_id.clone(), |c| c.name.clone());
+            shifts.push(ShiftRow {
+                specialty: s.name.clone(),
+                consultant: name,
+                pool: shift.pool,
+                from: fmt_time(shift.starts_at_ms),
+                to: fmt_time(shift.ends_at_ms),
+            });
+        }
+    }
+    render(&AdminPage {
+        layout: Layout::new(session, Some(user)).await?,
+        notice,
+        errors,
+        consultants,
+        shifts,
+        specialties: specialties
+            .into_iter()
+            .map(|s| SpecialtyRow {
+                routine: s.routine_target_ms as f64 / HOUR,
+                urgent: s.urgent_target_ms as f64 / HOUR,
+                escalation: s.escalation_ms as f64 / HOUR,
+                slug: s.slug,
+                name: s.name,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    saved: Option<String>,
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<Notice>,
+) -> AppResult<Html<String>> {
+    require_admin(&user)?;
+    let notice = match q.saved.as_deref() {
+        Some("rota") => Some("The shift was added.".to_string()),
+        Some("specialty") => Some("The specialty's targets were saved.".to_string()),
+        _ => None,
+    };
+    page(&state, &session, &user, notice, Vec::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct RotaForm {
+    consultant: String,
+    pool: String,
+    from: String,
+    to: String,
+}
+
+/// `datetime-local` values ("2026-11-23T08:00"), read as UTC.
+fn parse_local(value: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let t = time::PrimitiveDateTime::parse(value.trim(), format)
+        .ok()?
+        .assume_utc();
+    Some(t.unix_timestamp() * 1000)
+}
+
+pub async fn add_shift(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    CsrfForm(form): CsrfForm<RotaForm>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let mut errors = Vec::new();
+    let (consultant_id, specialty) = form.consultant.split_once('|').unwrap_or(("", ""));
+    let consultants = db::users::consultants(&state.db).await?;
+    if !consultants
+        .iter()
+        .any(|c| c.id == consultant_id && c.specialty == specialty)
+    {
+        errors.push("Choose a consultant and one of their specialties.".to_string());
+    }
+    let pool: Option<Pool> = form.pool.parse().map_err(|e: String| errors.push(e)).ok();
+    let from = parse_local(&form.from);
+    let to = parse_local(&form.to);
+    match (from, to) {
+        (Some(f), Some(t)) if t <= f => errors.push("The shift must end after it starts.".into()),
+        (Some(_), Some(_)) => {}
+        _ => errors.push("Enter when the shift starts and ends.".into()),
+    }
+    let (Some(pool), Some(from), Some(to), true) = (pool, from, to, errors.is_empty()) else {
+        let html = page(&state, &session, &user, None, errors).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+    };
+    let now = state.now_ms();
+    let id = db::rotas::insert(&state.db, consultant_id, specialty, pool, from, to, now).await?;
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "rota.shift_added",
+            subject_id: Some(&id),
+            detail: Some(serde_json::json!({ "consultant": consultant_id, "specialty": specialty, "pool": pool.as_str() })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(Redirect::to("/admin?saved=rota").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TargetsForm {
+    routine_hours: String,
+    urgent_hours: String,
+    escalation_hours: String,
+}
+
+fn hours(value: &str, min: f64) -> Option<i64> {
+    let h: f64 = value.trim().parse().ok()?;
+    (h.is_finite() && h >= min && h <= 720.0).then(|| (h * HOUR).round() as i64)
+}
+
+pub async fn save_specialty(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(slug): Path<String>,
+    CsrfForm(form): CsrfForm<TargetsForm>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let (Some(routine), Some(urgent), Some(escalation)) = (
+        hours(&form.routine_hours, 0.25),
+        hours(&form.urgent_hours, 0.25),
+        hours(&form.escalation_hours, 0.0),
+    ) else {
+        let errors = vec![
+            "Targets are 0.25 to 720 hours; the escalation window 0 to 720 hours.".to_string(),
+        ];
+        let html = page(&state, &session, &user, None, errors).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+    };
+    db::specialties::update_targets(&state.db, &slug, routine, urgent, escalation).await?;
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "specialty.targets_changed",
+            subject_id: Some(&slug),
+            detail: Some(serde_json::json!({ "routine_ms": routine, "urgent_ms": urgent, "escalation_ms": escalation })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(Redirect::to("/admin?saved=specialty#specialties").into_response())
+}
