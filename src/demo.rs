@@ -203,7 +203,124 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
             detail: u.detail,
         });
     }
+    seed_cases(state).await?;
     Ok(logins)
+}
+
+struct DemoCase {
+    gp: &'static str,
+    key: &'static str,
+    specialty: &'static str,
+    urgency: &'static str,
+    history: &'static str,
+    question: &'static str,
+    photos: &'static [(&'static [u8], &'static str, &'static str)],
+    nhs_number: &'static str,
+    date_of_birth: &'static str,
+}
+
+// Real phone-like photos with planted EXIF, GPS, serial numbers and orientations
+// (sample-images/, made by scripts/make-sample-images.sh): the demo shows them stripped.
+const FOREARM: &[u8] = include_bytes!("../sample-images/forearm-naevus.jpg");
+const CHEEK: &[u8] = include_bytes!("../sample-images/cheek-lesion.jpg");
+const BACK: &[u8] = include_bytes!("../sample-images/back-lesion-portrait.jpg");
+const SHIN: &[u8] = include_bytes!("../sample-images/shin-plaque.jpg");
+
+const CASES: &[DemoCase] = &[
+    DemoCase {
+        gp: "asha.patel@riverside.example",
+        key: "demo-case-1",
+        specialty: "dermatology",
+        urgency: "routine",
+        history: "42-year-old with a pigmented lesion on the left forearm, present for years, \
+                  recently darker according to her partner. No bleeding or itch. Fair skin, no family history of melanoma.",
+        question: "Is this a benign naevus I can monitor, or does it need excision?",
+        photos: &[(FOREARM, "site", "left forearm")],
+        nhs_number: "9990000018",
+        date_of_birth: "1983-05-14",
+    },
+    DemoCase {
+        gp: "ben.clarke@riverside.example",
+        key: "demo-case-2",
+        specialty: "dermatology",
+        urgency: "urgent",
+        history: "67-year-old retired builder with an enlarging nodule on the upper back over 8 weeks, \
+                  occasionally bleeds on clothing. Long history of outdoor work.",
+        question: "Could this be a squamous cell carcinoma needing a two-week-wait referral?",
+        photos: &[(BACK, "close_up", "upper back")],
+        nhs_number: "9990000026",
+        date_of_birth: "1958-09-02",
+    },
+    DemoCase {
+        gp: "tom.evans@hillview.example",
+        key: "demo-case-3",
+        specialty: "dermatology",
+        urgency: "routine",
+        history: "35-year-old with scaly plaques on both shins for 6 months, partly responsive to emollients.",
+        question: "Psoriasis or eczema? Which topical treatment would you start?",
+        photos: &[(SHIN, "site", "right shin")],
+        nhs_number: "9990000034",
+        date_of_birth: "1990-01-21",
+    },
+    DemoCase {
+        gp: "ben.clarke@riverside.example",
+        key: "demo-case-5",
+        specialty: "dermatology",
+        urgency: "routine",
+        history: "29-year-old with a red scaly patch on the left cheek for 3 months, worse in sunlight.",
+        question: "Could this be discoid lupus? Should I check bloods before you see her?",
+        photos: &[(CHEEK, "close_up", "left cheek")],
+        nhs_number: "9990000050",
+        date_of_birth: "1996-07-08",
+    },
+    DemoCase {
+        gp: "asha.patel@riverside.example",
+        key: "demo-case-4",
+        specialty: "cardiology",
+        urgency: "routine",
+        history: "58-year-old with palpitations twice a week, normal ECG at rest, TSH normal.",
+        question: "Would you arrange ambulatory monitoring, or can I start a beta-blocker first?",
+        photos: &[],
+        nhs_number: "9990000042",
+        date_of_birth: "1967-11-30",
+    },
+];
+
+/// Demo cases go through the same path as a GP's submission (photos cleaned and stored);
+/// each has a fixed idempotency key, so re-seeding finds them instead of adding more.
+async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
+    use crate::service::{cases, photos::PhotoBatch};
+    for c in CASES {
+        let user_id = db::users::id_by_email(&state.db, c.gp).await?;
+        let gp = db::users::principal(&state.db, &user_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo GP {} is disabled", c.gp))?;
+        if cases::existing_submission(state, &gp, Some(c.key))
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let case_id = db::new_id();
+        let mut batch = PhotoBatch::new(state, &case_id);
+        for (bytes, kind, site) in c.photos {
+            let photo = batch.add(bytes.to_vec()).await?;
+            photo.kind = crate::service::photos::PhotoKind::parse(kind);
+            photo.body_site = Some(site.to_string());
+        }
+        let input = cases::CaseInput {
+            specialty: c.specialty.into(),
+            nhs_number: c.nhs_number.into(),
+            date_of_birth: c.date_of_birth.into(),
+            urgency: c.urgency.into(),
+            history: c.history.into(),
+            question: c.question.into(),
+            conversion_authorised: "true".into(),
+            idempotency_key: Some(c.key.into()),
+        };
+        cases::create(state, &gp, input, batch, &case_id).await?;
+    }
+    Ok(())
 }
 
 pub fn print_logins(logins: &[Login], addr: SocketAddr) {

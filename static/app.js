@@ -29,6 +29,9 @@
           document.open();
           document.write(xhr.responseText);
           document.close();
+          // Put the keyboard and screen reader on the problem, as a full page load would.
+          var summary = document.querySelector(".error-summary");
+          if (summary) { summary.focus(); }
         }
       });
       xhr.addEventListener("error", function () {

@@ -266,27 +266,30 @@ pub async fn requeue_after_response(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn insert_message(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-    case_id: &str,
-    author_id: &str,
-    kind: &str,
-    body: &str,
-    outcome: Option<&str>,
-    now_ms: i64,
-) -> DbResult<()> {
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub case_id: &'a str,
+    pub author_id: &'a str,
+    /// `reply` (consultant) or `gp_response`.
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub outcome: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+pub async fn insert_message(tx: &mut Transaction<'_, Any>, m: &NewMessage<'_>) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(id)
-    .bind(case_id)
-    .bind(author_id)
-    .bind(kind)
-    .bind(body)
-    .bind(outcome)
-    .bind(now_ms)
+    .bind(m.id)
+    .bind(m.case_id)
+    .bind(m.author_id)
+    .bind(m.kind)
+    .bind(m.body)
+    .bind(m.outcome)
+    .bind(m.now_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -15,7 +15,7 @@
 //!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail
 //!   is made from the display pixels.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::{
@@ -26,7 +26,7 @@ use turbojpeg::{
 use super::meta::Meta;
 use super::orient::Orientation;
 use super::{icc, quality, raster, resize};
-use super::{ImageError, Limits, Outputs, Rendition, StageTimings};
+use super::{ImageError, Limits, Outputs, QualityWarning, Rendition, StageTimings};
 use super::{
     DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
     THUMB_LONG_EDGE,
@@ -66,63 +66,38 @@ pub(super) fn process(
     let profile = icc::from_jpeg(input).and_then(|p| icc::sanitize(&p, channels));
     t.sniff_header += clock.elapsed();
 
-    // Decode at reduced DCT scale.
-    let clock = Instant::now();
-    let factor = pick_scale(width.max(height), DISPLAY_LONG_EDGE);
-    dec.set_scaling_factor(factor).map_err(internal)?;
-    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
-    let decoded = decompress(
-        &mut dec,
-        input,
-        header.scaled(factor).width,
-        header.scaled(factor).height,
-        grey,
-    )?;
-    t.decode = clock.elapsed();
-
-    // Display copy: resize in stored orientation (fewer pixels to rotate),
-    // then orient.
-    let clock = Instant::now();
-    let (dw, dh) = resize::fit_long_edge(width, height, DISPLAY_LONG_EDGE);
-    let (dw, dh) = (dw.min(decoded.width()), dh.min(decoded.height()));
-    let mut display = resize::resize(&decoded, dw, dh)?;
-    drop(decoded);
-    meta.orientation.apply(&mut display);
-    let display_r = encode_rendition(
-        &display,
-        DISPLAY_JPEG_QUALITY,
-        Subsamp::Sub2x2,
-        profile.as_deref(),
-    )?;
-    t.display = clock.elapsed();
-
-    let clock = Instant::now();
-    let (tw, th) = resize::fit_long_edge(display.width(), display.height(), THUMB_LONG_EDGE);
-    let thumb = resize::resize(&display, tw, th)?;
-    let thumb_r = encode_rendition(
-        &thumb,
-        THUMB_JPEG_QUALITY,
-        Subsamp::Sub2x2,
-        profile.as_deref(),
-    )?;
-    t.thumb = clock.elapsed();
-
-    let clock = Instant::now();
-    let (full_w, full_h) = meta.orientation.upright(width, height);
-    let warnings = quality::assess(&display, full_w, full_h);
-    t.quality = clock.elapsed();
-
-    let clock = Instant::now();
-    let full = full_clean(
-        input,
-        &header,
-        width,
-        height,
-        grey,
-        meta.orientation,
-        profile.as_deref(),
-    )?;
-    t.full = clock.elapsed();
+    let profile = profile.as_deref();
+    let orientation = meta.orientation;
+    let full_job = || {
+        let clock = Instant::now();
+        let full = full_clean(input, &header, width, height, grey, orientation, profile);
+        (full, clock.elapsed())
+    };
+    let mut small_job = |t: &mut StageTimings| {
+        small_renditions(&mut dec, input, &header, grey, orientation, profile, t)
+    };
+    // The lossless transform and the display/thumbnail path are independent:
+    // run them on two threads (halves the latency of a 12 MP photo). Only for
+    // baseline JPEGs: a progressive one is decoded first, under the scan
+    // limit, so a "many scans" CPU bomb is refused before the transform
+    // (which has no scan limit) ever runs.
+    let (small, (full, full_time)) = if header.is_progressive {
+        let small = small_job(t)?;
+        (Ok(small), full_job())
+    } else {
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(full_job);
+            let small = small_job(t);
+            let full = handle.join().unwrap_or_else(|_| {
+                let e = ImageError::Corrupt("the lossless transform panicked".into());
+                (Err(e), Duration::ZERO)
+            });
+            (small, full)
+        })
+    };
+    t.full = full_time;
+    let (display_r, thumb_r, warnings) = small?;
+    let full = full?;
 
     Ok(Outputs {
         full,
@@ -130,6 +105,49 @@ pub(super) fn process(
         thumb: thumb_r,
         warnings,
     })
+}
+
+/// Display copy, thumbnail and quality warnings, from one decode at the
+/// smallest DCT scale that still gives ≥ 1600 px.
+fn small_renditions(
+    dec: &mut Decompressor,
+    input: &[u8],
+    header: &turbojpeg::DecompressHeader,
+    grey: bool,
+    orientation: Orientation,
+    profile: Option<&[u8]>,
+    t: &mut StageTimings,
+) -> Result<(Rendition, Rendition, Vec<QualityWarning>), ImageError> {
+    let (width, height) = (dim(header.width)?, dim(header.height)?);
+    let clock = Instant::now();
+    let factor = pick_scale(width.max(height), DISPLAY_LONG_EDGE);
+    dec.set_scaling_factor(factor).map_err(internal)?;
+    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+    let scaled = header.scaled(factor);
+    let decoded = decompress(dec, input, scaled.width, scaled.height, grey)?;
+    t.decode = clock.elapsed();
+
+    // Resize in stored orientation, then orient (fewer pixels to turn).
+    let clock = Instant::now();
+    let (dw, dh) = resize::fit_long_edge(width, height, DISPLAY_LONG_EDGE);
+    let (dw, dh) = (dw.min(decoded.width()), dh.min(decoded.height()));
+    let mut display = resize::resize(&decoded, dw, dh)?;
+    drop(decoded);
+    orientation.apply(&mut display);
+    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
+    t.display = clock.elapsed();
+
+    let clock = Instant::now();
+    let (tw, th) = resize::fit_long_edge(display.width(), display.height(), THUMB_LONG_EDGE);
+    let thumb = resize::resize(&display, tw, th)?;
+    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
+    t.thumb = clock.elapsed();
+
+    let clock = Instant::now();
+    let (full_w, full_h) = orientation.upright(width, height);
+    let warnings = quality::assess(&display, full_w, full_h);
+    t.quality = clock.elapsed();
+    Ok((display_r, thumb_r, warnings))
 }
 
 /// Full-size clean JPEG.

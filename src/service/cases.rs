@@ -632,13 +632,15 @@ pub async fn reply(
     }
     db::cases::insert_message(
         &mut tx,
-        &db::new_id(),
-        case_id,
-        &user.user_id,
-        "reply",
-        &advice,
-        Some(outcome.as_str()),
-        now,
+        &db::cases::NewMessage {
+            id: &db::new_id(),
+            case_id,
+            author_id: &user.user_id,
+            kind: "reply",
+            body: &advice,
+            outcome: Some(outcome.as_str()),
+            now_ms: now,
+        },
     )
     .await?;
     audit::record(
@@ -718,13 +720,15 @@ async fn respond_inner(
     let message_id = db::new_id();
     db::cases::insert_message(
         &mut tx,
-        &message_id,
-        case_id,
-        &user.user_id,
-        "gp_response",
-        message,
-        None,
-        now,
+        &db::cases::NewMessage {
+            id: &message_id,
+            case_id,
+            author_id: &user.user_id,
+            kind: "gp_response",
+            body: message,
+            outcome: None,
+            now_ms: now,
+        },
     )
     .await?;
     insert_photos(&mut tx, case_id, Some(&message_id), photos, now).await?;

@@ -1,4 +1,4 @@
-//! The JSON API, version 1 (contract.md).
+//! The JSON API, version 1 (contract.md). Each handler carries its OpenAPI description.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -7,13 +7,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::OpenApi;
 
+use super::api_types::*;
 use super::auth::CurrentUser;
 use super::case_form;
 use super::error::{AppError, AppResult};
 use crate::clock::rfc3339;
 use crate::db::{self, cases::CaseRow};
+use crate::domain::access::Principal;
 use crate::domain::queue::{due_at_ms, effective_status};
 use crate::domain::{CaseStatus, Outcome, Urgency};
 use crate::service::cases;
@@ -22,6 +24,7 @@ use crate::state::AppState;
 pub fn router(max_upload: usize) -> Router<AppState> {
     let uploads = DefaultBodyLimit::max(max_upload);
     Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/me", get(me))
         .route("/audit", get(audit))
         .route("/cases", get(list_cases).post(create_case).layer(uploads))
@@ -35,109 +38,69 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .fallback(not_found)
 }
 
-/// Who the caller is, as the service sees them.
-async fn me(CurrentUser(user): CurrentUser) -> Json<Value> {
-    Json(json!({
-        "id": user.user_id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "practice_id": user.practice_id,
-        "specialties": user.specialties,
-    }))
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
 }
 
-/// The latest audit events, for admins.
+/// The OpenAPI document of this API, generated from the code.
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = MeJson), (status = 401, body = ErrorBody)))]
+/// Who the caller is, as the service sees them.
+async fn me(CurrentUser(user): CurrentUser) -> Json<MeJson> {
+    Json(MeJson {
+        id: user.user_id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        practice_id: user.practice_id,
+        specialties: user.specialties,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)))]
+/// The latest 200 audit events (admins).
 async fn audit(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<AuditList>> {
     if !user.may_administer() {
         return Err(AppError::forbidden("Only admins can read the audit trail."));
     }
     let events = db::audit::recent(&state.db, 200).await?;
-    let events: Vec<Value> = events
-        .into_iter()
-        .map(|e| {
-            json!({
-                "at": rfc3339(e.at_ms),
-                "actor_id": e.actor_id,
-                "action": e.action,
-                "case_id": e.case_id,
-                "subject_id": e.subject_id,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "events": events })))
-}
-
-/// The case as the API shows it; `detail` adds the conversation.
-pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<Value> {
-    let now = state.now_ms();
-    let status = effective_status(
-        row.status.parse().unwrap_or(CaseStatus::Closed),
-        row.claim_expires_at_ms,
-        now,
-    );
-    let urgency: Urgency = row.urgency.parse().unwrap_or(Urgency::Routine);
-    let photos: Vec<Value> = db::cases::photos(&state.db, &row.id)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let warnings: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
-            json!({
-                "id": p.id,
-                "width": p.width,
-                "height": p.height,
-                "content_type": p.content_type,
-                "sha256": p.sha256,
-                "warnings": warnings,
-                "warning_messages": warnings.iter().map(|w| warning_message(w)).collect::<Vec<_>>(),
-                "kind": p.kind,
-                "body_site": p.body_site,
-                "with_response": p.message_id.is_some(),
-                "href": format!("/api/v1/cases/{}/photos/{}", row.id, p.id),
-            })
-        })
-        .collect();
-    let mut v = json!({
-        "id": row.id,
-        "specialty": row.specialty,
-        "status": status,
-        "urgency": urgency,
-        "nhs_number": row.nhs_number,
-        "date_of_birth": row.date_of_birth,
-        "practice": { "ods_code": row.practice_ods, "name": row.practice_name },
-        "conversion_authorised": row.conversion_authorised != 0,
-        "submitted_at": rfc3339(row.submitted_at_ms),
-        "due_at": rfc3339(due_at_ms(row.submitted_at_ms, urgency, row.routine_target_ms, row.urgent_target_ms)),
-        "claimed_by": if status == CaseStatus::Claimed { row.claimed_by.clone() } else { None },
-        "photos": photos,
-        "outcome": row.outcome,
-        "advice": row.advice,
-        "answered_at": row.answered_at_ms.map(rfc3339),
-        "closed_at": row.closed_at_ms.map(rfc3339),
-        "two_week_wait": row.outcome.as_deref() == Some(Outcome::ReferTwoWeekWait.as_str()),
-    });
-    if detail {
-        let messages: Vec<Value> = db::cases::messages(&state.db, &row.id)
-            .await?
+    Ok(Json(AuditList {
+        events: events
             .into_iter()
-            .map(|m| {
-                json!({
-                    "kind": m.kind,
-                    "author": m.author_name,
-                    "body": m.body,
-                    "outcome": m.outcome,
-                    "at": rfc3339(m.created_at_ms),
-                })
+            .map(|e| AuditEventJson {
+                at: rfc3339(e.at_ms),
+                actor_id: e.actor_id,
+                action: e.action,
+                case_id: e.case_id,
+                subject_id: e.subject_id,
             })
-            .collect();
-        v["history"] = json!(row.history);
-        v["question"] = json!(row.question);
-        v["messages"] = json!(messages);
-    }
-    Ok(v)
+            .collect(),
+    }))
 }
 
 /// The GP-facing sentence for a stored warning code.
@@ -149,12 +112,97 @@ pub fn warning_message(code: &str) -> &'static str {
         .map_or("", |w| w.message())
 }
 
-async fn cases_json(state: &AppState, rows: &[CaseRow]) -> AppResult<Value> {
-    let mut out = Vec::with_capacity(rows.len());
+/// The case as the API shows it; `detail` adds history, question and the conversation.
+pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<CaseJson> {
+    let now = state.now_ms();
+    let status = effective_status(
+        row.status.parse().unwrap_or(CaseStatus::Closed),
+        row.claim_expires_at_ms,
+        now,
+    );
+    let urgency: Urgency = row.urgency.parse().unwrap_or(Urgency::Routine);
+    let outcome: Option<Outcome> = row.outcome.as_deref().and_then(|o| o.parse().ok());
+    let photos = db::cases::photos(&state.db, &row.id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let warnings: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
+            PhotoJson {
+                warning_messages: warnings
+                    .iter()
+                    .map(|w| warning_message(w).to_string())
+                    .collect(),
+                warnings,
+                href: format!("/api/v1/cases/{}/photos/{}", row.id, p.id),
+                id: p.id,
+                width: p.width,
+                height: p.height,
+                content_type: p.content_type,
+                sha256: p.sha256,
+                kind: p.kind,
+                body_site: p.body_site,
+                with_response: p.message_id.is_some(),
+            }
+        })
+        .collect();
+    let messages = if detail {
+        let rows = db::cases::messages(&state.db, &row.id).await?;
+        Some(
+            rows.into_iter()
+                .map(|m| MessageJson {
+                    kind: m.kind,
+                    author: m.author_name,
+                    body: m.body,
+                    outcome: m.outcome.as_deref().and_then(|o| o.parse().ok()),
+                    at: rfc3339(m.created_at_ms),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(CaseJson {
+        id: row.id.clone(),
+        specialty: row.specialty.clone(),
+        status,
+        urgency,
+        nhs_number: row.nhs_number.clone(),
+        date_of_birth: row.date_of_birth.clone(),
+        practice: PracticeJson {
+            ods_code: row.practice_ods.clone(),
+            name: row.practice_name.clone(),
+        },
+        conversion_authorised: row.conversion_authorised != 0,
+        submitted_at: rfc3339(row.submitted_at_ms),
+        due_at: rfc3339(due_at_ms(
+            row.submitted_at_ms,
+            urgency,
+            row.routine_target_ms,
+            row.urgent_target_ms,
+        )),
+        claimed_by: if status == CaseStatus::Claimed {
+            row.claimed_by.clone()
+        } else {
+            None
+        },
+        photos,
+        outcome,
+        advice: row.advice.clone(),
+        answered_at: row.answered_at_ms.map(rfc3339),
+        closed_at: row.closed_at_ms.map(rfc3339),
+        two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+        history: detail.then(|| row.history.clone()),
+        question: detail.then(|| row.question.clone()),
+        messages,
+    })
+}
+
+async fn case_list(state: &AppState, rows: &[CaseRow]) -> AppResult<CaseList> {
+    let mut cases = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push(case_json(state, row, false).await?);
+        cases.push(case_json(state, row, false).await?);
     }
-    Ok(json!({ "cases": out }))
+    Ok(CaseList { cases })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
@@ -168,6 +216,18 @@ fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/cases",
+    request_body(content = CaseSubmission, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the case made the first time")),
+    responses(
+        (status = 201, description = "Created", body = CaseJson),
+        (status = 200, description = "A retry: the case this key already created", body = CaseJson),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, description = "A photo is not JPEG, PNG or WebP", body = ErrorBody),
+        (status = 422, description = "A field or photo is invalid", body = ErrorBody),
+    )
+)]
+/// A GP opens a case.
 async fn create_case(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -207,11 +267,13 @@ async fn create_case(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 404, body = ErrorBody)))]
+/// One case, for its practice, the consultants who may answer it, and admins.
 async fn get_case(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseJson>> {
     let row = cases::view(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
@@ -236,7 +298,7 @@ pub fn parse_size(size: Option<&str>) -> AppResult<&'static str> {
 /// The stored, metadata-free bytes, only after the access check; never cached by browsers or proxies.
 pub async fn photo_response(
     state: &AppState,
-    user: &crate::domain::access::Principal,
+    user: &Principal,
     case_id: &str,
     photo_id: &str,
     size: Option<&str>,
@@ -256,6 +318,12 @@ pub async fn photo_response(
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/photos/{photo_id}",
+    params(("id" = String, Path), ("photo_id" = String, Path), ("size" = Option<String>, Query, description = "full (default), display or thumb")),
+    responses((status = 200, description = "The image", content_type = "image/jpeg"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+/// A photo's stored, metadata-free bytes.
 async fn get_photo(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -270,14 +338,16 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/cases", params(("status" = Option<CaseStatus>, Query)), responses((status = 200, body = CaseList), (status = 403, body = ErrorBody)))]
+/// A GP's practice's cases (admins: all), newest first.
 async fn list_cases(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Query(q): Query<ListQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseList>> {
     let status = q.status.as_deref().filter(|s| !s.is_empty());
     let rows = cases::list(&state, &user, status).await?;
-    Ok(Json(cases_json(&state, &rows).await?))
+    Ok(Json(case_list(&state, &rows).await?))
 }
 
 #[derive(Deserialize)]
@@ -285,68 +355,74 @@ pub struct QueueQuery {
     specialty: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/queue", params(("specialty" = Option<String>, Query)), responses((status = 200, body = CaseList), (status = 403, body = ErrorBody)))]
+/// The cases this consultant may claim now, urgent first, then the longest waiting.
 async fn queue(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Query(q): Query<QueueQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseList>> {
     let rows = cases::queue(
         &state,
         &user,
         q.specialty.as_deref().filter(|s| !s.is_empty()),
     )
     .await?;
-    Ok(Json(cases_json(&state, &rows).await?))
+    Ok(Json(case_list(&state, &rows).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/claim", params(("id" = String, Path)), responses((status = 200, description = "You hold the case", body = CaseJson), (status = 409, description = "already_claimed, case_closed or awaiting_gp", body = ErrorBody), (status = 403, description = "Not on the rota", body = ErrorBody)))]
+/// Claim a case: exclusive; lapses after an hour without activity.
 async fn claim(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseJson>> {
     let row = cases::claim(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/release", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody)))]
+/// Return a claimed case to the queue.
 async fn release(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseJson>> {
     let row = cases::release(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
-#[derive(Deserialize)]
-pub struct ReplyBody {
-    advice: Option<String>,
-    outcome: Option<String>,
-}
-
+#[utoipa::path(post, path = "/api/v1/cases/{id}/reply", params(("id" = String, Path)), request_body = ReplyBody, responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+/// Advice and outcome from the consultant holding the claim.
 async fn reply(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    body: Result<Json<ReplyBody>, axum::extract::rejection::JsonRejection>,
-) -> AppResult<Json<Value>> {
-    let Json(body) = body.map_err(|e| AppError::bad_request("invalid_json", format!("The body must be JSON like {{\"advice\": \"…\", \"outcome\": \"manage_in_primary_care\"}}: {}", e.body_text())))?;
-    let row = cases::reply(
-        &state,
-        &user,
-        &id,
-        body.advice.as_deref().unwrap_or(""),
-        body.outcome.as_deref().unwrap_or(""),
-    )
-    .await?;
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<Json<CaseJson>> {
+    let Json(body) = body.map_err(|e| {
+        AppError::bad_request("invalid_json", format!("The body must be JSON like {{\"advice\": \"…\", \"outcome\": \"manage_in_primary_care\"}}: {}", e.body_text()))
+    })?;
+    // Read as loose JSON so an unknown outcome gets the service's precise message.
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let row = cases::reply(&state, &user, &id, &text("advice"), &text("outcome")).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/respond", params(("id" = String, Path)), request_body(content = GpResponse, content_type = "multipart/form-data"), responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+/// The GP's response to a request for information: back to the queue.
 async fn respond(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
     multipart: Multipart,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseJson>> {
     // Check access before reading (and storing) any photo.
     cases::load(&state, &user, &id).await?;
     let submission = case_form::read(&state, &id, multipart, None).await?;

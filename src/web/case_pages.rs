@@ -326,6 +326,9 @@ struct CasePage {
     photos: Vec<PhotoView>,
     messages: Vec<MessageView>,
     just_submitted: bool,
+    just_claimed: bool,
+    errors: Vec<FieldError>,
+    advice_draft: String,
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
@@ -350,6 +353,7 @@ fn caption(kind: Option<&str>, site: Option<&str>) -> String {
 #[derive(Deserialize)]
 pub struct CaseQuery {
     submitted: Option<String>,
+    claimed: Option<String>,
 }
 
 pub async fn show(
@@ -359,9 +363,33 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<CaseQuery>,
 ) -> AppResult<Html<String>> {
-    let row = cases::view(&state, &user, &id).await?;
+    let notices = Notices {
+        submitted: q.submitted.is_some(),
+        claimed: q.claimed.is_some(),
+        ..Default::default()
+    };
+    case_page(&state, &session, &user, &id, notices).await
+}
+
+/// One-off messages on the case page: after submitting or claiming, or a reply that needs fixing.
+#[derive(Default)]
+struct Notices {
+    submitted: bool,
+    claimed: bool,
+    errors: Vec<FieldError>,
+    advice_draft: String,
+}
+
+async fn case_page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    id: &str,
+    notices: Notices,
+) -> AppResult<Html<String>> {
+    let row = cases::view(state, user, id).await?;
     let now = state.now_ms();
-    let names = specialty_names(&state).await?;
+    let names = specialty_names(state).await?;
     let status = status_of(&row, now);
     let outcome = outcome_of(&row);
     let urgency: Urgency = row.urgency.parse().unwrap_or(Urgency::Routine);
@@ -443,11 +471,14 @@ pub async fn show(
         ("/cases", "All cases")
     };
     render(&CasePage {
-        layout: Layout::new(&session, Some(&user)).await?,
+        layout: Layout::new(session, Some(user)).await?,
         c,
         photos,
         messages,
-        just_submitted: q.submitted.is_some(),
+        just_submitted: notices.submitted,
+        just_claimed: notices.claimed,
+        errors: notices.errors,
+        advice_draft: notices.advice_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
         can_respond: status == CaseStatus::AwaitingGp
@@ -513,7 +544,7 @@ pub async fn claim(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> AppResult<Redirect> {
     cases::claim(&state, &user, &id).await?;
-    Ok(Redirect::to(&format!("/cases/{id}#reply")))
+    Ok(Redirect::to(&format!("/cases/{id}?claimed=1#reply")))
 }
 
 pub async fn release(
@@ -534,19 +565,31 @@ pub struct ReplyForm {
 
 pub async fn reply(
     State(state): State<AppState>,
+    session: Session,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<ReplyForm>,
-) -> AppResult<Redirect> {
-    cases::reply(
-        &state,
-        &user,
-        &id,
-        &form.advice,
-        form.outcome.as_deref().unwrap_or(""),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/cases/{id}")))
+) -> AppResult<Response> {
+    let outcome = form.outcome.as_deref().unwrap_or("");
+    match cases::reply(&state, &user, &id, &form.advice, outcome).await {
+        Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        // Show the form again with what was typed, and what to fix.
+        Err(ServiceError::Invalid(mut errors)) => {
+            for e in &mut errors {
+                if e.field == "outcome" && outcome.is_empty() {
+                    e.message = "Choose an outcome.".into();
+                }
+            }
+            let notices = Notices {
+                errors,
+                advice_draft: form.advice,
+                ..Default::default()
+            };
+            let page = case_page(&state, &session, &user, &id, notices).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn respond(

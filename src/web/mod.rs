@@ -3,6 +3,7 @@
 
 pub mod admin_pages;
 pub mod api;
+pub mod api_types;
 pub mod auth;
 pub mod case_form;
 pub mod case_pages;

@@ -161,6 +161,19 @@ async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
         .to_string();
     let viewer = derm.get_text(&photo_link).await;
     assert!(viewer.contains("size=full") && viewer.contains("Photo 1 of 1"));
+    let incomplete = derm
+        .post_form(
+            &format!("{case_path}/reply"),
+            &[("csrf_token", &token), ("advice", "Draft <b>kept</b>")],
+        )
+        .await;
+    assert_eq!(incomplete.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = incomplete.text().await.unwrap();
+    assert!(
+        html.contains("Choose an outcome.")
+            && (html.contains("Draft &#60;b&#62;kept") || html.contains("Draft &lt;b&gt;kept")),
+        "{html}"
+    );
     let replied = derm
         .post_form(
             &format!("{case_path}/reply"),

@@ -277,7 +277,7 @@ async fn sign_out_ends_the_session_everywhere(stack: Stack) {
     };
     assert_eq!(with_stolen().send().await.unwrap().status(), StatusCode::OK);
 
-    let home = browser.get_text("/").await;
+    let home = browser.get_text("/admin").await;
     let token = crate::helpers::extract_csrf(&home).expect("sign-out form has a token");
     let out = browser
         .post_form("/logout", &[("csrf_token", &token)])
@@ -439,4 +439,37 @@ async fn open_redirects_after_sign_in_are_refused(stack: Stack) {
             .await;
         assert_eq!(r.headers()["location"], expected, "{next}");
     }
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_contract_route() {
+    let backends = Backends::new(Stack::SqliteFs).await;
+    let app = TestApp::start(&backends).await;
+    let r = app
+        .api()
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (path, method) in [
+        ("/api/v1/cases", "post"),
+        ("/api/v1/cases", "get"),
+        ("/api/v1/cases/{id}", "get"),
+        ("/api/v1/cases/{id}/photos/{photo_id}", "get"),
+        ("/api/v1/queue", "get"),
+        ("/api/v1/cases/{id}/claim", "post"),
+        ("/api/v1/cases/{id}/reply", "post"),
+        ("/api/v1/cases/{id}/respond", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    let outcomes = &doc["components"]["schemas"]["Outcome"]["enum"];
+    assert_eq!(outcomes.as_array().unwrap().len(), 6, "{outcomes}");
+    assert!(doc["components"]["schemas"]["CaseJson"]["properties"]["nhs_number"].is_object());
 }

@@ -1,0 +1,165 @@
+//! The JSON shapes of API version 1. The OpenAPI document is generated from these types and
+//! the handlers' annotations, so the document cannot drift from what the code sends.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::{CaseStatus, Outcome, Role, Urgency};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case, stable: clients branch on this.
+    #[schema(example = "invalid_nhs_number")]
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PracticeJson {
+    #[schema(example = "A81001")]
+    pub ods_code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoJson {
+    pub id: String,
+    pub width: i64,
+    pub height: i64,
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+    /// SHA-256 of the stored full-size image, hex.
+    pub sha256: String,
+    /// Quality warnings: blurred, too_dark, too_bright, low_resolution.
+    pub warnings: Vec<String>,
+    /// The same warnings as sentences for the GP.
+    pub warning_messages: Vec<String>,
+    /// site, close_up or dermoscopic.
+    pub kind: Option<String>,
+    pub body_site: Option<String>,
+    /// Sent with the GP's response to a request for information.
+    pub with_response: bool,
+    /// Where to fetch the image (`?size=full|display|thumb`).
+    pub href: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageJson {
+    /// reply (consultant) or gp_response.
+    pub kind: String,
+    pub author: String,
+    pub body: String,
+    pub outcome: Option<Outcome>,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseJson {
+    pub id: String,
+    #[schema(example = "dermatology")]
+    pub specialty: String,
+    pub status: CaseStatus,
+    pub urgency: Urgency,
+    /// 10 digits, no spaces.
+    #[schema(example = "9434765919")]
+    pub nhs_number: String,
+    #[schema(example = "1984-03-27")]
+    pub date_of_birth: String,
+    pub practice: PracticeJson,
+    pub conversion_authorised: bool,
+    /// RFC 3339.
+    pub submitted_at: String,
+    /// When the first reply is due under the specialty's target.
+    pub due_at: String,
+    /// The consultant holding the case, while claimed.
+    pub claimed_by: Option<String>,
+    pub photos: Vec<PhotoJson>,
+    pub outcome: Option<Outcome>,
+    pub advice: Option<String>,
+    pub answered_at: Option<String>,
+    pub closed_at: Option<String>,
+    /// True when the outcome is a two-week-wait (suspected cancer) referral.
+    pub two_week_wait: bool,
+    /// Present when a single case is returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageJson>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<CaseJson>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReplyBody {
+    pub advice: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeJson {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub practice_id: Option<String>,
+    pub specialties: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventJson {
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub case_id: Option<String>,
+    pub subject_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    pub events: Vec<AuditEventJson>,
+}
+
+/// multipart/form-data for `POST /api/v1/cases`. Repeat `photo` (each optionally followed by
+/// `photo_kind` and `photo_site`). Send `Idempotency-Key` to make retries safe.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct CaseSubmission {
+    #[schema(example = "dermatology")]
+    pub specialty: String,
+    /// 10 digits; spaces allowed; Modulus 11 checked.
+    #[schema(example = "943 476 5919")]
+    pub nhs_number: String,
+    #[schema(example = "1984-03-27")]
+    pub date_of_birth: String,
+    pub urgency: Urgency,
+    pub history: String,
+    pub question: String,
+    pub conversion_authorised: Option<bool>,
+    /// JPEG, PNG or WebP; dermatology needs at least one.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub photo: Vec<Vec<u8>>,
+    /// site, close_up or dermoscopic, describing the photo before it.
+    pub photo_kind: Option<Vec<String>>,
+    pub photo_site: Option<Vec<String>>,
+}
+
+/// multipart/form-data for `POST /api/v1/cases/{id}/respond`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct GpResponse {
+    pub message: String,
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub photo: Option<Vec<Vec<u8>>>,
+    pub photo_kind: Option<Vec<String>>,
+}
