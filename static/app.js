@@ -2,6 +2,48 @@
 // Without JavaScript the forms post normally. The form's idempotency key makes a re-send safe.
 (function () {
   "use strict";
+  // Check each photo as soon as it is picked, so a blurred or dark one can be retaken at once.
+  document.querySelectorAll("input[type=file][data-check]").forEach(function (input) {
+    var box = input.parentNode.querySelector(".photo-feedback");
+    var token = input.form && input.form.querySelector("input[name=csrf_token]");
+    if (!box || !token || !window.FormData) { return; }
+    input.addEventListener("change", function () {
+      box.textContent = "";
+      if (!input.files || !input.files[0]) { return; }
+      box.textContent = "Checking the photo…";
+      var data = new FormData();
+      data.append("photo", input.files[0]);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/v1/photo-checks");
+      xhr.setRequestHeader("X-CSRF-Token", token.value);
+      xhr.addEventListener("load", function () {
+        var body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* shown below */ }
+        box.textContent = "";
+        var p = document.createElement("p");
+        if (xhr.status === 200) {
+          if (body.warning_messages.length === 0) {
+            p.className = "check-ok";
+            p.textContent = "Photo looks good (" + body.width + "×" + body.height + ").";
+            box.appendChild(p);
+          }
+          body.warning_messages.forEach(function (m) {
+            var w = document.createElement("p");
+            w.className = "warning-callout";
+            w.textContent = m;
+            box.appendChild(w);
+          });
+        } else {
+          p.className = "field-error";
+          p.textContent = (body.error && body.error.message) || "This photo could not be checked.";
+          box.appendChild(p);
+        }
+      });
+      xhr.addEventListener("error", function () { box.textContent = "Could not check the photo (connection lost); it will be checked when you send."; });
+      xhr.send(data);
+    });
+  });
+
   document.querySelectorAll("form[data-progress]").forEach(function (form) {
     var box = form.querySelector(".upload-progress");
     var bar = box && box.querySelector("progress");

@@ -35,6 +35,12 @@ pub fn router(max_upload: usize) -> Router<AppState> {
         .route("/cases/{id}/reply", post(reply))
         .route("/cases/{id}/respond", post(respond).layer(uploads))
         .route("/queue", get(queue))
+        .route(
+            "/photo-checks",
+            post(super::photo_check::check).layer(DefaultBodyLimit::max(
+                case_form::MAX_PHOTO_BYTES + 64 * 1024,
+            )),
+        )
         .fallback(not_found)
 }
 

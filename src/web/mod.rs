@@ -11,6 +11,7 @@ pub mod csrf;
 pub mod error;
 pub mod health;
 pub mod pages;
+pub mod photo_check;
 pub mod templates;
 
 use std::time::Duration;

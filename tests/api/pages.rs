@@ -373,3 +373,72 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         .await;
     assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_are_checked_before_sending_and_nothing_is_stored() {
+    let w = web(Stack::SqliteFs).await;
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let csrf = gp.csrf_token("/cases/new").await;
+    let check = |bytes: Vec<u8>, token: Option<String>| {
+        let mut req = gp
+            .client
+            .post(format!("{}/api/v1/photo-checks", gp.base))
+            .header("Origin", &gp.base)
+            .multipart(Form::new().part("photo", Part::bytes(bytes).file_name("p.jpg")));
+        if let Some(t) = token {
+            req = req.header("X-CSRF-Token", t);
+        }
+        req.send()
+    };
+    let good: serde_json::Value = check(phone_jpeg(1600, 1200, 6, 3), Some(csrf.clone()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (good["width"].as_i64(), good["height"].as_i64()),
+        (Some(1600), Some(1200))
+    );
+    assert_eq!(good["warnings"], serde_json::json!([]));
+    let small: serde_json::Value = check(phone_jpeg(400, 300, 1, 3), Some(csrf.clone()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        small["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "low_resolution"),
+        "{small}"
+    );
+    let bad = check(b"not an image".to_vec(), Some(csrf.clone()))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let forged = check(phone_jpeg(400, 300, 1, 3), None).await.unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "session calls need the CSRF header"
+    );
+    assert_eq!(stored_objects(&w._backends).await, 0);
+    let derm = signed_in(&w.app, "derm@h.example").await;
+    let csrf = derm.csrf_token("/queue").await;
+    let r = derm
+        .client
+        .post(format!("{}/api/v1/photo-checks", derm.base))
+        .header("Origin", &derm.base)
+        .header("X-CSRF-Token", csrf)
+        .multipart(Form::new().part(
+            "photo",
+            Part::bytes(phone_jpeg(400, 300, 1, 3)).file_name("p.jpg"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

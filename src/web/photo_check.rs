@@ -1,0 +1,76 @@
+//! Instant quality feedback: the new-case form sends each photo here as soon as the GP picks
+//! it, while the patient is still in the room. Nothing is stored; the photo is checked by the
+//! same pipeline that will process it on submission.
+
+use axum::extract::{Multipart, State};
+use axum::Json;
+use serde::Serialize;
+
+use super::auth::CurrentUser;
+use super::error::{AppError, AppResult};
+use crate::imaging::{self, Limits};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PhotoCheck {
+    pub width: u32,
+    pub height: u32,
+    pub warnings: Vec<&'static str>,
+    pub warning_messages: Vec<&'static str>,
+}
+
+/// `POST /api/v1/photo-checks` with one `photo` part: the warnings it would get, or the error.
+pub async fn check(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    mut multipart: Multipart,
+) -> AppResult<Json<PhotoCheck>> {
+    if !user.may_submit_cases() {
+        return Err(AppError::forbidden(
+            "Only GPs check photos before sending a case.",
+        ));
+    }
+    let mut photo = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request("bad_multipart", e.body_text()))?
+    {
+        if field.name() == Some("photo") {
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| AppError::new(e.status(), "bad_multipart", e.body_text()))?;
+            photo = Some(bytes);
+            break;
+        }
+    }
+    let photo = photo
+        .ok_or_else(|| AppError::invalid("missing_field", "Send the photo as a 'photo' part."))?;
+    let permit = state
+        .cpu_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(AppError::internal)?;
+    let processed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        imaging::process(&photo, &Limits::default())
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let processed = processed.map_err(|e| {
+        AppError::new(
+            axum::http::StatusCode::from_u16(e.http_status())
+                .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY),
+            e.code(),
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(PhotoCheck {
+        width: processed.full.width,
+        height: processed.full.height,
+        warnings: processed.warnings.iter().map(|w| w.code()).collect(),
+        warning_messages: processed.warnings.iter().map(|w| w.message()).collect(),
+    }))
+}
