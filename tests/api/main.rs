@@ -23,6 +23,7 @@ macro_rules! on_both_stacks {
 }
 
 mod blob_conformance;
+mod browser;
 mod cases;
 mod cli;
 mod db_conformance;

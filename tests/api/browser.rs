@@ -1,0 +1,352 @@
+//! The whole journey in a real headless Chromium (Debian's chromium + chromium-driver):
+//! a GP on a phone-sized screen submits a dermatology case with a photo, a consultant at a
+//! desktop claims it, looks at the full-size photo, asks for more information, the GP answers,
+//! the consultant closes it and the GP reads the advice. Screenshots of every step are saved
+//! under target/test-artifacts/browser/ for people to look at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aghub::db::rotas::Pool;
+use aghub::domain::Role;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::{phone_jpeg, Backends, Stack, TestApp, PASSWORD, T0};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> (Driver, u16) {
+    assert!(
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "Chromium and ChromeDriver are missing: scripts/test installs Debian's chromium and chromium-driver"
+    );
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (Driver(child), port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start on port {port}");
+}
+
+async fn browser(port: u16, width: u32, height: u32, profile: &Path) -> Client {
+    let mut options = serde_json::json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={width},{height}"),
+        ]
+    });
+    // Headless windows have a minimum width; device emulation gives a true phone viewport.
+    if width < 600 {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true }
+        });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect to chromedriver")
+}
+
+struct Shots {
+    dir: PathBuf,
+    n: usize,
+}
+
+impl Shots {
+    async fn take(&mut self, c: &Client, name: &str) {
+        self.n += 1;
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(self.dir.join(format!("{:02}-{name}.png", self.n)), png).unwrap();
+    }
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/login'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("form[action='/logout']"))
+        .await
+        .expect("signed in");
+}
+
+async fn sign_out(c: &Client) {
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#email")).await.unwrap();
+}
+
+async fn text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_journey_in_a_real_browser() {
+    let backends = Backends::new(Stack::SqliteFs).await;
+    let app = TestApp::start(&backends).await;
+    // Browsers treat http://localhost as secure, so the cookie keeps its real Secure flag.
+    let base = app.base.replace("127.0.0.1", "localhost");
+    let practice = app.add_practice("A81001").await;
+    app.add_user("gp@a.example", Role::Gp, Some(&practice.id), &[])
+        .await;
+    let derm = app
+        .add_user("derm@h.example", Role::Consultant, None, &["dermatology"])
+        .await;
+    aghub::db::rotas::insert(
+        &app.state.db,
+        &derm,
+        "dermatology",
+        Pool::Local,
+        T0 - 1,
+        T0 + 86_400_000,
+        T0,
+    )
+    .await
+    .unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let photo = work.path().join("IMG_0042.JPG");
+    std::fs::write(&photo, phone_jpeg(1600, 1200, 6, 42)).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shots = Shots { dir, n: 0 };
+    let (_driver, port) = start_driver().await;
+
+    // The GP, on a phone.
+    let gp = browser(port, 390, 844, &work.path().join("gp-profile")).await;
+    sign_in(&gp, &base, "gp@a.example").await;
+    shots.take(&gp, "gp-cases").await;
+    gp.goto(&format!("{base}/cases/new")).await.unwrap();
+    let width: f64 = gp
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        width <= 390.0,
+        "no sideways scrolling on a phone ({width}px)"
+    );
+    gp.find(Locator::Css("#specialty"))
+        .await
+        .unwrap()
+        .select_by_value("dermatology")
+        .await
+        .unwrap();
+    gp.find(Locator::Css("#nhs_number"))
+        .await
+        .unwrap()
+        .send_keys("943 476 5919")
+        .await
+        .unwrap();
+    gp.execute(
+        "document.getElementById('date_of_birth').value = '1984-03-27'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    gp.find(Locator::Css("#history"))
+        .await
+        .unwrap()
+        .send_keys("Changing mole on the back for 3 months.")
+        .await
+        .unwrap();
+    gp.find(Locator::Css("#question"))
+        .await
+        .unwrap()
+        .send_keys("Benign or refer?")
+        .await
+        .unwrap();
+    gp.find(Locator::Css("#photo-1"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    gp.find(Locator::Css("#photo-site-1"))
+        .await
+        .unwrap()
+        .send_keys("upper back")
+        .await
+        .unwrap();
+    gp.wait()
+        .for_element(Locator::Css(".photo-feedback .check-ok"))
+        .await
+        .expect("instant photo check");
+    shots.take(&gp, "gp-new-case-filled").await;
+    click(&gp, "#case-form button[type=submit]").await;
+    gp.wait()
+        .for_element(Locator::Css(".success-callout"))
+        .await
+        .expect("case sent");
+    let case_url = gp.current_url().await.unwrap();
+    let case_path = case_url.path().to_string();
+    assert!(text(&gp).await.contains("NHS 943 476 5919"));
+    shots.take(&gp, "gp-case-sent").await;
+    sign_out(&gp).await;
+
+    // The consultant, at a desktop.
+    let doc = browser(port, 1280, 900, &work.path().join("derm-profile")).await;
+    sign_in(&doc, &base, "derm@h.example").await;
+    assert!(text(&doc).await.contains("Benign or refer?"));
+    shots.take(&doc, "consultant-queue").await;
+    click(&doc, "form[action$='/claim'] button").await;
+    doc.wait()
+        .for_element(Locator::Css("#advice"))
+        .await
+        .unwrap();
+    assert!(text(&doc).await.contains("You have claimed this case"));
+    click(&doc, ".photo-grid a").await;
+    doc.wait()
+        .for_element(Locator::Css(".photo-frame img"))
+        .await
+        .unwrap();
+    let natural: f64 = doc
+        .execute("const i = document.querySelector('.photo-frame img'); return i.complete ? i.naturalWidth : -1", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(natural, 1600.0, "the full-size, upright photo is shown");
+    click(&doc, "label[for=zoom]").await;
+    shots.take(&doc, "consultant-photo-zoomed").await;
+    doc.goto(&format!("{base}{case_path}")).await.unwrap();
+    doc.find(Locator::Css("#advice"))
+        .await
+        .unwrap()
+        .send_keys("Please send a dermoscopic image.")
+        .await
+        .unwrap();
+    click(&doc, "input[value=request_information]").await;
+    shots.take(&doc, "consultant-asks-for-information").await;
+    click(&doc, "form[action$='/reply'] button[type=submit]").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.status-awaiting_gp"))
+        .await
+        .unwrap();
+
+    // The GP answers from the phone.
+    sign_in(&gp, &base, "gp@a.example").await;
+    gp.goto(&format!("{base}{case_path}")).await.unwrap();
+    gp.find(Locator::Css("#message"))
+        .await
+        .unwrap()
+        .send_keys("Dermoscopy attached.")
+        .await
+        .unwrap();
+    gp.find(Locator::Css("#respond-photo"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    shots.take(&gp, "gp-responds").await;
+    click(&gp, "form[action$='/respond'] button[type=submit]").await;
+    gp.wait()
+        .for_element(Locator::Css(".tag.status-submitted"))
+        .await
+        .expect("back in the queue");
+
+    // The consultant closes it.
+    doc.goto(&format!("{base}/queue")).await.unwrap();
+    click(&doc, "form[action$='/claim'] button").await;
+    doc.wait()
+        .for_element(Locator::Css("#advice"))
+        .await
+        .unwrap();
+    doc.find(Locator::Css("#advice"))
+        .await
+        .unwrap()
+        .send_keys("Benign naevus: reassure and safety-net.")
+        .await
+        .unwrap();
+    click(&doc, "input[value=manage_in_primary_care]").await;
+    click(&doc, "form[action$='/reply'] button[type=submit]").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.status-closed"))
+        .await
+        .unwrap();
+    shots.take(&doc, "consultant-closed").await;
+
+    // The GP reads the advice.
+    gp.goto(&format!("{base}{case_path}")).await.unwrap();
+    let page = text(&gp).await;
+    assert!(
+        page.contains("Benign naevus: reassure and safety-net."),
+        "{page}"
+    );
+    assert!(page.contains("Manage in primary care"));
+    shots.take(&gp, "gp-reads-advice").await;
+
+    gp.close().await.unwrap();
+    doc.close().await.unwrap();
+    app.stop().await;
+}
