@@ -32,6 +32,10 @@ pub struct Settings {
     #[arg(long, env = "AGHUB_STORAGE_URL", global = true)]
     pub storage_url: Option<String>,
 
+    /// S3 endpoint for aghub's bucket, when it differs from AWS_ENDPOINT_URL.
+    #[arg(long, env = "AGHUB_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
     /// Path-style S3 addressing (MinIO, Garage, moto and most self-hosted servers).
     #[arg(long, env = "AGHUB_S3_FORCE_PATH_STYLE", default_value_t = false, action = ArgAction::Set, global = true)]
     pub s3_force_path_style: bool,

@@ -21,7 +21,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("applying database migrations")?;
-    let blobs = BlobStore::from_url(&settings.storage_url(), settings.s3_force_path_style)
+    let blobs = BlobStore::from_settings(&settings)
         .await
         .context("opening the object store")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -83,14 +83,27 @@ impl Application {
 
 /// Periodic chores. Safe with several instances: each is an idempotent statement.
 async fn housekeeping(state: AppState) {
-    let sessions = DbSessionStore::new(state.db.clone());
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let now = crate::clock::SystemClock.now_ms();
-        if let Err(e) = sessions.delete_expired(now).await {
-            tracing::warn!(error = %e, "could not delete expired sessions");
-        }
+        run_housekeeping_once(&state).await;
+    }
+}
+
+/// One round of chores: expired sessions, orphaned photo objects. Errors are logged and the
+/// next round tries again (the database or the store may be down for a while).
+pub async fn run_housekeeping_once(state: &AppState) {
+    let sessions = DbSessionStore::new(state.db.clone());
+    if let Err(e) = sessions
+        .delete_expired(crate::clock::SystemClock.now_ms())
+        .await
+    {
+        tracing::warn!(error = %e, "could not delete expired sessions");
+    }
+    match crate::service::photos::sweep_orphans(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(objects = n, "deleted orphaned photo objects"),
+        Err(e) => tracing::warn!(error = %e, "could not sweep orphaned photo objects"),
     }
 }
 

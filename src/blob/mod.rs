@@ -72,10 +72,7 @@ impl BlobStore {
             }
             Ok(Self::Fs(FsStore::open(path).await?))
         } else if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(BlobError::Config(format!("no bucket in {url}")));
-            }
+            let (bucket, prefix) = split_bucket(rest, url)?;
             Ok(Self::S3(
                 S3Store::from_env(bucket, prefix, force_path_style).await,
             ))
@@ -83,6 +80,21 @@ impl BlobStore {
             Err(BlobError::Config(format!(
                 "AGHUB_STORAGE_URL must start with file:// or s3://, got {url}"
             )))
+        }
+    }
+
+    /// The store the settings name; `AGHUB_S3_ENDPOINT` overrides the SDK's endpoint.
+    pub async fn from_settings(settings: &crate::config::Settings) -> BlobResult<Self> {
+        let url = settings.storage_url();
+        match (&settings.s3_endpoint, url.strip_prefix("s3://")) {
+            (Some(endpoint), Some(rest)) => {
+                let (bucket, prefix) = split_bucket(rest, &url)?;
+                Ok(Self::S3(
+                    S3Store::with_endpoint(endpoint, bucket, prefix, settings.s3_force_path_style)
+                        .await,
+                ))
+            }
+            _ => Self::from_url(&url, settings.s3_force_path_style).await,
         }
     }
 
@@ -122,6 +134,14 @@ impl BlobStore {
             Self::S3(s) => s.health_check().await,
         }
     }
+}
+
+fn split_bucket<'a>(rest: &'a str, url: &str) -> BlobResult<(&'a str, &'a str)> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(BlobError::Config(format!("no bucket in {url}")));
+    }
+    Ok((bucket, prefix))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Where the dialects really differ, code matches on [`Backend`].
 
 pub mod audit;
+pub mod blob_intents;
 pub mod cases;
 pub mod practices;
 pub mod rotas;

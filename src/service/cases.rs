@@ -292,6 +292,7 @@ async fn create_inner(
         return Err(e.into());
     }
     insert_photos(&mut tx, case_id, None, photos, now).await?;
+    photos.settle(&mut tx).await?;
     audit::record(
         &mut *tx,
         audit::Event {
@@ -732,6 +733,7 @@ async fn respond_inner(
     )
     .await?;
     insert_photos(&mut tx, case_id, Some(&message_id), photos, now).await?;
+    photos.settle(&mut tx).await?;
     audit::record(
         &mut *tx,
         audit::Event {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::{ServiceError, ServiceResult};
 use crate::blob::BlobKey;
+use crate::db::blob_intents;
 use crate::db::cases::StoredObject;
 use crate::imaging::{self, Limits, Processed};
 use crate::state::AppState;
@@ -95,7 +96,9 @@ impl PhotoBatch {
             };
             let key = BlobKey::new(format!("cases/{}/{photo_id}/{size}.{ext}", self.case_id))?;
             let byte_size = r.bytes.len();
-            // Record before writing, so a write that fails half-way is still cleaned up.
+            // Record before writing, so a write that fails half-way, or a process that dies,
+            // still leaves a trace for the sweep to clean up.
+            blob_intents::record(&self.state.db, key.as_str(), self.state.now_ms()).await?;
             self.written.push(key.clone());
             self.state
                 .blobs
@@ -129,14 +132,43 @@ impl PhotoBatch {
         self.photos.last_mut()
     }
 
-    /// Deletes everything this batch wrote (the request failed or was a duplicate).
+    /// The objects now belong to a case: call inside the transaction that records them.
+    pub async fn settle(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> ServiceResult<()> {
+        for key in &self.written {
+            blob_intents::settle(tx, key.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything this batch wrote (the request failed or was a duplicate). What cannot
+    /// be deleted now (store or database down) is left to the sweep in [`sweep_orphans`].
     pub async fn discard(self) {
         for key in &self.written {
-            if let Err(e) = self.state.blobs.delete(key).await {
-                tracing::error!(key = %key, error = %e, "could not delete an orphan photo object");
+            match self.state.blobs.delete(key).await {
+                Ok(()) => {
+                    if let Err(e) = blob_intents::forget(&self.state.db, key.as_str()).await {
+                        tracing::warn!(key = %key, error = %e, "orphan deleted; its record stays for the sweep");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "could not delete an orphan photo object yet; the sweep will")
+                }
             }
         }
     }
+}
+
+/// Deletes objects whose request never committed them (failed, or the process died).
+/// Safe on several instances at once: deleting twice is harmless.
+pub async fn sweep_orphans(state: &AppState) -> ServiceResult<usize> {
+    let mut swept = 0;
+    for key in blob_intents::expired(&state.db, state.now_ms(), 500).await? {
+        let blob_key = BlobKey::new(key.clone())?;
+        state.blobs.delete(&blob_key).await?;
+        blob_intents::forget(&state.db, &key).await?;
+        swept += 1;
+    }
+    Ok(swept)
 }
 
 async fn process(

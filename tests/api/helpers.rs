@@ -87,6 +87,7 @@ impl Backends {
             data_dir: self.dir.path().to_path_buf(),
             database_url: Some(self.database_url.clone()),
             storage_url: Some(self.storage_url.clone()),
+            s3_endpoint: None,
             s3_force_path_style: true,
             cookie_secure: false,
             log_json: false,
@@ -164,8 +165,16 @@ impl TestApp {
     }
 
     pub async fn start_with_clock(backends: &Backends, clock: ManualClock) -> Self {
+        Self::start_with(backends.settings(), clock).await
+    }
+
+    pub async fn start_with_settings(_backends: &Backends, settings: Settings) -> Self {
+        Self::start_with(settings, ManualClock::at(T0)).await
+    }
+
+    async fn start_with(settings: Settings, clock: ManualClock) -> Self {
         aghub::telemetry::init(false);
-        let app = Application::build(backends.settings(), Arc::new(clock.clone()))
+        let app = Application::build(settings, Arc::new(clock.clone()))
             .await
             .expect("build app");
         let base = format!("http://{}", app.local_addr());
@@ -405,4 +414,71 @@ pub fn exiftool_tags(bytes: &[u8]) -> Vec<String> {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v[0].as_object().unwrap().keys().cloned().collect()
+}
+
+/// A TCP proxy in front of a real server (PostgreSQL, the S3 server) that a test can cut and
+/// restore, as a network failure or a stopped server looks to the service.
+pub struct FaultyProxy {
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task);
+            }
+        });
+        Self {
+            port,
+            up,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+pub fn socket_of(url: &str) -> std::net::SocketAddr {
+    let after = url.split("://").nth(1).unwrap();
+    let host_port = after.rsplit('@').next().unwrap().split('/').next().unwrap();
+    let host_port = host_port.replace("localhost", "127.0.0.1");
+    host_port
+        .parse()
+        .unwrap_or_else(|_| panic!("host:port in {url}"))
 }

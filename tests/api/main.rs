@@ -27,6 +27,7 @@ mod browser;
 mod cases;
 mod cli;
 mod db_conformance;
+mod faults;
 mod helpers;
 mod pages;
 mod platform;
