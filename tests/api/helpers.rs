@@ -92,6 +92,7 @@ impl Backends {
             cookie_secure: false,
             log_json: false,
             max_request_mb: 200,
+            max_concurrent_uploads: 8,
             request_timeout_secs: 300,
         }
     }

@@ -1,0 +1,67 @@
+//! Photo pipeline benchmark on a realistic 12 MP phone JPEG (4032×3024,
+//! quality 95, ~3.2 MB, EXIF with GPS/serial), generated at start-up (nothing
+//! large is committed).
+//!
+//!     cargo bench --bench imaging
+//!
+//! Two inputs: orientation 6 (phone held upright: the lossless full-size
+//! transform has to rotate) and orientation 1 (no rotation). For each, one
+//! benchmark per stage (the stage's own time inside a real `process` call,
+//! from `process_timed`) and one for the whole job.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use aghub::imaging::synth::{camera_jpeg, skin_photo, ExifSpec};
+use aghub::imaging::{process_timed, Limits, StageTimings};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+type Stage = (&'static str, fn(&StageTimings) -> Duration);
+
+const STAGES: [Stage; 7] = [
+    ("sniff_header", |t| t.sniff_header),
+    ("decode_scaled", |t| t.decode),
+    ("display", |t| t.display),
+    ("thumb", |t| t.thumb),
+    ("quality", |t| t.quality),
+    ("full_clean", |t| t.full),
+    ("whole_job", |t| t.total),
+];
+
+fn bench(c: &mut Criterion) {
+    let upright = skin_photo(4032, 3024, 7);
+    let limits = Limits::default();
+    for orientation in [6u16, 1] {
+        let spec = ExifSpec {
+            orientation,
+            ..Default::default()
+        };
+        let input = camera_jpeg(&upright, 95, &spec);
+        eprintln!(
+            "input: 12 MP JPEG, orientation {orientation}, {} bytes",
+            input.len()
+        );
+        let mut group = c.benchmark_group(format!("imaging_12mp_orientation{orientation}"));
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(4));
+        for (name, stage) in STAGES {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut sum = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (result, timings) = process_timed(black_box(&input), &limits);
+                        black_box(result.expect("the benchmark photo is valid"));
+                        sum += stage(&timings);
+                    }
+                    sum
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
