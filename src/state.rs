@@ -25,4 +25,21 @@ impl AppState {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// Runs CPU-heavy work off the async runtime, at most one task per core at a time,
+    /// inside the caller's tracing span.
+    pub async fn run_blocking<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = self.cpu_permits.clone().acquire_owned().await?;
+        let span = tracing::Span::current();
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _enter = span.enter();
+            work()
+        })
+        .await?)
+    }
 }

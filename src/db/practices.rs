@@ -9,6 +9,14 @@ pub struct Practice {
     pub name: String,
 }
 
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Practice, sqlx::Error> {
+    Ok(Practice {
+        id: r.try_get("id")?,
+        ods_code: r.try_get("ods_code")?,
+        name: r.try_get("name")?,
+    })
+}
+
 /// Inserts a practice; an existing ODS code is a conflict.
 pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResult<Practice> {
     let id = new_id();
@@ -39,29 +47,14 @@ pub async fn find_by_ods(db: &Db, ods_code: &str) -> DbResult<Option<Practice>> 
         .bind(ods_code)
         .fetch_optional(db.pool())
         .await?;
-    row.map(|r| {
-        Ok(Practice {
-            id: r.try_get("id")?,
-            ods_code: r.try_get("ods_code")?,
-            name: r.try_get("name")?,
-        })
-    })
-    .transpose()
+    Ok(row.as_ref().map(from_row).transpose()?)
 }
 
 pub async fn list(db: &Db) -> DbResult<Vec<Practice>> {
     let rows = sqlx::query("SELECT id, ods_code, name FROM practices ORDER BY name")
         .fetch_all(db.pool())
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Practice {
-                id: r.try_get("id")?,
-                ods_code: r.try_get("ods_code")?,
-                name: r.try_get("name")?,
-            })
-        })
-        .collect()
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn get(db: &Db, id: &str) -> DbResult<Option<Practice>> {
@@ -69,12 +62,5 @@ pub async fn get(db: &Db, id: &str) -> DbResult<Option<Practice>> {
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    row.map(|r| {
-        Ok(Practice {
-            id: r.try_get("id")?,
-            ods_code: r.try_get("ods_code")?,
-            name: r.try_get("name")?,
-        })
-    })
-    .transpose()
+    Ok(row.as_ref().map(from_row).transpose()?)
 }

@@ -175,18 +175,7 @@ async fn process(
     state: &AppState,
     original: Vec<u8>,
 ) -> ServiceResult<Result<Processed, imaging::ImageError>> {
-    let permit = state
-        .cpu_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| ServiceError::Internal(e.into()))?;
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let _enter = span.enter();
-        imaging::process(&original, &Limits::default())
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("photo processing stopped: {e}")))
+    Ok(state
+        .run_blocking(move || imaging::process(&original, &Limits::default()))
+        .await?)
 }

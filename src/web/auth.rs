@@ -161,17 +161,9 @@ pub async fn check_credentials(
         _ => (None, state.dummy_password_hash.to_string()),
     };
     let password = password.to_string();
-    let permit = state
-        .cpu_permits
-        .clone()
-        .acquire_owned()
+    let ok = state
+        .run_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(AppError::internal)?;
-    let ok = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        verify_password(&password, &hash)
-    })
-    .await
-    .map_err(AppError::internal)?;
     Ok(if ok { user_id } else { None })
 }

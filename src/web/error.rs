@@ -45,6 +45,13 @@ impl AppError {
         self
     }
 
+    /// A photo the pipeline refused, with the status it chose (413, 415 or 422).
+    pub fn from_image(e: &crate::imaging::ImageError, message: String) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        Self::new(status, e.code(), message)
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -174,12 +181,9 @@ impl From<ServiceError> for AppError {
                     .join(" ");
                 AppError::invalid(code, message)
             }
-            ServiceError::Image { number, source } => AppError::new(
-                StatusCode::from_u16(source.http_status())
-                    .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-                source.code(),
-                format!("Photo {number}: {source}"),
-            ),
+            ServiceError::Image { number, source } => {
+                AppError::from_image(&source, format!("Photo {number}: {source}"))
+            }
             ServiceError::TooManyPhotos(m) => {
                 AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_photos", m)
             }

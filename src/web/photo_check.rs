@@ -47,26 +47,11 @@ pub async fn check(
     }
     let photo = photo
         .ok_or_else(|| AppError::invalid("missing_field", "Send the photo as a 'photo' part."))?;
-    let permit = state
-        .cpu_permits
-        .clone()
-        .acquire_owned()
+    let processed = state
+        .run_blocking(move || imaging::process(&photo, &Limits::default()))
         .await
-        .map_err(AppError::internal)?;
-    let processed = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        imaging::process(&photo, &Limits::default())
-    })
-    .await
-    .map_err(AppError::internal)?;
-    let processed = processed.map_err(|e| {
-        AppError::new(
-            axum::http::StatusCode::from_u16(e.http_status())
-                .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY),
-            e.code(),
-            e.to_string(),
-        )
-    })?;
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::from_image(&e, e.to_string()))?;
     Ok(Json(PhotoCheck {
         width: processed.full.width,
         height: processed.full.height,

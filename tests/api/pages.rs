@@ -442,3 +442,92 @@ async fn photos_are_checked_before_sending_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// Hostile text in every field a GP or consultant types: stored as typed, escaped wherever shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_is_stored_verbatim_and_escaped_everywhere() {
+    let w = web(Stack::SqliteFs).await;
+    let payload = "<script>alert(1)</script>'; DROP TABLE cases; -- \" onmouseover=\"x";
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let csrf = gp.csrf_token("/cases/new").await;
+    let form = Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("specialty", "dermatology")
+        .text("nhs_number", "943 476 5919")
+        .text("date_of_birth", "1984-03-27")
+        .text("urgency", "routine")
+        .text("history", payload)
+        .text("question", payload)
+        .part(
+            "photo",
+            Part::bytes(phone_jpeg(1200, 900, 1, 5)).file_name(payload.to_string()),
+        )
+        .text("photo_site", payload);
+    let r = post_multipart(&gp, "/cases", form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let case_path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_end_matches("?submitted=1")
+        .to_string();
+    // SQL metacharacters where a number is expected are refused, not executed.
+    let bad = post_multipart(
+        &gp,
+        "/cases",
+        web_case_form(&csrf, true).text("nhs_number", "' OR 1=1 --"),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let derm = signed_in(&w.app, "derm@h.example").await;
+    let token = extract_csrf(&derm.get_text("/queue").await).unwrap();
+    derm.post_form(&format!("{case_path}/claim"), &[("csrf_token", &token)])
+        .await;
+    derm.post_form(
+        &format!("{case_path}/reply"),
+        &[
+            ("csrf_token", &token),
+            ("advice", payload),
+            ("outcome", "request_information"),
+        ],
+    )
+    .await;
+    let respond = Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("message", payload);
+    assert_eq!(
+        post_multipart(&gp, &format!("{case_path}/respond"), respond)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    for (who, page) in [
+        ("gp", gp.get_text(&case_path).await),
+        ("consultant", derm.get_text(&case_path).await),
+        ("queue", derm.get_text("/queue").await),
+    ] {
+        assert!(
+            !page.contains("<script>alert(1)"),
+            "{who}: unescaped script"
+        );
+        assert!(
+            !page.contains("\" onmouseover=\"x"),
+            "{who}: attribute breakout"
+        );
+    }
+    let json: serde_json::Value = gp
+        .get(&format!("/api/v1{case_path}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["history"], payload, "stored exactly as typed");
+    assert_eq!(json["photos"][0]["body_site"], payload);
+    assert_eq!(json["messages"][1]["body"], payload);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "the cases table is still there");
+}
