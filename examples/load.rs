@@ -47,24 +47,47 @@ async fn main() {
         std::process::exit(2);
     }
     let base = args[1].clone();
-    assert!(base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost"), "load only the loopback");
+    assert!(
+        base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost"),
+        "load only the loopback"
+    );
     let (gp_token, doc_token) = (args[2].clone(), args[3].clone());
     let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-    let (gps, consultants, seconds, megapixels) = (num(4, 8.0) as usize, num(5, 4.0) as usize, num(6, 30.0), num(7, 12.0));
+    let (gps, consultants, seconds, megapixels) = (
+        num(4, 8.0) as usize,
+        num(5, 4.0) as usize,
+        num(6, 30.0),
+        num(7, 12.0),
+    );
     let width = ((megapixels * 1e6 * 4.0 / 3.0).sqrt()) as u32;
     let height = width * 3 / 4;
-    let photo = synth::camera_jpeg(&synth::skin_photo(width, height, 7), 92, &synth::ExifSpec { orientation: 6, ..Default::default() });
+    let photo = synth::camera_jpeg(
+        &synth::skin_photo(width, height, 7),
+        92,
+        &synth::ExifSpec {
+            orientation: 6,
+            ..Default::default()
+        },
+    );
     println!(
         "load: {gps} GPs uploading a {width}×{height} JPEG ({:.1} MB), {consultants} consultants reading queues, {seconds} s",
         photo.len() as f64 / 1e6
     );
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
 
     let mut uploads = Vec::new();
     for _ in 0..gps {
-        let (client, base, token, photo) = (client.clone(), base.clone(), gp_token.clone(), photo.clone());
+        let (client, base, token, photo) = (
+            client.clone(),
+            base.clone(),
+            gp_token.clone(),
+            photo.clone(),
+        );
         uploads.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             while Instant::now() < deadline {
@@ -75,11 +98,26 @@ async fn main() {
                     .text("urgency", "routine")
                     .text("history", "Load test")
                     .text("question", "Load test")
-                    .part("photo", reqwest::multipart::Part::bytes(photo.clone()).file_name("IMG.JPG"));
+                    .part(
+                        "photo",
+                        reqwest::multipart::Part::bytes(photo.clone()).file_name("IMG.JPG"),
+                    );
                 let t = Instant::now();
-                match client.post(format!("{base}/api/v1/cases")).bearer_auth(&token).multipart(form).send().await {
-                    Ok(r) if r.status().as_u16() == 201 => stats.latencies_ms.push(t.elapsed().as_secs_f64() * 1e3),
-                    Ok(r) => stats.errors.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                match client
+                    .post(format!("{base}/api/v1/cases"))
+                    .bearer_auth(&token)
+                    .multipart(form)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        stats.latencies_ms.push(t.elapsed().as_secs_f64() * 1e3)
+                    }
+                    Ok(r) => stats.errors.push(format!(
+                        "{} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )),
                     Err(e) => stats.errors.push(e.to_string()),
                 }
             }
@@ -93,7 +131,12 @@ async fn main() {
             let mut stats = Stats::default();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match client.get(format!("{base}/api/v1/queue")).bearer_auth(&token).send().await {
+                match client
+                    .get(format!("{base}/api/v1/queue"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         stats.latencies_ms.push(t.elapsed().as_secs_f64() * 1e3);

@@ -59,7 +59,12 @@ pub struct Settings {
     pub max_request_mb: usize,
 
     /// Uploads processed at once; more wait their turn (bounds memory under load).
-    #[arg(long, env = "AGHUB_MAX_CONCURRENT_UPLOADS", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "AGHUB_MAX_CONCURRENT_UPLOADS",
+        default_value_t = 8,
+        global = true
+    )]
     pub max_concurrent_uploads: usize,
 
     /// Seconds a request may take before it is cut off (slow phone uploads need minutes).

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod blob_intents;
 pub mod cases;
 pub mod practices;
+pub mod reports;
 pub mod rotas;
 pub mod sessions;
 pub mod specialties;

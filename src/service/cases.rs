@@ -586,14 +586,15 @@ pub async fn release(state: &AppState, user: &Principal, case_id: &str) -> Servi
     load(state, user, case_id).await
 }
 
-/// The consultant's advice and outcome. Needs a live claim; closes the case unless the outcome
-/// asks the GP for more information.
+/// The consultant's advice and outcome, with optional topic tags for commissioners' reports.
+/// Needs a live claim; closes the case unless the outcome asks the GP for more information.
 pub async fn reply(
     state: &AppState,
     user: &Principal,
     case_id: &str,
     advice: &str,
     outcome: &str,
+    topics: &[String],
 ) -> ServiceResult<CaseRow> {
     load(state, user, case_id).await?;
     let mut errors = Vec::new();
@@ -603,6 +604,9 @@ pub async fn reply(
         .parse::<Outcome>()
         .map_err(|e| errors.push(field("outcome", "invalid_outcome", e.to_string())))
         .ok();
+    let topics = super::reports::normalise_topics(topics)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -644,13 +648,18 @@ pub async fn reply(
         },
     )
     .await?;
+    // Reports count the cases the national pool answered: record the rota pool with the reply.
+    let pool = db::reports::reply_pool(&mut tx, case_id, &user.user_id, now).await?;
+    db::reports::insert_topics(&mut tx, case_id, &topics, now).await?;
     audit::record(
         &mut *tx,
         audit::Event {
             actor_id: Some(&user.user_id),
             action: "case.replied",
             case_id: Some(case_id),
-            detail: Some(json!({ "outcome": outcome.as_str(), "status": new_status.as_str() })),
+            detail: Some(
+                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool, "topics": topics.len() }),
+            ),
             ..Default::default()
         },
         now,

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod photos;
+pub mod reports;
 
 use crate::blob::BlobError;
 use crate::db::DbError;

@@ -21,20 +21,21 @@ use crate::domain::{CaseStatus, Outcome, Urgency};
 use crate::service::cases;
 use crate::state::AppState;
 
-pub fn router(max_upload: usize) -> Router<AppState> {
-    let uploads = DefaultBodyLimit::max(max_upload);
+pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/me", get(me))
         .route("/audit", get(audit))
-        .route("/cases", get(list_cases).post(create_case).layer(uploads))
+        .route("/cases", get(list_cases))
+        .route("/cases", uploads.apply(post(create_case)))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/photos/{photo_id}", get(get_photo))
         .route("/cases/{id}/claim", post(claim))
         .route("/cases/{id}/release", post(release))
         .route("/cases/{id}/reply", post(reply))
-        .route("/cases/{id}/respond", post(respond).layer(uploads))
+        .route("/cases/{id}/respond", uploads.apply(post(respond)))
         .route("/queue", get(queue))
+        .route("/reports/turnaround", get(super::reports::api_turnaround))
         .route(
             "/photo-checks",
             post(super::photo_check::check).layer(DefaultBodyLimit::max(
@@ -47,7 +48,7 @@ pub fn router(max_upload: usize) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit, super::reports::api_turnaround),
     components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -417,7 +418,30 @@ async fn reply(
             .unwrap_or("")
             .to_string()
     };
-    let row = cases::reply(&state, &user, &id, &text("advice"), &text("outcome")).await?;
+    // Optional topic tags: a list of strings (a comma-separated string is accepted too).
+    let topics: Vec<String> = match body.get("topics") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => s.split(',').map(str::to_string).collect(),
+        Some(serde_json::Value::Array(items)) if items.iter().all(|t| t.is_string()) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            return Err(AppError::invalid(
+                "invalid_topics",
+                "topics must be a list of short strings, like [\"acne\", \"psoriasis\"].",
+            ))
+        }
+    };
+    let row = cases::reply(
+        &state,
+        &user,
+        &id,
+        &text("advice"),
+        &text("outcome"),
+        &topics,
+    )
+    .await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
 

@@ -329,6 +329,7 @@ struct CasePage {
     just_claimed: bool,
     errors: Vec<FieldError>,
     advice_draft: String,
+    topics_draft: String,
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
@@ -378,6 +379,7 @@ struct Notices {
     claimed: bool,
     errors: Vec<FieldError>,
     advice_draft: String,
+    topics_draft: String,
 }
 
 async fn case_page(
@@ -479,6 +481,7 @@ async fn case_page(
         just_claimed: notices.claimed,
         errors: notices.errors,
         advice_draft: notices.advice_draft,
+        topics_draft: notices.topics_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
         can_respond: status == CaseStatus::AwaitingGp
@@ -561,6 +564,8 @@ pub async fn release(
 pub struct ReplyForm {
     advice: String,
     outcome: Option<String>,
+    /// Comma-separated topic tags for commissioners' reports.
+    topics: Option<String>,
 }
 
 pub async fn reply(
@@ -571,7 +576,9 @@ pub async fn reply(
     CsrfForm(form): CsrfForm<ReplyForm>,
 ) -> AppResult<Response> {
     let outcome = form.outcome.as_deref().unwrap_or("");
-    match cases::reply(&state, &user, &id, &form.advice, outcome).await {
+    let topics_typed = form.topics.unwrap_or_default();
+    let topics: Vec<String> = topics_typed.split(',').map(str::to_string).collect();
+    match cases::reply(&state, &user, &id, &form.advice, outcome, &topics).await {
         Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
         // Show the form again with what was typed, and what to fix.
         Err(ServiceError::Invalid(mut errors)) => {
@@ -583,6 +590,7 @@ pub async fn reply(
             let notices = Notices {
                 errors,
                 advice_draft: form.advice,
+                topics_draft: topics_typed,
                 ..Default::default()
             };
             let page = case_page(&state, &session, &user, &id, notices).await?;

@@ -12,14 +12,19 @@ pub mod error;
 pub mod health;
 pub mod pages;
 pub mod photo_check;
+pub mod reports;
 pub mod templates;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -49,16 +54,16 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
     let max_body = state.settings.max_request_mb * 1024 * 1024;
+    let uploads = UploadLimit {
+        max_body,
+        permits: Arc::new(Semaphore::new(state.settings.max_concurrent_uploads.max(1))),
+    };
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
 
     let routes = Router::new()
         .route("/", get(pages::home))
-        .route(
-            "/cases",
-            get(case_pages::list)
-                .post(case_pages::create)
-                .layer(DefaultBodyLimit::max(max_body)),
-        )
+        .route("/cases", get(case_pages::list))
+        .route("/cases", uploads.apply(post(case_pages::create)))
         .route("/cases/new", get(case_pages::new_form))
         .route("/cases/{id}", get(case_pages::show))
         .route("/cases/{id}/photos/{photo_id}", get(case_pages::photo))
@@ -67,9 +72,11 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/reply", post(case_pages::reply))
         .route(
             "/cases/{id}/respond",
-            post(case_pages::respond).layer(DefaultBodyLimit::max(max_body)),
+            uploads.apply(post(case_pages::respond)),
         )
         .route("/queue", get(case_pages::queue))
+        .route("/reports", get(reports::page))
+        .route("/reports.csv", get(reports::csv))
         .route("/admin", get(admin_pages::index))
         .route("/admin/rotas", post(admin_pages::add_shift))
         .route(
@@ -82,7 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.css", get(pages::stylesheet))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .nest("/api/v1", api::router(max_body))
+        .nest("/api/v1", api::router(&uploads))
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(from_fn(pages::render_html_errors))
@@ -109,6 +116,24 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Upload routes take large bodies, and only so many at once: the rest wait before their bodies
+/// are read, so memory stays bounded however many GPs send photos together.
+#[derive(Clone)]
+pub struct UploadLimit {
+    pub max_body: usize,
+    pub permits: Arc<Semaphore>,
+}
+
+impl UploadLimit {
+    pub fn apply(&self, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        route
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(self.max_body))
+            .layer::<_, std::convert::Infallible>(GlobalConcurrencyLimitLayer::with_semaphore(
+                self.permits.clone(),
+            ))
+    }
 }
 
 /// Headers every response carries unless a handler set its own.

@@ -131,42 +131,15 @@ pub async fn logout(
     Ok(Redirect::to("/login"))
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    layout: Layout,
-    name: String,
-    role_label: &'static str,
-    practice: Option<String>,
-    specialties: Vec<String>,
-}
-
-/// GPs start at their practice's cases, consultants at their queue; others at a welcome page.
-pub async fn home(
-    State(state): State<AppState>,
-    session: Session,
-    CurrentUser(user): CurrentUser,
-) -> AppResult<Response> {
-    match user.role {
-        crate::domain::Role::Gp => return Ok(Redirect::to("/cases").into_response()),
-        crate::domain::Role::Consultant => return Ok(Redirect::to("/queue").into_response()),
-        crate::domain::Role::Admin => return Ok(Redirect::to("/admin").into_response()),
-        _ => {}
-    }
-    let practice = match &user.practice_id {
-        Some(id) => db::practices::get(&state.db, id)
-            .await?
-            .map(|p| format!("{} ({})", p.name, p.ods_code)),
-        None => None,
-    };
-    render(&HomePage {
-        layout: Layout::new(&session, Some(&user)).await?,
-        name: user.name.clone(),
-        role_label: user.role.label(),
-        practice,
-        specialties: user.specialties.clone(),
+/// Everyone starts where their work is: GPs at their practice's cases, consultants at their
+/// queue, admins at the admin pages, commissioners at the reports.
+pub async fn home(CurrentUser(user): CurrentUser) -> Redirect {
+    Redirect::to(match user.role {
+        crate::domain::Role::Gp => "/cases",
+        crate::domain::Role::Consultant => "/queue",
+        crate::domain::Role::Admin => "/admin",
+        crate::domain::Role::Commissioner => "/reports",
     })
-    .map(IntoResponse::into_response)
 }
 
 pub async fn stylesheet() -> impl IntoResponse {

@@ -21,8 +21,12 @@ fn links(role: Role) -> Vec<(&'static str, &'static str)> {
     match role {
         Role::Gp => vec![("/cases", "Cases"), ("/cases/new", "New case")],
         Role::Consultant => vec![("/queue", "Queue")],
-        Role::Commissioner => vec![],
-        Role::Admin => vec![("/admin", "Admin"), ("/cases", "Cases")],
+        Role::Commissioner => vec![("/reports", "Reports")],
+        Role::Admin => vec![
+            ("/admin", "Admin"),
+            ("/cases", "Cases"),
+            ("/reports", "Reports"),
+        ],
     }
 }
 

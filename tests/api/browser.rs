@@ -40,15 +40,20 @@ async fn start_driver() -> (Driver, u16) {
         "Chromium and ChromeDriver are missing: scripts/test installs Debian's chromium and chromium-driver"
     );
     let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
+    let mut driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Driver(child), port);
+            return (driver, port);
+        }
+        if let Ok(Some(status)) = driver.0.try_wait() {
+            panic!("chromedriver exited at start: {status}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

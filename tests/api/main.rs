@@ -31,3 +31,4 @@ mod faults;
 mod helpers;
 mod pages;
 mod platform;
+mod reports;

@@ -1,0 +1,518 @@
+//! Commissioners' reports at scale: loads N cases (default 1,000,000) with their audit events
+//! into a scratch PostgreSQL database, lets migration 0003 derive the report tables from those
+//! events (as it would for an existing installation), then times the report path the dashboard
+//! uses, in process and over HTTP, and prints the query plans. Run by `scripts/bench-reports.sh`
+//! (never by the test suite).
+//!
+//!     bench_reports [--cases N] [--years Y] [--runs R] [--admin-url URL] [--keep] [--reuse]
+//!
+//! Cases are spread evenly over the Y calendar years ending 2026-12-31 (default 3); the timed
+//! "year" is 2026, the "two years" case the longest period a report allows. 200 practices,
+//! 16 specialties, ~300,000 patients (so some re-present), 10% urgent, 15% with a request for
+//! information, 8% answered by the national pool, 2% still open, replies from 10 min to ~4 days.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aghub::clock::SystemClock;
+use aghub::db::reports::{self as rdb, Filter, ReportSql};
+use aghub::db::{self, Db};
+use aghub::domain::Role;
+use aghub::service::reports::{self as reports, Period};
+use clap::Parser;
+use sqlx::{Connection, Row};
+
+const DB_NAME: &str = "aghub_bench_reports";
+const END_MS: i64 = 1_798_761_600_000; // 2027-01-01T00:00Z
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    cases: i64,
+    #[arg(long, default_value_t = 3)]
+    years: i64,
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// A PostgreSQL URL with the right to create databases.
+    #[arg(
+        long,
+        env = "TEST_POSTGRES_URL",
+        default_value = "postgres://aghub:aghub@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+    /// Leave the scratch database behind.
+    #[arg(long)]
+    keep: bool,
+    /// Use the scratch database left by an earlier --keep run instead of loading again.
+    #[arg(long)]
+    reuse: bool,
+}
+
+/// The data, as SQL over generate_series: $N cases from $START, one every $STEP ms (+ jitter).
+const LOAD: &str = r#"
+INSERT INTO practices (id, ods_code, name, created_at_ms)
+SELECT 'p' || lpad(i::text, 35, '0'), 'B' || lpad(i::text, 5, '0'), 'Bench practice ' || i, 0
+FROM generate_series(0, 199) i;
+INSERT INTO users (id, email, name, role, practice_id, created_at_ms)
+SELECT 'g' || lpad(i::text, 35, '0'), 'gp' || i || '@bench.example', 'GP ' || i, 'gp', 'p' || lpad(i::text, 35, '0'), 0
+FROM generate_series(0, 199) i;
+INSERT INTO users (id, email, name, role, created_at_ms)
+SELECT 'k' || lpad(i::text, 35, '0'), 'consultant' || i || '@bench.example', 'Consultant ' || i, 'consultant', 0
+FROM generate_series(0, 79) i;
+CREATE TEMP TABLE sp AS SELECT slug, (row_number() OVER (ORDER BY slug)) - 1 AS n FROM specialties;
+INSERT INTO user_specialties (user_id, specialty)
+SELECT 'k' || lpad(i::text, 35, '0'), sp.slug FROM generate_series(0, 79) i JOIN sp ON sp.n = i % 16;
+
+CREATE TEMP TABLE g AS
+SELECT i, s AS submitted, sp, pr, urgent, patient, open, info, national, outcome,
+       s + d1 AS first_at,
+       CASE WHEN info THEN s + d1 + dgp END AS responded_at,
+       CASE WHEN info THEN s + d1 + dgp + d2 ELSE s + d1 END AS closed_at,
+       lpad(to_hex(s), 12, '0') AS hx, md5(i::text) AS m
+FROM (
+  SELECT i,
+    $START + (i - 1) * $STEP + abs(hashint8(i)::bigint) % $STEP AS s,
+    abs(hashint8(i * 3 + 1)::bigint) % 16 AS sp,
+    abs(hashint8(i * 5 + 2)::bigint) % 200 AS pr,
+    abs(hashint8(i * 7 + 3)::bigint) % 100 < 10 AS urgent,
+    abs(hashint8(i * 11 + 4)::bigint) % 300000 AS patient,
+    abs(hashint8(i * 13 + 5)::bigint) % 1000 < 20 AS open,
+    abs(hashint8(i * 17 + 6)::bigint) % 1000 < 150 AS info,
+    abs(hashint8(i * 19 + 7)::bigint) % 1000 < 80 AS national,
+    CASE WHEN abs(hashint8(i * 29 + 9)::bigint) % 1000 < 600 THEN 'manage_in_primary_care'
+         WHEN abs(hashint8(i * 29 + 9)::bigint) % 1000 < 800 THEN 'refer_routine'
+         WHEN abs(hashint8(i * 29 + 9)::bigint) % 1000 < 880 THEN 'refer_urgent'
+         WHEN abs(hashint8(i * 29 + 9)::bigint) % 1000 < 930 THEN 'refer_two_week_wait'
+         ELSE 'redirect_specialty' END AS outcome,
+    600000 + (abs(hashint8(i * 23 + 8)::bigint) % 1000) * (abs(hashint8(i * 23 + 8)::bigint) % 1000) * 345 AS d1,
+    3600000 + abs(hashint8(i * 31 + 10)::bigint) % 432000000 AS dgp,
+    1800000 + abs(hashint8(i * 37 + 11)::bigint) % 172800000 AS d2
+  FROM generate_series(1::bigint, $N) i
+) x;
+
+CREATE TEMP TABLE gi AS SELECT g.*, sp.slug,
+  substr(hx, 1, 8) || '-' || substr(hx, 9, 4) || '-7' || substr(m, 1, 3) || '-8' || substr(m, 4, 3) || '-' || substr(m, 7, 12) AS id,
+  'p' || lpad(pr::text, 35, '0') AS practice_id, 'g' || lpad(pr::text, 35, '0') AS gp_id,
+  'k' || lpad((sp + 16 * (i % 5))::text, 35, '0') AS consultant_id
+FROM g JOIN sp ON sp.n = g.sp;
+
+INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, history, question,
+  conversion_authorised, status, submitted_at_ms, queued_at_ms, outcome, advice, answered_by, first_reply_at_ms,
+  answered_at_ms, closed_at_ms)
+SELECT id, practice_id, gp_id, slug, '999' || lpad(patient::text, 7, '0'), '1970-01-01',
+  CASE WHEN urgent THEN 'urgent' ELSE 'routine' END, 'bench history', 'bench question', 1,
+  CASE WHEN open THEN 'submitted' ELSE 'closed' END, submitted, COALESCE(responded_at, submitted),
+  CASE WHEN open THEN NULL ELSE outcome END, CASE WHEN open THEN NULL ELSE 'bench advice' END,
+  CASE WHEN open THEN NULL ELSE consultant_id END,
+  CASE WHEN open THEN NULL ELSE first_at END, CASE WHEN open THEN NULL ELSE closed_at END,
+  CASE WHEN open THEN NULL ELSE closed_at END
+FROM gi ORDER BY submitted;
+
+INSERT INTO audit_events (id, at_ms, actor_id, action, case_id, detail)
+SELECT e.id, e.at_ms, e.actor_id, e.action, e.case_id, e.detail FROM (
+  SELECT id || '-c' AS id, submitted AS at_ms, gp_id AS actor_id, 'case.created' AS action, id AS case_id,
+         '{"specialty":"' || slug || '","urgency":"' || CASE WHEN urgent THEN 'urgent' ELSE 'routine' END || '","photos":0}' AS detail
+  FROM gi
+  UNION ALL
+  SELECT id || '-k1', first_at - 60000, consultant_id, 'case.claimed', id, NULL FROM gi WHERE NOT open
+  UNION ALL
+  SELECT id || '-r1', first_at, consultant_id, 'case.replied', id,
+         '{"outcome":"request_information","status":"awaiting_gp","pool":"' || CASE WHEN national THEN 'national' ELSE 'local' END || '"}'
+  FROM gi WHERE NOT open AND info
+  UNION ALL
+  SELECT id || '-g', responded_at, gp_id, 'case.responded', id, '{"photos":0}' FROM gi WHERE NOT open AND info
+  UNION ALL
+  SELECT id || '-k2', closed_at - 60000, consultant_id, 'case.claimed', id, NULL FROM gi WHERE NOT open AND info
+  UNION ALL
+  SELECT id || '-r2', closed_at, consultant_id, 'case.replied', id,
+         '{"outcome":"' || outcome || '","status":"closed","pool":"' || CASE WHEN national THEN 'national' ELSE 'local' END || '"}'
+  FROM gi WHERE NOT open
+) e ORDER BY e.at_ms;
+"#;
+
+/// Topic tags for about 45% of closed cases (written by replies, so not derived from events).
+const TOPICS: &str = r#"
+INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms)
+SELECT c.id, c.specialty || ' topic ' || (abs(hashint8(c.submitted_at_ms)::bigint) % 8), c.practice_id, c.specialty, c.closed_at_ms
+FROM cases c WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 35
+UNION ALL
+SELECT c.id, 'general topic ' || (abs(hashint8(c.submitted_at_ms + 2)::bigint) % 20), c.practice_id, c.specialty, c.closed_at_ms
+FROM cases c WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 10;
+"#;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(mut v: Vec<Duration>) -> String {
+    v.sort();
+    format!(
+        "median {:7.1} ms   min {:7.1}   max {:7.1}",
+        ms(v[v.len() / 2]),
+        ms(v[0]),
+        ms(v[v.len() - 1])
+    )
+}
+
+async fn step<T>(label: &str, f: impl std::future::Future<Output = T>) -> T {
+    let t = Instant::now();
+    let out = f.await;
+    println!("  {label:<52} {:>8.1} s", t.elapsed().as_secs_f64());
+    out
+}
+
+async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
+    let mut admin = sqlx::PgConnection::connect(&args.admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
+        .execute(&mut admin)
+        .await?;
+    let db = Db::connect(url).await?;
+    // The schema as it was before reports (migrations 1 and 2), then the cases and their events.
+    let all = sqlx::migrate!("./migrations/postgres");
+    let before = sqlx::migrate::Migrator {
+        migrations: Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|m| m.version < 3)
+                .cloned()
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    before.run(db.pool()).await?;
+    let start = END_MS - args.years * 365 * rdb::DAY_MS;
+    let step_ms = (END_MS - start) / args.cases;
+    let sql = LOAD
+        .replace("$START", &start.to_string())
+        .replace("$STEP", &step_ms.to_string())
+        .replace("$N", &args.cases.to_string());
+    println!(
+        "Loading {} cases over {} years ({} to 2026-12-31):",
+        args.cases,
+        args.years,
+        reports::fmt_date(start)
+    );
+    let mut conn = db.pool().acquire().await?;
+    step("cases and their audit events (generate_series)", async {
+        sqlx::raw_sql(&sql).execute(&mut *conn).await
+    })
+    .await?;
+    drop(conn);
+    step(
+        "migration 0003+: case facts and rollups from events",
+        db.migrate(),
+    )
+    .await?;
+    step("reply topics", sqlx::raw_sql(TOPICS).execute(db.pool())).await?;
+    step(
+        "VACUUM ANALYZE",
+        sqlx::raw_sql("VACUUM ANALYZE").execute(db.pool()),
+    )
+    .await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn explain(db: &Db, title: &str, q: &ReportSql<'_>, f: &Filter<'_>) -> anyhow::Result<()> {
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}", q.sql);
+    let mut query = sqlx::query(&sql).bind(f.from_ms).bind(f.to_ms);
+    for t in &q.texts {
+        query = query.bind(t.to_string());
+    }
+    println!("\n  -- {title}");
+    for row in query.fetch_all(db.pool()).await? {
+        let line: String = row.try_get(0)?;
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+struct Scenario {
+    label: &'static str,
+    period: Period,
+    specialty: Option<&'static str>,
+    practice_ods: Option<&'static str>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let base = args
+        .admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or_else(|| args.admin_url.clone());
+    let url = format!("{base}/{DB_NAME}");
+    if !args.reuse {
+        load(&args, &url).await?;
+    }
+
+    let db = Db::connect(&url).await?;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(db.pool())
+                .await
+                .unwrap_or(-1)
+        }
+    };
+    println!("\nData:");
+    for (label, sql) in [
+        ("cases", "SELECT COUNT(*) FROM cases"),
+        ("audit events", "SELECT COUNT(*) FROM audit_events"),
+        ("case_facts rows", "SELECT COUNT(*) FROM case_facts"),
+        (
+            "report_specialty_days rows",
+            "SELECT COUNT(*) FROM report_specialty_days",
+        ),
+        (
+            "report_practice_days rows",
+            "SELECT COUNT(*) FROM report_practice_days",
+        ),
+        ("case_topics rows", "SELECT COUNT(*) FROM case_topics"),
+    ] {
+        println!("  {label:<28} {:>10}", count(sql).await);
+    }
+
+    let year = Period::parse(Some("2026-01-01"), Some("2026-12-31"))?;
+    let two_years = Period::parse(Some("2025-01-01"), Some("2026-12-31"))?;
+    let scenarios = [
+        Scenario {
+            label: "year 2026, everything",
+            period: year,
+            specialty: None,
+            practice_ods: None,
+        },
+        Scenario {
+            label: "year 2026, dermatology",
+            period: year,
+            specialty: Some("dermatology"),
+            practice_ods: None,
+        },
+        Scenario {
+            label: "year 2026, one practice",
+            period: year,
+            specialty: None,
+            practice_ods: Some("B00042"),
+        },
+        Scenario {
+            label: "year 2026, one practice, dermatology",
+            period: year,
+            specialty: Some("dermatology"),
+            practice_ods: Some("B00042"),
+        },
+        Scenario {
+            label: "2025-2026 (longest period), everything",
+            period: two_years,
+            specialty: None,
+            practice_ods: None,
+        },
+    ];
+    let names: std::collections::BTreeMap<String, String> = db::specialties::list(&db)
+        .await?
+        .into_iter()
+        .map(|s| (s.slug, s.name))
+        .collect();
+
+    println!(
+        "\nIn process: service::reports::read + compute (what every view runs), {} runs each:",
+        args.runs
+    );
+    for s in &scenarios {
+        let practice = match s.practice_ods {
+            Some(ods) => Some(
+                db::practices::find_by_ods(&db, ods)
+                    .await?
+                    .expect("bench practice"),
+            ),
+            None => None,
+        };
+        let filter = Filter {
+            from_ms: s.period.from_ms(),
+            to_ms: s.period.to_ms(),
+            specialty: s.specialty,
+            practice_id: practice.as_ref().map(|p| p.id.as_str()),
+        };
+        let mut times = Vec::new();
+        let mut report = None;
+        for _ in 0..=args.runs {
+            let t = Instant::now();
+            let data = reports::read(&db, &filter).await?;
+            let r = reports::compute(&s.period, s.specialty, s.practice_ods, &names, &data, 0);
+            times.push(t.elapsed());
+            report = Some(r);
+        }
+        times.remove(0); // the first run warms the cache
+        let r = report.expect("ran");
+        let t = &r.totals;
+        println!("  {:<40} {}", s.label, summary(times));
+        println!(
+            "  {:<40} submitted {}, answered {}, first reply median {:.1} h / p90 {:.1} h, within target {:.1}%, deflection {:.1}%, national {}, re-presented {}",
+            "",
+            t.submitted,
+            t.answered,
+            t.first_reply.median_ms.unwrap_or(0) as f64 / 3.6e6,
+            t.first_reply.p90_ms.unwrap_or(0) as f64 / 3.6e6,
+            t.first_reply.within_target_share.unwrap_or(0.0) * 100.0,
+            t.deflection_rate.unwrap_or(0.0) * 100.0,
+            t.national_pool,
+            t.re_presented
+        );
+    }
+
+    // The whole HTTP path: authentication, the report, the audit record, JSON / CSV / HTML.
+    let data_dir = tempfile::tempdir()?;
+    let settings = {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: aghub::config::Settings,
+        }
+        Cli::try_parse_from([
+            "bench",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--data-dir",
+            &data_dir.path().display().to_string(),
+            "--cookie-secure",
+            "false",
+        ])?
+        .settings
+    };
+    let app = aghub::startup::Application::build(settings, Arc::new(SystemClock)).await?;
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let email = format!(
+        "commissioner-{}@bench.example",
+        uuid::Uuid::new_v4().simple()
+    );
+    let user = db::users::insert(
+        &state.db,
+        db::users::NewUser {
+            email: &email,
+            name: "Bench commissioner",
+            role: Role::Commissioner,
+            practice_id: None,
+            specialties: &[],
+            password_hash: None,
+        },
+        0,
+    )
+    .await?;
+    let token = db::tokens::generate();
+    db::tokens::insert(&state.db, &user, &token, 0).await?;
+    let client = reqwest::Client::new();
+    println!("\nOver HTTP (one client, {} runs each):", args.runs);
+    for (label, path, accept) in [
+        (
+            "API JSON, year 2026",
+            "/api/v1/reports/turnaround?from=2026-01-01&to=2026-12-31",
+            "application/json",
+        ),
+        (
+            "API CSV, year 2026",
+            "/api/v1/reports/turnaround?from=2026-01-01&to=2026-12-31",
+            "text/csv",
+        ),
+        (
+            "dashboard page (HTML + SVG), year 2026",
+            "/reports?from=2026-01-01&to=2026-12-31",
+            "text/html",
+        ),
+        (
+            "dashboard page, year 2026, dermatology",
+            "/reports?from=2026-01-01&to=2026-12-31&specialty=dermatology",
+            "text/html",
+        ),
+        (
+            "dashboard page, year 2026, one practice",
+            "/reports?from=2026-01-01&to=2026-12-31&practice=B00042",
+            "text/html",
+        ),
+    ] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..=args.runs {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .header("Accept", accept)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+            bytes = r.bytes().await?.len();
+            times.push(t.elapsed());
+        }
+        times.remove(0);
+        println!("  {label:<40} {}   ({} kB)", summary(times), bytes / 1024);
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    println!("\nQuery plans, year 2026, everything:");
+    let f = Filter {
+        from_ms: year.from_ms(),
+        to_ms: year.to_ms(),
+        specialty: None,
+        practice_id: None,
+    };
+    explain(
+        &db,
+        "day cells (report_specialty_days)",
+        &rdb::specialty_days_sql(&f),
+        &f,
+    )
+    .await?;
+    explain(
+        &db,
+        "practices (report_practice_days)",
+        &rdb::practice_counts_sql(&f),
+        &f,
+    )
+    .await?;
+    explain(&db, "topics (case_topics)", &rdb::topic_counts_sql(&f), &f).await?;
+    let p = db::practices::find_by_ods(&db, "B00042")
+        .await?
+        .expect("bench practice");
+    let fp = Filter {
+        practice_id: Some(&p.id),
+        ..f
+    };
+    println!("\nQuery plans, year 2026, one practice:");
+    explain(&db, "facts (case_facts)", &rdb::facts_sql(&fp), &fp).await?;
+    let fs = Filter {
+        specialty: Some("dermatology"),
+        ..f
+    };
+    println!("\nQuery plans, year 2026, dermatology:");
+    explain(
+        &db,
+        "practices (case_facts)",
+        &rdb::practice_counts_sql(&fs),
+        &fs,
+    )
+    .await?;
+
+    db.close().await;
+    if !args.keep {
+        let mut admin = sqlx::PgConnection::connect(&args.admin_url).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok(())
+}

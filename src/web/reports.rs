@@ -1,0 +1,792 @@
+//! Commissioners' reports: the dashboard page (figures, weekly trend charts drawn here as SVG,
+//! breakdowns, topics), its CSV downloads, and `GET /api/v1/reports/turnaround` (JSON or CSV).
+//! Commissioners and admins only; every view is audited (`reports.viewed`). Nothing here shows
+//! an NHS number or any free text from a case.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::api_types::ErrorBody;
+use super::auth::CurrentUser;
+use super::case_pages::fmt_age;
+use super::error::{AppError, AppResult};
+use super::templates::{render, Layout};
+use crate::db;
+use crate::domain::access::Principal;
+use crate::service::reports::{
+    self, figures_csv, topics_csv, Figures, Format, Period, Report, ReportRequest,
+};
+use crate::service::{FieldError, ServiceError};
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    specialty: Option<String>,
+    /// Practice ODS code.
+    practice: Option<String>,
+    /// CSV download: `figures` (default) or `topics`.
+    table: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn forbid_unless_allowed(user: &Principal) -> AppResult<()> {
+    if user.may_see_reports() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "Only commissioners and admins can see reports.",
+        ))
+    }
+}
+
+/// The request from the query; the last 13 weeks when the page is opened without a period.
+fn request(
+    q: &ReportQuery,
+    now_ms: i64,
+    default_period: bool,
+) -> Result<ReportRequest, ServiceError> {
+    let from = non_empty(&q.from);
+    let to = non_empty(&q.to);
+    let period = if default_period && from.is_none() && to.is_none() {
+        Period::recent(now_ms)
+    } else {
+        Period::parse(from.as_deref(), to.as_deref())?
+    };
+    Ok(ReportRequest {
+        period,
+        specialty: non_empty(&q.specialty),
+        practice: non_empty(&q.practice),
+    })
+}
+
+fn csv_response(body: String, filename: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn csv_name(report: &Report, table: &str) -> String {
+    let mut name = format!("aghub-{table}-{}-to-{}", report.from, report.to);
+    for part in [&report.specialty, &report.practice].into_iter().flatten() {
+        name.push('-');
+        name.extend(
+            part.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-'),
+        );
+    }
+    name + ".csv"
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApiQuery {
+    from: Option<String>,
+    to: Option<String>,
+    specialty: Option<String>,
+    practice: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/reports/turnaround",
+    params(
+        ("from" = String, Query, description = "First day, YYYY-MM-DD (UTC)"),
+        ("to" = String, Query, description = "Last day, YYYY-MM-DD, included; at most 731 days after from"),
+        ("specialty" = Option<String>, Query, description = "Only this specialty (slug)"),
+        ("practice" = Option<String>, Query, description = "Only this practice (ODS code)"),
+    ),
+    responses(
+        (status = 200, description = "Figures for the cases submitted in the period, as they stand now. With `Accept: text/csv`: the same figures as CSV, one row for the period, then one per week, specialty and practice (durations in hours, shares in percent)", body = Report),
+        (status = 403, description = "Not a commissioner or admin", body = ErrorBody),
+        (status = 422, description = "invalid_period, invalid_specialty or invalid_practice", body = ErrorBody),
+    )
+)]
+/// Turnaround, outcomes, deflection, answer rate, national pool and re-presentation, by week,
+/// specialty and practice, and the topics consultants tagged (commissioners, admins).
+pub async fn api_turnaround(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+    Query(q): Query<ApiQuery>,
+) -> AppResult<Response> {
+    forbid_unless_allowed(&user)?;
+    let csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    let query = ReportQuery {
+        from: q.from,
+        to: q.to,
+        specialty: q.specialty,
+        practice: q.practice,
+        table: None,
+    };
+    let req = request(&query, state.now_ms(), false)?;
+    let format = if csv { Format::Csv } else { Format::Json };
+    let report = reports::turnaround(&state, &user, &req, format).await?;
+    if csv {
+        let name = csv_name(&report, "turnaround");
+        Ok(csv_response(figures_csv(&report), &name))
+    } else {
+        Ok(Json(report).into_response())
+    }
+}
+
+/// `/reports.csv`: the page's figures (`table=figures`, the default) or its topics (`table=topics`).
+pub async fn csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<ReportQuery>,
+) -> AppResult<Response> {
+    forbid_unless_allowed(&user)?;
+    let topics = match q.table.as_deref().unwrap_or("figures") {
+        "figures" | "" => false,
+        "topics" => true,
+        other => {
+            return Err(AppError::invalid(
+                "invalid_table",
+                format!("table must be figures or topics, not '{other}'."),
+            ))
+        }
+    };
+    let req = request(&q, state.now_ms(), true)?;
+    let report = reports::turnaround(&state, &user, &req, Format::Csv).await?;
+    Ok(if topics {
+        csv_response(topics_csv(&report), &csv_name(&report, "topics"))
+    } else {
+        csv_response(figures_csv(&report), &csv_name(&report, "turnaround"))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
+
+fn duration(ms: Option<i64>) -> String {
+    ms.map(fmt_age).unwrap_or_else(|| "–".into())
+}
+
+fn percent(share: Option<f64>) -> String {
+    share
+        .map(|s| format!("{:.1}%", s * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+struct TurnaroundRow {
+    label: &'static str,
+    cases: i64,
+    median: String,
+    p90: String,
+    within: i64,
+    within_pct: String,
+}
+
+struct Headline {
+    submitted: i64,
+    answered: i64,
+    closed: i64,
+    awaiting_gp_now: i64,
+    information_requested: i64,
+    turnaround: Vec<TurnaroundRow>,
+    waits: i64,
+    wait_median: String,
+    wait_p90: String,
+    answer_rate: String,
+    answered_in_target: i64,
+    deflection: String,
+    outcomes: Vec<(&'static str, i64, String)>,
+    national: i64,
+    national_pct: String,
+    mipc: i64,
+    re_presented: i64,
+    re_presented_pct: String,
+}
+
+fn headline(f: &Figures) -> Headline {
+    let w = f.awaiting_gp.as_ref();
+    let o = &f.outcomes;
+    let of_closed = |n: i64| percent((f.closed > 0).then(|| n as f64 / f.closed as f64));
+    Headline {
+        submitted: f.submitted,
+        answered: f.answered,
+        closed: f.closed,
+        awaiting_gp_now: f.awaiting_gp_now,
+        information_requested: f.information_requested,
+        turnaround: vec![
+            TurnaroundRow {
+                label: "Submission to first reply (advice or request for information)",
+                cases: f.first_reply.cases,
+                median: duration(f.first_reply.median_ms),
+                p90: duration(f.first_reply.p90_ms),
+                within: f.first_reply.within_target,
+                within_pct: percent(f.first_reply.within_target_share),
+            },
+            TurnaroundRow {
+                label: "Submission to close, without time awaiting the GP",
+                cases: f.to_close.cases,
+                median: duration(f.to_close.median_ms),
+                p90: duration(f.to_close.p90_ms),
+                within: f.to_close.within_target,
+                within_pct: percent(f.to_close.within_target_share),
+            },
+        ],
+        waits: w.map_or(0, |w| w.cases),
+        wait_median: duration(w.and_then(|w| w.median_ms)),
+        wait_p90: duration(w.and_then(|w| w.p90_ms)),
+        answer_rate: percent(f.answer_rate_within_target),
+        answered_in_target: f.first_reply.within_target,
+        deflection: percent(f.deflection_rate),
+        outcomes: vec![
+            (
+                "Manage in primary care",
+                o.manage_in_primary_care,
+                of_closed(o.manage_in_primary_care),
+            ),
+            (
+                "Refer (routine)",
+                o.refer_routine,
+                of_closed(o.refer_routine),
+            ),
+            ("Refer (urgent)", o.refer_urgent, of_closed(o.refer_urgent)),
+            (
+                "Refer on the two-week-wait pathway",
+                o.refer_two_week_wait,
+                of_closed(o.refer_two_week_wait),
+            ),
+            (
+                "Redirect to another specialty",
+                o.redirect_specialty,
+                of_closed(o.redirect_specialty),
+            ),
+        ],
+        national: f.national_pool,
+        national_pct: percent(f.national_pool_share),
+        mipc: o.manage_in_primary_care,
+        re_presented: f.re_presented,
+        re_presented_pct: percent(f.re_presentation_rate),
+    }
+}
+
+struct GroupRow {
+    key: String,
+    name: String,
+    submitted: i64,
+    answered: i64,
+    closed: i64,
+    first_median: String,
+    first_p90: String,
+    within_pct: String,
+    close_median: String,
+    close_p90: String,
+    answer_rate: String,
+    deflection: String,
+    national: i64,
+    re_presented: i64,
+}
+
+fn group_row(key: &str, name: &str, f: &Figures) -> GroupRow {
+    GroupRow {
+        key: key.to_string(),
+        name: name.to_string(),
+        submitted: f.submitted,
+        answered: f.answered,
+        closed: f.closed,
+        first_median: duration(f.first_reply.median_ms),
+        first_p90: duration(f.first_reply.p90_ms),
+        within_pct: percent(f.first_reply.within_target_share),
+        close_median: duration(f.to_close.median_ms),
+        close_p90: duration(f.to_close.p90_ms),
+        answer_rate: percent(f.answer_rate_within_target),
+        deflection: percent(f.deflection_rate),
+        national: f.national_pool,
+        re_presented: f.re_presented,
+    }
+}
+
+struct Chart {
+    id: &'static str,
+    heading: &'static str,
+    svg: String,
+}
+
+struct ReportView {
+    headline: Headline,
+    charts: Vec<Chart>,
+    weeks: Vec<GroupRow>,
+    specialties: Vec<GroupRow>,
+    practices: Vec<GroupRow>,
+    topics: Vec<(String, i64)>,
+    topics_by_practice: Vec<(String, String, String)>,
+    generated: String,
+}
+
+fn week_label(iso: &str) -> String {
+    time::Date::parse(
+        iso,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    .and_then(|d| {
+        d.format(time::macros::format_description!(
+            "[day padding:none] [month repr:short] [year]"
+        ))
+        .ok()
+    })
+    .unwrap_or_else(|| iso.to_string())
+}
+
+fn view(r: &Report) -> ReportView {
+    let labels: Vec<String> = r
+        .weeks
+        .iter()
+        .map(|w| {
+            week_label(&w.week_start)
+                .rsplit_once(' ')
+                .map_or(String::new(), |(dm, _)| dm.to_string())
+        })
+        .collect();
+    let series = |f: &dyn Fn(&Figures) -> Option<f64>| -> Vec<Option<f64>> {
+        r.weeks.iter().map(|w| f(&w.figures)).collect()
+    };
+    let charts = vec![
+        Chart {
+            id: "chart-volume",
+            heading: "Cases submitted per week",
+            svg: svg::bars(
+                "chart-volume",
+                "Cases submitted per week",
+                &labels,
+                &r.weeks
+                    .iter()
+                    .map(|w| w.figures.submitted)
+                    .collect::<Vec<_>>(),
+            ),
+        },
+        Chart {
+            id: "chart-first-reply",
+            heading: "Median time to first reply, hours",
+            svg: svg::line(
+                "chart-first-reply",
+                "Median time to first reply per week, in hours",
+                &labels,
+                &series(&|f| f.first_reply.median_ms.map(|v| v as f64 / 3_600_000.0)),
+                None,
+                " h",
+            ),
+        },
+        Chart {
+            id: "chart-target",
+            heading: "Answered within target, % of answered",
+            svg: svg::line(
+                "chart-target",
+                "Share of answered cases answered within target per week, percent",
+                &labels,
+                &series(&|f| f.first_reply.within_target_share.map(|v| v * 100.0)),
+                Some(100.0),
+                "%",
+            ),
+        },
+        Chart {
+            id: "chart-deflection",
+            heading: "Deflection: managed in primary care, % of closed",
+            svg: svg::line(
+                "chart-deflection",
+                "Share of closed cases managed in primary care per week, percent",
+                &labels,
+                &series(&|f| f.deflection_rate.map(|v| v * 100.0)),
+                Some(100.0),
+                "%",
+            ),
+        },
+    ];
+    ReportView {
+        headline: headline(&r.totals),
+        charts,
+        weeks: r
+            .weeks
+            .iter()
+            .map(|w| group_row(&w.week_start, &week_label(&w.week_start), &w.figures))
+            .collect(),
+        specialties: r
+            .specialties
+            .iter()
+            .map(|s| group_row(&s.key, &s.name, &s.figures))
+            .collect(),
+        practices: r
+            .practices
+            .iter()
+            .map(|p| group_row(&p.key, &p.name, &p.figures))
+            .collect(),
+        topics: r
+            .topics
+            .iter()
+            .map(|t| (t.topic.clone(), t.cases))
+            .collect(),
+        topics_by_practice: r
+            .topics_by_practice
+            .iter()
+            .map(|p| {
+                (
+                    p.ods_code.clone(),
+                    p.name.clone(),
+                    p.topics
+                        .iter()
+                        .map(|t| format!("{} ({})", t.topic, t.cases))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            })
+            .collect(),
+        generated: super::case_pages::fmt_time(
+            crate::clock::parse_rfc3339(&r.generated_at).unwrap_or(0),
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportsPage {
+    layout: Layout,
+    from: String,
+    to: String,
+    specialties: Vec<(String, String, bool)>,
+    practices: Vec<(String, String, bool)>,
+    errors: Vec<FieldError>,
+    scope: String,
+    query: String,
+    report: Option<ReportView>,
+}
+
+fn query_string(r: &Report) -> String {
+    let mut pairs = vec![("from", r.from.clone()), ("to", r.to.clone())];
+    if let Some(s) = &r.specialty {
+        pairs.push(("specialty", s.clone()));
+    }
+    if let Some(p) = &r.practice {
+        pairs.push(("practice", p.clone()));
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// `/reports`: the dashboard.
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<ReportQuery>,
+) -> AppResult<Response> {
+    forbid_unless_allowed(&user)?;
+    let outcome = match request(&q, state.now_ms(), true) {
+        Ok(req) => reports::turnaround(&state, &user, &req, Format::Page).await,
+        Err(e) => Err(e),
+    };
+    let (report, errors) = match outcome {
+        Ok(r) => (Some(r), Vec::new()),
+        Err(ServiceError::Invalid(errors)) => (None, errors),
+        Err(e) => return Err(e.into()),
+    };
+    let specialty = report
+        .as_ref()
+        .and_then(|r| r.specialty.clone())
+        .or_else(|| non_empty(&q.specialty))
+        .unwrap_or_default();
+    let practice = report
+        .as_ref()
+        .and_then(|r| r.practice.clone())
+        .or_else(|| non_empty(&q.practice).map(|p| p.to_ascii_uppercase()))
+        .unwrap_or_default();
+    let specialty_list = db::specialties::list(&state.db).await?;
+    let practice_list = db::practices::list(&state.db).await?;
+    let scope = match &report {
+        Some(r) => {
+            let mut parts = vec![format!(
+                "Cases submitted from {} to {}",
+                week_label(&r.from),
+                week_label(&r.to)
+            )];
+            if let Some(s) = specialty_list.iter().find(|s| s.slug == specialty) {
+                parts.push(format!("in {}", s.name));
+            }
+            if let Some(p) = practice_list.iter().find(|p| p.ods_code == practice) {
+                parts.push(format!("from {} ({})", p.name, p.ods_code));
+            }
+            parts.join(" ")
+        }
+        None => String::new(),
+    };
+    let page = ReportsPage {
+        layout: Layout::new(&session, Some(&user)).await?,
+        from: report
+            .as_ref()
+            .map(|r| r.from.clone())
+            .or_else(|| q.from.clone())
+            .unwrap_or_default(),
+        to: report
+            .as_ref()
+            .map(|r| r.to.clone())
+            .or_else(|| q.to.clone())
+            .unwrap_or_default(),
+        specialties: specialty_list
+            .iter()
+            .map(|s| (s.slug.clone(), s.name.clone(), s.slug == specialty))
+            .collect(),
+        practices: practice_list
+            .iter()
+            .map(|p| {
+                (
+                    p.ods_code.clone(),
+                    format!("{} ({})", p.name, p.ods_code),
+                    p.ods_code == practice,
+                )
+            })
+            .collect(),
+        scope,
+        query: report.as_ref().map(query_string).unwrap_or_default(),
+        report: report.as_ref().map(view),
+        errors,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// Server-side SVG charts: no chart service, no script. Numbers and dates only, escaped anyway.
+mod svg {
+    use std::fmt::Write;
+
+    const W: f64 = 640.0;
+    const H: f64 = 240.0;
+    const LEFT: f64 = 52.0;
+    const RIGHT: f64 = 12.0;
+    const TOP: f64 = 14.0;
+    const BOTTOM: f64 = 36.0;
+    const BLUE: &str = "#005eb8";
+    const GRID: &str = "#d8dde0";
+    const TEXT: &str = "#4c6272";
+
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+
+    /// 1, 2 or 5 times a power of ten, so about four gridlines cover `max`.
+    fn step(max: f64) -> f64 {
+        let raw = (max / 4.0).max(1e-9);
+        let mag = 10f64.powf(raw.log10().floor());
+        [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * mag)
+            .find(|s| *s >= raw)
+            .unwrap_or(10.0 * mag)
+    }
+
+    fn fmt_num(v: f64) -> String {
+        if (v - v.round()).abs() < 1e-9 {
+            format!("{}", v.round() as i64)
+        } else {
+            format!("{v:.1}")
+        }
+    }
+
+    struct Frame {
+        svg: String,
+        y_max: f64,
+        n: usize,
+    }
+
+    impl Frame {
+        fn new(id: &str, desc: &str, labels: &[String], y_max: f64, unit: &str) -> Frame {
+            let step = step(y_max);
+            let y_max = (y_max / step).ceil().max(1.0) * step;
+            let mut svg = String::new();
+            let _ = write!(
+                svg,
+                "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" \
+                 aria-labelledby=\"{id}-title\" font-family=\"Arial, sans-serif\" font-size=\"12\" \
+                 xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-title\">{}</title>",
+                esc(desc)
+            );
+            let mut frame = Frame {
+                svg,
+                y_max,
+                n: labels.len().max(1),
+            };
+            let mut v = 0.0;
+            while v <= y_max + 1e-9 {
+                let y = frame.y(v);
+                let _ = write!(
+                    frame.svg,
+                    "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{GRID}\"/>\
+                     <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{TEXT}\">{}{}</text>",
+                    W - RIGHT,
+                    LEFT - 6.0,
+                    y + 4.0,
+                    fmt_num(v),
+                    esc(unit.trim())
+                );
+                v += step;
+            }
+            let every = labels.len().div_ceil(8).max(1);
+            for (i, label) in labels.iter().enumerate() {
+                if i % every == 0 {
+                    let _ = write!(
+                        frame.svg,
+                        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"{TEXT}\">{}</text>",
+                        frame.x(i),
+                        H - BOTTOM + 18.0,
+                        esc(label)
+                    );
+                }
+            }
+            frame
+        }
+
+        fn band(&self) -> f64 {
+            (W - LEFT - RIGHT) / self.n as f64
+        }
+
+        fn x(&self, i: usize) -> f64 {
+            LEFT + self.band() * (i as f64 + 0.5)
+        }
+
+        fn y(&self, v: f64) -> f64 {
+            TOP + (H - TOP - BOTTOM) * (1.0 - (v / self.y_max).clamp(0.0, 1.0))
+        }
+
+        fn finish(mut self) -> String {
+            let _ = write!(
+                self.svg,
+                "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"{TEXT}\"/></svg>",
+                W - RIGHT,
+                H - BOTTOM,
+                H - BOTTOM
+            );
+            self.svg
+        }
+    }
+
+    /// A bar per week.
+    pub fn bars(id: &str, desc: &str, labels: &[String], values: &[i64]) -> String {
+        let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let mut f = Frame::new(id, desc, labels, max, "");
+        let width = f.band() * 0.7;
+        for (i, v) in values.iter().enumerate() {
+            let y = f.y(*v as f64);
+            let _ = write!(
+                f.svg,
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{BLUE}\">\
+                 <title>{}: {v}</title></rect>",
+                f.x(i) - width / 2.0,
+                (H - BOTTOM - y).max(0.0),
+                esc(labels.get(i).map_or("", String::as_str))
+            );
+        }
+        f.finish()
+    }
+
+    /// A line through the weeks that have a value (gaps where a week has none).
+    pub fn line(
+        id: &str,
+        desc: &str,
+        labels: &[String],
+        values: &[Option<f64>],
+        fixed_max: Option<f64>,
+        unit: &str,
+    ) -> String {
+        let max = fixed_max.unwrap_or_else(|| {
+            values
+                .iter()
+                .flatten()
+                .copied()
+                .fold(0.0, f64::max)
+                .max(1.0)
+        });
+        let mut f = Frame::new(id, desc, labels, max, unit);
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut runs = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) => run.push((f.x(i), f.y(*v))),
+                None => runs.push(std::mem::take(&mut run)),
+            }
+        }
+        runs.push(run);
+        for r in runs.iter().filter(|r| r.len() > 1) {
+            let points: Vec<String> = r.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = write!(
+                f.svg,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{BLUE}\" stroke-width=\"2\"/>",
+                points.join(" ")
+            );
+        }
+        for (i, v) in values.iter().enumerate() {
+            if let Some(v) = v {
+                let _ = write!(
+                    f.svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{BLUE}\"><title>{}: {}{}</title></circle>",
+                    f.x(i),
+                    f.y(*v),
+                    esc(labels.get(i).map_or("", String::as_str)),
+                    fmt_num((v * 10.0).round() / 10.0),
+                    esc(unit)
+                );
+            }
+        }
+        f.finish()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn gridline_steps_are_round_numbers() {
+            assert_eq!(step(100.0), 50.0);
+            assert_eq!(step(8.0), 2.0);
+            assert_eq!(step(3.0), 1.0);
+            assert_eq!(step(47.0), 20.0);
+        }
+
+        #[test]
+        fn charts_are_self_contained_svg() {
+            let labels = vec!["23 Nov".to_string(), "30 Nov".to_string()];
+            let svg = line(
+                "c",
+                "A <test>",
+                &labels,
+                &[Some(50.0), None],
+                Some(100.0),
+                "%",
+            );
+            assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+            assert!(svg.contains("A &lt;test&gt;"));
+            assert!(!svg.contains("<script"));
+            let svg = bars("b", "Bars", &labels, &[3, 0]);
+            assert_eq!(svg.matches("<rect").count(), 2);
+        }
+    }
+}
