@@ -119,10 +119,19 @@ async fn sign_in(c: &Client, base: &str, email: &str) {
         .click()
         .await
         .unwrap();
-    c.wait()
+    if let Err(e) = c
+        .wait()
         .for_element(Locator::Css("form[action='/logout']"))
         .await
-        .expect("signed in");
+    {
+        let url = c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let body = c.source().await.unwrap_or_default();
+        panic!("{email} was not signed in ({e}); at {url}: {body}");
+    }
 }
 
 async fn sign_out(c: &Client) {
@@ -160,6 +169,8 @@ async fn whole_journey_in_a_real_browser() {
     // Browsers treat http://localhost as secure, so the cookie keeps its real Secure flag.
     let base = app.base.replace("127.0.0.1", "localhost");
     let practice = app.add_practice("A81001").await;
+    app.add_user("c@icb.example", Role::Commissioner, None, &[])
+        .await;
     app.add_user("gp@a.example", Role::Gp, Some(&practice.id), &[])
         .await;
     let derm = app
@@ -350,6 +361,36 @@ async fn whole_journey_in_a_real_browser() {
     );
     assert!(page.contains("Manage in primary care"));
     shots.take(&gp, "gp-reads-advice").await;
+    sign_out(&gp).await;
+
+    // The commissioner sees the case in the figures, and no patient identifiers.
+    let icb = browser(port, 1280, 900, &work.path().join("icb-profile")).await;
+    sign_in(&icb, &base, "c@icb.example").await;
+    icb.wait()
+        .for_element(Locator::Css("dl.summary dd"))
+        .await
+        .expect("the dashboard");
+    let headline = |i: usize| {
+        format!("return document.querySelectorAll('dl.summary dd')[{i}].textContent.trim()")
+    };
+    let submitted = icb.execute(&headline(0), vec![]).await.unwrap();
+    let closed = icb.execute(&headline(2), vec![]).await.unwrap();
+    assert_eq!(
+        (submitted.as_str(), closed.as_str()),
+        (Some("1"), Some("1")),
+        "one case submitted and closed"
+    );
+    let page = text(&icb).await;
+    assert!(
+        page.contains("Dermatology") && page.contains("100%"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("943 476 5919") && !page.contains("9434765919"),
+        "no NHS numbers for commissioners"
+    );
+    shots.take(&icb, "commissioner-dashboard").await;
+    icb.close().await.unwrap();
 
     gp.close().await.unwrap();
     doc.close().await.unwrap();

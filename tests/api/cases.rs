@@ -775,6 +775,21 @@ async fn racing_claims_on_two_instances_never_both_win(stack: Stack) {
             "round {round}: exactly one consultant holds the case"
         );
     }
+    // An upload through one instance is there, photos and all, on the other.
+    let via_second = w
+        .client()
+        .post(format!("{}/api/v1/cases", second.base))
+        .bearer_auth(&w.gp)
+        .multipart(case_form("dermatology", "routine", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_second.status(), StatusCode::CREATED);
+    let case: Value = via_second.json().await.unwrap();
+    let href = case["photos"][0]["href"].as_str().unwrap();
+    let photo = w.get(&w.derm_local, &format!("{href}?size=display")).await;
+    assert_eq!(photo.status(), StatusCode::OK);
+    assert!(image::load_from_memory(&photo.bytes().await.unwrap()).is_ok());
     second.stop().await;
 }
 

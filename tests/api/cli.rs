@@ -327,3 +327,56 @@ async fn rota_add_checks_consultant_specialty_and_times(stack: Stack) {
     assert_eq!(shifts[0].pool, "local");
     assert_eq!(shifts[1].pool, "national");
 }
+
+/// `aghub serve` stops cleanly on SIGTERM (what orchestrators send), finishing what is in flight.
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let b = Backends::new(Stack::SqliteFs).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aghub"))
+        .args(["serve"])
+        .env("AGHUB_DATA_DIR", b.dir.path())
+        .env("AGHUB_BIND", format!("127.0.0.1:{port}"))
+        .env_remove("AGHUB_DATABASE_URL")
+        .env_remove("AGHUB_STORAGE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut ready = false;
+    for _ in 0..100 {
+        if reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(code) = child.try_wait().unwrap() {
+            exited = Some(code);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "the service came up on the embedded defaults");
+    assert!(
+        exited.is_some_and(|c| c.success()),
+        "exit 0 after SIGTERM: {exited:?}"
+    );
+}

@@ -473,3 +473,47 @@ async fn openapi_document_describes_every_contract_route() {
     assert_eq!(outcomes.as_array().unwrap().len(), 6, "{outcomes}");
     assert!(doc["components"]["schemas"]["CaseJson"]["properties"]["nhs_number"].is_object());
 }
+
+/// A client that starts an upload and then stalls is cut off with 408; nothing is stored and
+/// the service keeps serving.
+#[tokio::test]
+async fn slow_uploads_are_cut_off_and_leave_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backends = Backends::new(Stack::SqliteFs).await;
+    let mut settings = backends.settings();
+    settings.request_timeout_secs = 2;
+    let app = TestApp::start_with_settings(&backends, settings).await;
+    let practice = app.add_practice("A81001").await;
+    let gp = app
+        .add_user("gp@a.example", Role::Gp, Some(&practice.id), &[])
+        .await;
+    let token = app.token_for(&gp).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/cases HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 10000000\r\n\r\n\
+         --XYZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n\r\nJFIF"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // ...and never send the rest.
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut response),
+    )
+    .await;
+    assert!(read.is_ok(), "the server must not wait forever");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_eq!(crate::helpers::stored_objects(&backends).await, 0);
+    assert_eq!(
+        app.api()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
