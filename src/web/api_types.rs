@@ -104,6 +104,8 @@ pub struct CaseList {
 pub struct ReplyBody {
     pub advice: Option<String>,
     pub outcome: Option<Outcome>,
+    /// Topic tags for GP education, e.g. ["acne", "psoriasis"]: at most 10, 60 characters each.
+    pub topics: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
