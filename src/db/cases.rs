@@ -5,6 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{Db, DbResult};
+use crate::domain::queue::effective_status;
+use crate::domain::{CaseStatus, Outcome, Urgency};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
@@ -34,6 +36,28 @@ pub struct CaseRow {
     pub routine_target_ms: i64,
     pub urgent_target_ms: i64,
     pub escalation_ms: i64,
+}
+
+impl CaseRow {
+    /// The status as people should see it now: a lapsed claim reads as back in the queue.
+    pub fn status_at(&self, now_ms: i64) -> CaseStatus {
+        let stored = self.status.parse().unwrap_or(CaseStatus::Closed);
+        effective_status(stored, self.claim_expires_at_ms, now_ms)
+    }
+
+    pub fn urgency(&self) -> Urgency {
+        self.urgency.parse().unwrap_or(Urgency::Routine)
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome.as_deref().and_then(|o| o.parse().ok())
+    }
+
+    /// The last six characters of the id: enough for people to tell cases apart on a page.
+    pub fn short_id(&self) -> String {
+        let start = self.id.len().saturating_sub(6);
+        self.id[start..].to_string()
+    }
 }
 
 const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_ods, p.name AS practice_name, \

@@ -7,7 +7,7 @@ use super::photos::PhotoBatch;
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::db::{self, audit, cases::CaseRow};
 use crate::domain::access::{CaseAccess, Principal};
-use crate::domain::queue::{self, CLAIM_IDLE_LIMIT_MS};
+use crate::domain::queue::CLAIM_IDLE_LIMIT_MS;
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::state::AppState;
 
@@ -503,12 +503,7 @@ pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseR
 
 /// Why a compare-and-set failed, in words for the person who tried.
 fn explain(row: &CaseRow, user: &Principal, now: i64) -> ServiceError {
-    let status = queue::effective_status(
-        row.status.parse().unwrap_or(CaseStatus::Closed),
-        row.claim_expires_at_ms,
-        now,
-    );
-    match status {
+    match row.status_at(now) {
         CaseStatus::Closed => ServiceError::Conflict {
             code: "case_closed",
             message: "This case is closed: it has been answered already.".into(),

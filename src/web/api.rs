@@ -16,8 +16,8 @@ use super::error::{AppError, AppResult};
 use crate::clock::rfc3339;
 use crate::db::{self, cases::CaseRow};
 use crate::domain::access::Principal;
-use crate::domain::queue::{due_at_ms, effective_status};
-use crate::domain::{CaseStatus, Outcome, Urgency};
+use crate::domain::queue::due_at_ms;
+use crate::domain::{CaseStatus, Outcome};
 use crate::service::cases;
 use crate::state::AppState;
 
@@ -122,13 +122,9 @@ pub fn warning_message(code: &str) -> &'static str {
 /// The case as the API shows it; `detail` adds history, question and the conversation.
 pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<CaseJson> {
     let now = state.now_ms();
-    let status = effective_status(
-        row.status.parse().unwrap_or(CaseStatus::Closed),
-        row.claim_expires_at_ms,
-        now,
-    );
-    let urgency: Urgency = row.urgency.parse().unwrap_or(Urgency::Routine);
-    let outcome: Option<Outcome> = row.outcome.as_deref().and_then(|o| o.parse().ok());
+    let status = row.status_at(now);
+    let urgency = row.urgency();
+    let outcome = row.outcome();
     let photos = db::cases::photos(&state.db, &row.id)
         .await?
         .into_iter()

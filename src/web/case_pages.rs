@@ -14,7 +14,7 @@ use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
 use crate::db::{self, cases::CaseRow, specialties::Specialty};
 use crate::domain::access::Principal;
-use crate::domain::queue::{describe_time_left, due_at_ms, effective_status};
+use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::service::{cases, FieldError, ServiceError};
 use crate::state::AppState;
@@ -35,18 +35,6 @@ pub fn fmt_age(ms: i64) -> String {
     describe_time_left(ms.max(0), 0)
         .trim_end_matches(" left")
         .to_string()
-}
-
-fn status_of(row: &CaseRow, now: i64) -> CaseStatus {
-    effective_status(
-        row.status.parse().unwrap_or(CaseStatus::Closed),
-        row.claim_expires_at_ms,
-        now,
-    )
-}
-
-fn outcome_of(row: &CaseRow) -> Option<Outcome> {
-    row.outcome.as_deref().and_then(|o| o.parse().ok())
 }
 
 fn formatted_nhs(n: &str) -> String {
@@ -120,8 +108,8 @@ pub async fn list(
     let rows = rows
         .iter()
         .map(|r| {
-            let status = status_of(r, now);
-            let outcome = outcome_of(r);
+            let status = r.status_at(now);
+            let outcome = r.outcome();
             ListRow {
                 id: r.id.clone(),
                 submitted: fmt_time(r.submitted_at_ms),
@@ -392,9 +380,9 @@ async fn case_page(
     let row = cases::view(state, user, id).await?;
     let now = state.now_ms();
     let names = specialty_names(state).await?;
-    let status = status_of(&row, now);
-    let outcome = outcome_of(&row);
-    let urgency: Urgency = row.urgency.parse().unwrap_or(Urgency::Routine);
+    let status = row.status_at(now);
+    let outcome = row.outcome();
+    let urgency = row.urgency();
     let due = due_at_ms(
         row.submitted_at_ms,
         urgency,
@@ -437,15 +425,7 @@ async fn case_page(
         status == CaseStatus::Claimed && row.claimed_by.as_deref() == Some(user.user_id.as_str());
     let is_consultant = user.role == Role::Consultant && user.may_answer_specialty(&row.specialty);
     let c = CaseView {
-        short_id: row
-            .id
-            .chars()
-            .rev()
-            .take(6)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect(),
+        short_id: row.short_id(),
         specialty: specialty_name(&names, &row.specialty),
         status: status.as_str(),
         status_label: status.label(),
@@ -634,7 +614,7 @@ struct QueuePage {
 }
 
 fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
-    let urgency: Urgency = r.urgency.parse().unwrap_or(Urgency::Routine);
+    let urgency = r.urgency();
     let due = due_at_ms(
         r.submitted_at_ms,
         urgency,
@@ -647,15 +627,7 @@ fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
     }
     QueueRow {
         id: r.id.clone(),
-        short_id: r
-            .id
-            .chars()
-            .rev()
-            .take(6)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect(),
+        short_id: r.short_id(),
         specialty: specialty_name(names, &r.specialty),
         urgent: urgency == Urgency::Urgent,
         question,
