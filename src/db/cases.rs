@@ -1,6 +1,8 @@
 //! Cases, messages and photos. State changes are compare-and-set updates (`WHERE status = …`),
 //! so two consultants or two instances can never both win a claim or both answer a case.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -404,6 +406,7 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PhotoRow {
     pub id: String,
+    pub case_id: String,
     pub message_id: Option<String>,
     pub kind: Option<String>,
     pub body_site: Option<String>,
@@ -414,16 +417,49 @@ pub struct PhotoRow {
     pub sha256: String,
 }
 
+const SELECT_PHOTO: &str =
+    "SELECT p.id, p.case_id, p.message_id, p.kind, p.body_site, p.warnings, \
+    o.width, o.height, o.content_type, o.sha256 \
+    FROM photos p JOIN photo_objects o ON o.photo_id = p.id AND o.size = 'full'";
+
 /// Photos of a case with their full-size dimensions, in upload order.
 pub async fn photos(db: &Db, case_id: &str) -> DbResult<Vec<PhotoRow>> {
-    Ok(sqlx::query_as::<_, PhotoRow>(
-        "SELECT p.id, p.message_id, p.kind, p.body_site, p.warnings, o.width, o.height, o.content_type, o.sha256 \
-         FROM photos p JOIN photo_objects o ON o.photo_id = p.id AND o.size = 'full' \
-         WHERE p.case_id = $1 ORDER BY p.position, p.id",
-    )
+    Ok(sqlx::query_as::<_, PhotoRow>(&format!(
+        "{SELECT_PHOTO} WHERE p.case_id = $1 ORDER BY p.position, p.id"
+    ))
     .bind(case_id)
     .fetch_all(db.pool())
     .await?)
+}
+
+/// Photos of many cases at once, by case id, each in upload order: a queue or list page costs
+/// one query per few hundred cases rather than one per case.
+pub async fn photos_of_cases(
+    db: &Db,
+    case_ids: &[&str],
+) -> DbResult<HashMap<String, Vec<PhotoRow>>> {
+    // The `Any` driver cannot bind arrays, so each chunk gets its own placeholder list; the
+    // chunk stays far below SQLite's and PostgreSQL's limits on bound parameters.
+    const CHUNK: usize = 500;
+    let mut by_case: HashMap<String, Vec<PhotoRow>> = HashMap::new();
+    for chunk in case_ids.chunks(CHUNK) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "{SELECT_PHOTO} WHERE p.case_id IN ({}) ORDER BY p.case_id, p.position, p.id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, PhotoRow>(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for photo in query.fetch_all(db.pool()).await? {
+            by_case
+                .entry(photo.case_id.clone())
+                .or_default()
+                .push(photo);
+        }
+    }
+    Ok(by_case)
 }
 
 /// The stored object of one size of one photo of one case (the case id must match: no guessing

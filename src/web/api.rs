@@ -121,12 +121,37 @@ pub fn warning_message(code: &str) -> &'static str {
 
 /// The case as the API shows it; `detail` adds history, question and the conversation.
 pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<CaseJson> {
+    let photos = db::cases::photos(&state.db, &row.id).await?;
+    let messages = if detail {
+        Some(db::cases::messages(&state.db, &row.id).await?)
+    } else {
+        None
+    };
+    Ok(case_view(state.now_ms(), row, photos, messages))
+}
+
+/// Many cases for a queue or list, without history or conversation; photos in one query.
+async fn case_list(state: &AppState, rows: &[CaseRow]) -> AppResult<CaseList> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut photos = db::cases::photos_of_cases(&state.db, &ids).await?;
     let now = state.now_ms();
+    let cases = rows
+        .iter()
+        .map(|row| case_view(now, row, photos.remove(&row.id).unwrap_or_default(), None))
+        .collect();
+    Ok(CaseList { cases })
+}
+
+fn case_view(
+    now: i64,
+    row: &CaseRow,
+    photos: Vec<db::cases::PhotoRow>,
+    messages: Option<Vec<db::cases::MessageRow>>,
+) -> CaseJson {
     let status = row.status_at(now);
     let urgency = row.urgency();
     let outcome = row.outcome();
-    let photos = db::cases::photos(&state.db, &row.id)
-        .await?
+    let photos = photos
         .into_iter()
         .map(|p| {
             let warnings: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
@@ -148,23 +173,19 @@ pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResu
             }
         })
         .collect();
-    let messages = if detail {
-        let rows = db::cases::messages(&state.db, &row.id).await?;
-        Some(
-            rows.into_iter()
-                .map(|m| MessageJson {
-                    kind: m.kind,
-                    author: m.author_name,
-                    body: m.body,
-                    outcome: m.outcome.as_deref().and_then(|o| o.parse().ok()),
-                    at: rfc3339(m.created_at_ms),
-                })
-                .collect(),
-        )
-    } else {
-        None
-    };
-    Ok(CaseJson {
+    let messages = messages.map(|rows| {
+        rows.into_iter()
+            .map(|m| MessageJson {
+                kind: m.kind,
+                author: m.author_name,
+                body: m.body,
+                outcome: m.outcome.as_deref().and_then(|o| o.parse().ok()),
+                at: rfc3339(m.created_at_ms),
+            })
+            .collect()
+    });
+    let detail = messages.is_some();
+    CaseJson {
         id: row.id.clone(),
         specialty: row.specialty.clone(),
         status,
@@ -197,15 +218,7 @@ pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResu
         history: detail.then(|| row.history.clone()),
         question: detail.then(|| row.question.clone()),
         messages,
-    })
-}
-
-async fn case_list(state: &AppState, rows: &[CaseRow]) -> AppResult<CaseList> {
-    let mut cases = Vec::with_capacity(rows.len());
-    for row in rows {
-        cases.push(case_json(state, row, false).await?);
     }
-    Ok(CaseList { cases })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {

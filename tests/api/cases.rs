@@ -22,6 +22,7 @@ on_both_stacks!(
     retried_submission_with_the_same_key_creates_one_case,
     access_rules_hold_for_every_case_and_photo_route,
     views_of_cases_and_photos_are_audited,
+    queue_and_list_show_each_case_with_its_own_photos,
 );
 
 const H: i64 = 3_600_000;
@@ -958,4 +959,47 @@ async fn views_of_cases_and_photos_are_audited(stack: Stack) {
     assert!(events
         .iter()
         .any(|e| e["action"] == "photo.viewed" && e["subject_id"] == pid));
+}
+
+/// The queue and the list fetch photos for all their cases at once; each case must still carry
+/// exactly the photos its own page shows, in the same order.
+async fn queue_and_list_show_each_case_with_its_own_photos(stack: Stack) {
+    let w = World::new(stack).await;
+    let mut made = Vec::new();
+    for photos in [2, 0, 1, 3] {
+        made.push(w.case("dermatology", "routine", photos).await);
+        w.app.clock.advance(1_000);
+    }
+    let queue: Value = w
+        .get(&w.derm_local, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    for view in [&queue, &list] {
+        let cases = view["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), made.len());
+        for case in cases {
+            let id = case["id"].as_str().unwrap();
+            let own: Value = w
+                .get(&w.gp, &format!("/api/v1/cases/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(case["photos"], own["photos"], "photos of {id}");
+        }
+    }
+    let counts: Vec<usize> = queue["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["photos"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![2, 0, 1, 3],
+        "oldest first, each with its own photos"
+    );
 }
