@@ -77,6 +77,16 @@ pub enum UserCommand {
         #[arg(long = "specialty", num_args = 1..)]
         specialties: Vec<String>,
     },
+    /// A new password (AGHUB_PASSWORD, else asked for); lifts a sign-in pause for the account.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Ends the user's access at once: sign-in, open sessions and API tokens stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +242,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 SystemClock.now_ms(),
             )
             .await?;
+            Ok(())
+        }
+        Command::User(UserCommand::SetPassword { email }) => {
+            let db = connect(&settings).await?;
+            let user_id = find_user(&db, &email).await?;
+            let password = read_password()?;
+            check_password_policy(&password).map_err(|e| anyhow!(e))?;
+            let hash =
+                hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+            db::users::set_password(&db, &user_id, &hash, SystemClock.now_ms()).await?;
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            let db = connect(&settings).await?;
+            let user_id = find_user(&db, &email).await?;
+            db::users::disable(&db, &user_id, SystemClock.now_ms()).await?;
             Ok(())
         }
         Command::Token(TokenCommand::Create { email }) => {

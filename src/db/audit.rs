@@ -43,6 +43,29 @@ pub struct Recorded {
     pub subject_id: Option<String>,
 }
 
+/// Times of an account's failed sign-ins since `since_ms` that came after its last successful
+/// sign-in or password change, newest first, at most `limit`. Sign-in events name the account
+/// tried by its normalised email in `subject_id`, so unknown emails count the same way.
+pub async fn sign_in_failures(
+    db: &Db,
+    email: &str,
+    since_ms: i64,
+    limit: i64,
+) -> DbResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT at_ms FROM audit_events WHERE action = 'user.sign_in_failed' AND subject_id = $1 \
+         AND at_ms > $2 AND at_ms > COALESCE((SELECT MAX(at_ms) FROM audit_events \
+             WHERE action IN ('user.signed_in', 'user.password_set') AND subject_id = $1 \
+             AND at_ms > $2), 0) \
+         ORDER BY at_ms DESC LIMIT $3",
+    )
+    .bind(email)
+    .bind(since_ms)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
+
 /// Newest first; for admins' review and for tests.
 pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
     let rows = sqlx::query(

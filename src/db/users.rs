@@ -1,6 +1,6 @@
 use sqlx::Row;
 
-use super::{new_id, Db, DbError, DbResult};
+use super::{audit, new_id, Db, DbError, DbResult};
 use crate::domain::access::Principal;
 use crate::domain::Role;
 
@@ -52,6 +52,51 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String>
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// Replaces the password; audited (naming the account by email, which lifts a sign-in pause).
+pub async fn set_password(db: &Db, user_id: &str, hash: &str, now_ms: i64) -> DbResult<()> {
+    let mut tx = db.pool().begin().await?;
+    let email: String =
+        sqlx::query_scalar("UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING email")
+            .bind(hash)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            action: "user.password_set",
+            subject_id: Some(&email),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a user's access: sign-in, sessions and tokens all resolve through `disabled_at_ms`.
+pub async fn disable(db: &Db, user_id: &str, now_ms: i64) -> DbResult<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE users SET disabled_at_ms = $1 WHERE id = $2 AND disabled_at_ms IS NULL")
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            action: "user.disabled",
+            subject_id: Some(user_id),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Id and password hash for sign-in; disabled users are not found.

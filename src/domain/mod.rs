@@ -5,6 +5,7 @@ pub mod case;
 pub mod nhs_number;
 pub mod queue;
 pub mod role;
+pub mod sign_in;
 
 pub use case::{CaseStatus, Outcome, Urgency};
 pub use nhs_number::{NhsNumber, NhsNumberError};

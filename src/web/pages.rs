@@ -13,6 +13,7 @@ use super::csrf::{self, CsrfForm};
 use super::error::{AppError, AppResult, ErrorInfo};
 use super::templates::{render, ErrorPage, Layout};
 use crate::db;
+use crate::domain::sign_in;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -58,30 +59,46 @@ pub async fn login(
     session: Session,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> AppResult<Response> {
-    let user_id = auth::check_credentials(&state, &form.email, &form.password).await?;
     let now = state.now_ms();
-    let Some(user_id) = user_id else {
-        db::audit::record(
-            state.db.pool(),
-            db::audit::Event {
-                action: "user.sign_in_failed",
-                detail: Some(
-                    serde_json::json!({ "email": db::users::normalise_email(&form.email) }),
-                ),
-                ..Default::default()
-            },
-            now,
+    let email = db::users::normalise_email(&form.email);
+    let failures = db::audit::sign_in_failures(
+        &state.db,
+        &email,
+        now - sign_in::WINDOW_MS,
+        sign_in::MAX_FAILURES as i64,
+    )
+    .await?;
+    if let Some(until) = sign_in::paused_until(&failures, now) {
+        let mut page = refuse_sign_in(
+            &state,
+            &session,
+            form,
+            StatusCode::TOO_MANY_REQUESTS,
+            "user.sign_in_paused",
+            format!(
+                "Sign-in to this account is paused after {} wrong passwords. Try again {}; \
+                 if you have forgotten your password, ask your aghub administrator to set a new one.",
+                sign_in::MAX_FAILURES,
+                sign_in::wait_phrase(until, now)
+            ),
         )
         .await?;
-        let page = LoginPage {
-            layout: Layout::new(&session, None).await?,
-            error: Some(
-                "The email address or password is not right. Check them and try again.".into(),
-            ),
-            email: form.email,
-            next: safe_next(form.next.as_deref()),
-        };
-        return Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response());
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from((until - now + 999) / 1000),
+        );
+        return Ok(page);
+    }
+    let Some(user_id) = auth::check_credentials(&state, &email, &form.password).await? else {
+        return refuse_sign_in(
+            &state,
+            &session,
+            form,
+            StatusCode::UNAUTHORIZED,
+            "user.sign_in_failed",
+            "The email address or password is not right. Check them and try again.".into(),
+        )
+        .await;
     };
     // A new session id at sign-in defeats session fixation; a new CSRF token goes with it.
     session.cycle_id().await.map_err(AppError::internal)?;
@@ -98,12 +115,42 @@ pub async fn login(
         db::audit::Event {
             actor_id: Some(&user_id),
             action: "user.signed_in",
+            subject_id: Some(&email),
             ..Default::default()
         },
         now,
     )
     .await?;
     Ok(Redirect::to(&safe_next(form.next.as_deref())).into_response())
+}
+
+/// The sign-in page again with why, after recording the refusal against the account tried.
+async fn refuse_sign_in(
+    state: &AppState,
+    session: &Session,
+    form: LoginForm,
+    status: StatusCode,
+    action: &str,
+    message: String,
+) -> AppResult<Response> {
+    let email = db::users::normalise_email(&form.email);
+    db::audit::record(
+        state.db.pool(),
+        db::audit::Event {
+            action,
+            subject_id: Some(&email),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    let page = LoginPage {
+        layout: Layout::new(session, None).await?,
+        error: Some(message),
+        email: form.email,
+        next: safe_next(form.next.as_deref()),
+    };
+    Ok((status, render(&page)?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@ on_both_stacks!(
     cli_created_user_signs_in_and_their_token_calls_the_api,
     cli_misuse_exits_non_zero_with_one_line,
     rota_add_checks_consultant_specialty_and_times,
+    set_password_lifts_a_pause_and_disable_ends_all_access,
 );
 
 fn aghub(b: &Backends, args: &[&str], password: Option<&str>) -> Output {
@@ -379,4 +380,114 @@ async fn serve_stops_cleanly_on_sigterm() {
         exited.is_some_and(|c| c.success()),
         "exit 0 after SIGTERM: {exited:?}"
     );
+}
+
+async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
+    let b = Backends::new(stack).await;
+    ok(&aghub(
+        &b,
+        &["practice", "add", "--ods", "A81001", "--name", "Riverside"],
+        None,
+    ));
+    let email = "gp@example.nhs.uk";
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--name",
+            "Dr G",
+            "--role",
+            "gp",
+            "--practice",
+            "A81001",
+        ],
+        Some("first long password"),
+    ));
+    let token = ok(&aghub(&b, &["token", "create", "--email", email], None));
+    let app = TestApp::start(&b).await;
+    let me = |token: String| {
+        let (client, url) = (app.api(), app.url("/api/v1/me"));
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token.trim())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(token.clone()).await, StatusCode::OK);
+    let session = app.browser();
+    assert_eq!(
+        session.sign_in(email, "first long password").await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    app.clock.advance(1_000);
+    let other = app.browser();
+    for _ in 0..5 {
+        other.sign_in(email, "a wrong guess").await;
+    }
+    assert_eq!(
+        other.sign_in(email, "first long password").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["user", "set-password", "--email", email],
+            Some("short"),
+        ),
+        "at least",
+    );
+    ok(&aghub(
+        &b,
+        &["user", "set-password", "--email", email],
+        Some("second long password"),
+    ));
+    assert_eq!(
+        other.sign_in(email, "first long password").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone and the pause is lifted"
+    );
+    assert_eq!(
+        other.sign_in(email, "second long password").await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    ok(&aghub(&b, &["user", "disable", "--email", email], None));
+    assert_eq!(
+        me(token).await,
+        StatusCode::UNAUTHORIZED,
+        "API token stops working"
+    );
+    let r = session.get("/cases").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "open session ends");
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
+    assert_eq!(
+        app.browser()
+            .sign_in(email, "second long password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["user", "disable", "--email", "nobody@example.nhs.uk"],
+            None,
+        ),
+        "no user with email",
+    );
+    let audit = aghub::db::audit::recent(&app.state.db, 100).await.unwrap();
+    for action in ["user.password_set", "user.disabled"] {
+        assert!(audit.iter().any(|e| e.action == action), "{action} audited");
+    }
 }

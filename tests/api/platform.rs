@@ -19,6 +19,7 @@ on_both_stacks!(
     unknown_routes_get_html_for_people_and_json_for_the_api,
     oversized_bodies_are_refused_with_413,
     open_redirects_after_sign_in_are_refused,
+    wrong_passwords_pause_sign_in_to_that_account_only,
 );
 
 async fn one_app(stack: Stack) -> (Backends, TestApp) {
@@ -515,5 +516,85 @@ async fn slow_uploads_are_cut_off_and_leave_nothing() {
             .unwrap()
             .status(),
         StatusCode::OK
+    );
+}
+
+/// Five wrong passwords within 15 minutes pause sign-in to that account (even with the right
+/// password), for known and unknown emails alike; other accounts are unaffected, a successful
+/// sign-in starts the count again, and the pause lifts by itself.
+async fn wrong_passwords_pause_sign_in_to_that_account_only(stack: Stack) {
+    let (_b, app) = one_app(stack).await;
+    let practice = app.add_practice("A81001").await;
+    app.add_user("a@example.nhs.uk", Role::Gp, Some(&practice.id), &[])
+        .await;
+    app.add_user("b@example.nhs.uk", Role::Gp, Some(&practice.id), &[])
+        .await;
+    let attacker = app.browser();
+    for email in ["a@example.nhs.uk", "nobody@example.nhs.uk"] {
+        for _ in 0..5 {
+            let r = attacker.sign_in(email, "not the password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let owner = app.browser();
+    let paused = owner.sign_in("A@Example.nhs.uk ", PASSWORD).await;
+    assert_eq!(paused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(paused.headers()["retry-after"], "900");
+    let html = paused.text().await.unwrap();
+    assert!(
+        html.contains("paused after 5 wrong passwords. Try again in 15 minutes"),
+        "{html}"
+    );
+    assert_eq!(
+        owner.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "not signed in"
+    );
+    let r = attacker
+        .sign_in("nobody@example.nhs.uk", "not the password")
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "unknown emails are paused alike, so a pause reveals no account"
+    );
+
+    // Another account: 4 wrong, a right one resets the count, 4 more wrong still leave it open.
+    let b = app.browser();
+    for round in 0..2 {
+        for _ in 0..4 {
+            let r = b.sign_in("b@example.nhs.uk", "not the password").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "round {round}");
+        }
+        let r = b.sign_in("b@example.nhs.uk", PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "round {round}");
+    }
+
+    app.clock.advance(14 * 60_000);
+    let r = owner.sign_in("a@example.nhs.uk", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("Try again in 1 minute"));
+    app.clock.advance(60_000);
+    let r = owner.sign_in("a@example.nhs.uk", PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the pause lifts by itself"
+    );
+
+    let audit = aghub::db::audit::recent(&app.state.db, 100).await.unwrap();
+    let paused_for: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "user.sign_in_paused")
+        .map(|e| e.subject_id.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        paused_for,
+        vec![
+            "a@example.nhs.uk",
+            "nobody@example.nhs.uk",
+            "a@example.nhs.uk"
+        ],
+        "every refusal is audited against the account tried"
     );
 }
