@@ -8,10 +8,10 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::auth::CurrentUser;
-use super::case_pages::fmt_time;
 use super::csrf::CsrfForm;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
+use super::uk_time;
 use crate::db::{self, audit, rotas::Pool};
 use crate::domain::access::Principal;
 use crate::state::AppState;
@@ -76,8 +76,8 @@ async fn page(
                 specialty: s.name.clone(),
                 consultant: name,
                 pool: shift.pool,
-                from: fmt_time(shift.starts_at_ms),
-                to: fmt_time(shift.ends_at_ms),
+                from: uk_time::format(shift.starts_at_ms),
+                to: uk_time::format(shift.ends_at_ms),
             });
         }
     }
@@ -128,15 +128,6 @@ pub struct RotaForm {
     to: String,
 }
 
-/// `datetime-local` values ("2026-11-23T08:00"), read as UTC.
-fn parse_local(value: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    let t = time::PrimitiveDateTime::parse(value.trim(), format)
-        .ok()?
-        .assume_utc();
-    Some(t.unix_timestamp() * 1000)
-}
-
 pub async fn add_shift(
     State(state): State<AppState>,
     session: Session,
@@ -154,8 +145,8 @@ pub async fn add_shift(
         errors.push("Choose a consultant and one of their specialties.".to_string());
     }
     let pool: Option<Pool> = form.pool.parse().map_err(|e: String| errors.push(e)).ok();
-    let from = parse_local(&form.from);
-    let to = parse_local(&form.to);
+    let from = uk_time::parse_form(&form.from);
+    let to = uk_time::parse_form(&form.to);
     match (from, to) {
         (Some(f), Some(t)) if t <= f => errors.push("The shift must end after it starts.".into()),
         (Some(_), Some(_)) => {}

@@ -12,23 +12,13 @@ use super::case_form;
 use super::csrf::CsrfForm;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
+use super::uk_time;
 use crate::db::{self, cases::CaseRow, specialties::Specialty};
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::service::{cases, FieldError, ServiceError};
 use crate::state::AppState;
-
-/// "23 Nov 2026, 09:00 UTC".
-pub fn fmt_time(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    );
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
-}
 
 /// "3 h 20 min", "2 days 1 h".
 pub fn fmt_age(ms: i64) -> String {
@@ -112,7 +102,7 @@ pub async fn list(
             let outcome = r.outcome();
             ListRow {
                 id: r.id.clone(),
-                submitted: fmt_time(r.submitted_at_ms),
+                submitted: uk_time::format(r.submitted_at_ms),
                 age: fmt_age(now - r.submitted_at_ms),
                 nhs_number: formatted_nhs(&r.nhs_number),
                 date_of_birth: r.date_of_birth.clone(),
@@ -412,7 +402,7 @@ async fn case_page(
         .map(|m| MessageView {
             kind: m.kind,
             author: m.author_name,
-            at: fmt_time(m.created_at_ms),
+            at: uk_time::format(m.created_at_ms),
             outcome: m
                 .outcome
                 .as_deref()
@@ -433,7 +423,7 @@ async fn case_page(
         date_of_birth: row.date_of_birth.clone(),
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
         urgent: urgency == Urgency::Urgent,
-        submitted: fmt_time(row.submitted_at_ms),
+        submitted: uk_time::format(row.submitted_at_ms),
         time_left: if status == CaseStatus::Closed {
             "answered".into()
         } else {

@@ -14,6 +14,7 @@ pub mod pages;
 pub mod photo_check;
 pub mod reports;
 pub mod templates;
+pub mod uk_time;
 
 use std::sync::Arc;
 use std::time::Duration;

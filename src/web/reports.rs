@@ -456,7 +456,7 @@ fn view(r: &Report) -> ReportView {
                 )
             })
             .collect(),
-        generated: super::case_pages::fmt_time(
+        generated: super::uk_time::format(
             crate::clock::parse_rfc3339(&r.generated_at).unwrap_or(0),
         ),
     }

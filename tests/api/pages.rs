@@ -336,7 +336,31 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     let page = admin.get_text("/admin?saved=rota").await;
-    assert!(page.contains("The shift was added.") && page.contains("24 Nov 2026, 08:00 UTC"));
+    assert!(page.contains("The shift was added.") && page.contains("24 Nov 2026, 08:00 GMT"));
+    // Typed in UK time: a summer shift is stored an hour earlier in UTC and shown as BST.
+    let summer = admin
+        .post_form(
+            "/admin/rotas",
+            &[
+                ("csrf_token", &token),
+                ("consultant", &consultant),
+                ("pool", "local"),
+                ("from", "2027-07-01T09:00"),
+                ("to", "2027-07-01T17:00"),
+            ],
+        )
+        .await;
+    assert_eq!(summer.status(), StatusCode::SEE_OTHER);
+    let page = admin.get_text("/admin?saved=rota").await;
+    assert!(page.contains("1 Jul 2027, 09:00 BST") && page.contains("1 Jul 2027, 17:00 BST"));
+    let starts: Vec<i64> = sqlx::query_scalar("SELECT starts_at_ms FROM rota_shifts")
+        .fetch_all(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        starts.contains(&1_814_428_800_000),
+        "09:00 BST on 1 Jul 2027 is 08:00 UTC: {starts:?}"
+    );
     let saved = admin
         .post_form(
             "/admin/specialties/dermatology",

@@ -1,0 +1,74 @@
+//! Times as people in England read and type them: Europe/London, so GMT in winter and BST in
+//! summer. The API and the database keep UTC; only pages and forms use this. jiff carries its own
+//! copy of the time-zone database, so a slim container without tzdata shows the same times.
+
+use std::sync::LazyLock;
+
+use jiff::tz::TimeZone;
+
+static LONDON: LazyLock<TimeZone> =
+    LazyLock::new(|| TimeZone::get("Europe/London").expect("the bundled tzdb has Europe/London"));
+
+/// "23 Nov 2026, 09:00 GMT", "1 Jul 2026, 09:00 BST".
+pub fn format(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned_datetime(LONDON.clone())
+                .strftime("%-d %b %Y, %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A `datetime-local` form value ("2026-11-23T08:00") as London time. In the hour the clocks go
+/// back it means the first of the two; in the hour they go forward, the time an hour later.
+pub fn parse_form(value: &str) -> Option<i64> {
+    let local: jiff::civil::DateTime = value.trim().parse().ok()?;
+    let zoned = local.to_zoned_datetime(LONDON.clone()).ok()?;
+    Some(zoned.timestamp().as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc_ms(rfc3339: &str) -> i64 {
+        rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn winter_is_gmt_and_summer_is_bst() {
+        assert_eq!(
+            format(utc_ms("2026-11-23T09:00:00Z")),
+            "23 Nov 2026, 09:00 GMT"
+        );
+        assert_eq!(
+            format(utc_ms("2026-07-01T08:00:00Z")),
+            "1 Jul 2026, 09:00 BST"
+        );
+    }
+
+    #[test]
+    fn form_values_are_london_time() {
+        assert_eq!(
+            parse_form("2026-11-23T08:00"),
+            Some(utc_ms("2026-11-23T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_form(" 2026-07-01T09:00 "),
+            Some(utc_ms("2026-07-01T08:00:00Z"))
+        );
+        // Clocks go back at 02:00 BST on 25 Oct 2026: 01:30 happens twice; the first is BST.
+        assert_eq!(
+            parse_form("2026-10-25T01:30"),
+            Some(utc_ms("2026-10-25T00:30:00Z"))
+        );
+        // Clocks go forward at 01:00 GMT on 29 Mar 2026: 01:30 does not exist.
+        assert_eq!(
+            parse_form("2026-03-29T01:30"),
+            Some(utc_ms("2026-03-29T01:30:00Z"))
+        );
+        assert_eq!(parse_form("23/11/2026 08:00"), None);
+        assert_eq!(parse_form(""), None);
+    }
+}
