@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aghub::db::rotas::Pool;
 use aghub::domain::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::helpers::{phone_jpeg, Backends, Stack, TestApp, PASSWORD, T0};
+use crate::helpers::{phone_jpeg, Backends, Stack, TestApp, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -176,17 +175,7 @@ async fn whole_journey_in_a_real_browser() {
     let derm = app
         .add_user("derm@h.example", Role::Consultant, None, &["dermatology"])
         .await;
-    aghub::db::rotas::insert(
-        &app.state.db,
-        &derm,
-        "dermatology",
-        Pool::Local,
-        T0 - 1,
-        T0 + 86_400_000,
-        T0,
-    )
-    .await
-    .unwrap();
+    app.on_local_rota_today(&derm, "dermatology").await;
 
     let work = tempfile::tempdir().unwrap();
     let photo = work.path().join("IMG_0042.JPG");

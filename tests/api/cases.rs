@@ -177,13 +177,7 @@ impl World {
     }
 
     pub async fn submit(&self, token: &str, form: Form) -> reqwest::Response {
-        self.client()
-            .post(self.app.url("/api/v1/cases"))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        self.app.submit_case(token, form).await
     }
 
     /// Submits a valid case and returns its JSON.

@@ -37,20 +37,16 @@ async fn s3_down_during_upload_gives_503_leaves_nothing_and_recovers() {
     let mut settings = b.settings();
     settings.s3_endpoint = Some(format!("http://127.0.0.1:{}", proxy.port));
     let (app, token) = gp_app(&b, settings).await;
-    let submit = || {
-        app.api()
-            .post(app.url("/api/v1/cases"))
-            .bearer_auth(&token)
-            .multipart(case_form("dermatology", "routine", 2))
-            .send()
-    };
+    let submit = || app.submit_case(&token, case_form("dermatology", "routine", 2));
 
     proxy.cut();
-    let r = submit().await.unwrap();
+    let r = submit().await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(r).await, "service_unavailable");
-    let ready = app.api().get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.status_of("/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert_eq!(count_cases(&app).await, 0, "no half-created case");
 
     proxy.restore();
@@ -60,7 +56,7 @@ async fn s3_down_during_upload_gives_503_leaves_nothing_and_recovers() {
     assert_eq!(blob_intents::count(&app.state.db).await.unwrap(), 0);
     assert_eq!(stored_objects(&b).await, 0, "no orphan objects");
 
-    let r = submit().await.unwrap();
+    let r = submit().await;
     assert_eq!(r.status(), StatusCode::CREATED, "recovers by itself");
     assert_eq!(stored_objects(&b).await, 6);
     assert_eq!(
@@ -123,31 +119,16 @@ async fn postgres_down_gives_503_and_the_service_recovers() {
     );
     assert_eq!(error_code(r).await, "service_unavailable");
     let submit = app
-        .api()
-        .post(app.url("/api/v1/cases"))
-        .bearer_auth(&token)
-        .multipart(case_form("cardiology", "routine", 0))
-        .send()
-        .await
-        .unwrap();
+        .submit_case(&token, case_form("cardiology", "routine", 0))
+        .await;
     assert_eq!(submit.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        app.api()
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.status_of("/healthz").await,
         StatusCode::OK,
         "still alive"
     );
     assert_eq!(
-        app.api()
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.status_of("/readyz").await,
         StatusCode::SERVICE_UNAVAILABLE
     );
 
@@ -162,13 +143,8 @@ async fn postgres_down_gives_503_and_the_service_recovers() {
     }
     assert!(recovered, "the pool reconnects by itself");
     let created = app
-        .api()
-        .post(app.url("/api/v1/cases"))
-        .bearer_auth(&token)
-        .multipart(case_form("cardiology", "routine", 0))
-        .send()
-        .await
-        .unwrap();
+        .submit_case(&token, case_form("cardiology", "routine", 0))
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
 }
 
@@ -177,13 +153,8 @@ async fn a_process_dying_mid_upload_leaves_nothing_visible_and_loses_nothing_com
     let b = Backends::new(Stack::SqliteFs).await;
     let (app, token) = gp_app(&b, b.settings()).await;
     let committed = app
-        .api()
-        .post(app.url("/api/v1/cases"))
-        .bearer_auth(&token)
-        .multipart(case_form("dermatology", "routine", 1))
-        .send()
-        .await
-        .unwrap();
+        .submit_case(&token, case_form("dermatology", "routine", 1))
+        .await;
     assert_eq!(committed.status(), StatusCode::CREATED);
     // A request that wrote its photo and then died: the batch is never committed nor discarded.
     let mut batch = PhotoBatch::new(&app.state, "0190c0de-0000-7000-8000-000000000002");

@@ -265,6 +265,46 @@ impl TestApp {
             .build()
             .unwrap()
     }
+
+    /// The status of an unauthenticated GET, e.g. `/healthz` or `/readyz`.
+    pub async fn status_of(&self, path: &str) -> reqwest::StatusCode {
+        self.api()
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Submits a case through the API with a bearer token.
+    pub async fn submit_case(
+        &self,
+        token: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.api()
+            .post(self.url("/api/v1/cases"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Puts a consultant on the local rota of a specialty from just before T0 for a day.
+    pub async fn on_local_rota_today(&self, user_id: &str, specialty: &str) {
+        db::rotas::insert(
+            &self.state.db,
+            user_id,
+            specialty,
+            db::rotas::Pool::Local,
+            T0 - 1,
+            T0 + 86_400_000,
+            T0,
+        )
+        .await
+        .unwrap();
+    }
 }
 
 impl Drop for TestApp {

@@ -1,12 +1,11 @@
 //! The web pages as a browser uses them: forms with CSRF tokens, redirects, escaping.
 
-use aghub::db::rotas::Pool;
 use aghub::domain::Role;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    extract_csrf, phone_jpeg, stored_objects, Backends, Browser, Stack, TestApp, PASSWORD, T0,
+    extract_csrf, phone_jpeg, stored_objects, Backends, Browser, Stack, TestApp, PASSWORD,
 };
 
 on_both_stacks!(
@@ -35,17 +34,7 @@ async fn web(stack: Stack) -> Web {
     let derm = app
         .add_user("derm@h.example", Role::Consultant, None, &["dermatology"])
         .await;
-    aghub::db::rotas::insert(
-        &app.state.db,
-        &derm,
-        "dermatology",
-        Pool::Local,
-        T0 - 1,
-        T0 + 86_400_000,
-        T0,
-    )
-    .await
-    .unwrap();
+    app.on_local_rota_today(&derm, "dermatology").await;
     app.add_user("c@icb.example", Role::Commissioner, None, &[])
         .await;
     Web {
