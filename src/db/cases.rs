@@ -445,7 +445,7 @@ pub async fn photos_of_cases(
     for chunk in case_ids.chunks(CHUNK) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "{SELECT_PHOTO} WHERE p.case_id IN ({}) ORDER BY p.case_id, p.position, p.id",
+            "{SELECT_PHOTO} WHERE p.case_id IN ({}) ORDER BY p.position, p.id",
             placeholders.join(", ")
         );
         let mut query = sqlx::query_as::<_, PhotoRow>(&sql);

@@ -73,6 +73,7 @@ pub async fn login(
             &state,
             &session,
             form,
+            &email,
             StatusCode::TOO_MANY_REQUESTS,
             "user.sign_in_paused",
             format!(
@@ -94,6 +95,7 @@ pub async fn login(
             &state,
             &session,
             form,
+            &email,
             StatusCode::UNAUTHORIZED,
             "user.sign_in_failed",
             "The email address or password is not right. Check them and try again.".into(),
@@ -129,16 +131,16 @@ async fn refuse_sign_in(
     state: &AppState,
     session: &Session,
     form: LoginForm,
+    email: &str,
     status: StatusCode,
     action: &str,
     message: String,
 ) -> AppResult<Response> {
-    let email = db::users::normalise_email(&form.email);
     db::audit::record(
         state.db.pool(),
         db::audit::Event {
             action,
-            subject_id: Some(&email),
+            subject_id: Some(email),
             ..Default::default()
         },
         state.now_ms(),
