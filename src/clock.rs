@@ -42,6 +42,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// `YYYY-MM-DD`: dates of birth and report periods.
+pub const ISO_DATE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// The UTC calendar day of an instant.
+pub fn utc_date(ms: i64) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN)
+}
+
 /// RFC 3339 in UTC with milliseconds, the API's timestamp format.
 pub fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

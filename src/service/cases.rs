@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::photos::PhotoBatch;
 use super::{FieldError, ServiceError, ServiceResult};
+use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit, cases::CaseRow};
 use crate::domain::access::{CaseAccess, Principal};
 use crate::domain::queue::CLAIM_IDLE_LIMIT_MS;
@@ -83,13 +84,9 @@ fn parse_bool(errors: &mut Vec<FieldError>, value: &str) -> bool {
 
 fn parse_date_of_birth(errors: &mut Vec<FieldError>, value: &str, now_ms: i64) -> String {
     let v = value.trim();
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    match time::Date::parse(v, format) {
+    match time::Date::parse(v, ISO_DATE) {
         Ok(d) => {
-            let today = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
-                .map(|t| t.date())
-                .unwrap_or(time::Date::MAX);
-            if d > today {
+            if d > utc_date(now_ms) {
                 errors.push(field(
                     "date_of_birth",
                     "invalid_date_of_birth",

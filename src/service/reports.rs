@@ -25,7 +25,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{FieldError, ServiceError, ServiceResult};
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, utc_date, ISO_DATE};
 use crate::db::reports::{self as rdb, Counts, DayCell, Filter, DAY_MS, WEEK_MS};
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
@@ -99,21 +99,12 @@ pub struct Period {
     pub to: time::Date,
 }
 
-const DATE: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
-
 fn date_ms(d: time::Date) -> i64 {
     d.midnight().assume_utc().unix_timestamp() * 1000
 }
 
-fn ms_date(ms: i64) -> time::Date {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| t.date())
-        .unwrap_or(time::Date::MIN)
-}
-
 pub fn fmt_date(ms: i64) -> String {
-    ms_date(ms).format(DATE).unwrap_or_default()
+    utc_date(ms).format(ISO_DATE).unwrap_or_default()
 }
 
 impl Period {
@@ -121,7 +112,7 @@ impl Period {
     pub fn parse(from: Option<&str>, to: Option<&str>) -> ServiceResult<Period> {
         let one = |name: &'static str, v: Option<&str>| {
             let v = v.map(str::trim).unwrap_or("");
-            time::Date::parse(v, DATE).map_err(|_| {
+            time::Date::parse(v, ISO_DATE).map_err(|_| {
                 let message = if v.is_empty() {
                     format!("Give the period's {name} date as YYYY-MM-DD, for example 2026-11-01.")
                 } else {
@@ -157,8 +148,8 @@ impl Period {
     pub fn recent(now_ms: i64) -> Period {
         let this_week = rdb::week_start(now_ms);
         Period {
-            from: ms_date(this_week - 12 * WEEK_MS),
-            to: ms_date(now_ms),
+            from: utc_date(this_week - 12 * WEEK_MS),
+            to: utc_date(now_ms),
         }
     }
 
@@ -176,11 +167,11 @@ impl Period {
     }
 
     pub fn first_day(&self) -> String {
-        self.from.format(DATE).unwrap_or_default()
+        self.from.format(ISO_DATE).unwrap_or_default()
     }
 
     pub fn last_day(&self) -> String {
-        self.to.format(DATE).unwrap_or_default()
+        self.to.format(ISO_DATE).unwrap_or_default()
     }
 }
 

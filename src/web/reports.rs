@@ -340,18 +340,15 @@ struct ReportView {
 }
 
 fn week_label(iso: &str) -> String {
-    time::Date::parse(
-        iso,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
-    .and_then(|d| {
-        d.format(time::macros::format_description!(
-            "[day padding:none] [month repr:short] [year]"
-        ))
+    time::Date::parse(iso, crate::clock::ISO_DATE)
         .ok()
-    })
-    .unwrap_or_else(|| iso.to_string())
+        .and_then(|d| {
+            d.format(time::macros::format_description!(
+                "[day padding:none] [month repr:short] [year]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| iso.to_string())
 }
 
 fn view(r: &Report) -> ReportView {
