@@ -225,10 +225,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ if !specialties.is_empty() => bail!("--specialty is only for consultant users"),
                 _ => {}
             }
-            let password = read_password()?;
-            check_password_policy(&password).map_err(|e| anyhow!(e))?;
-            let hash =
-                hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+            let hash = new_password_hash()?;
             db::users::insert(
                 &db,
                 db::users::NewUser {
@@ -247,10 +244,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::SetPassword { email }) => {
             let db = connect(&settings).await?;
             let user_id = find_user(&db, &email).await?;
-            let password = read_password()?;
-            check_password_policy(&password).map_err(|e| anyhow!(e))?;
-            let hash =
-                hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+            let hash = new_password_hash()?;
             db::users::set_password(&db, &user_id, &hash, SystemClock.now_ms()).await?;
             Ok(())
         }
@@ -338,6 +332,13 @@ async fn check_specialty(db: &Db, slug: &str) -> anyhow::Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reads a new password, checks it against the policy and hashes it.
+fn new_password_hash() -> anyhow::Result<String> {
+    let password = read_password()?;
+    check_password_policy(&password).map_err(|e| anyhow!(e))?;
+    hash_password(&password).map_err(|e| anyhow!("hashing the password: {e}"))
 }
 
 fn read_password() -> anyhow::Result<String> {
