@@ -208,6 +208,16 @@ async fn web_submission_without_csrf_token_is_refused_and_stores_nothing(stack: 
         post_multipart(&gp, "/cases", late).await.status(),
         StatusCode::FORBIDDEN
     );
+    // A phone-sized photo behind a missing token: the refusal still reaches the phone as a 403
+    // page, not a connection reset from a server that stopped reading.
+    let big_photo = Part::bytes(phone_jpeg(3000, 2000, 1, 2)).file_name("b.jpg");
+    let r = post_multipart(
+        &gp,
+        "/cases",
+        web_case_form("", false).part("photo", big_photo),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(stored_objects(&w._backends).await, 0);
 }
 
