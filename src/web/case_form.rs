@@ -85,7 +85,27 @@ pub async fn read(
         }),
         Err(e) => {
             photos.discard().await;
+            if e.status != StatusCode::PAYLOAD_TOO_LARGE {
+                drain(&mut multipart).await;
+            }
             Err(e)
+        }
+    }
+}
+
+/// Reads and drops the rest of a refused upload, up to a bound. A server that answers before
+/// the body is read closes the socket while the client is still sending: the client sees a
+/// broken pipe instead of our error (seen in CI on a refused form). Oversized uploads are not
+/// drained: they are cut off, as the limit promises.
+async fn drain(multipart: &mut Multipart) {
+    const MAX_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+    let mut drained = 0;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            drained += chunk.len();
+            if drained > MAX_DRAIN_BYTES {
+                return;
+            }
         }
     }
 }
