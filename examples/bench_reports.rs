@@ -413,7 +413,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let token = db::tokens::generate();
-    db::tokens::insert(&state.db, &user, &token, 0).await?;
+    db::tokens::insert(&state.db, &user, &token, 0, i64::MAX).await?;
     let client = reqwest::Client::new();
     println!("\nOver HTTP (one client, {} runs each):", args.runs);
     for (label, path, accept) in [

@@ -91,10 +91,19 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Prints one new API token on stdout, nothing else.
+    /// Prints one new API token on stdout, nothing else (its expiry goes to stderr).
     Create {
         #[arg(long)]
         email: String,
+    },
+    /// Revokes one token, or every token of a user.
+    Revoke {
+        /// The token itself.
+        #[arg(long, conflicts_with = "email", required_unless_present = "email")]
+        token: Option<String>,
+        /// Every live token of this user.
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 
@@ -258,8 +267,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = connect(&settings).await?;
             let user_id = find_user(&db, &email).await?;
             let token = db::tokens::generate();
-            db::tokens::insert(&db, &user_id, &token, SystemClock.now_ms()).await?;
+            let now = SystemClock.now_ms();
+            let expires = now + settings.token_lifetime_ms();
+            db::tokens::insert(&db, &user_id, &token, now, expires).await?;
             println!("{token}");
+            eprintln!(
+                "aghub: the token expires {} ({} days)",
+                crate::clock::rfc3339(expires),
+                settings.token_days
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { token, email }) => {
+            let db = connect(&settings).await?;
+            let which = match (&token, &email) {
+                (Some(t), _) => db::tokens::Revoke::Token(t.trim()),
+                (None, Some(e)) => db::tokens::Revoke::AllOfUser(&find_user(&db, e).await?),
+                (None, None) => bail!("give --token TOKEN or --email EMAIL"),
+            };
+            let n = db::tokens::revoke(&db, which, SystemClock.now_ms()).await?;
+            if n == 0 && token.is_some() {
+                bail!("no live token matches: it may have expired or been revoked already");
+            }
+            eprintln!("aghub: revoked {n} token{}", if n == 1 { "" } else { "s" });
             Ok(())
         }
         Command::Rota(RotaCommand::Add {

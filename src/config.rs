@@ -75,9 +75,23 @@ pub struct Settings {
         global = true
     )]
     pub request_timeout_secs: u64,
+
+    /// Days an API token made by `aghub token create` stays valid.
+    #[arg(
+        long,
+        env = "AGHUB_TOKEN_DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub token_days: u32,
 }
 
 impl Settings {
+    pub fn token_lifetime_ms(&self) -> i64 {
+        i64::from(self.token_days) * 86_400_000
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),

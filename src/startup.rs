@@ -17,10 +17,16 @@ use crate::web;
 
 /// Connects storage, applies migrations and builds the shared state.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    if settings.database_url.is_none() || settings.storage_url.is_none() {
+        crate::private_files::own_dir(&settings.data_dir)
+            .with_context(|| format!("preparing {}", settings.data_dir.display()))?;
+    }
     let db = Db::connect(&settings.database_url())
         .await
         .context("connecting to the database")?;
-    db.migrate().await.context("applying database migrations")?;
+    db.migrate_if_pending()
+        .await
+        .context("applying database migrations")?;
     let blobs = BlobStore::from_settings(&settings)
         .await
         .context("opening the object store")?;
@@ -99,6 +105,9 @@ pub async fn run_housekeeping_once(state: &AppState) {
         .await
     {
         tracing::warn!(error = %e, "could not delete expired sessions");
+    }
+    if let Err(e) = crate::db::sign_in::sweep(&state.db, state.now_ms()).await {
+        tracing::warn!(error = %e, "could not forget old sign-in attempts");
     }
     match crate::service::photos::sweep_orphans(state).await {
         Ok(0) => {}

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 use super::{BlobError, BlobKey, BlobResult};
+use crate::private_files;
 
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -11,9 +12,13 @@ pub struct FsStore {
 }
 
 impl FsStore {
+    /// Photos are patient data: the folder is 700 and every object 600 (`private_files`).
     pub async fn open(root: impl AsRef<Path>) -> BlobResult<Self> {
         let root = root.as_ref().to_path_buf();
-        tokio::fs::create_dir_all(&root).await?;
+        let dir = root.clone();
+        tokio::task::spawn_blocking(move || private_files::own_dir(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
         Ok(Self { root })
     }
 
@@ -26,10 +31,13 @@ impl FsStore {
     pub async fn put(&self, key: &BlobKey, bytes: Bytes) -> BlobResult<()> {
         let path = self.path(key);
         let dir = path.parent().expect("keys have a parent").to_path_buf();
-        tokio::fs::create_dir_all(&dir).await?;
+        let create = dir.clone();
+        tokio::task::spawn_blocking(move || private_files::create_dir_all(&create))
+            .await
+            .map_err(std::io::Error::other)??;
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
+            let mut file = private_files::new_file_options().open(&tmp).await?;
             file.write_all(&bytes).await?;
             file.sync_all().await?;
             drop(file);
@@ -68,7 +76,11 @@ impl FsStore {
 
     pub async fn health_check(&self) -> BlobResult<()> {
         let probe = self.root.join(format!(".health-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&probe, b"ok").await?;
+        private_files::new_file_options()
+            .open(&probe)
+            .await?
+            .write_all(b"ok")
+            .await?;
         tokio::fs::remove_file(&probe).await?;
         Ok(())
     }

@@ -41,35 +41,13 @@ pub struct Recorded {
     pub action: String,
     pub case_id: Option<String>,
     pub subject_id: Option<String>,
-}
-
-/// Times of an account's failed sign-ins since `since_ms` that came after its last successful
-/// sign-in or password change, newest first, at most `limit`. Sign-in events name the account
-/// tried by its normalised email in `subject_id`, so unknown emails count the same way.
-pub async fn sign_in_failures(
-    db: &Db,
-    email: &str,
-    since_ms: i64,
-    limit: i64,
-) -> DbResult<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT at_ms FROM audit_events WHERE action = 'user.sign_in_failed' AND subject_id = $1 \
-         AND at_ms > $2 AND at_ms > COALESCE((SELECT MAX(at_ms) FROM audit_events \
-             WHERE action IN ('user.signed_in', 'user.password_set') AND subject_id = $1 \
-             AND at_ms > $2), 0) \
-         ORDER BY at_ms DESC LIMIT $3",
-    )
-    .bind(email)
-    .bind(since_ms)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?)
+    pub detail: Option<serde_json::Value>,
 }
 
 /// Newest first; for admins' review and for tests.
 pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
     let rows = sqlx::query(
-        "SELECT at_ms, actor_id, action, case_id, subject_id FROM audit_events \
+        "SELECT at_ms, actor_id, action, case_id, subject_id, detail FROM audit_events \
          ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
@@ -83,6 +61,9 @@ pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
                 action: r.try_get("action")?,
                 case_id: r.try_get("case_id")?,
                 subject_id: r.try_get("subject_id")?,
+                detail: r
+                    .try_get::<Option<String>, _>("detail")?
+                    .and_then(|d| serde_json::from_str(&d).ok()),
             })
         })
         .collect::<Result<_, sqlx::Error>>()

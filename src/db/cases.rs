@@ -176,6 +176,21 @@ pub async fn queue(
         .await?)
 }
 
+/// Whether this consultant took part in the case: wrote in it, or claimed it at some point
+/// (claims are in the audit trail; a released or lapsed claim still counts).
+pub async fn consultant_involved(db: &Db, case_id: &str, user_id: &str) -> DbResult<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT case_id FROM case_messages WHERE case_id = $1 AND author_id = $2 \
+         UNION ALL SELECT case_id FROM audit_events WHERE case_id = $1 AND actor_id = $2 \
+         AND action = 'case.claimed' LIMIT 1",
+    )
+    .bind(case_id)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Cases a consultant holds now.
 pub async fn held_by(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<CaseRow>> {
     let sql = format!(

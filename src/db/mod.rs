@@ -11,6 +11,7 @@ pub mod practices;
 pub mod reports;
 pub mod rotas;
 pub mod sessions;
+pub mod sign_in;
 pub mod specialties;
 pub mod tokens;
 pub mod users;
@@ -71,13 +72,7 @@ impl Db {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or(path);
             if path != ":memory:" {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            DbError::Config(format!("cannot create {}: {e}", parent.display()))
-                        })?;
-                    }
-                }
+                prepare_sqlite_file(std::path::Path::new(path))?;
             }
             let url = if url.contains('?') {
                 url.to_string()
@@ -130,6 +125,36 @@ impl Db {
         Ok(())
     }
 
+    /// What `serve` runs at start: migrations only when some are pending. On PostgreSQL the
+    /// service may run as a role that owns nothing (docs/security.md) and so cannot even
+    /// `CREATE TABLE IF NOT EXISTS` sqlx's bookkeeping table; an up-to-date database needs
+    /// nothing from it.
+    pub async fn migrate_if_pending(&self) -> DbResult<()> {
+        if self.backend == Backend::Postgres && self.migrations_applied().await? {
+            return Ok(());
+        }
+        self.migrate().await
+    }
+
+    async fn migrations_applied(&self) -> DbResult<bool> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(POSTGRES_MIGRATIONS
+            .iter()
+            .all(|m| applied.contains(&m.version)))
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -146,6 +171,30 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The database file and its WAL/shared-memory files are patient data: 600, in a folder we
+/// create as 700. SQLite gives the -wal and -shm files the main file's mode, so creating the
+/// main file 600 before SQLite opens it is enough for new databases; older ones are tightened.
+fn prepare_sqlite_file(path: &std::path::Path) -> DbResult<()> {
+    let config = |e: std::io::Error| DbError::Config(format!("{}: {e}", path.display()));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::private_files::create_dir_all(parent).map_err(config)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(config)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::private_files::own_file(std::path::Path::new(&file)).map_err(config)?;
+    }
+    Ok(())
 }
 
 /// New primary key: UUIDv7, so ids sort by creation time.

@@ -1,6 +1,7 @@
 use sqlx::Row;
 
 use super::{new_id, Db, DbResult};
+use crate::domain::queue::OnDuty;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pool {
@@ -87,4 +88,23 @@ pub async fn upcoming(db: &Db, specialty: &str, now_ms: i64) -> DbResult<Vec<Shi
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+/// Which of a specialty's rotas this consultant is on at `now_ms` (only while they still
+/// answer the specialty).
+pub async fn on_duty(db: &Db, user_id: &str, specialty: &str, now_ms: i64) -> DbResult<OnDuty> {
+    let pools: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT r.pool FROM rota_shifts r \
+         JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
+         WHERE r.user_id = $1 AND r.specialty = $2 AND r.starts_at_ms <= $3 AND r.ends_at_ms > $3",
+    )
+    .bind(user_id)
+    .bind(specialty)
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(OnDuty {
+        local: pools.iter().any(|p| p == "local"),
+        national: pools.iter().any(|p| p == "national"),
+    })
 }

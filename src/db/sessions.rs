@@ -1,5 +1,6 @@
 //! Server-side browser sessions in the database, so every instance sees the same sessions
-//! and signing out (deleting the row) ends a session everywhere.
+//! and signing out (deleting the row) ends a session everywhere. Rows are keyed by the SHA-256
+//! of the session id, like API tokens: a copy of the table does not let anyone sign in.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,6 +8,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use super::Db;
+
+/// The session key that holds the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
 
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
@@ -16,6 +20,15 @@ pub struct DbSessionStore {
 impl DbSessionStore {
     pub fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// Ends every session of one user (new password, account disabled).
+    pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(db.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Removes expired rows; run now and then by the worker.
@@ -32,6 +45,20 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// The stored key of a session id.
+fn key(id: &Id) -> String {
+    super::tokens::hash(&id.to_string())
+}
+
+/// The signed-in user a session belongs to, kept in a column so their sessions can be ended.
+fn user_of(record: &Record) -> Option<String> {
+    record
+        .data
+        .get(USER_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
 fn expiry_ms(record: &Record) -> i64 {
     i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -43,12 +70,13 @@ impl SessionStore for DbSessionStore {
         loop {
             let data = serde_json::to_string(&record.data).map_err(backend)?;
             let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expires_at_ms) VALUES ($1, $2, $3) \
+                "INSERT INTO sessions (id, data, expires_at_ms, user_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO NOTHING",
             )
-            .bind(record.id.to_string())
+            .bind(key(&record.id))
             .bind(data)
             .bind(expiry_ms(record))
+            .bind(user_of(record))
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
@@ -62,12 +90,14 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
         sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at_ms = excluded.expires_at_ms",
+            "INSERT INTO sessions (id, data, expires_at_ms, user_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+             expires_at_ms = excluded.expires_at_ms, user_id = excluded.user_id",
         )
-        .bind(record.id.to_string())
+        .bind(key(&record.id))
         .bind(data)
         .bind(expiry_ms(record))
+        .bind(user_of(record))
         .execute(self.db.pool())
         .await
         .map_err(backend)?;
@@ -81,7 +111,7 @@ impl SessionStore for DbSessionStore {
         let row = sqlx::query(
             "SELECT data, expires_at_ms FROM sessions WHERE id = $1 AND expires_at_ms > $2",
         )
-        .bind(id.to_string())
+        .bind(key(id))
         .bind(now_ms)
         .fetch_optional(self.db.pool())
         .await
@@ -101,7 +131,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(key(id))
             .execute(self.db.pool())
             .await
             .map_err(backend)?;

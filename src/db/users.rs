@@ -63,6 +63,12 @@ pub async fn set_password(db: &Db, user_id: &str, hash: &str, now_ms: i64) -> Db
             .bind(user_id)
             .fetch_one(&mut *tx)
             .await?;
+    end_access(&mut tx, user_id, now_ms).await?;
+    // A new password lifts a sign-in pause: the attempts against the old one no longer count.
+    sqlx::query("DELETE FROM sign_in_attempts WHERE account = $1")
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
     audit::record(
         &mut *tx,
         audit::Event {
@@ -77,6 +83,27 @@ pub async fn set_password(db: &Db, user_id: &str, hash: &str, now_ms: i64) -> Db
     Ok(())
 }
 
+/// Ends the user's open sessions and revokes their API tokens: whoever knew the old password
+/// (or held a token made with it) is out at once.
+async fn end_access(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    now_ms: i64,
+) -> DbResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL",
+    )
+    .bind(now_ms)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Ends a user's access: sign-in, sessions and tokens all resolve through `disabled_at_ms`.
 pub async fn disable(db: &Db, user_id: &str, now_ms: i64) -> DbResult<()> {
     let mut tx = db.pool().begin().await?;
@@ -85,6 +112,7 @@ pub async fn disable(db: &Db, user_id: &str, now_ms: i64) -> DbResult<()> {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    end_access(&mut tx, user_id, now_ms).await?;
     audit::record(
         &mut *tx,
         audit::Event {

@@ -1,5 +1,6 @@
 //! Who may see and do what. Every route asks these functions; none decides on its own.
 
+use super::queue::{may_take, OnDuty};
 use super::Role;
 
 /// The signed-in person, as the rules need them.
@@ -13,13 +14,19 @@ pub struct Principal {
     pub specialties: Vec<String>,
 }
 
-/// The facts about a case that decide access to it (and to its photos).
+/// The facts about a case, and about the person asking, that decide access to it (and to its
+/// photos and pages).
 #[derive(Debug, Clone, Copy)]
 pub struct CaseAccess<'a> {
     pub practice_id: &'a str,
     pub specialty: &'a str,
-    pub claimed_by: Option<&'a str>,
-    pub answered_by_this_user: bool,
+    /// The asking consultant holds the case, held it before, or answered it.
+    pub involved: bool,
+    /// The asking consultant's shifts for the case's specialty at `now_ms`.
+    pub on_duty: OnDuty,
+    pub queued_at_ms: i64,
+    pub escalation_ms: i64,
+    pub now_ms: i64,
 }
 
 impl Principal {
@@ -27,24 +34,32 @@ impl Principal {
         self.role == role
     }
 
-    /// GPs see their own practice's cases; consultants the cases of their specialties
-    /// (the ones they may answer, hold or have answered); admins all; commissioners no patient data.
+    /// GPs see their own practice's cases; admins all; commissioners no patient data.
+    /// A consultant sees a case only while on duty for it (the same rule as taking it: a local
+    /// shift of its specialty, or a national one once the escalation window has passed), or
+    /// when they hold it, held it or answered it. A specialty alone is not enough: the patient
+    /// did not ask every dermatologist in the country, only the ones on the rota.
     pub fn may_view_case(&self, case: CaseAccess<'_>) -> bool {
         match self.role {
             Role::Admin => true,
             Role::Gp => self.practice_id.as_deref() == Some(case.practice_id),
             Role::Consultant => {
-                case.answered_by_this_user
-                    || case.claimed_by == Some(self.user_id.as_str())
-                    || self.specialties.iter().any(|s| s == case.specialty)
+                case.involved
+                    || (self.specialties.iter().any(|s| s == case.specialty)
+                        && may_take(
+                            case.on_duty,
+                            case.queued_at_ms,
+                            case.escalation_ms,
+                            case.now_ms,
+                        ))
             }
             Role::Commissioner => false,
         }
     }
 
     /// Only a GP of the case's own practice speaks for the patient.
-    pub fn may_act_as_requester(&self, case: CaseAccess<'_>) -> bool {
-        self.role == Role::Gp && self.practice_id.as_deref() == Some(case.practice_id)
+    pub fn may_act_as_requester(&self, case_practice_id: &str) -> bool {
+        self.role == Role::Gp && self.practice_id.as_deref() == Some(case_practice_id)
     }
 
     pub fn may_submit_cases(&self) -> bool {
@@ -83,11 +98,28 @@ mod tests {
         }
     }
 
+    const H: i64 = 3_600_000;
+
     const CASE: CaseAccess<'static> = CaseAccess {
         practice_id: "p1",
         specialty: "dermatology",
-        claimed_by: None,
-        answered_by_this_user: false,
+        involved: false,
+        on_duty: OnDuty {
+            local: false,
+            national: false,
+        },
+        queued_at_ms: 0,
+        escalation_ms: 4 * H,
+        now_ms: H,
+    };
+
+    const LOCAL: OnDuty = OnDuty {
+        local: true,
+        national: false,
+    };
+    const NATIONAL: OnDuty = OnDuty {
+        local: false,
+        national: true,
     };
 
     #[test]
@@ -95,19 +127,40 @@ mod tests {
         assert!(who(Role::Gp, Some("p1"), &[]).may_view_case(CASE));
         assert!(!who(Role::Gp, Some("p2"), &[]).may_view_case(CASE));
         assert!(!who(Role::Gp, None, &[]).may_view_case(CASE));
-        assert!(!who(Role::Gp, Some("p2"), &[]).may_act_as_requester(CASE));
+        assert!(!who(Role::Gp, Some("p2"), &[]).may_act_as_requester(CASE.practice_id));
     }
 
     #[test]
-    fn consultants_see_their_specialties_and_commissioners_see_no_cases() {
-        assert!(who(Role::Consultant, None, &["dermatology"]).may_view_case(CASE));
-        assert!(!who(Role::Consultant, None, &["cardiology"]).may_view_case(CASE));
-        let held = CaseAccess {
-            claimed_by: Some("u1"),
+    fn consultants_see_cases_only_while_on_duty_for_them() {
+        let derm = who(Role::Consultant, None, &["dermatology"]);
+        // The specialty alone (no shift now) is not enough.
+        assert!(!derm.may_view_case(CASE));
+        let local = CaseAccess {
+            on_duty: LOCAL,
             ..CASE
         };
-        assert!(who(Role::Consultant, None, &["cardiology"]).may_view_case(held));
-        assert!(!who(Role::Commissioner, None, &[]).may_view_case(CASE));
+        assert!(derm.may_view_case(local));
+        assert!(!who(Role::Consultant, None, &["cardiology"]).may_view_case(local));
+        // The national pool sees it once the escalation window has passed, not before.
+        let national = CaseAccess {
+            on_duty: NATIONAL,
+            ..CASE
+        };
+        assert!(!derm.may_view_case(national));
+        assert!(derm.may_view_case(CaseAccess {
+            now_ms: 4 * H,
+            ..national
+        }));
+    }
+
+    #[test]
+    fn consultants_keep_the_cases_they_hold_held_or_answered() {
+        let involved = CaseAccess {
+            involved: true,
+            ..CASE
+        };
+        assert!(who(Role::Consultant, None, &["cardiology"]).may_view_case(involved));
+        assert!(!who(Role::Commissioner, None, &[]).may_view_case(involved));
         assert!(who(Role::Admin, None, &[]).may_view_case(CASE));
     }
 }

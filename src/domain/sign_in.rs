@@ -3,7 +3,8 @@
 //! a few shared addresses; unknown emails are throttled the same way, so a pause reveals nothing
 //! about who has an account.
 
-/// Wrong passwords allowed for one account within [`WINDOW_MS`].
+/// Password checks allowed for one account within [`WINDOW_MS`] (wrong ones, and those still in
+/// flight) before sign-in to it pauses.
 pub const MAX_FAILURES: usize = 5;
 pub const WINDOW_MS: i64 = 15 * 60_000;
 

@@ -8,7 +8,7 @@ use super::{FieldError, ServiceError, ServiceResult};
 use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit, cases::CaseRow};
 use crate::domain::access::{CaseAccess, Principal};
-use crate::domain::queue::CLAIM_IDLE_LIMIT_MS;
+use crate::domain::queue::{OnDuty, CLAIM_IDLE_LIMIT_MS};
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::state::AppState;
 
@@ -343,13 +343,33 @@ async fn insert_photos(
     Ok(())
 }
 
-fn access(row: &CaseRow, user: &Principal) -> bool {
-    user.may_view_case(CaseAccess {
+/// Asks `domain::access` whether this user may see this case now, with the facts it needs:
+/// for a consultant, whether they held or answered it and which shifts they are on.
+async fn may_view(state: &AppState, row: &CaseRow, user: &Principal) -> ServiceResult<bool> {
+    let now = state.now_ms();
+    let (involved, on_duty) = if user.role == Role::Consultant {
+        let me = Some(user.user_id.as_str());
+        let involved = row.claimed_by.as_deref() == me
+            || row.answered_by.as_deref() == me
+            || db::cases::consultant_involved(&state.db, &row.id, &user.user_id).await?;
+        let on_duty = if involved {
+            OnDuty::default()
+        } else {
+            db::rotas::on_duty(&state.db, &user.user_id, &row.specialty, now).await?
+        };
+        (involved, on_duty)
+    } else {
+        (false, OnDuty::default())
+    };
+    Ok(user.may_view_case(CaseAccess {
         practice_id: &row.practice_id,
         specialty: &row.specialty,
-        claimed_by: row.claimed_by.as_deref(),
-        answered_by_this_user: row.answered_by.as_deref() == Some(user.user_id.as_str()),
-    })
+        involved,
+        on_duty,
+        queued_at_ms: row.queued_at_ms,
+        escalation_ms: row.escalation_ms,
+        now_ms: now,
+    }))
 }
 
 fn not_found() -> ServiceError {
@@ -362,7 +382,7 @@ pub async fn load(state: &AppState, user: &Principal, case_id: &str) -> ServiceR
         return Err(not_found());
     }
     match db::cases::get(&state.db, case_id).await? {
-        Some(row) if access(&row, user) => Ok(row),
+        Some(row) if may_view(state, &row, user).await? => Ok(row),
         _ => Err(not_found()),
     }
 }
@@ -425,6 +445,36 @@ pub async fn photo(
     Ok(found)
 }
 
+/// The photo viewer page of one photo: the case's photos and the position of this one.
+/// Recorded like the image itself, since the page is how people look at it.
+pub async fn photo_page(
+    state: &AppState,
+    user: &Principal,
+    case_id: &str,
+    photo_id: &str,
+) -> ServiceResult<(Vec<db::cases::PhotoRow>, usize)> {
+    load(state, user, case_id).await?;
+    let photos = db::cases::photos(&state.db, case_id).await?;
+    let Some(i) = photos.iter().position(|p| p.id == photo_id) else {
+        return Err(ServiceError::NotFound(
+            "This case has no photo with this id.".into(),
+        ));
+    };
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "photo.page_viewed",
+            case_id: Some(case_id),
+            subject_id: Some(photo_id),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok((photos, i))
+}
+
 /// A GP's practice's cases, or every case for an admin.
 pub async fn list(
     state: &AppState,
@@ -447,22 +497,53 @@ pub async fn list(
         user.practice_id.as_deref()
     };
     let rows = db::cases::list(&state.db, practice, status, 500).await?;
-    record_list(state, user, "cases.listed", rows.len()).await?;
+    record_list(state, user, "cases.listed", &rows).await?;
     Ok(rows)
 }
 
+/// A list shows each case's NHS number, so the trail names every case it showed.
 async fn record_list(
     state: &AppState,
     user: &Principal,
     action: &str,
-    count: usize,
+    rows: &[CaseRow],
 ) -> ServiceResult<()> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     audit::record(
         state.db.pool(),
         audit::Event {
             actor_id: Some(&user.user_id),
             action,
-            detail: Some(json!({ "count": count })),
+            detail: Some(json!({ "count": ids.len(), "case_ids": ids })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A refused attempt to reach a patient route (403 or 404), for the trail: who tried what.
+pub async fn record_refusal(
+    state: &AppState,
+    user: &Principal,
+    method: &str,
+    path: &str,
+    status: u16,
+) -> ServiceResult<()> {
+    // The case id in the path, when there is one that could be a case.
+    let case_id = path
+        .split('/')
+        .skip_while(|p| *p != "cases")
+        .nth(1)
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok());
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "access.refused",
+            case_id,
+            detail: Some(json!({ "method": method, "path": path, "status": status })),
             ..Default::default()
         },
         state.now_ms(),
@@ -490,12 +571,17 @@ pub async fn queue(
         }
     }
     let rows = db::cases::queue(&state.db, &user.user_id, state.now_ms(), specialty).await?;
-    record_list(state, user, "queue.viewed", rows.len()).await?;
+    record_list(state, user, "queue.viewed", &rows).await?;
     Ok(rows)
 }
 
+/// The cases this consultant holds now (shown beside their queue).
 pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseRow>> {
-    Ok(db::cases::held_by(&state.db, &user.user_id, state.now_ms()).await?)
+    let rows = db::cases::held_by(&state.db, &user.user_id, state.now_ms()).await?;
+    if !rows.is_empty() {
+        record_list(state, user, "held.viewed", &rows).await?;
+    }
+    Ok(rows)
 }
 
 /// Why a compare-and-set failed, in words for the person who tried.
@@ -685,12 +771,7 @@ async fn respond_inner(
     photos: &PhotoBatch,
 ) -> ServiceResult<CaseRow> {
     let row = load(state, user, case_id).await?;
-    if !user.may_act_as_requester(CaseAccess {
-        practice_id: &row.practice_id,
-        specialty: &row.specialty,
-        claimed_by: None,
-        answered_by_this_user: false,
-    }) {
+    if !user.may_act_as_requester(&row.practice_id) {
         return Err(ServiceError::Forbidden(
             "Only a GP of the case's practice can respond.".into(),
         ));

@@ -105,6 +105,7 @@ async fn audit(
                 action: e.action,
                 case_id: e.case_id,
                 subject_id: e.subject_id,
+                detail: e.detail,
             })
             .collect(),
     }))

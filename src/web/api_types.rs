@@ -125,6 +125,9 @@ pub struct AuditEventJson {
     pub action: String,
     pub case_id: Option<String>,
     pub subject_id: Option<String>,
+    /// What else the event recorded, e.g. `{"count": 2, "case_ids": […]}` for a list shown.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

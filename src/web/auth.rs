@@ -6,7 +6,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{header, request::Parts, HeaderMap};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
@@ -17,7 +17,7 @@ use crate::db;
 use crate::domain::access::Principal;
 use crate::state::AppState;
 
-pub const USER_KEY: &str = "user_id";
+pub use crate::db::sessions::USER_KEY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -69,17 +69,73 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let path = req.uri().path();
+    // Static files and health checks carry no patient data and need nobody signed in.
+    if path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
+        req.extensions_mut().insert(Identity(None));
+        return next.run(req).await;
+    }
     // Only owned data crosses the awaits below (a `&Request` is not `Send`).
     let headers = req.headers().clone();
-    let is_api = req.uri().path().starts_with("/api/");
+    let is_api = path.starts_with("/api/");
     let unsafe_method = csrf::is_unsafe(req.method());
     match resolve(&state, &session, &headers, is_api, unsafe_method).await {
         Ok(identity) => {
+            let signed_in = identity.0.is_some();
             req.extensions_mut().insert(identity);
-            next.run(req).await
+            let mut response = next.run(req).await;
+            // Whatever a signed-in person was shown must not outlive their session in a
+            // browser or proxy cache (Back after sign-out, a shared PC).
+            let no_store = response
+                .headers()
+                .get(header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("no-store"));
+            if signed_in && !no_store {
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    header::HeaderValue::from_static("no-store"),
+                );
+            }
+            response
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Routes that show patient data: a refusal there is worth an audit row.
+fn is_patient_route(path: &str) -> bool {
+    ["/cases", "/queue", "/api/v1/cases", "/api/v1/queue"]
+        .iter()
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
+/// Middleware inside [`authenticate`]: a signed-in person refused a patient route (403, or the
+/// 404 that hides another scope's case) leaves a row in the audit trail.
+pub async fn record_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().to_string();
+    let user = match req.extensions().get::<Identity>() {
+        Some(Identity(Some((p, _)))) if is_patient_route(&path) => Some(p.clone()),
+        _ => None,
+    };
+    let response = next.run(req).await;
+    let refused = matches!(
+        response.status(),
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    );
+    if let (true, Some(user)) = (refused, user) {
+        let status = response.status().as_u16();
+        if let Err(e) =
+            crate::service::cases::record_refusal(&state, &user, &method, &path, status).await
+        {
+            tracing::error!(error = %e, "could not record a refused access in the audit trail");
+        }
+    }
+    response
 }
 
 async fn resolve(
@@ -91,7 +147,7 @@ async fn resolve(
 ) -> Result<Identity, AppError> {
     if let Some(token) = bearer(headers) {
         let token = token?;
-        let user_id = db::tokens::user_for(&state.db, token).await?;
+        let user_id = db::tokens::user_for(&state.db, token, state.now_ms()).await?;
         let principal = match user_id {
             Some(id) => db::users::principal(&state.db, &id).await?,
             None => None,
@@ -100,7 +156,7 @@ async fn resolve(
             Some(p) => Ok(Identity(Some((p, Via::Token)))),
             None => Err(AppError::unauthenticated()
                 .with_code("invalid_token")
-                .with_message("This API token is not valid: it may have been revoked.")),
+                .with_message("This API token is not valid: it may have expired or been revoked.")),
         };
     }
     // Without a token this is a browser: changes must come from our own pages.

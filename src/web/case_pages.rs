@@ -487,11 +487,7 @@ pub async fn photo(
     CurrentUser(user): CurrentUser,
     Path((id, photo_id)): Path<(String, String)>,
 ) -> AppResult<Html<String>> {
-    cases::load(&state, &user, &id).await?;
-    let photos = db::cases::photos(&state.db, &id).await?;
-    let Some(i) = photos.iter().position(|p| p.id == photo_id) else {
-        return Err(AppError::not_found("This case has no photo with this id."));
-    };
+    let (photos, i) = cases::photo_page(&state, &user, &id, &photo_id).await?;
     let p = &photos[i];
     render(&PhotoPage {
         layout: Layout::new(&session, Some(&user)).await?,

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api::router(&uploads))
         .fallback(pages::not_found)
+        .layer(from_fn_with_state(state.clone(), auth::record_refusals))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(from_fn(pages::render_html_errors))
         .layer(sessions)

@@ -30,10 +30,19 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only same-site relative paths, so a crafted link cannot bounce a user to another site.
+/// Only a path on this site, so a crafted link cannot bounce a user to another one. Browsers
+/// drop tabs and newlines from URLs and read `\` as `/`, so `/\t/evil.example` would mean
+/// `//evil.example`. Anything but printable ASCII without `\` (which is also all a `Location`
+/// header may carry) sends the user home instead.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -61,36 +70,33 @@ pub async fn login(
 ) -> AppResult<Response> {
     let now = state.now_ms();
     let email = db::users::normalise_email(&form.email);
-    let failures = db::audit::sign_in_failures(
-        &state.db,
-        &email,
-        now - sign_in::WINDOW_MS,
-        sign_in::MAX_FAILURES as i64,
-    )
-    .await?;
-    if let Some(until) = sign_in::paused_until(&failures, now) {
-        let mut page = refuse_sign_in(
-            &state,
-            &session,
-            form,
-            &email,
-            StatusCode::TOO_MANY_REQUESTS,
-            "user.sign_in_paused",
-            format!(
-                "Sign-in to this account is paused after {} wrong passwords. Try again {}; \
-                 if you have forgotten your password, ask your aghub administrator to set a new one.",
-                sign_in::MAX_FAILURES,
-                sign_in::wait_phrase(until, now)
-            ),
-        )
-        .await?;
-        page.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from((until - now + 999) / 1000),
-        );
-        return Ok(page);
-    }
+    let attempt_id = match db::sign_in::reserve(&state.db, &email, now).await? {
+        db::sign_in::Reservation::Allowed { attempt_id } => attempt_id,
+        db::sign_in::Reservation::Paused { until_ms: until } => {
+            let mut page = refuse_sign_in(
+                &state,
+                &session,
+                form,
+                &email,
+                StatusCode::TOO_MANY_REQUESTS,
+                "user.sign_in_paused",
+                format!(
+                    "Sign-in to this account is paused after {} wrong passwords. Try again {}; \
+                     if you have forgotten your password, ask your aghub administrator to set a new one.",
+                    sign_in::MAX_FAILURES,
+                    sign_in::wait_phrase(until, now)
+                ),
+            )
+            .await?;
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from((until - now + 999) / 1000),
+            );
+            return Ok(page);
+        }
+    };
     let Some(user_id) = auth::check_credentials(&state, &email, &form.password).await? else {
+        db::sign_in::failed(&state.db, &attempt_id).await?;
         return refuse_sign_in(
             &state,
             &session,
@@ -102,6 +108,7 @@ pub async fn login(
         )
         .await;
     };
+    db::sign_in::succeeded(&state.db, &email).await?;
     // A new session id at sign-in defeats session fixation; a new CSRF token goes with it.
     session.cycle_id().await.map_err(AppError::internal)?;
     session
@@ -163,7 +170,7 @@ pub async fn logout(
     session: Session,
     identity: axum::Extension<Identity>,
     CsrfForm(_): CsrfForm<Empty>,
-) -> AppResult<Redirect> {
+) -> AppResult<Response> {
     if let Some((p, _)) = &identity.0 .0 {
         db::audit::record(
             state.db.pool(),
@@ -177,7 +184,15 @@ pub async fn logout(
         .await?;
     }
     session.flush().await.map_err(AppError::internal)?;
-    Ok(Redirect::to("/login"))
+    // The browser drops what it kept of the session's pages too (cache, cookies, storage).
+    Ok((
+        [(
+            header::HeaderName::from_static("clear-site-data"),
+            "\"cache\", \"cookies\", \"storage\"",
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 /// Everyone starts where their work is: GPs at their practice's cases, consultants at their

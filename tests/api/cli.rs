@@ -11,6 +11,7 @@ on_both_stacks!(
     cli_misuse_exits_non_zero_with_one_line,
     rota_add_checks_consultant_specialty_and_times,
     set_password_lifts_a_pause_and_disable_ends_all_access,
+    tokens_show_their_expiry_and_can_be_revoked_one_or_all,
 );
 
 fn aghub(b: &Backends, args: &[&str], password: Option<&str>) -> Output {
@@ -450,12 +451,32 @@ async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
         Some("second long password"),
     ));
     assert_eq!(
+        me(token.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a new password revokes the API tokens made before it"
+    );
+    assert_eq!(
+        session.get("/cases").await.status(),
+        StatusCode::SEE_OTHER,
+        "a new password ends the sessions opened with the old one"
+    );
+    let token = ok(&aghub(&b, &["token", "create", "--email", email], None));
+    assert_eq!(me(token.clone()).await, StatusCode::OK);
+    let session = app.browser();
+    assert_eq!(
         other.sign_in(email, "first long password").await.status(),
         StatusCode::UNAUTHORIZED,
         "the old password is gone and the pause is lifted"
     );
     assert_eq!(
         other.sign_in(email, "second long password").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        session
+            .sign_in(email, "second long password")
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
 
@@ -490,4 +511,102 @@ async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
     for action in ["user.password_set", "user.disabled"] {
         assert!(audit.iter().any(|e| e.action == action), "{action} audited");
     }
+}
+
+async fn tokens_show_their_expiry_and_can_be_revoked_one_or_all(stack: Stack) {
+    let b = Backends::new(stack).await;
+    ok(&aghub(
+        &b,
+        &["practice", "add", "--ods", "A81001", "--name", "Riverside"],
+        None,
+    ));
+    let email = "gp@example.nhs.uk";
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--name",
+            "Dr G",
+            "--role",
+            "gp",
+            "--practice",
+            "A81001",
+        ],
+        Some("first long password"),
+    ));
+    let out = aghub(&b, &["token", "create", "--email", email], None);
+    let first = ok(&out).trim().to_string();
+    assert!(
+        first.starts_with("agh_") && !first.contains(' '),
+        "stdout is the token only"
+    );
+    let expiry = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        expiry.contains("expires") && expiry.contains("(90 days)"),
+        "{expiry}"
+    );
+    let out = aghub(
+        &b,
+        &["--token-days", "7", "token", "create", "--email", email],
+        None,
+    );
+    let second = ok(&out).trim().to_string();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(7 days)"));
+    let third = ok(&aghub(&b, &["token", "create", "--email", email], None))
+        .trim()
+        .to_string();
+
+    // The app's clock runs from the real time, so the expiries made above apply.
+    let app = TestApp::start_with_clock(
+        &b,
+        aghub::clock::ManualClock::at(aghub::clock::Clock::now_ms(&aghub::clock::SystemClock)),
+    )
+    .await;
+    let me = |token: String| {
+        let (client, url) = (app.api(), app.url("/api/v1/me"));
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for t in [&first, &second, &third] {
+        assert_eq!(me(t.clone()).await, StatusCode::OK);
+    }
+    app.clock.advance(8 * 86_400_000);
+    assert_eq!(
+        me(second.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "7 days are up"
+    );
+    assert_eq!(me(first.clone()).await, StatusCode::OK);
+
+    ok(&aghub(&b, &["token", "revoke", "--token", &first], None));
+    assert_eq!(me(first.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(third.clone()).await, StatusCode::OK, "only that token");
+    fails_with(
+        &aghub(&b, &["token", "revoke", "--token", &first], None),
+        "no live token",
+    );
+    let out = aghub(&b, &["token", "revoke", "--email", email], None);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked 2 tokens"));
+    assert_eq!(me(third).await, StatusCode::UNAUTHORIZED);
+    fails_with(&aghub(&b, &["token", "revoke"], None), "required arguments");
+
+    let trail = aghub::db::audit::recent(&app.state.db, 50).await.unwrap();
+    let count = |a: &str| trail.iter().filter(|e| e.action == a).count();
+    assert_eq!(count("token.created"), 3);
+    assert_eq!(
+        count("token.revoked"),
+        2,
+        "the failed revoke changed nothing"
+    );
 }

@@ -94,6 +94,7 @@ impl Backends {
             max_request_mb: 200,
             max_concurrent_uploads: 8,
             request_timeout_secs: 300,
+            token_days: 90,
         }
     }
 
@@ -241,7 +242,7 @@ impl TestApp {
 
     pub async fn token_for(&self, user_id: &str) -> String {
         let token = db::tokens::generate();
-        db::tokens::insert(&self.state.db, user_id, &token, T0)
+        db::tokens::insert(&self.state.db, user_id, &token, T0, T0 + 90 * 86_400_000)
             .await
             .unwrap();
         token
