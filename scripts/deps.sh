@@ -40,6 +40,17 @@ ensure_chromium() {
     ensure_apt chromium chromium-driver
 }
 
+# schemathesis (PyPI): an independent client generator and fuzzer that checks the running API
+# against its OpenAPI document (tests/api/openapi_fuzz.rs).
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+    if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        log "installing schemathesis==$SCHEMATHESIS_VERSION from PyPI"
+        python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" || die "pip install schemathesis failed"
+        hash -r
+    fi
+}
+
 # PostgreSQL: use whatever answers on 127.0.0.1:5432, else install Debian's and start it.
 # A login role aghub/aghub (superuser, to create a database per test) is made if missing.
 ensure_postgres() {

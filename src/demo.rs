@@ -305,7 +305,7 @@ async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
         let mut batch = PhotoBatch::new(state, &case_id);
         for (bytes, kind, site) in c.photos {
             let photo = batch.add(bytes.to_vec()).await?;
-            photo.kind = crate::service::photos::PhotoKind::parse(kind);
+            photo.kind = kind.parse().ok();
             photo.body_site = Some(site.to_string());
         }
         let input = cases::CaseInput {

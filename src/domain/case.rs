@@ -31,6 +31,16 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// What a photo shows: teledermatology asks for a site view, a close-up and, when a
+    /// dermatoscope is at hand, a dermoscopic image.
+    PhotoKind, "photo kind", {
+        Site => "site",
+        CloseUp => "close_up",
+        Dermoscopic => "dermoscopic",
+    }
+);
+
 impl Outcome {
     /// Every outcome but a request for information closes the case.
     pub fn closes_case(self) -> bool {

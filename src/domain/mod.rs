@@ -7,7 +7,7 @@ pub mod queue;
 pub mod role;
 pub mod sign_in;
 
-pub use case::{CaseStatus, Outcome, Urgency};
+pub use case::{CaseStatus, Outcome, PhotoKind, Urgency};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use role::Role;
 
@@ -24,8 +24,22 @@ pub struct UnknownValue {
 macro_rules! word_enum {
     ($(#[$m:meta])* $name:ident, $what:literal, { $($variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name { $( #[serde(rename = $word)] $variant ),+ }
+
+        // Written out rather than derived: utoipa's derive cannot read a `serde(rename)` whose
+        // value comes from a macro argument, and published the variant names ("Routine")
+        // instead of the words on the wire ("routine").
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($word),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

@@ -14,31 +14,7 @@ use crate::state::AppState;
 /// Most photos one case or response may carry (three views of a few lesions).
 pub const MAX_PHOTOS: usize = 12;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhotoKind {
-    Site,
-    CloseUp,
-    Dermoscopic,
-}
-
-impl PhotoKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim() {
-            "site" => Some(Self::Site),
-            "close_up" => Some(Self::CloseUp),
-            "dermoscopic" => Some(Self::Dermoscopic),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Site => "site",
-            Self::CloseUp => "close_up",
-            Self::Dermoscopic => "dermoscopic",
-        }
-    }
-}
+pub use crate::domain::PhotoKind;
 
 #[derive(Debug, Clone)]
 pub struct ReadyPhoto {

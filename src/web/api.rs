@@ -48,9 +48,9 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit, super::reports::api_turnaround),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse)),
-    modifiers(&BearerAuth),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit, super::reports::api_turnaround, super::photo_check::check),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
+    modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -65,6 +65,71 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Refusals any operation can give, added to every operation so the document lists every status
+/// the service really sends: 400 (a request that cannot be read), 401 (no or a bad token),
+/// 503 (database or storage down); and for operations with a body, 408 (it arrived too slowly),
+/// 413 (too large) and 415 (wrong content type). Operation-specific ones (403, 404, 409, 422)
+/// are in each handler's annotation.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let always = [
+            (
+                "400",
+                "The request could not be read (malformed query, path or body)",
+            ),
+            ("401", "Not signed in, or the API token is not valid"),
+            (
+                "503",
+                "The database or the photo store is unavailable; nothing was saved",
+            ),
+        ];
+        let with_body = [
+            (
+                "408",
+                "The request body arrived too slowly; nothing was saved",
+            ),
+            ("413", "The request body is too large"),
+            (
+                "415",
+                "The request body's content type is not the one this operation takes",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let has_body = op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                for (status, description) in
+                    always.iter().chain(with_body.iter().filter(|_| has_body))
+                {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 
@@ -86,7 +151,7 @@ async fn me(CurrentUser(user): CurrentUser) -> Json<MeJson> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditList), (status = 403, description = "Not an admin", body = ErrorBody)))]
 /// The latest 200 audit events (admins).
 async fn audit(
     State(state): State<AppState>,
@@ -240,7 +305,7 @@ fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
     responses(
         (status = 201, description = "Created", body = CaseJson),
         (status = 200, description = "A retry: the case this key already created", body = CaseJson),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, description = "A photo is not JPEG, PNG or WebP", body = ErrorBody),
+        (status = 403, description = "Not a GP of a practice", body = ErrorBody), (status = 413, description = "The body, a photo or the number of photos is over its limit", body = ErrorBody), (status = 415, description = "A photo is not JPEG, PNG or WebP, or the body is not multipart/form-data", body = ErrorBody),
         (status = 422, description = "A field or photo is invalid", body = ErrorBody),
     )
 )]
@@ -284,7 +349,7 @@ async fn create_case(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 404, description = "No such case that you may see", body = ErrorBody)))]
 /// One case, for its practice, the consultants who may answer it, and admins.
 async fn get_case(
     State(state): State<AppState>,
@@ -338,7 +403,7 @@ pub async fn photo_response(
 #[utoipa::path(
     get, path = "/api/v1/cases/{id}/photos/{photo_id}",
     params(("id" = String, Path), ("photo_id" = String, Path), ("size" = Option<String>, Query, description = "full (default), display or thumb")),
-    responses((status = 200, description = "The image", content_type = "image/jpeg"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, description = "The image", content_type = "image/jpeg"), (status = 404, description = "No such case or photo that you may see", body = ErrorBody), (status = 422, description = "size is not full, display or thumb", body = ErrorBody))
 )]
 /// A photo's stored, metadata-free bytes.
 async fn get_photo(
@@ -355,7 +420,7 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/cases", params(("status" = Option<CaseStatus>, Query)), responses((status = 200, body = CaseList), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cases", params(("status" = Option<CaseStatus>, Query)), responses((status = 200, body = CaseList), (status = 403, description = "Not a GP or an admin", body = ErrorBody), (status = 422, description = "Unknown status", body = ErrorBody)))]
 /// A GP's practice's cases (admins: all), newest first.
 async fn list_cases(
     State(state): State<AppState>,
@@ -372,7 +437,7 @@ pub struct QueueQuery {
     specialty: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/queue", params(("specialty" = Option<String>, Query)), responses((status = 200, body = CaseList), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/queue", params(("specialty" = Option<String>, Query)), responses((status = 200, body = CaseList), (status = 403, description = "Not a consultant, or not one of this specialty", body = ErrorBody)))]
 /// The cases this consultant may claim now, urgent first, then the longest waiting.
 async fn queue(
     State(state): State<AppState>,
@@ -388,7 +453,7 @@ async fn queue(
     Ok(Json(case_list(&state, &rows).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/claim", params(("id" = String, Path)), responses((status = 200, description = "You hold the case", body = CaseJson), (status = 409, description = "already_claimed, case_closed or awaiting_gp", body = ErrorBody), (status = 403, description = "Not on the rota", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/claim", params(("id" = String, Path)), responses((status = 200, description = "You hold the case", body = CaseJson), (status = 409, description = "already_claimed, case_closed or awaiting_gp", body = ErrorBody), (status = 403, description = "Not a consultant", body = ErrorBody), (status = 404, description = "No such case that you may see (you are not on duty for it)", body = ErrorBody)))]
 /// Claim a case: exclusive; lapses after an hour without activity.
 async fn claim(
     State(state): State<AppState>,
@@ -399,7 +464,7 @@ async fn claim(
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/release", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/release", params(("id" = String, Path)), responses((status = 200, body = CaseJson), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "You do not hold this case", body = ErrorBody)))]
 /// Return a claimed case to the queue.
 async fn release(
     State(state): State<AppState>,
@@ -410,7 +475,7 @@ async fn release(
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/reply", params(("id" = String, Path)), request_body = ReplyBody, responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/reply", params(("id" = String, Path)), request_body = ReplyBody, responses((status = 200, body = CaseJson), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "You do not hold the claim, or the case moved on", body = ErrorBody), (status = 422, description = "A field is missing or invalid", body = ErrorBody)))]
 /// Advice and outcome from the consultant holding the claim.
 async fn reply(
     State(state): State<AppState>,
@@ -455,7 +520,7 @@ async fn reply(
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/respond", params(("id" = String, Path)), request_body(content = GpResponse, content_type = "multipart/form-data"), responses((status = 200, body = CaseJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/respond", params(("id" = String, Path)), request_body(content = GpResponse, content_type = "multipart/form-data"), responses((status = 200, body = CaseJson), (status = 403, description = "Not a GP of the case's practice", body = ErrorBody), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "The case is not waiting for the GP", body = ErrorBody), (status = 422, description = "A field or photo is invalid", body = ErrorBody)))]
 /// The GP's response to a request for information: back to the queue.
 async fn respond(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{CaseStatus, Outcome, Role, Urgency};
+use crate::domain::{CaseStatus, Outcome, PhotoKind, Role, Urgency};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
@@ -102,8 +102,9 @@ pub struct CaseList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplyBody {
-    pub advice: Option<String>,
-    pub outcome: Option<Outcome>,
+    #[schema(min_length = 1, max_length = 20000, pattern = "[^ ]")]
+    pub advice: String,
+    pub outcome: Outcome,
     /// Topic tags for GP education, e.g. ["acne", "psoriasis"]: at most 10, 60 characters each.
     pub topics: Option<Vec<String>>,
 }
@@ -140,21 +141,28 @@ pub struct AuditList {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct CaseSubmission {
-    #[schema(example = "dermatology")]
+    /// A specialty slug (see contract.md).
+    #[schema(example = "dermatology", pattern = "^[a-z][a-z0-9-]{1,59}$")]
     pub specialty: String,
-    /// 10 digits; spaces allowed; Modulus 11 checked.
-    #[schema(example = "943 476 5919")]
+    /// 10 digits; spaces or hyphens allowed; Modulus 11 checked.
+    #[schema(
+        example = "943 476 5919",
+        pattern = "^ *[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4} *$"
+    )]
     pub nhs_number: String,
-    #[schema(example = "1984-03-27")]
+    #[schema(example = "1984-03-27", format = Date)]
     pub date_of_birth: String,
     pub urgency: Urgency,
+    #[schema(min_length = 1, max_length = 20000, pattern = "[^ ]")]
     pub history: String,
+    #[schema(min_length = 1, max_length = 5000, pattern = "[^ ]")]
     pub question: String,
     pub conversion_authorised: Option<bool>,
     /// JPEG, PNG or WebP; dermatology needs at least one.
     #[schema(value_type = Vec<String>, format = Binary)]
     pub photo: Vec<Vec<u8>>,
     /// site, close_up or dermoscopic, describing the photo before it.
+    #[schema(value_type = Option<Vec<PhotoKind>>)]
     pub photo_kind: Option<Vec<String>>,
     pub photo_site: Option<Vec<String>>,
 }
@@ -163,8 +171,19 @@ pub struct CaseSubmission {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct GpResponse {
-    pub message: String,
+    /// Required unless a photo is sent.
+    #[schema(max_length = 20000)]
+    pub message: Option<String>,
     #[schema(value_type = Vec<String>, format = Binary)]
     pub photo: Option<Vec<Vec<u8>>>,
+    #[schema(value_type = Option<Vec<PhotoKind>>)]
     pub photo_kind: Option<Vec<String>>,
+}
+
+/// multipart/form-data for `POST /api/v1/photo-checks`: one photo, checked and never stored.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct PhotoCheckUpload {
+    #[schema(value_type = String, format = Binary)]
+    pub photo: Vec<u8>,
 }

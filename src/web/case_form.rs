@@ -148,7 +148,7 @@ async fn read_parts(
                 if value.trim().is_empty() || skipping_empty_photo {
                     continue;
                 }
-                let kind = PhotoKind::parse(&value).ok_or_else(|| {
+                let kind = value.trim().parse::<PhotoKind>().map_err(|_| {
                     AppError::invalid(
                         "invalid_photo_kind",
                         format!(

@@ -198,3 +198,68 @@ impl From<ServiceError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// Middleware for `/api/`: the framework's own refusals (a body that is not JSON or not
+/// multipart, a wrong content type, a body over the limit, a method the route lacks, a timeout)
+/// answer in plain text; the contract promises `{"error": {"code", "message"}}` for every error,
+/// so those are rewritten here, keeping their status and headers (`Allow`, `Retry-After`).
+pub async fn api_errors_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "The request could not be read."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This address does not take this method; see the Allow header.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "The request took too long to arrive; nothing was saved. Please try again.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request is too large; nothing was saved.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "The request's Content-Type is not one this address takes.",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_request", "The request could not be read."),
+        s if s.is_server_error() => (
+            "internal_error",
+            "Something went wrong on our side; nothing was saved. Please try again.",
+        ),
+        _ => ("invalid_request", "The request was refused."),
+    };
+    // Server errors never show their text; a client error's text says what to fix.
+    let message = if text.is_empty() || status.is_server_error() {
+        fallback.to_string()
+    } else {
+        text
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let mut rewritten = AppError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}

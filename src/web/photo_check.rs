@@ -19,6 +19,17 @@ pub struct PhotoCheck {
     pub warning_messages: Vec<&'static str>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/photo-checks",
+    request_body(content = super::api_types::PhotoCheckUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The photo's size and the quality warnings it would get; nothing is stored", body = PhotoCheck),
+        (status = 403, description = "Not a GP of a practice", body = super::api_types::ErrorBody),
+        (status = 413, description = "The photo is over the size or pixel limit", body = super::api_types::ErrorBody),
+        (status = 415, description = "Not a JPEG, PNG or WebP photo, or the body is not multipart/form-data", body = super::api_types::ErrorBody),
+        (status = 422, description = "No photo part, or the photo is damaged", body = super::api_types::ErrorBody),
+    )
+)]
 /// `POST /api/v1/photo-checks` with one `photo` part: the warnings it would get, or the error.
 pub async fn check(
     State(state): State<AppState>,
