@@ -149,21 +149,99 @@ async fn postgres_down_gives_503_and_the_service_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_dying_mid_upload_leaves_nothing_visible_and_loses_nothing_committed() {
+async fn a_process_killed_mid_upload_leaves_nothing_visible_and_loses_nothing_committed() {
     let b = Backends::new(Stack::SqliteFs).await;
     let (app, token) = gp_app(&b, b.settings()).await;
     let committed = app
         .submit_case(&token, case_form("dermatology", "routine", 1))
         .await;
     assert_eq!(committed.status(), StatusCode::CREATED);
-    // A request that wrote its photo and then died: the batch is never committed nor discarded.
-    let mut batch = PhotoBatch::new(&app.state, "0190c0de-0000-7000-8000-000000000002");
-    batch.add(phone_jpeg(800, 600, 1, 7)).await.unwrap();
-    std::mem::forget(batch);
-    let clock = app.clock.clone();
     app.stop().await;
 
-    // Restart on the same database and folder.
+    // The real binary on the same database and folder, killed with SIGKILL once it has stored
+    // the first photo of a case whose body never finishes.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_aghub"))
+        .arg("serve")
+        .env("AGHUB_BIND", format!("127.0.0.1:{port}"))
+        .env("AGHUB_DATABASE_URL", &b.database_url)
+        .env("AGHUB_STORAGE_URL", &b.storage_url)
+        .env("AGHUB_DATA_DIR", b.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start aghub serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
+            up = r.status() == StatusCode::OK;
+            if up {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "aghub serve did not start");
+    let boundary = "aghub-test-boundary";
+    let mut head = Vec::new();
+    for (name, value) in [
+        ("specialty", "dermatology"),
+        ("nhs_number", "943 476 5919"),
+        ("date_of_birth", "1984-03-27"),
+        ("urgency", "routine"),
+        ("history", "A lesion."),
+        ("question", "What is it?"),
+    ] {
+        head.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    head.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+    );
+    head.extend_from_slice(&phone_jpeg(800, 600, 1, 7));
+    head.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(head)).await.unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/cases"))
+            .bearer_auth(&token)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send(),
+    );
+    let mut written = false;
+    for _ in 0..200 {
+        if stored_objects(&b).await >= 6 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(written, "the first photo of the unfinished case was stored");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(server.id() as i32, libc::SIGKILL) };
+    server.wait().unwrap();
+    assert!(
+        upload.await.unwrap().is_err(),
+        "the upload died with the process"
+    );
+    drop(tx);
+
+    // Restart on the same database and folder, with the clock at the real time.
+    let clock =
+        aghub::clock::ManualClock::at(aghub::clock::Clock::now_ms(&aghub::clock::SystemClock));
     let restarted = TestApp::start_with_clock(&b, clock.clone()).await;
     let list: serde_json::Value = restarted
         .api()
@@ -181,6 +259,12 @@ async fn a_process_dying_mid_upload_leaves_nothing_visible_and_loses_nothing_com
         "the committed case survived; nothing partial is listed"
     );
     assert_eq!(stored_objects(&b).await, 6);
+    aghub::startup::run_housekeeping_once(&restarted.state).await;
+    assert_eq!(
+        stored_objects(&b).await,
+        6,
+        "not swept before the grace period"
+    );
     clock.advance(blob_intents::GRACE_MS + 1);
     aghub::startup::run_housekeeping_once(&restarted.state).await;
     assert_eq!(
@@ -197,4 +281,13 @@ async fn a_process_dying_mid_upload_leaves_nothing_visible_and_loses_nothing_com
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A receiver as a stream of body chunks (the body of a request that never finishes).
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
