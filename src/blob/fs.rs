@@ -62,6 +62,21 @@ impl FsStore {
         }
     }
 
+    pub async fn read_stream(&self, key: &BlobKey) -> BlobResult<super::BlobStream> {
+        let file = match tokio::fs::File::open(self.path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(key.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let length = file.metadata().await?.len();
+        Ok(super::BlobStream {
+            length: Some(length),
+            chunks: Box::pin(tokio_util::io::ReaderStream::new(file)),
+        })
+    }
+
     pub async fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         match tokio::fs::remove_file(self.path(key)).await {
             Ok(()) => Ok(()),

@@ -112,6 +112,14 @@ impl BlobStore {
         }
     }
 
+    /// The object as a stream of chunks, for serving: a photo is never held whole in memory.
+    pub async fn read_stream(&self, key: &BlobKey) -> BlobResult<BlobStream> {
+        match self {
+            Self::Fs(s) => s.read_stream(key).await,
+            Self::S3(s) => s.read_stream(key).await,
+        }
+    }
+
     /// Deleting what is not there is not an error (cleanup may run twice).
     pub async fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         match self {
@@ -134,6 +142,13 @@ impl BlobStore {
             Self::S3(s) => s.health_check().await,
         }
     }
+}
+
+/// An object being read: its length when the store knows it, and its bytes as they arrive.
+pub struct BlobStream {
+    pub length: Option<u64>,
+    pub chunks:
+        std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static>>,
 }
 
 fn split_bucket<'a>(rest: &'a str, url: &str) -> BlobResult<(&'a str, &'a str)> {

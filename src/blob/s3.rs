@@ -117,6 +117,27 @@ impl S3Store {
         Ok(body.into_bytes())
     }
 
+    pub async fn read_stream(&self, key: &BlobKey) -> BlobResult<super::BlobStream> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                e if e.is_no_such_key() => BlobError::NotFound(key.to_string()),
+                e => unavailable(e),
+            })?;
+        let length = out.content_length.and_then(|n| u64::try_from(n).ok());
+        Ok(super::BlobStream {
+            length,
+            chunks: Box::pin(tokio_util::io::ReaderStream::new(
+                out.body.into_async_read(),
+            )),
+        })
+    }
+
     pub async fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.client
             .delete_object()

@@ -388,16 +388,22 @@ pub async fn photo_response(
     let size = parse_size(size)?;
     let (key, content_type) = cases::photo(state, user, case_id, photo_id, size).await?;
     let key = crate::blob::BlobKey::new(key).map_err(AppError::internal)?;
-    let bytes = state.blobs.get(&key).await?;
-    Ok((
+    let object = state.blobs.read_stream(&key).await?;
+    let mut response = (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "private, no-store".to_string()),
             (header::CONTENT_DISPOSITION, "inline".to_string()),
         ],
-        Body::from(bytes),
+        Body::from_stream(object.chunks),
     )
-        .into_response())
+        .into_response();
+    if let Some(length) = object.length {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    }
+    Ok(response)
 }
 
 #[utoipa::path(

@@ -10,6 +10,7 @@ on_both_stacks!(
     missing_objects_are_not_found_and_deletes_are_idempotent,
     overwrite_replaces_the_whole_object,
     health_check_passes,
+    objects_stream_in_chunks_with_their_length,
 );
 
 async fn store(stack: Stack) -> (Backends, BlobStore) {
@@ -94,4 +95,29 @@ async fn s3_store_reports_an_unreachable_server_as_unavailable() {
         aghub::blob::S3Store::with_endpoint("http://127.0.0.1:9", "nobucket", "", true).await;
     let err = store.health_check().await.unwrap_err();
     assert!(matches!(err, BlobError::Unavailable(_)), "{err:?}");
+}
+
+/// Photos are served as a stream: the same bytes as `get`, in more than one chunk for a
+/// photo-sized object, with the length known up front.
+async fn objects_stream_in_chunks_with_their_length(stack: Stack) {
+    use futures::StreamExt;
+    let (_b, store) = store(stack).await;
+    let key = BlobKey::new("cases/c1/p1/display.jpg").unwrap();
+    let data = Bytes::from((0..=250u8).cycle().take(3_000_000).collect::<Vec<u8>>());
+    store.put(&key, data.clone(), "image/jpeg").await.unwrap();
+    let mut object = store.read_stream(&key).await.unwrap();
+    assert_eq!(object.length, Some(data.len() as u64));
+    let mut read = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = object.chunks.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+        chunks += 1;
+    }
+    assert_eq!(Bytes::from(read), data);
+    assert!(chunks > 1, "streamed, not read whole: {chunks} chunk(s)");
+    let missing = BlobKey::new("cases/none/here.jpg").unwrap();
+    assert!(matches!(
+        store.read_stream(&missing).await,
+        Err(BlobError::NotFound(_))
+    ));
 }
