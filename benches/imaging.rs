@@ -63,5 +63,34 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// How fast bad input is refused: a header claiming 65 000 × 65 000 pixels (refused from the
+/// header, before any decoding) and a JPEG cut in half.
+fn refusals(c: &mut Criterion) {
+    let limits = Limits::default();
+    let small = camera_jpeg(&skin_photo(640, 480, 3), 90, &ExifSpec::default());
+    let mut bomb = small.clone();
+    // Rewrite the SOF0/SOF2 frame's height and width.
+    let sof = bomb
+        .windows(2)
+        .position(|w| w[0] == 0xFF && (w[1] == 0xC0 || w[1] == 0xC2))
+        .expect("a frame header");
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFD, 0xE8, 0xFD, 0xE8]);
+    let truncated = small[..small.len() / 2].to_vec();
+    let mut group = c.benchmark_group("refusals");
+    group.sample_size(20);
+    for (name, input) in [
+        ("header_bomb_65000x65000", &bomb),
+        ("jpeg_truncated_half", &truncated),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let refused = aghub::imaging::process(black_box(input), &limits);
+                assert!(refused.is_err(), "{name} must be refused");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, refusals);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use image::codecs::webp::WebPEncoder;
 use image::{DynamicImage, ExtendedColorType, ImageFormat, Rgb, RgbImage};
@@ -982,14 +982,12 @@ fn generated_bad_inputs() -> Vec<(String, Vec<u8>, &'static str)> {
     v
 }
 
+/// How fast refusals are is measured in `benches/imaging.rs` (refusals group), not asserted here.
 #[test]
-fn bad_inputs_get_the_right_error_quickly() {
+fn bad_inputs_get_the_right_error() {
     for (name, bytes, code) in generated_bad_inputs() {
-        let start = Instant::now();
         let e = err(&bytes);
-        let took = start.elapsed();
         assert_eq!(e.code(), code, "{name}: {e:?}");
-        assert!(took < Duration::from_millis(1500), "{name} took {took:?}");
         assert_eq!(e.http_status(), expected_status(code), "{name}");
     }
 }
@@ -1012,7 +1010,8 @@ fn header_bombs_are_refused_before_decoding() {
         png_with_dims(&zeros_png, 65_000, 65_000),
         jpeg_with_dims(&small_jpeg(), 65_000, 65_000),
     ] {
-        let start = Instant::now();
+        // Refused with the header's own dimensions: decoding 65 000² pixels would have failed
+        // on the allocation limit instead (its speed is in the refusals benchmark).
         let e = err(&input);
         assert!(
             matches!(
@@ -1023,11 +1022,6 @@ fn header_bombs_are_refused_before_decoding() {
                 }
             ),
             "{e:?}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_millis(50),
-            "refused from the header: {:?}",
-            start.elapsed()
         );
     }
     // Within the dimension limit but above the pixel budget.
@@ -1175,13 +1169,7 @@ fn corpus_files_get_their_expected_outcome() {
             .unwrap_or_else(|| panic!("{name} is not listed in MANIFEST.tsv"))
             .1;
         let bytes = std::fs::read(&path).unwrap();
-        let start = Instant::now();
         let result = process(&bytes, &Limits::default());
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "{name} took {:?}",
-            start.elapsed()
-        );
         match (want.as_str(), result) {
             ("ok", Ok(p)) => assert_all_clean(&p, &name),
             ("ok", Err(e)) => panic!("{name}: expected ok, got {e:?}"),
@@ -1310,17 +1298,40 @@ thread_local! {
     static PANICS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
+type PanicHook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static;
+
+/// Counts panics on this thread (even caught ones) while it lives, then puts the previous
+/// panic hook back, also when the test itself panics.
+struct CountingPanicHook {
+    previous: std::sync::Arc<PanicHook>,
+}
+
+impl CountingPanicHook {
+    fn install() -> Self {
+        let previous: std::sync::Arc<PanicHook> = std::panic::take_hook().into();
+        let chained = previous.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|p| p.set(p.get() + 1));
+            chained(info);
+        }));
+        Self { previous }
+    }
+}
+
+impl Drop for CountingPanicHook {
+    fn drop(&mut self) {
+        let previous = self.previous.clone();
+        std::panic::set_hook(Box::new(move |info| previous(info)));
+    }
+}
+
 /// Stable-Rust fuzzing: fixed seed, fixed iteration count, structured
 /// mutations (bit flips, interesting values in headers, truncation, splices,
 /// duplicated and deleted ranges) of valid inputs of every format. Fails on
 /// any panic, including one `process` would have caught.
 #[test]
 fn fuzz_mutated_inputs_never_panic() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.with(|p| p.set(p.get() + 1));
-        previous(info);
-    }));
+    let _hook = CountingPanicHook::install();
     let tiny = skin(96, 64, 13);
     let spec = ExifSpec {
         orientation: 6,
@@ -1371,7 +1382,6 @@ fn fuzz_mutated_inputs_never_panic() {
             Err(_) => errs += 1,
         }
     }
-    let _ = std::panic::take_hook();
     eprintln!(
         "fuzz: {ITERATIONS} inputs, {oks} ok, {errs} refused, {:?}",
         start.elapsed()
