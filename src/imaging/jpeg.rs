@@ -9,7 +9,9 @@
 //!   whose partial 16-px block row cannot move to the left edge) we re-encode
 //!   the full image at quality 95 without chroma subsampling rather than
 //!   trimming up to 15 px off the picture (same chroma subsampling as the
-//!   source, so the file grows by ~30 %, not 2×).
+//!   source, so the file grows by ~30 %, not 2×). The same re-encode is used
+//!   when the upload's ICC profile is not one we recognise and the pixels
+//!   have to be converted (see `icc`).
 //! - Display and thumbnail: decoded once at the smallest DCT scale (n/8) that
 //!   still gives ≥ 1600 px on the long edge (1/2 for a 12 MP photo: 4× fewer
 //!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail
@@ -63,18 +65,18 @@ pub(super) fn process(
         _ => return raster::process_jpeg_fallback(input, (width, height), limits, meta, t),
     };
     let channels = if grey { 1 } else { 3 };
-    let profile = icc::from_jpeg(input).and_then(|p| icc::sanitize(&p, channels));
+    let colour = icc::Colour::for_profile(icc::from_jpeg(input).as_deref(), channels);
     t.sniff_header += clock.elapsed();
 
-    let profile = profile.as_deref();
+    let colour = &colour;
     let orientation = meta.orientation;
     let full_job = || {
         let clock = Instant::now();
-        let full = full_clean(input, &header, width, height, grey, orientation, profile);
+        let full = full_clean(input, &header, width, height, grey, orientation, colour);
         (full, clock.elapsed())
     };
     let mut small_job = |t: &mut StageTimings| {
-        small_renditions(&mut dec, input, &header, grey, orientation, profile, t)
+        small_renditions(&mut dec, input, &header, grey, orientation, colour, t)
     };
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo). Only for
@@ -115,7 +117,7 @@ fn small_renditions(
     header: &turbojpeg::DecompressHeader,
     grey: bool,
     orientation: Orientation,
-    profile: Option<&[u8]>,
+    colour: &icc::Colour,
     t: &mut StageTimings,
 ) -> Result<(Rendition, Rendition, Vec<QualityWarning>), ImageError> {
     let (width, height) = (dim(header.width)?, dim(header.height)?);
@@ -133,7 +135,10 @@ fn small_renditions(
     let (dw, dh) = (dw.min(decoded.width()), dh.min(decoded.height()));
     let mut display = resize::resize(&decoded, dw, dh)?;
     drop(decoded);
+    // Colour conversion (rare, see icc.rs) at display size: fewer pixels.
+    colour.apply(&mut display)?;
     orientation.apply(&mut display);
+    let profile = colour.profile();
     let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
     t.display = clock.elapsed();
 
@@ -158,14 +163,16 @@ fn full_clean(
     height: u32,
     grey: bool,
     orientation: Orientation,
-    profile: Option<&[u8]>,
+    colour: &icc::Colour,
 ) -> Result<Rendition, ImageError> {
+    let profile = colour.profile();
     let (mcu_w, mcu_h) = (
         header.subsamp.mcu_width() as u32,
         header.subsamp.mcu_height() as u32,
     );
     let (full_w, full_h) = orientation.upright(width, height);
-    if orientation.is_perfect_for(width, height, mcu_w, mcu_h) {
+    // Pixels that need a colour conversion cannot stay DCT coefficients.
+    if !colour.converts() && orientation.is_perfect_for(width, height, mcu_w, mcu_h) {
         let mut transform = Transform::op(orientation.transform_op());
         transform.perfect = true;
         transform.copy_none = true;
@@ -183,6 +190,7 @@ fn full_clean(
     let mut dec = Decompressor::new().map_err(internal)?;
     dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let mut img = decompress(&mut dec, input, header.width, header.height, grey)?;
+    colour.apply(&mut img)?;
     orientation.apply(&mut img);
     // Keep the source's chroma subsampling (turned with the picture): the
     // chroma was already subsampled, so 4:4:4 would only make the file larger.

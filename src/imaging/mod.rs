@@ -20,8 +20,10 @@
 //!
 //! Nothing of the original container survives: every output is written by an
 //! encoder (or by libjpeg-turbo's transformer with "copy no markers") from
-//! pixels / DCT coefficients only. The one thing carried over is a validated
-//! ICC colour profile, see [`icc`] for why.
+//! pixels / DCT coefficients only. Not even the ICC colour profile is carried
+//! over: it is read for its colour meaning, and the renditions carry our own
+//! copy of a recognised one (sRGB, Display P3, Adobe RGB) or pixels converted
+//! from an unrecognised one, see [`icc`].
 
 mod icc;
 mod jpeg;

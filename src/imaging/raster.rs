@@ -94,19 +94,17 @@ fn decode_and_render(
     drop(decoded);
     meta.orientation.apply(&mut img);
     let channels = img.color().channel_count();
-    let profile = raw_profile.and_then(|p| icc::sanitize(&p, channels));
+    let colour = icc::Colour::for_profile(raw_profile.as_deref(), channels);
+    // Every rendition is made from these pixels: convert once, at full size.
+    colour.apply(&mut img)?;
+    let profile = colour.profile();
     t.decode = clock.elapsed();
 
     let clock = Instant::now();
     let full = if lossless_source || has_alpha {
-        encode_png(&img, profile.as_deref())?
+        encode_png(&img, profile)?
     } else {
-        encode_rendition(
-            &img,
-            FULL_REENCODE_JPEG_QUALITY,
-            Subsamp::None,
-            profile.as_deref(),
-        )?
+        encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, Subsamp::None, profile)?
     };
     t.full = clock.elapsed();
 
@@ -121,23 +119,13 @@ fn decode_and_render(
     let (dw, dh) = resize::fit_long_edge(full_w, full_h, DISPLAY_LONG_EDGE);
     let display = resize::resize(&opaque, dw, dh)?;
     drop(opaque);
-    let display_r = encode_rendition(
-        &display,
-        DISPLAY_JPEG_QUALITY,
-        Subsamp::Sub2x2,
-        profile.as_deref(),
-    )?;
+    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
     t.display = clock.elapsed();
 
     let clock = Instant::now();
     let (tw, th) = resize::fit_long_edge(dw, dh, THUMB_LONG_EDGE);
     let thumb = resize::resize(&display, tw, th)?;
-    let thumb_r = encode_rendition(
-        &thumb,
-        THUMB_JPEG_QUALITY,
-        Subsamp::Sub2x2,
-        profile.as_deref(),
-    )?;
+    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
     t.thumb = clock.elapsed();
 
     let clock = Instant::now();

@@ -427,3 +427,63 @@ pub fn exif_tiff(spec: &ExifSpec) -> Vec<u8> {
     }
     out
 }
+
+/// An ICC profile with the colour meaning of `base` that also carries `text`
+/// in every text tag a profile can hold (description, copyright, device
+/// maker and model, viewing conditions) and in a private tag: what a
+/// hostile or careless upload could hide in its colour profile.
+pub fn icc_profile_with_text(mut base: moxcms::ColorProfile, text: &str) -> Vec<u8> {
+    use moxcms::{LocalizableString, ProfileText};
+    let planted = |what: &str| {
+        Some(ProfileText::Localizable(vec![LocalizableString::new(
+            "en".into(),
+            "US".into(),
+            format!("{what} {text}"),
+        )]))
+    };
+    base.description = planted("description");
+    base.copyright = planted("copyright");
+    base.device_manufacturer = planted("maker");
+    base.device_model = planted("model");
+    base.viewing_conditions_description = planted("viewing conditions");
+    let icc = base.encode().expect("moxcms encodes the profile");
+    with_private_icc_tag(&icc, *b"priv", format!("private tag {text}").as_bytes())
+}
+
+/// Adds a tag of an unregistered signature (which every viewer ignores) to an
+/// ICC profile, holding `data`.
+pub fn with_private_icc_tag(icc: &[u8], signature: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let be32 = |at: usize| u32::from_be_bytes(icc[at..at + 4].try_into().unwrap());
+    let count = be32(128) as usize;
+    let table_end = 132 + 12 * count;
+    let mut out = icc[..128].to_vec();
+    out.extend_from_slice(&(count as u32 + 1).to_be_bytes());
+    // The table grows by one entry: every tag's data moves 12 bytes on.
+    for entry in icc[132..table_end].chunks_exact(12) {
+        out.extend_from_slice(&entry[..4]);
+        out.extend_from_slice(
+            &(u32::from_be_bytes(entry[4..8].try_into().unwrap()) + 12).to_be_bytes(),
+        );
+        out.extend_from_slice(&entry[8..12]);
+    }
+    let data_at = (icc.len() + 12).next_multiple_of(4);
+    out.extend_from_slice(&signature);
+    out.extend_from_slice(&(data_at as u32).to_be_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&icc[table_end..]);
+    out.resize(data_at, 0);
+    out.extend_from_slice(data);
+    let size = out.len() as u32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out
+}
+
+/// Inserts an ICC profile into a JPEG as APP2 "ICC_PROFILE" segments, as a
+/// phone does.
+pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+    use img_parts::ImageICC;
+    let mut parsed = img_parts::jpeg::Jpeg::from_bytes(bytes::Bytes::copy_from_slice(jpeg))
+        .expect("a JPEG we wrote");
+    parsed.set_icc_profile(Some(bytes::Bytes::copy_from_slice(icc)));
+    parsed.encoder().bytes().to_vec()
+}

@@ -5,7 +5,8 @@
 //! file-structure groups may carry tags. exiftool (Debian:
 //! libimage-exiftool-perl) is REQUIRED: without it these tests fail, they are
 //! never skipped. The lossless-rotation test also needs jpegtran (Debian:
-//! libjpeg-turbo-progs).
+//! libjpeg-turbo-progs), and the ICC colour test vips (libvips-tools), whose
+//! lcms2 is the independent colour engine. scripts/test installs all three.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use rand::{Rng as _, SeedableRng};
 
 use sha2::Digest as _;
 
+use super::icc::{self, Space};
 use super::orient::Orientation;
 use super::synth::{self, ExifSpec};
 use super::*;
@@ -115,8 +117,44 @@ fn allowed(group: &str, tag: &str) -> bool {
                 | "ProfileName"
         ),
         "Composite" => matches!(tag, "ImageSize" | "Megapixels"),
-        // The ICC colour profile is kept on purpose (see icc.rs).
+        // Only our own ICC profiles (see icc.rs), checked value by value in
+        // `icc_tag_allowed`.
         g if g == "ICC_Profile" || g.starts_with("ICC-") => true,
+        _ => false,
+    }
+}
+
+/// The tags (exiftool names) and values our own ICC profiles have: the
+/// header's fixed fields, the colorants, curves and adaptation, and as text
+/// only the colour space's name and "CC0".
+fn icc_tag_allowed(tag: &str, value: &serde_json::Value) -> bool {
+    match tag {
+        "ProfileDescription" => Space::ALL.iter().any(|s| value == s.name()),
+        "ProfileCopyright" => value == "CC0",
+        "ProfileCMMType"
+        | "ProfileVersion"
+        | "ProfileClass"
+        | "ColorSpaceData"
+        | "ProfileConnectionSpace"
+        | "ProfileDateTime"
+        | "ProfileFileSignature"
+        | "PrimaryPlatform"
+        | "CMMFlags"
+        | "DeviceManufacturer"
+        | "DeviceModel"
+        | "DeviceAttributes"
+        | "RenderingIntent"
+        | "ConnectionSpaceIlluminant"
+        | "ProfileCreator"
+        | "ProfileID"
+        | "MediaWhitePoint"
+        | "ChromaticAdaptation"
+        | "RedMatrixColumn"
+        | "GreenMatrixColumn"
+        | "BlueMatrixColumn"
+        | "RedTRC"
+        | "GreenTRC"
+        | "BlueTRC" => true,
         _ => false,
     }
 }
@@ -128,9 +166,10 @@ fn assert_clean(r: &Rendition, label: &str) {
     let offending: Vec<String> = tags
         .iter()
         .filter(|(k, _)| k.as_str() != "SourceFile")
-        .filter(|(k, _)| {
+        .filter(|(k, v)| {
             let (group, tag) = k.split_once(':').unwrap_or(("?", k));
-            !allowed(group, tag)
+            let icc = group == "ICC_Profile" || group.starts_with("ICC-");
+            !allowed(group, tag) || (icc && !icc_tag_allowed(tag, v))
         })
         .map(|(k, v)| format!("{k} = {v}"))
         .collect();
@@ -139,12 +178,23 @@ fn assert_clean(r: &Rendition, label: &str) {
         "{label}: metadata left in output:\n  {}",
         offending.join("\n  ")
     );
+    let seen = serde_json::Value::Object(tags)
+        .to_string()
+        .to_ascii_uppercase();
+    assert!(
+        !seen.contains(PLANTED) && !seen.contains("9434765919"),
+        "{label}: exiftool finds a planted value"
+    );
+    // A profile, if any, is one of ours byte for byte (PNG's iCCP is
+    // compressed, so the byte search below cannot see into it).
+    our_space(r, label);
     let hay = String::from_utf8_lossy(&r.bytes).to_ascii_uppercase();
     assert!(
         !hay.contains(PLANTED),
         "{label}: a planted value survived in the bytes"
     );
     for needle in [
+        "9434765919",
         "F17XK2QHPLJN",
         "IPHONE",
         "EXIF\0",
@@ -530,70 +580,515 @@ fn exif_writer_used_by_tests_is_read_correctly_by_exiftool() {
 
 // ───────────────────────────── ICC ─────────────────────────────
 
-fn display_p3_icc() -> Vec<u8> {
-    moxcms::ColorProfile::new_display_p3()
-        .encode()
-        .expect("encode Display P3")
+/// Planted in uploaded ICC profiles, as in the black-box finding.
+const NHS_TEXT: &str = "NHS 9434765919 PLANTED";
+
+/// The ICC profile a rendition carries, if any.
+fn embedded_icc(r: &Rendition) -> Option<Vec<u8>> {
+    match r.content_type {
+        "image/jpeg" => icc::from_jpeg(&r.bytes),
+        "image/png" => {
+            let mut d = image::codecs::png::PngDecoder::new(Cursor::new(&r.bytes)).unwrap();
+            image::ImageDecoder::icc_profile(&mut d).unwrap()
+        }
+        other => panic!("unexpected content type {other}"),
+    }
 }
 
-#[test]
-fn icc_profile_is_kept_in_every_rendition() {
-    let icc = display_p3_icc();
-    let (_dir, icc_path) = tmp_file(&icc, "icc");
-    let arg = format!("-ICC_Profile<={}", icc_path.display());
-    let upright = skin(1000, 750, 4);
-    let inputs = [
-        ("jpg", synth::encode_jpeg(&upright, 90)),
+/// Which of our own profiles a rendition carries; any other profile fails.
+fn our_space(r: &Rendition, label: &str) -> Option<Space> {
+    let icc = embedded_icc(r)?;
+    let space = Space::ALL
+        .into_iter()
+        .find(|s| s.profile() == icc.as_slice());
+    assert!(
+        space.is_some(),
+        "{label}: carries an ICC profile that is not one of ours ({} bytes)",
+        icc.len()
+    );
+    space
+}
+
+/// sRGB primaries with a pure 2.2 power curve: a common "sRGB" look-alike
+/// that is not sRGB (darker shadows).
+fn srgb_primaries_gamma_22() -> moxcms::ColorProfile {
+    let mut p = moxcms::ColorProfile::new_srgb();
+    let curve = moxcms::curve_from_gamma(2.2);
+    p.red_trc = Some(curve.clone());
+    p.green_trc = Some(curve.clone());
+    p.blue_trc = Some(curve);
+    p.cicp = None;
+    p
+}
+
+/// Upload profiles with planted text: (name, profile, the profile of ours the
+/// renditions must carry, the source's power curve when the pixels must be
+/// converted).
+fn planted_profiles() -> Vec<(&'static str, Vec<u8>, Space, Option<f64>)> {
+    use moxcms::ColorProfile as P;
+    let planted = |p: P| synth::icc_profile_with_text(p, NHS_TEXT);
+    vec![
         (
-            "png",
-            encode(&DynamicImage::ImageRgb8(upright.clone()), ImageFormat::Png),
+            "Display P3",
+            planted(P::new_display_p3()),
+            Space::DisplayP3,
+            None,
         ),
-        ("webp", webp_lossless(&upright)),
-    ];
-    for (ext, input) in inputs {
-        let input = exiftool_write(&input, ext, &[&arg]);
+        ("sRGB", planted(P::new_srgb()), Space::Srgb, None),
+        (
+            "Adobe RGB",
+            planted(P::new_adobe_rgb()),
+            Space::AdobeRgb,
+            None,
+        ),
+        (
+            "ProPhoto (unrecognised, wider than sRGB)",
+            planted(P::new_pro_photo_rgb()),
+            Space::DisplayP3,
+            Some(1.8),
+        ),
+        (
+            "sRGB primaries with gamma 2.2 (unrecognised)",
+            planted(srgb_primaries_gamma_22()),
+            Space::Srgb,
+            Some(2.2),
+        ),
+    ]
+}
+
+/// Flat colour patches: a saturated red, skin, a deep shadow, a green.
+const PATCHES: [[u8; 3]; 4] = [[230, 40, 40], [205, 150, 118], [24, 20, 18], [60, 170, 70]];
+
+/// Four flat quadrants of [`PATCHES`] (top-left, top-right, bottom-left,
+/// bottom-right).
+fn patches(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb(PATCHES[usize::from(x >= w / 2) + 2 * usize::from(y >= h / 2)])
+    })
+}
+
+fn srgb_encode(linear: f64) -> f64 {
+    let l = linear.clamp(0.0, 1.0);
+    if l <= 0.0031308 {
+        l * 12.92
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+fn colorant_matrix(p: &moxcms::ColorProfile) -> [[f64; 3]; 3] {
+    let (r, g, b) = (p.red_colorant, p.green_colorant, p.blue_colorant);
+    [[r.x, g.x, b.x], [r.y, g.y, b.y], [r.z, g.z, b.z]]
+}
+
+fn solve3(m: [[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
+    // Cramer's rule.
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(m);
+    [0, 1, 2].map(|c| {
+        let mut mc = m;
+        for (row, value) in mc.iter_mut().zip(v) {
+            row[c] = value;
+        }
+        det(mc) / d
+    })
+}
+
+/// What a patch must become: unchanged for a recognised profile; for a
+/// pure-gamma source, worked out here with its colorants and our target's
+/// (relative colorimetric, clipped), independently of moxcms' transform.
+fn expected_patch(source_icc: &[u8], gamma: Option<f64>, target: Space, rgb: [u8; 3]) -> [f64; 3] {
+    let Some(gamma) = gamma else {
+        return rgb.map(f64::from);
+    };
+    let src = moxcms::ColorProfile::new_from_slice(source_icc).unwrap();
+    let dst = moxcms::ColorProfile::new_from_slice(target.profile()).unwrap();
+    let m = colorant_matrix(&src);
+    let linear = rgb.map(|c| (f64::from(c) / 255.0).powf(gamma));
+    let xyz = [0, 1, 2].map(|i| (0..3).map(|k| m[i][k] * linear[k]).sum::<f64>());
+    solve3(colorant_matrix(&dst), xyz).map(|l| srgb_encode(l) * 255.0)
+}
+
+fn assert_patches(r: &Rendition, want: &[[f64; 3]; 4], tolerance: f64, label: &str) {
+    let img = image::load_from_memory(&r.bytes).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    for (i, want) in want.iter().enumerate() {
+        let (fx, fy) = (0.25 + 0.5 * (i % 2) as f64, 0.25 + 0.5 * (i / 2) as f64);
+        let got = img
+            .get_pixel((w as f64 * fx) as u32, (h as f64 * fy) as u32)
+            .0;
+        let off = got
+            .iter()
+            .zip(want)
+            .map(|(g, w)| (f64::from(*g) - w).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            off <= tolerance,
+            "{label}: patch {i} is {got:?}, expected {want:.1?}"
+        );
+    }
+}
+
+/// The black-box finding: text planted in the ICC profile (description,
+/// copyright, maker, model, viewing conditions, a private tag) came back in
+/// all three sizes. Now every rendition carries one of our own profiles,
+/// byte for byte, and the colours are what the upload's profile meant.
+#[test]
+fn icc_profiles_with_planted_text_never_reach_a_rendition() {
+    let (w, h) = (1024, 768);
+    let upright = patches(w, h);
+    for (name, icc, space, gamma) in planted_profiles() {
+        let want = PATCHES.map(|c| expected_patch(&icc, gamma, space, c));
+        if gamma.is_some() {
+            let moved = want
+                .iter()
+                .zip(PATCHES)
+                .flat_map(|(w, c)| w.iter().zip(c).map(|(a, b)| (a - f64::from(b)).abs()))
+                .fold(0.0, f64::max);
+            assert!(moved >= 6.0, "{name}: the conversion must be visible");
+        }
+        let (_dir, icc_path) = tmp_file(&icc, "icc");
+        let arg = format!("-ICC_Profile<={}", icc_path.display());
+        let inputs = [
+            (
+                "jpg",
+                synth::insert_icc(&synth::encode_jpeg(&upright, 92), &icc),
+            ),
+            (
+                "jpg",
+                synth::insert_icc(
+                    &jpeg_as_camera(&synth::as_stored_by_camera(&upright, 6), 6),
+                    &icc,
+                ),
+            ),
+            (
+                "png",
+                exiftool_write(
+                    &encode(&DynamicImage::ImageRgb8(upright.clone()), ImageFormat::Png),
+                    "png",
+                    &[&arg],
+                ),
+            ),
+            (
+                "webp",
+                exiftool_write(&webp_lossless(&upright), "webp", &[&arg]),
+            ),
+        ];
+        for (k, (ext, input)) in inputs.into_iter().enumerate() {
+            let label = format!("{name} in {ext} #{k}");
+            // The oracle sees the planted text in the upload.
+            let before = exiftool_read(&input, ext);
+            let desc = before["ICC_Profile:ProfileDescription"]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                desc.contains("9434765919"),
+                "{label}: planting failed: {desc:?}"
+            );
+
+            let p = ok(&input);
+            for (size, r) in [
+                ("full", &p.full),
+                ("display", &p.display),
+                ("thumb", &p.thumb),
+            ] {
+                let l = format!("{label} {size}");
+                assert_clean(r, &l);
+                assert_eq!(our_space(r, &l), Some(space), "{l}: profile carried");
+                let tags = exiftool_read(&r.bytes, ext_for(r.content_type));
+                assert_eq!(
+                    tags["ICC_Profile:ProfileDescription"],
+                    space.name(),
+                    "{l}: exiftool's profile description"
+                );
+                assert_patches(r, &want, 4.0, &l);
+            }
+            if ext == "jpg" && k == 0 {
+                let lossless = decode_rgb(&p.full.bytes) == decode_rgb(&input);
+                assert_eq!(
+                    lossless,
+                    gamma.is_none(),
+                    "{label}: full size is a lossless transform exactly when no conversion is needed"
+                );
+            }
+        }
+    }
+}
+
+/// An independent colour engine (lcms2, through vips) renders each
+/// rendition to sRGB as it renders the upload with the upload's profile:
+/// the colours a consultant sees are the ones the photo had.
+#[test]
+fn renditions_look_the_same_as_the_upload_to_lcms() {
+    let upright = patches(1024, 768);
+    let to_srgb = |bytes: &[u8]| -> RgbImage {
+        let (dir, path) = tmp_file(bytes, "jpg");
+        let out = dir.path().join("srgb.png");
+        let st = Command::new("vips")
+            .arg("icc_transform")
+            .arg(&path)
+            .arg(&out)
+            .args(["srgb", "--intent", "relative", "--embedded"])
+            .status()
+            .expect("vips is required by this test (apt-get install libvips-tools)");
+        assert!(st.success());
+        image::open(&out).unwrap().to_rgb8()
+    };
+    for (name, icc, _, _) in planted_profiles() {
+        let input = synth::insert_icc(&synth::encode_jpeg(&upright, 92), &icc);
+        let reference = to_srgb(&input);
         let p = ok(&input);
-        for (name, r) in [
+        for (size, r) in [
             ("full", &p.full),
             ("display", &p.display),
             ("thumb", &p.thumb),
         ] {
-            let got = match r.content_type {
-                "image/jpeg" => icc::from_jpeg(&r.bytes),
-                _ => {
-                    let mut d = image::codecs::png::PngDecoder::new(Cursor::new(&r.bytes)).unwrap();
-                    image::ImageDecoder::icc_profile(&mut d).unwrap()
-                }
-            };
-            assert_eq!(
-                got.as_deref(),
-                Some(icc.as_slice()),
-                "{ext}/{name}: ICC profile not kept"
-            );
-            assert_clean(r, &format!("icc {ext}/{name}"));
+            let got = to_srgb(&r.bytes);
+            let (w, h) = got.dimensions();
+            for i in 0..4 {
+                let (fx, fy) = (0.25 + 0.5 * (i % 2) as f64, 0.25 + 0.5 * (i / 2) as f64);
+                let at = |img: &RgbImage, w: u32, h: u32| {
+                    img.get_pixel((w as f64 * fx) as u32, (h as f64 * fy) as u32)
+                        .0
+                };
+                let (a, b) = (at(&reference, 1024, 768), at(&got, w, h));
+                let off = a.iter().zip(b).map(|(x, y)| x.abs_diff(y)).max().unwrap();
+                assert!(
+                    off <= 3,
+                    "{name} {size}: patch {i} upload {a:?}, rendition {b:?}"
+                );
+            }
+        }
+    }
+}
+
+/// What reading the profile costs per photo (run with `--ignored
+/// --nocapture`; a debug build runs our comparison unoptimised, so these are
+/// upper bounds): reading a profile and deciding, and the whole `process` of
+/// a 12 MP phone JPEG with and without a Display P3 profile.
+#[test]
+#[ignore]
+fn icc_check_cost() {
+    let time = |label: &str, n: u32, f: &mut dyn FnMut()| {
+        f();
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        eprintln!("{label}: {:?} per call", start.elapsed() / n);
+    };
+    let planted = planted_profiles();
+    time("no profile", 1000, &mut || {
+        std::hint::black_box(icc::Colour::for_profile(None, 3));
+    });
+    for (name, icc, _, _) in &planted {
+        time(name, 200, &mut || {
+            std::hint::black_box(icc::Colour::for_profile(Some(icc), 3));
+        });
+    }
+    let upright = skin(4032, 3024, 7);
+    let spec = ExifSpec {
+        orientation: 6,
+        ..Default::default()
+    };
+    let plain = synth::camera_jpeg(&upright, 92, &spec);
+    let p3 = synth::insert_icc(&plain, Space::DisplayP3.profile());
+    let srgb = synth::insert_icc(&plain, &planted[1].1);
+    for (label, input) in [
+        ("12 MP, no profile", &plain),
+        ("12 MP, Display P3", &p3),
+        ("12 MP, sRGB", &srgb),
+    ] {
+        let mut header = Duration::ZERO;
+        let mut total = Duration::ZERO;
+        const N: u32 = 10;
+        for _ in 0..N {
+            let (r, t) = process_timed(input, &Limits::default());
+            r.unwrap();
+            header += t.sniff_header;
+            total += t.total;
+        }
+        eprintln!(
+            "{label}: sniff_header {:?}, total {:?}",
+            header / N,
+            total / N
+        );
+    }
+}
+
+#[test]
+fn grey_icc_profile_is_applied_to_the_pixels_and_not_stored() {
+    let icc =
+        synth::icc_profile_with_text(moxcms::ColorProfile::new_gray_with_gamma(2.2), NHS_TEXT);
+    let levels = [20u8, 60, 128, 200];
+    let (w, h) = (1024u32, 768u32);
+    let grey = image::GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([levels[usize::from(x >= w / 2) + 2 * usize::from(y >= h / 2)]])
+    });
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_subsamp(turbojpeg::Subsamp::Gray).unwrap();
+    c.set_quality(92).unwrap();
+    let jpeg = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: grey.as_raw().as_slice(),
+            width: w as usize,
+            pitch: w as usize,
+            height: h as usize,
+            format: turbojpeg::PixelFormat::GRAY,
+        })
+        .unwrap();
+    let (_dir, icc_path) = tmp_file(&icc, "icc");
+    let arg = format!("-ICC_Profile<={}", icc_path.display());
+    let png = encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Png);
+    // Gamma 2.2 codes re-expressed on the sRGB curve: shadows get darker.
+    let want = levels.map(|v| {
+        let s = srgb_encode((f64::from(v) / 255.0).powf(2.2)) * 255.0;
+        [s; 3]
+    });
+    assert!((want[0][0] - 20.0).abs() > 6.0, "not vacuous");
+    for (ext, input) in [
+        ("jpg", synth::insert_icc(&jpeg, &icc)),
+        ("png", exiftool_write(&png, "png", &[&arg])),
+    ] {
+        let before = exiftool_read(&input, ext);
+        assert!(
+            before["ICC_Profile:ProfileDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("9434765919")),
+            "{ext}: planting failed"
+        );
+        let p = ok(&input);
+        for (size, r) in [
+            ("full", &p.full),
+            ("display", &p.display),
+            ("thumb", &p.thumb),
+        ] {
+            let l = format!("grey {ext} {size}");
+            assert_clean(r, &l);
+            assert_eq!(embedded_icc(r), None, "{l}: no profile stored for grey");
+            assert_patches(r, &want, 3.0, &l);
         }
     }
 }
 
 #[test]
-fn implausible_icc_profiles_are_dropped() {
-    let p3 = display_p3_icc();
-    assert!(icc::sanitize(&p3, 3).is_some());
-    assert!(
-        icc::sanitize(&p3, 1).is_none(),
-        "RGB profile on grey pixels"
+fn unusable_icc_profiles_are_dropped() {
+    let untagged = |icc: &[u8], channels: u8| {
+        let c = icc::Colour::for_profile(Some(icc), channels);
+        c.profile().is_none() && !c.converts()
+    };
+    let p3 = synth::icc_profile_with_text(moxcms::ColorProfile::new_display_p3(), NHS_TEXT);
+    assert_eq!(
+        icc::Colour::for_profile(Some(&p3), 3).space(),
+        Some(Space::DisplayP3)
     );
+    assert_eq!(
+        icc::Colour::for_profile(Some(&p3), 4).space(),
+        Some(Space::DisplayP3),
+        "RGBA pixels"
+    );
+    assert!(untagged(&p3, 1), "RGB profile on grey pixels");
+    let grey = moxcms::ColorProfile::new_gray_with_gamma(2.2)
+        .encode()
+        .unwrap();
+    assert!(untagged(&grey, 3), "grey profile on RGB pixels");
     let mut cmyk = p3.clone();
     cmyk[16..20].copy_from_slice(b"CMYK");
-    assert!(icc::sanitize(&cmyk, 3).is_none());
+    assert!(untagged(&cmyk, 3));
+    let mut printer = p3.clone();
+    printer[12..16].copy_from_slice(b"prtr");
+    assert!(untagged(&printer, 3), "output (printer) class");
     let mut bad_sig = p3.clone();
     bad_sig[36..40].copy_from_slice(b"xxxx");
-    assert!(icc::sanitize(&bad_sig, 3).is_none());
-    assert!(
-        icc::sanitize(&p3[..p3.len() - 1], 3).is_none(),
-        "size mismatch"
-    );
-    assert!(icc::sanitize(&[0u8; 100], 3).is_none());
+    assert!(untagged(&bad_sig, 3));
+    assert!(untagged(&p3[..p3.len() - 1], 3), "size mismatch");
+    assert!(untagged(&[0u8; 100], 3));
+    // Header fine, tag table pointing outside the profile.
+    let mut bad_table = p3.clone();
+    bad_table[132 + 4..132 + 8].copy_from_slice(&0x00FF_FFFFu32.to_be_bytes());
+    assert!(untagged(&bad_table, 3), "tag outside the profile");
+    // Colorants but no tone curves: no colour meaning we can use.
+    let mut no_trc = moxcms::ColorProfile::new_display_p3();
+    no_trc.red_trc = None;
+    no_trc.green_trc = None;
+    no_trc.blue_trc = None;
+    assert!(untagged(&no_trc.encode().unwrap(), 3), "no tone curves");
+    assert!(icc::Colour::for_profile(None, 3).profile().is_none());
+}
+
+#[test]
+fn our_icc_profiles_are_compact_standard_and_recognise_themselves() {
+    // Colorants of the vendors' own profiles (HP/Microsoft sRGB, Apple
+    // Display P3, Adobe RGB (1998)), as exiftool prints them.
+    let published = [
+        (
+            Space::Srgb,
+            [
+                [0.4361, 0.2225, 0.0139],
+                [0.3851, 0.7169, 0.0971],
+                [0.1431, 0.0606, 0.7141],
+            ],
+        ),
+        (
+            Space::DisplayP3,
+            [
+                [0.5151, 0.2412, -0.0011],
+                [0.2919, 0.6922, 0.0419],
+                [0.1572, 0.0666, 0.7841],
+            ],
+        ),
+        (
+            Space::AdobeRgb,
+            [
+                [0.6097, 0.3111, 0.0195],
+                [0.2053, 0.6257, 0.0609],
+                [0.1492, 0.0632, 0.7446],
+            ],
+        ),
+    ];
+    for (space, colorants) in published {
+        let icc = space.profile();
+        assert!(icc.len() <= 512, "{space:?}: {} bytes", icc.len());
+        assert_eq!(
+            icc,
+            icc::build_profile(space),
+            "{space:?}: same bytes every time"
+        );
+        let c = icc::Colour::for_profile(Some(icc), 3);
+        assert_eq!(c.space(), Some(space), "{space:?} recognises itself");
+        assert!(!c.converts());
+        let parsed = moxcms::ColorProfile::new_from_slice(icc).unwrap();
+        for (got, want) in [
+            parsed.red_colorant,
+            parsed.green_colorant,
+            parsed.blue_colorant,
+        ]
+        .into_iter()
+        .zip(colorants)
+        {
+            for (g, w) in [got.x, got.y, got.z].into_iter().zip(want) {
+                assert!(
+                    (g - w).abs() < 0.0006,
+                    "{space:?}: colorant {got:?} vs {want:?}"
+                );
+            }
+        }
+        // The oracle reads it, and finds no tag but the standard ones, and
+        // no text but the name and "CC0".
+        let tags = exiftool_read(icc, "icc");
+        assert_eq!(tags["ICC_Profile:ProfileDescription"], space.name());
+        assert_eq!(tags["ICC_Profile:ProfileCopyright"], "CC0");
+        for (k, v) in &tags {
+            let (group, tag) = k.split_once(':').unwrap_or(("?", k));
+            if group.starts_with("ICC") {
+                assert!(icc_tag_allowed(tag, v), "{space:?}: {k} = {v}");
+            }
+        }
+    }
 }
 
 // ───────────────────────────── orientation ─────────────────────────────
@@ -1300,28 +1795,41 @@ thread_local! {
 
 type PanicHook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static;
 
-/// Counts panics on this thread (even caught ones) while it lives, then puts the previous
-/// panic hook back, also when the test itself panics.
-struct CountingPanicHook {
-    previous: std::sync::Arc<PanicHook>,
-}
+/// While any guard lives, every panic on a thread is counted in that thread's [`PANICS`]
+/// (including ones `process` catches); when the last guard goes, also when its test panicked,
+/// the hook that was there before is put back. Counted guards, so the fuzz tests can run at
+/// once without unhooking each other.
+struct CountingPanicHook;
+
+static HOOK_USERS: std::sync::Mutex<(usize, Option<std::sync::Arc<PanicHook>>)> =
+    std::sync::Mutex::new((0, None));
 
 impl CountingPanicHook {
     fn install() -> Self {
-        let previous: std::sync::Arc<PanicHook> = std::panic::take_hook().into();
-        let chained = previous.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICS.with(|p| p.set(p.get() + 1));
-            chained(info);
-        }));
-        Self { previous }
+        let mut users = HOOK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+        if users.0 == 0 {
+            let previous: std::sync::Arc<PanicHook> = std::panic::take_hook().into();
+            let chained = previous.clone();
+            std::panic::set_hook(Box::new(move |info| {
+                PANICS.with(|p| p.set(p.get() + 1));
+                chained(info);
+            }));
+            users.1 = Some(previous);
+        }
+        users.0 += 1;
+        Self
     }
 }
 
 impl Drop for CountingPanicHook {
     fn drop(&mut self) {
-        let previous = self.previous.clone();
-        std::panic::set_hook(Box::new(move |info| previous(info)));
+        let mut users = HOOK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+        users.0 -= 1;
+        if users.0 == 0 {
+            if let Some(previous) = users.1.take() {
+                std::panic::set_hook(Box::new(move |info| previous(info)));
+            }
+        }
     }
 }
 
@@ -1337,8 +1845,12 @@ fn fuzz_mutated_inputs_never_panic() {
         orientation: 6,
         ..Default::default()
     };
+    let planted = planted_profiles();
     let mut seeds: Vec<Vec<u8>> = vec![
         synth::camera_jpeg(&tiny, 80, &spec),
+        // ICC profiles right after SOI: recognised (P3) and converted (ProPhoto).
+        synth::insert_icc(&synth::encode_jpeg(&tiny, 80), &planted[0].1),
+        synth::insert_icc(&synth::encode_jpeg(&tiny, 80), &planted[3].1),
         encode(&DynamicImage::ImageRgb8(tiny.clone()), ImageFormat::Png),
         encode(
             &DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(tiny.clone()).to_rgba8()),
@@ -1389,6 +1901,88 @@ fn fuzz_mutated_inputs_never_panic() {
     assert!(
         errs > 0 && oks > 0,
         "mutations should produce both outcomes"
+    );
+}
+
+/// Mutated ICC profiles (header, tag table, curves, colorants, text) go
+/// straight to the profile reader, the recogniser and the conversion: none
+/// may panic (a panic would only cost the profile, but is a bug), and
+/// whatever they decide must be one of our profiles or none.
+#[test]
+fn fuzz_mutated_icc_profiles_never_panic() {
+    let _hook = CountingPanicHook::install();
+    let mut seeds: Vec<Vec<u8>> = planted_profiles().into_iter().map(|p| p.1).collect();
+    seeds.extend(Space::ALL.map(|s| s.profile().to_vec()));
+    seeds.push(synth::icc_profile_with_text(
+        moxcms::ColorProfile::new_gray_with_gamma(2.2),
+        NHS_TEXT,
+    ));
+    let rgb = DynamicImage::ImageRgb8(patches(8, 8));
+    let images = [
+        (1u8, DynamicImage::ImageLuma8(rgb.to_luma8())),
+        (3, rgb.clone()),
+        (4, DynamicImage::ImageRgba8(rgb.to_rgba8())),
+    ];
+    // Longer runs: AGHUB_ICC_FUZZ_ITERATIONS=1000000 AGHUB_ICC_FUZZ_SEED=n.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(env("AGHUB_ICC_FUZZ_SEED", 0x1CC_F022));
+    let iterations = env("AGHUB_ICC_FUZZ_ITERATIONS", 30_000) as usize;
+    let start = Instant::now();
+    let (mut recognised, mut converted) = (0, 0);
+    for i in 0..iterations {
+        let mut icc = seeds[i % seeds.len()].clone();
+        for _ in 0..rng.gen_range(1..=4) {
+            mutate(&mut icc, &seeds, &mut rng);
+        }
+        for (channels, img) in &images {
+            let before = PANICS.with(|p| p.get());
+            let outcome = std::panic::catch_unwind(|| {
+                let colour = icc::Colour::for_profile(Some(&icc), *channels);
+                let mut img = img.clone();
+                let applied = colour.apply(&mut img).is_ok();
+                (
+                    colour.profile().map(<[u8]>::to_vec),
+                    colour.converts(),
+                    applied,
+                )
+            });
+            let after = PANICS.with(|p| p.get());
+            if after != before || outcome.is_err() {
+                let path = std::env::temp_dir().join(format!("icc-fuzz-panic-{i}.icc"));
+                std::fs::write(&path, &icc).unwrap();
+                panic!(
+                    "iteration {i}: panicked; profile saved to {}",
+                    path.display()
+                );
+            }
+            let (profile, converts, applied) = outcome.unwrap();
+            assert!(
+                applied,
+                "iteration {i}: conversion failed on its own layout"
+            );
+            if let Some(p) = profile {
+                assert!(Space::ALL.iter().any(|s| s.profile() == p.as_slice()));
+                if converts {
+                    converted += 1;
+                } else {
+                    recognised += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "icc fuzz: {iterations} profiles × 3 layouts, {recognised} recognised, \
+         {converted} converted, {:?}",
+        start.elapsed()
+    );
+    assert!(
+        recognised > 0 && converted > 0,
+        "mutations should keep some profiles usable"
     );
 }
 

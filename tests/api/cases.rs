@@ -8,11 +8,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    error_code, exiftool_tags, phone_jpeg, stored_objects, Backends, Stack, TestApp, T0,
+    error_code, exiftool_json, exiftool_tags, phone_jpeg, stored_object_bytes, stored_objects,
+    Backends, Stack, TestApp, T0,
 };
 
 on_both_stacks!(
     gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean,
+    text_in_a_photos_colour_profile_is_in_no_stored_object,
     bad_submissions_get_precise_errors_and_leave_nothing_behind,
     local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation,
     claim_is_exclusive_and_reply_closes_the_case,
@@ -294,6 +296,73 @@ async fn gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean(s
             })
             .collect();
         assert!(leaked.is_empty(), "{size} leaks {leaked:?}");
+    }
+}
+
+/// Security finding: an NHS number written into the photo's ICC colour profile (its description,
+/// copyright, device and viewing-condition texts, and a private tag) came back in every stored
+/// size. Every stored object is read straight from the store (folder or bucket) and searched.
+async fn text_in_a_photos_colour_profile_is_in_no_stored_object(stack: Stack) {
+    use aghub::imaging::synth;
+    let w = World::new(stack).await;
+    const PLANTED: &str = "NHS 9434765919";
+    let icc = synth::icc_profile_with_text(moxcms::ColorProfile::new_display_p3(), PLANTED);
+    let photo = synth::insert_icc(&phone_jpeg(1200, 900, 6, 7), &icc);
+    assert!(
+        exiftool_json(&photo)
+            .values()
+            .any(|v| v.to_string().contains("9434765919")),
+        "the upload carries the planted text"
+    );
+    let form = text_form("dermatology", "routine")
+        .part("photo", jpeg_part(photo))
+        .text("photo_kind", "close_up")
+        .text("photo_site", "left forearm");
+    let r = w.submit(&w.gp, form).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let objects = stored_object_bytes(&w.backends).await;
+    assert_eq!(objects.len(), 3, "full, display and thumb");
+    for (key, bytes) in &objects {
+        for needle in [
+            "9434765919",
+            "copyright NHS",
+            "private tag",
+            "viewing conditions",
+        ] {
+            assert!(
+                !bytes
+                    .windows(needle.len())
+                    .any(|win| win.eq_ignore_ascii_case(needle.as_bytes())),
+                "{key}: {needle:?} is in the stored bytes"
+            );
+        }
+        let tags = exiftool_json(bytes);
+        let seen = serde_json::Value::Object(tags.clone()).to_string();
+        assert!(
+            !seen.contains("9434765919"),
+            "{key}: exiftool finds the planted text"
+        );
+        // The colour is kept: the service's own Display P3 profile, nothing else.
+        assert_eq!(
+            tags.get("ICC_Profile:ProfileDescription"),
+            Some(&Value::from("Display P3")),
+            "{key}"
+        );
+        let mut texts: Vec<_> = tags
+            .iter()
+            .filter(|(k, _)| k.starts_with("ICC_Profile:Profile") || k.contains("Desc"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        texts.sort();
+        assert_eq!(
+            texts,
+            [
+                "ICC_Profile:ProfileCopyright=\"CC0\"",
+                "ICC_Profile:ProfileDescription=\"Display P3\""
+            ],
+            "{key}"
+        );
     }
 }
 

@@ -439,8 +439,57 @@ pub async fn stored_objects(b: &Backends) -> usize {
     }
 }
 
-/// Runs exiftool on bytes and returns every tag it finds as "Group:Tag".
-pub fn exiftool_tags(bytes: &[u8]) -> Vec<String> {
+/// Every object the stack's store holds, as (key or path, bytes): what an attacker with the
+/// bucket or the disk would get.
+pub async fn stored_object_bytes(b: &Backends) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Some(path) = b.storage_url.strip_prefix("file://") {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten() {
+                let p = entry.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        walk(std::path::Path::new(path), &mut out);
+    } else {
+        let rest = b.storage_url.strip_prefix("s3://").unwrap();
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let store = aghub::blob::S3Store::from_env(bucket, "", true).await;
+        let client = store.client();
+        let list = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list bucket");
+        for object in list.contents() {
+            let key = object.key().unwrap().to_string();
+            let body = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get object")
+                .body
+                .collect()
+                .await
+                .expect("read object")
+                .into_bytes()
+                .to_vec();
+            out.push((key, body));
+        }
+    }
+    out
+}
+
+/// exiftool's full view of bytes: "Group:Tag" → value.
+pub fn exiftool_json(bytes: &[u8]) -> serde_json::Map<String, serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("image");
     std::fs::write(&path, bytes).unwrap();
@@ -455,7 +504,12 @@ pub fn exiftool_tags(bytes: &[u8]) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0].as_object().unwrap().keys().cloned().collect()
+    v[0].as_object().unwrap().clone()
+}
+
+/// Runs exiftool on bytes and returns every tag it finds as "Group:Tag".
+pub fn exiftool_tags(bytes: &[u8]) -> Vec<String> {
+    exiftool_json(bytes).keys().cloned().collect()
 }
 
 /// A TCP proxy in front of a real server (PostgreSQL, the S3 server) that a test can cut and
