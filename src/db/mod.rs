@@ -13,6 +13,7 @@ pub mod rotas;
 pub mod sessions;
 pub mod specialties;
 pub mod tokens;
+pub mod topics;
 pub mod users;
 
 use std::str::FromStr;
