@@ -194,6 +194,13 @@ INSERT INTO specialty_topics (specialty, slug, label, created_at_ms) VALUES
 -- text is not shown to commissioners again: it moves into the `other_topic` of the reply it came
 -- with (same case, same time), where the case's GP and consultants can still read it, and leaves
 -- the reports. case_topics is rebuilt so that every tag must name a topic of its specialty's list.
+CREATE TEMPORARY TABLE old_tags AS
+SELECT t.case_id, t.topic AS text, t.practice_id, t.specialty, t.tagged_at_ms,
+       (SELECT s.slug FROM specialty_topics s
+        WHERE s.specialty = t.specialty AND (lower(s.label) = lower(t.topic) OR s.slug = t.topic)
+        ORDER BY s.slug LIMIT 1) AS slug
+FROM case_topics t;
+
 CREATE TABLE case_topics_listed (
     case_id      TEXT NOT NULL REFERENCES cases (id),
     -- A slug of the case's specialty list.
@@ -204,23 +211,16 @@ CREATE TABLE case_topics_listed (
     PRIMARY KEY (case_id, topic),
     FOREIGN KEY (specialty, topic) REFERENCES specialty_topics (specialty, slug)
 );
-
 INSERT INTO case_topics_listed (case_id, topic, practice_id, specialty, tagged_at_ms)
-SELECT t.case_id, s.slug, t.practice_id, t.specialty, MIN(t.tagged_at_ms)
-FROM case_topics t JOIN specialty_topics s
-  ON s.specialty = t.specialty AND (lower(s.label) = lower(t.topic) OR s.slug = t.topic)
-GROUP BY t.case_id, s.slug, t.practice_id, t.specialty;
+SELECT case_id, slug, practice_id, specialty, MIN(tagged_at_ms) FROM old_tags
+WHERE slug IS NOT NULL GROUP BY case_id, slug, practice_id, specialty;
 
-UPDATE case_messages SET other_topic = (
-    SELECT string_agg(t.topic, ', ' ORDER BY t.topic) FROM case_topics t
-    WHERE t.case_id = case_messages.case_id AND t.tagged_at_ms = case_messages.created_at_ms
-      AND NOT EXISTS (SELECT 1 FROM specialty_topics s WHERE s.specialty = t.specialty
-                      AND (lower(s.label) = lower(t.topic) OR s.slug = t.topic)))
-WHERE kind = 'reply' AND EXISTS (
-    SELECT 1 FROM case_topics t
-    WHERE t.case_id = case_messages.case_id AND t.tagged_at_ms = case_messages.created_at_ms
-      AND NOT EXISTS (SELECT 1 FROM specialty_topics s WHERE s.specialty = t.specialty
-                      AND (lower(s.label) = lower(t.topic) OR s.slug = t.topic)));
+UPDATE case_messages SET other_topic = x.texts
+FROM (SELECT case_id, tagged_at_ms, string_agg(text, ', ' ORDER BY text) AS texts FROM old_tags
+      WHERE slug IS NULL GROUP BY case_id, tagged_at_ms) x
+WHERE case_messages.kind = 'reply' AND case_messages.case_id = x.case_id
+  AND case_messages.created_at_ms = x.tagged_at_ms;
+DROP TABLE old_tags;
 
 DROP TABLE case_topics;
 ALTER TABLE case_topics_listed RENAME TO case_topics;
