@@ -827,6 +827,19 @@ async fn reply_topics_come_from_the_case_specialty_list(stack: Stack) {
             .status(),
         StatusCode::NOT_FOUND
     );
+    let doc: Value = w
+        .get(&w.cardio, "/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/specialties/{slug}/topics"]["get"].is_object());
+    let reply_body = &doc["components"]["schemas"]["ReplyBody"]["properties"];
+    assert!(reply_body["topics"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("unknown_topic"));
+    assert!(reply_body["other_topic"].is_object());
     let r = reply(
         json!({"advice": "Secret advice text.", "outcome": "refer_urgent",
                          "topics": ["  heart-failure ", "heart-failure", "", "lipids"]}),
