@@ -131,14 +131,19 @@ SELECT e.id, e.at_ms, e.actor_id, e.action, e.case_id, e.detail FROM (
 ) e ORDER BY e.at_ms;
 "#;
 
-/// Topic tags for about 45% of closed cases (written by replies, so not derived from events).
+/// Topic tags for about 45% of closed cases (written by replies, so not derived from events),
+/// picked from each specialty's list (migration 0006; every list has at least 10 topics).
 const TOPICS: &str = r#"
 INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms)
-SELECT c.id, c.specialty || ' topic ' || (abs(hashint8(c.submitted_at_ms)::bigint) % 8), c.practice_id, c.specialty, c.closed_at_ms
-FROM cases c WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 35
+SELECT c.id, s.slug, c.practice_id, c.specialty, c.closed_at_ms
+FROM cases c CROSS JOIN LATERAL (SELECT slug FROM specialty_topics WHERE specialty = c.specialty
+    ORDER BY slug OFFSET abs(hashint8(c.submitted_at_ms)::bigint) % 8 LIMIT 1) s
+WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 35
 UNION ALL
-SELECT c.id, 'general topic ' || (abs(hashint8(c.submitted_at_ms + 2)::bigint) % 20), c.practice_id, c.specialty, c.closed_at_ms
-FROM cases c WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 10;
+SELECT c.id, s.slug, c.practice_id, c.specialty, c.closed_at_ms
+FROM cases c CROSS JOIN LATERAL (SELECT slug FROM specialty_topics WHERE specialty = c.specialty
+    ORDER BY slug OFFSET 8 + abs(hashint8(c.submitted_at_ms + 2)::bigint) % 2 LIMIT 1) s
+WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 10;
 "#;
 
 fn ms(d: Duration) -> f64 {

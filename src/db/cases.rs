@@ -316,13 +316,15 @@ pub struct NewMessage<'a> {
     pub kind: &'a str,
     pub body: &'a str,
     pub outcome: Option<&'a str>,
+    /// A reply's free-text other topic (never read by reports).
+    pub other_topic: Option<&'a str>,
     pub now_ms: i64,
 }
 
 pub async fn insert_message(tx: &mut Transaction<'_, Any>, m: &NewMessage<'_>) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, other_topic, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(m.id)
     .bind(m.case_id)
@@ -330,6 +332,7 @@ pub async fn insert_message(tx: &mut Transaction<'_, Any>, m: &NewMessage<'_>) -
     .bind(m.kind)
     .bind(m.body)
     .bind(m.outcome)
+    .bind(m.other_topic)
     .bind(m.now_ms)
     .execute(&mut **tx)
     .await?;
@@ -344,12 +347,13 @@ pub struct MessageRow {
     pub kind: String,
     pub body: String,
     pub outcome: Option<String>,
+    pub other_topic: Option<String>,
     pub created_at_ms: i64,
 }
 
 pub async fn messages(db: &Db, case_id: &str) -> DbResult<Vec<MessageRow>> {
     Ok(sqlx::query_as::<_, MessageRow>(
-        "SELECT m.id, m.author_id, u.name AS author_name, m.kind, m.body, m.outcome, m.created_at_ms \
+        "SELECT m.id, m.author_id, u.name AS author_name, m.kind, m.body, m.outcome, m.other_topic, m.created_at_ms \
          FROM case_messages m JOIN users u ON u.id = m.author_id WHERE m.case_id = $1 \
          ORDER BY m.created_at_ms, m.id",
     )

@@ -14,6 +14,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod specialties;
 pub mod tokens;
+pub mod topics;
 pub mod users;
 
 use std::str::FromStr;

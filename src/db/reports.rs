@@ -1,5 +1,5 @@
-//! What commissioners' reports read, and the two things a reply records for them (its topics and
-//! the rota pool of the consultant who gave it).
+//! What commissioners' reports read, and the two things a reply records for them (its topics, from
+//! the specialty's list, and the rota pool of the consultant who gave it).
 //!
 //! # Why derived tables
 //! Every figure is a function of the case events in `audit_events` (`case.created`,
@@ -412,10 +412,12 @@ pub struct TopicCount {
 }
 
 /// How many cases of each practice were tagged with each topic in replies given in the period
-/// (by reply time), for the filter's specialty / practice.
+/// (by reply time), for the filter's specialty / practice. Topics are named by their list's
+/// label as it is now (a renamed topic shows its new name; a retired one its last).
 pub fn topic_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
     let mut sql = String::from(
-        "SELECT t.practice_id, t.topic, COUNT(*) AS cases FROM case_topics t \
+        "SELECT t.practice_id, s.label AS topic, COUNT(*) AS cases FROM case_topics t \
+         JOIN specialty_topics s ON s.specialty = t.specialty AND s.slug = t.topic \
          WHERE t.tagged_at_ms >= $1 AND t.tagged_at_ms < $2",
     );
     let mut texts = Vec::new();
@@ -427,7 +429,7 @@ pub fn topic_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
         texts.push(p);
         sql.push_str(&format!(" AND t.practice_id = ${}", texts.len() + 2));
     }
-    sql.push_str(" GROUP BY t.practice_id, t.topic");
+    sql.push_str(" GROUP BY t.practice_id, s.label");
     ReportSql { sql, texts }
 }
 
@@ -472,7 +474,9 @@ pub async fn reply_pool(
     })
 }
 
-/// Records a reply's topics (already normalised) against the case, once per case and topic.
+/// Records a reply's topics (slugs already checked against the list) against the case, once per
+/// case and topic. Only active topics of the case's own specialty are written, whatever the
+/// caller passes: the database, not only the form, keeps free text out of the reports.
 pub async fn insert_topics(
     tx: &mut Transaction<'_, Any>,
     case_id: &str,
@@ -482,7 +486,9 @@ pub async fn insert_topics(
     for topic in topics {
         sqlx::query(
             "INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms) \
-             SELECT c.id, $2, c.practice_id, c.specialty, $3 FROM cases c WHERE c.id = $1 \
+             SELECT c.id, s.slug, c.practice_id, c.specialty, $3 FROM cases c \
+             JOIN specialty_topics s ON s.specialty = c.specialty AND s.slug = $2 \
+             WHERE c.id = $1 AND s.retired_at_ms IS NULL \
              ON CONFLICT (case_id, topic) DO NOTHING",
         )
         .bind(case_id)

@@ -6,6 +6,7 @@ pub mod nhs_number;
 pub mod queue;
 pub mod role;
 pub mod sign_in;
+pub mod topics;
 
 pub use case::{CaseStatus, Outcome, PhotoKind, Urgency};
 pub use nhs_number::{NhsNumber, NhsNumberError};

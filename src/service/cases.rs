@@ -9,7 +9,7 @@ use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit, cases::CaseRow};
 use crate::domain::access::{CaseAccess, Principal};
 use crate::domain::queue::{OnDuty, CLAIM_IDLE_LIMIT_MS};
-use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
+use crate::domain::{topics, CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::state::AppState;
 
 pub const MAX_HISTORY: usize = 20_000;
@@ -664,26 +664,74 @@ pub async fn release(state: &AppState, user: &Principal, case_id: &str) -> Servi
     load(state, user, case_id).await
 }
 
-/// The consultant's advice and outcome, with optional topic tags for commissioners' reports.
+/// A consultant's reply as sent.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyInput {
+    pub advice: String,
+    pub outcome: String,
+    /// Slugs of the case's specialty's active topics, for commissioners' reports.
+    pub topics: Vec<String>,
+    /// Free text kept with the reply for the case's GP and consultants; never in reports.
+    pub other_topic: String,
+}
+
+/// The reply's topics → the slugs of the case's specialty's active list, or the field error.
+async fn reply_topics(
+    state: &AppState,
+    specialty: &str,
+    given: &[String],
+) -> ServiceResult<Result<Vec<String>, FieldError>> {
+    let list: Vec<topics::Topic> = db::topics::list(&state.db, specialty)
+        .await?
+        .iter()
+        .map(|t| t.topic())
+        .collect();
+    Ok(match topics::choose(&list, given) {
+        Ok(chosen) => Ok(chosen.into_iter().map(|t| t.slug.clone()).collect()),
+        Err(topics::TopicError::TooMany) => Err(field(
+            "topics",
+            "invalid_topics",
+            format!("Tag at most {} topics in one reply.", topics::MAX_TOPICS),
+        )),
+        Err(topics::TopicError::Unknown(id)) => {
+            let shown: String = id.chars().take(60).collect();
+            Err(field(
+                "topics",
+                "unknown_topic",
+                format!(
+                    "topics: '{shown}' is not on the {specialty} topic list. Choose topics from the list \
+                     (GET /api/v1/specialties/{specialty}/topics gives their ids); put anything else in \
+                     other_topic, which is not shown in reports."
+                ),
+            ))
+        }
+    })
+}
+
+/// The consultant's advice and outcome, with topics from the specialty's list for commissioners'
+/// reports and an optional free-text other topic that stays with the case.
 /// Needs a live claim; closes the case unless the outcome asks the GP for more information.
 pub async fn reply(
     state: &AppState,
     user: &Principal,
     case_id: &str,
-    advice: &str,
-    outcome: &str,
-    topics: &[String],
+    input: &ReplyInput,
 ) -> ServiceResult<CaseRow> {
-    load(state, user, case_id).await?;
+    let row = load(state, user, case_id).await?;
     let mut errors = Vec::new();
-    let advice = text(&mut errors, "advice", "advice", advice, MAX_MESSAGE);
-    let outcome = outcome
+    let advice = text(&mut errors, "advice", "advice", &input.advice, MAX_MESSAGE);
+    let outcome = input
+        .outcome
         .trim()
         .parse::<Outcome>()
         .map_err(|e| errors.push(field("outcome", "invalid_outcome", e.to_string())))
         .ok();
-    let topics = super::reports::normalise_topics(topics)
+    let tags = reply_topics(state, &row.specialty, &input.topics)
+        .await?
         .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let other_topic = topics::check_other(&input.other_topic)
+        .map_err(|m| errors.push(field("other_topic", "field_too_long", m)))
         .unwrap_or_default();
     let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
@@ -722,13 +770,14 @@ pub async fn reply(
             kind: "reply",
             body: &advice,
             outcome: Some(outcome.as_str()),
+            other_topic: other_topic.as_deref(),
             now_ms: now,
         },
     )
     .await?;
     // Reports count the cases the national pool answered: record the rota pool with the reply.
     let pool = db::reports::reply_pool(&mut tx, case_id, &user.user_id, now).await?;
-    db::reports::insert_topics(&mut tx, case_id, &topics, now).await?;
+    db::reports::insert_topics(&mut tx, case_id, &tags, now).await?;
     audit::record(
         &mut *tx,
         audit::Event {
@@ -736,7 +785,7 @@ pub async fn reply(
             action: "case.replied",
             case_id: Some(case_id),
             detail: Some(
-                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool, "topics": topics.len() }),
+                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool, "topics": tags.len(), "other_topic": other_topic.is_some() }),
             ),
             ..Default::default()
         },
@@ -810,6 +859,7 @@ async fn respond_inner(
             kind: "gp_response",
             body: message,
             outcome: None,
+            other_topic: None,
             now_ms: now,
         },
     )

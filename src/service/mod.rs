@@ -4,6 +4,7 @@
 pub mod cases;
 pub mod photos;
 pub mod reports;
+pub mod topics;
 
 use crate::blob::BlobError;
 use crate::db::DbError;

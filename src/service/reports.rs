@@ -16,7 +16,8 @@
 //! * Re-presentation: cases closed as manage in primary care after which a case for the same NHS
 //!   number and specialty was submitted within 90 days of the close.
 //!
-//! No NHS number or free text reaches a report; topics are short tags checked at reply time.
+//! No NHS number or free text reaches a report: topics are the labels of each specialty's
+//! controlled list (`specialty_topics`), never text a consultant typed.
 
 use std::collections::BTreeMap;
 
@@ -31,10 +32,6 @@ use crate::db::{self, audit};
 use crate::domain::access::Principal;
 use crate::state::AppState;
 
-pub const MAX_TOPICS: usize = 10;
-pub const MAX_TOPIC_CHARS: usize = 60;
-/// A topic may hold a few digits ("covid-19", "type 2 diabetes"), never an NHS number or a date.
-const MAX_TOPIC_DIGITS: usize = 4;
 /// Longest period a report covers (two years).
 pub const MAX_PERIOD_DAYS: i64 = 731;
 const TOP_TOPICS: usize = 20;
@@ -46,50 +43,6 @@ fn field(field: &'static str, code: &'static str, message: impl Into<String>) ->
         code,
         message: message.into(),
     }
-}
-
-/// Topics as a consultant typed them → lower case, trimmed, inner spaces collapsed, empty ones
-/// and repeats dropped; at most 10 of at most 60 characters: letters, digits, spaces and - ' / &.
-pub fn normalise_topics(raw: &[String]) -> Result<Vec<String>, FieldError> {
-    let mut topics: Vec<String> = Vec::new();
-    for t in raw {
-        let t = t
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
-        if t.is_empty() || topics.contains(&t) {
-            continue;
-        }
-        if t.chars().count() > MAX_TOPIC_CHARS {
-            return Err(field(
-                "topics",
-                "invalid_topics",
-                format!(
-                    "Each topic must be at most {MAX_TOPIC_CHARS} characters; '{t}' is longer."
-                ),
-            ));
-        }
-        let allowed = |c: char| c.is_alphanumeric() || matches!(c, ' ' | '-' | '\'' | '/' | '&');
-        if !t.chars().all(allowed)
-            || t.chars().filter(char::is_ascii_digit).count() > MAX_TOPIC_DIGITS
-        {
-            return Err(field(
-                "topics",
-                "invalid_topics",
-                format!("'{t}' is not a topic: use a few words such as 'acne' or 'type 2 diabetes', with no patient details."),
-            ));
-        }
-        topics.push(t);
-    }
-    if topics.len() > MAX_TOPICS {
-        return Err(field(
-            "topics",
-            "invalid_topics",
-            format!("Tag at most {MAX_TOPICS} topics in one reply."),
-        ));
-    }
-    Ok(topics)
 }
 
 /// A period of whole UTC days, both ends included.
@@ -265,6 +218,7 @@ pub struct GroupFigures {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TopicCount {
+    /// The topic's label on its specialty's list.
     pub topic: String,
     /// Cases tagged with the topic in replies given in the period.
     pub cases: i64,
@@ -779,24 +733,6 @@ mod tests {
             percentile(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90),
             Some(10)
         );
-    }
-
-    #[test]
-    fn topics_are_normalised_and_checked() {
-        let t = |v: &[&str]| normalise_topics(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            t(&["  Acne ", "PSORIASIS", "acne", "", "Type  2 diabetes"]).unwrap(),
-            vec!["acne", "psoriasis", "type 2 diabetes"]
-        );
-        assert!(
-            t(&["943 476 5919"]).is_err(),
-            "an NHS number is not a topic"
-        );
-        assert!(t(&["seen 1984-03-27"]).is_err());
-        assert!(t(&["<script>"]).is_err());
-        assert!(t(&[&"x".repeat(61)]).is_err());
-        let eleven: Vec<String> = (0..11).map(|i| format!("topic {i}")).collect();
-        assert!(normalise_topics(&eleven).is_err());
     }
 
     #[test]

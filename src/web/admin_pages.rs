@@ -1,4 +1,4 @@
-//! The operator's pages: rotas and specialty targets.
+//! The operator's pages: rotas, specialty targets and each specialty's list of reply topics.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -14,6 +14,7 @@ use super::templates::{render, Layout};
 use super::uk_time;
 use crate::db::{self, audit, rotas::Pool};
 use crate::domain::access::Principal;
+use crate::service::{topics, ServiceError, ServiceResult};
 use crate::state::AppState;
 
 fn require_admin(user: &Principal) -> AppResult<()> {
@@ -21,7 +22,7 @@ fn require_admin(user: &Principal) -> AppResult<()> {
         Ok(())
     } else {
         Err(AppError::forbidden(
-            "Only admins can manage rotas and specialties.",
+            "Only admins can manage rotas, specialties and topic lists.",
         ))
     }
 }
@@ -218,4 +219,179 @@ pub async fn save_specialty(
     )
     .await?;
     Ok(Redirect::to("/admin?saved=specialty#specialties").into_response())
+}
+
+struct TopicRowView {
+    slug: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_topics.html")]
+struct TopicsPage {
+    layout: Layout,
+    specialty_slug: String,
+    specialty_name: String,
+    notice: Option<String>,
+    errors: Vec<String>,
+    label_draft: String,
+    active: Vec<TopicRowView>,
+    retired: Vec<TopicRowView>,
+}
+
+async fn topics_page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    specialty: &str,
+    notice: Option<String>,
+    errors: Vec<String>,
+    label_draft: String,
+) -> AppResult<Html<String>> {
+    let s = topics::specialty(state, specialty).await?;
+    let (active, retired): (Vec<_>, Vec<_>) = topics::list(state, specialty)
+        .await?
+        .into_iter()
+        .partition(|t| t.retired_at_ms.is_none());
+    let view = |rows: Vec<db::topics::TopicRow>| -> Vec<TopicRowView> {
+        rows.into_iter()
+            .map(|t| TopicRowView {
+                slug: t.slug,
+                label: t.label,
+            })
+            .collect()
+    };
+    render(&TopicsPage {
+        layout: Layout::new(session, Some(user)).await?,
+        specialty_slug: s.slug,
+        specialty_name: s.name,
+        notice,
+        errors,
+        label_draft,
+        active: view(active),
+        retired: view(retired),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TopicNotice {
+    done: Option<String>,
+}
+
+/// `/admin/topics/{specialty}`: the specialty's reply topics, with forms to add, rename, retire.
+pub async fn topics_index(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(specialty): Path<String>,
+    Query(q): Query<TopicNotice>,
+) -> AppResult<Html<String>> {
+    require_admin(&user)?;
+    let notice = match q.done.as_deref() {
+        Some("added") => Some("The topic was added.".to_string()),
+        Some("renamed") => Some("The topic was renamed.".to_string()),
+        Some("retired") => Some(
+            "The topic was retired: replies can no longer choose it; reports still name it."
+                .to_string(),
+        ),
+        _ => None,
+    };
+    topics_page(
+        &state,
+        &session,
+        &user,
+        &specialty,
+        notice,
+        Vec::new(),
+        String::new(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct TopicForm {
+    label: String,
+}
+
+/// After a change: back to the list; a refused label shows the page again with the message.
+async fn topic_outcome(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    specialty: &str,
+    result: ServiceResult<()>,
+    done: &str,
+    label_draft: String,
+) -> AppResult<Response> {
+    match result {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/admin/topics/{specialty}?done={done}")).into_response())
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let errors = errors.into_iter().map(|e| e.message).collect();
+            let html =
+                topics_page(state, session, user, specialty, None, errors, label_draft).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn add_topic(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(specialty): Path<String>,
+    CsrfForm(form): CsrfForm<TopicForm>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let result = topics::add(&state, &user, &specialty, &form.label)
+        .await
+        .map(|_| ());
+    topic_outcome(
+        &state, &session, &user, &specialty, result, "added", form.label,
+    )
+    .await
+}
+
+pub async fn rename_topic(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path((specialty, slug)): Path<(String, String)>,
+    CsrfForm(form): CsrfForm<TopicForm>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let result = topics::rename(&state, &user, &specialty, &slug, &form.label).await;
+    topic_outcome(
+        &state,
+        &session,
+        &user,
+        &specialty,
+        result,
+        "renamed",
+        String::new(),
+    )
+    .await
+}
+
+pub async fn retire_topic(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path((specialty, slug)): Path<(String, String)>,
+    CsrfForm(_): CsrfForm<super::case_pages::Empty>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let result = topics::retire(&state, &user, &specialty, &slug).await;
+    topic_outcome(
+        &state,
+        &session,
+        &user,
+        &specialty,
+        result,
+        "retired",
+        String::new(),
+    )
+    .await
 }

@@ -18,7 +18,7 @@ use crate::db::{self, cases::CaseRow};
 use crate::domain::access::Principal;
 use crate::domain::queue::due_at_ms;
 use crate::domain::{CaseStatus, Outcome};
-use crate::service::cases;
+use crate::service::{cases, topics};
 use crate::state::AppState;
 
 pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
@@ -35,6 +35,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases/{id}/reply", post(reply))
         .route("/cases/{id}/respond", uploads.apply(post(respond)))
         .route("/queue", get(queue))
+        .route("/specialties/{slug}/topics", get(specialty_topics))
         .route("/reports/turnaround", get(super::reports::api_turnaround))
         .route(
             "/photo-checks",
@@ -48,8 +49,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, audit, super::reports::api_turnaround, super::photo_check::check),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
@@ -246,6 +247,7 @@ fn case_view(
                 author: m.author_name,
                 body: m.body,
                 outcome: m.outcome.as_deref().and_then(|o| o.parse().ok()),
+                other_topic: m.other_topic,
                 at: rfc3339(m.created_at_ms),
             })
             .collect()
@@ -499,7 +501,7 @@ async fn reply(
             .unwrap_or("")
             .to_string()
     };
-    // Optional topic tags: a list of strings (a comma-separated string is accepted too).
+    // Topic ids: a list of strings (a comma-separated string is accepted too).
     let topics: Vec<String> = match body.get("topics") {
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::String(s)) => s.split(',').map(str::to_string).collect(),
@@ -508,22 +510,59 @@ async fn reply(
             .filter_map(|t| t.as_str().map(str::to_string))
             .collect(),
         Some(_) => {
-            return Err(AppError::invalid(
+            return Err(invalid_field(
+                "topics",
                 "invalid_topics",
-                "topics must be a list of short strings, like [\"acne\", \"psoriasis\"].",
+                "topics must be a list of topic ids, like [\"acne\", \"psoriasis\"].",
             ))
         }
     };
-    let row = cases::reply(
-        &state,
-        &user,
-        &id,
-        &text("advice"),
-        &text("outcome"),
-        &topics,
-    )
-    .await?;
+    let other_topic = match body.get("other_topic") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(invalid_field(
+                "other_topic",
+                "invalid_other_topic",
+                "other_topic must be a string.",
+            ))
+        }
+    };
+    let input = cases::ReplyInput {
+        advice: text("advice"),
+        outcome: text("outcome"),
+        topics,
+        other_topic,
+    };
+    let row = cases::reply(&state, &user, &id, &input).await?;
     Ok(Json(case_json(&state, &row, true).await?))
+}
+
+fn invalid_field(field: &'static str, code: &'static str, message: &str) -> AppError {
+    let mut e = AppError::invalid(code, message);
+    e.field = Some(field);
+    e
+}
+
+#[utoipa::path(get, path = "/api/v1/specialties/{slug}/topics", params(("slug" = String, Path, description = "Specialty slug, e.g. dermatology")), responses((status = 200, body = TopicList), (status = 404, body = ErrorBody)))]
+/// The active topics of a specialty's list: the ids a reply's `topics` may carry.
+async fn specialty_topics(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<Json<TopicList>> {
+    let topics = topics::list(&state, &slug).await?;
+    Ok(Json(TopicList {
+        specialty: slug,
+        topics: topics
+            .into_iter()
+            .filter(|t| t.retired_at_ms.is_none())
+            .map(|t| TopicJson {
+                id: t.slug,
+                label: t.label,
+            })
+            .collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{id}/respond", params(("id" = String, Path)), request_body(content = GpResponse, content_type = "multipart/form-data"), responses((status = 200, body = CaseJson), (status = 403, description = "Not a GP of the case's practice", body = ErrorBody), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "The case is not waiting for the GP", body = ErrorBody), (status = 422, description = "A field or photo is invalid", body = ErrorBody)))]

@@ -13,6 +13,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence a person can act on.
     pub message: String,
+    /// The input field at fault, when one is (422 from checks of the input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "topics")]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,6 +60,8 @@ pub struct MessageJson {
     pub author: String,
     pub body: String,
     pub outcome: Option<Outcome>,
+    /// A reply's free-text other topic: for the case's GP and consultants, never in reports.
+    pub other_topic: Option<String>,
     pub at: String,
 }
 
@@ -105,8 +111,32 @@ pub struct ReplyBody {
     #[schema(min_length = 1, max_length = 20000, pattern = "[^ ]")]
     pub advice: String,
     pub outcome: Outcome,
-    /// Topic tags for GP education, e.g. ["acne", "psoriasis"]: at most 10, 60 characters each.
+    /// Topics for commissioners' reports: ids of the case's specialty's active topics, from
+    /// `GET /api/v1/specialties/{slug}/topics`, e.g. ["acne", "psoriasis"]; at most 10. Anything
+    /// else (free text, another specialty's or a retired topic) is refused with 422
+    /// `unknown_topic`, field `topics`, and nothing is stored.
+    #[schema(example = json!(["acne", "psoriasis"]))]
     pub topics: Option<Vec<String>>,
+    /// Optional free text (at most 200 characters) for a topic not on the list: kept with the
+    /// reply for the case's GP and consultants, never shown in reports.
+    pub other_topic: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopicJson {
+    /// Stable id to send in a reply's `topics`.
+    #[schema(example = "suspected-skin-cancer")]
+    pub id: String,
+    #[schema(example = "Suspected skin cancer")]
+    pub label: String,
+}
+
+/// `GET /api/v1/specialties/{slug}/topics`: the topics a reply in this specialty may carry now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopicList {
+    #[schema(example = "dermatology")]
+    pub specialty: String,
+    pub topics: Vec<TopicJson>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -294,6 +294,14 @@ struct MessageView {
     at: String,
     outcome: Option<&'static str>,
     body: String,
+    other_topic: Option<String>,
+}
+
+/// One checkbox of the reply form's topic list.
+struct TopicChoice {
+    slug: String,
+    label: String,
+    checked: bool,
 }
 
 #[derive(Template)]
@@ -307,7 +315,8 @@ struct CasePage {
     just_claimed: bool,
     errors: Vec<FieldError>,
     advice_draft: String,
-    topics_draft: String,
+    topic_choices: Vec<TopicChoice>,
+    other_topic_draft: String,
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
@@ -357,7 +366,9 @@ struct Notices {
     claimed: bool,
     errors: Vec<FieldError>,
     advice_draft: String,
-    topics_draft: String,
+    /// Topic slugs ticked in a reply that needs fixing.
+    topics_draft: Vec<String>,
+    other_topic_draft: String,
 }
 
 async fn case_page(
@@ -409,11 +420,26 @@ async fn case_page(
                 .and_then(|o| o.parse::<Outcome>().ok())
                 .map(|o| o.label()),
             body: m.body,
+            other_topic: m.other_topic,
         })
         .collect();
     let holds =
         status == CaseStatus::Claimed && row.claimed_by.as_deref() == Some(user.user_id.as_str());
     let is_consultant = user.role == Role::Consultant && user.may_answer_specialty(&row.specialty);
+    let topic_choices = if holds {
+        db::topics::list(&state.db, &row.specialty)
+            .await?
+            .into_iter()
+            .filter(|t| t.retired_at_ms.is_none())
+            .map(|t| TopicChoice {
+                checked: notices.topics_draft.contains(&t.slug),
+                slug: t.slug,
+                label: t.label,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let c = CaseView {
         short_id: row.short_id(),
         specialty: specialty_name(&names, &row.specialty),
@@ -451,7 +477,8 @@ async fn case_page(
         just_claimed: notices.claimed,
         errors: notices.errors,
         advice_draft: notices.advice_draft,
-        topics_draft: notices.topics_draft,
+        topic_choices,
+        other_topic_draft: notices.other_topic_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
         can_respond: status == CaseStatus::AwaitingGp
@@ -526,12 +553,19 @@ pub async fn release(
     Ok(Redirect::to("/queue"))
 }
 
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    advice: String,
-    outcome: Option<String>,
-    /// Comma-separated topic tags for commissioners' reports.
-    topics: Option<String>,
+/// The reply form, read as name/value pairs because `topics` repeats (one checkbox each).
+fn reply_input(pairs: Vec<(String, String)>) -> cases::ReplyInput {
+    let mut input = cases::ReplyInput::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "advice" => input.advice = value,
+            "outcome" => input.outcome = value,
+            "topics" => input.topics.push(value),
+            "other_topic" => input.other_topic = value,
+            _ => {}
+        }
+    }
+    input
 }
 
 pub async fn reply(
@@ -539,24 +573,26 @@ pub async fn reply(
     session: Session,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<ReplyForm>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let outcome = form.outcome.as_deref().unwrap_or("");
-    let topics_typed = form.topics.unwrap_or_default();
-    let topics: Vec<String> = topics_typed.split(',').map(str::to_string).collect();
-    match cases::reply(&state, &user, &id, &form.advice, outcome, &topics).await {
+    let input = reply_input(pairs);
+    match cases::reply(&state, &user, &id, &input).await {
         Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
-        // Show the form again with what was typed, and what to fix.
+        // Show the form again with what was typed and ticked, and what to fix.
         Err(ServiceError::Invalid(mut errors)) => {
             for e in &mut errors {
-                if e.field == "outcome" && outcome.is_empty() {
+                if e.field == "outcome" && input.outcome.trim().is_empty() {
                     e.message = "Choose an outcome.".into();
+                }
+                if e.code == "unknown_topic" {
+                    e.message = "Choose topics from the list only; anything else goes in 'Other topic', which is not shown in reports.".into();
                 }
             }
             let notices = Notices {
                 errors,
-                advice_draft: form.advice,
-                topics_draft: topics_typed,
+                advice_draft: input.advice,
+                topics_draft: input.topics,
+                other_topic_draft: input.other_topic,
                 ..Default::default()
             };
             let page = case_page(&state, &session, &user, &id, notices).await?;

@@ -14,6 +14,8 @@ pub struct AppError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The input field at fault, for a 422 from the service's checks.
+    pub field: Option<&'static str>,
     /// The cause of a 5xx, logged and never shown.
     pub source: Option<anyhow::Error>,
 }
@@ -31,6 +33,7 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            field: None,
             source: None,
         }
     }
@@ -94,6 +97,7 @@ impl AppError {
             code: "internal_error",
             message: "Something went wrong on our side; nothing was saved. Please try again."
                 .into(),
+            field: None,
             source: Some(source.into()),
         }
     }
@@ -157,9 +161,11 @@ impl IntoResponse for AppError {
         if let Some(source) = &self.source {
             tracing::error!(error = ?source, code = self.code, "request failed");
         }
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorInfo {
             code: self.code,
@@ -179,7 +185,9 @@ impl From<ServiceError> for AppError {
                     .map(|e| e.message.as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
-                AppError::invalid(code, message)
+                let mut e = AppError::invalid(code, message);
+                e.field = errors.first().map(|e| e.field);
+                e
             }
             ServiceError::Image { number, source } => {
                 AppError::from_image(&source, format!("Photo {number}: {source}"))

@@ -84,6 +84,18 @@ pub fn router(state: AppState) -> Router {
             "/admin/specialties/{slug}",
             post(admin_pages::save_specialty),
         )
+        .route(
+            "/admin/topics/{specialty}",
+            get(admin_pages::topics_index).post(admin_pages::add_topic),
+        )
+        .route(
+            "/admin/topics/{specialty}/{slug}/rename",
+            post(admin_pages::rename_topic),
+        )
+        .route(
+            "/admin/topics/{specialty}/{slug}/retire",
+            post(admin_pages::retire_topic),
+        )
         .route("/static/app.js", get(pages::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

@@ -334,6 +334,15 @@ async fn whole_journey_in_a_real_browser() {
         .await
         .unwrap();
     click(&doc, "input[value=manage_in_primary_care]").await;
+    // Topics are ticked from the dermatology list; anything else is a note that stays here.
+    click(&doc, "input[name=topics][value=benign-lesion]").await;
+    doc.find(Locator::Css("#other_topic"))
+        .await
+        .unwrap()
+        .send_keys("Dermoscopy teaching case")
+        .await
+        .unwrap();
+    shots.take(&doc, "consultant-tags-topics").await;
     click(&doc, "form[action$='/reply'] button[type=submit]").await;
     doc.wait()
         .for_element(Locator::Css(".tag.status-closed"))
@@ -349,6 +358,7 @@ async fn whole_journey_in_a_real_browser() {
         "{page}"
     );
     assert!(page.contains("Manage in primary care"));
+    assert!(page.contains("Other topic (not in reports): Dermoscopy teaching case"));
     shots.take(&gp, "gp-reads-advice").await;
     sign_out(&gp).await;
 
@@ -373,6 +383,10 @@ async fn whole_journey_in_a_real_browser() {
     assert!(
         page.contains("Dermatology") && page.contains("100%"),
         "{page}"
+    );
+    assert!(
+        page.contains("Benign lesion / mole") && !page.contains("Dermoscopy teaching case"),
+        "list labels, never the other topic: {page}"
     );
     assert!(
         !page.contains("943 476 5919") && !page.contains("9434765919"),

@@ -3,6 +3,7 @@
 //! derived tables against the facts and against a replay of the audit trail (the migration's
 //! backfill).
 
+use aghub::domain::Role;
 use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -16,7 +17,12 @@ on_both_stacks!(
     reports_are_for_commissioners_and_admins_only,
     page_shows_figures_charts_and_topics_but_no_patient_data,
     bad_periods_and_filters_get_precise_errors,
-    reply_topics_are_normalised_and_checked,
+    reply_topics_come_from_the_case_specialty_list,
+    free_text_topics_are_refused_and_nothing_is_stored,
+    list_topics_reach_reports_as_labels_and_the_other_topic_never_does,
+    admins_add_rename_and_retire_topics,
+    existing_free_text_tags_are_mapped_or_moved_out_of_reports,
+    the_demo_world_replies_with_list_topics,
 );
 
 const H: i64 = 3_600_000;
@@ -107,16 +113,17 @@ impl World {
 ///
 /// | case | practice | specialty, urgency | submitted | events | first reply | close (no GP time) |
 /// |---|---|---|---|---|---|---|
-/// | A | A81001 | cardiology, routine | 0 | 2: manage in primary care, topics Hypertension, ECG | 2 h | 2 h |
+/// | A | A81001 | cardiology, routine | 0 | 2: manage in primary care, topics hypertension, ecg | 2 h | 2 h |
 /// | B | A81001 | cardiology, urgent | 1 | 3: request info; 8: GP responds; 30: refer routine | 2 h | 29 − 5 = 24 h |
 /// | C | A81001 | dermatology, routine | 2 | 7: national pool, manage in primary care, topic acne | 5 h | 5 h |
-/// | D | B82002 | cardiology, routine | 3 | 53: refer urgent, topic chest pain | 50 h | 50 h |
+/// | D | B82002 | cardiology, routine | 3 | 53: refer urgent, topic chest-pain | 50 h | 50 h |
 /// | E | A81001 | cardiology, routine | 4 | none | – | – |
 /// | F | A81001 | cardiology, routine | 5 | 6: request info (GP never answers) | 1 h | – |
 /// | G | A81001 | cardiology, routine | 160 (Mon 30 Nov) | 164: manage in primary care, topic hypertension | 4 h | 4 h |
 ///
 /// G is the same patient and specialty as A: A re-presented within 90 days. Targets are 48 h
-/// (routine) and 24 h (urgent).
+/// (routine) and 24 h (urgent). Topics are ids from the specialty lists (migration 0006); reports
+/// show their labels.
 async fn scenario(stack: Stack) -> World {
     let w = World::new(stack).await;
     w.at(0);
@@ -128,7 +135,7 @@ async fn scenario(stack: Stack) -> World {
         &w.cardio,
         &a,
         "manage_in_primary_care",
-        &["Hypertension", " ECG "],
+        &["hypertension", " ecg "],
     )
     .await;
     let c = w.open(&w.gp, "dermatology", "routine", PATIENTS[2]).await;
@@ -151,7 +158,7 @@ async fn scenario(stack: Stack) -> World {
     w.at(30);
     w.answer(&w.cardio, &b, "refer_routine", &[]).await;
     w.at(53);
-    w.answer(&w.cardio, &d, "refer_urgent", &["Chest pain"])
+    w.answer(&w.cardio, &d, "refer_urgent", &["chest-pain"])
         .await;
     w.at(160);
     let g = w.open(&w.gp, "cardiology", "routine", PATIENTS[0]).await;
@@ -288,15 +295,15 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
 
     assert_eq!(
         r["topics"],
-        json!([{"topic": "hypertension", "cases": 2}, {"topic": "acne", "cases": 1},
-               {"topic": "chest pain", "cases": 1}, {"topic": "ecg", "cases": 1}])
+        json!([{"topic": "Hypertension", "cases": 2}, {"topic": "Acne", "cases": 1},
+               {"topic": "Chest pain", "cases": 1}, {"topic": "ECG interpretation", "cases": 1}])
     );
     assert_eq!(
         r["topics_by_practice"],
         json!([
             {"ods_code": "A81001", "name": "Practice A81001", "topics": [
-                {"topic": "hypertension", "cases": 2}, {"topic": "acne", "cases": 1}, {"topic": "ecg", "cases": 1}]},
-            {"ods_code": "B82002", "name": "Practice B82002", "topics": [{"topic": "chest pain", "cases": 1}]}
+                {"topic": "Hypertension", "cases": 2}, {"topic": "Acne", "cases": 1}, {"topic": "ECG interpretation", "cases": 1}]},
+            {"ods_code": "B82002", "name": "Practice B82002", "topics": [{"topic": "Chest pain", "cases": 1}]}
         ])
     );
 
@@ -307,7 +314,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     assert_eq!(r["totals"]["submitted"], 1);
     assert_eq!(r["totals"]["first_reply"]["median_ms"], ms(4.0));
     assert_eq!(r["weeks"].as_array().unwrap().len(), 1);
-    assert_eq!(r["topics"], json!([{"topic": "hypertension", "cases": 1}]));
+    assert_eq!(r["topics"], json!([{"topic": "Hypertension", "cases": 1}]));
 
     // A practice: only D, read from the facts rather than the rollup.
     let r = w
@@ -323,7 +330,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     assert_eq!(t["deflection_rate"], 0.0);
     assert_eq!(r["practices"].as_array().unwrap().len(), 1);
     assert_eq!(r["specialties"][0]["key"], "cardiology");
-    assert_eq!(r["topics"], json!([{"topic": "chest pain", "cases": 1}]));
+    assert_eq!(r["topics"], json!([{"topic": "Chest pain", "cases": 1}]));
 
     // A specialty: only C; its practice breakdown comes from the facts.
     let r = w
@@ -337,7 +344,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     assert_eq!(r["practices"][0]["key"], "A81001");
     assert_eq!(r["practices"][0]["figures"]["submitted"], 1);
     assert_eq!(r["practices"].as_array().unwrap().len(), 1);
-    assert_eq!(r["topics"], json!([{"topic": "acne", "cases": 1}]));
+    assert_eq!(r["topics"], json!([{"topic": "Acne", "cases": 1}]));
 
     // Practice and specialty together, with nothing in them.
     let r = w
@@ -587,7 +594,7 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
     let w = World::new(stack).await;
     let a = w.open(&w.gp, "cardiology", "routine", PATIENTS[0]).await;
     w.at(3);
-    // The consultant replies through the web form, with topics typed as text.
+    // The consultant replies through the web form, ticking topics from the cardiology list.
     let r = w.post(&w.cardio, &format!("/api/v1/cases/{a}/claim")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let cardio = w.app.browser();
@@ -595,9 +602,18 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
     let csrf = cardio.csrf_token(&format!("/cases/{a}")).await;
     let page = cardio.get_text(&format!("/cases/{a}")).await;
     assert!(
-        page.contains("name=\"topics\""),
-        "the reply form asks for topics"
+        page.contains("<legend>Topics (optional)</legend>")
+            && page.contains(
+                "<input type=\"checkbox\" name=\"topics\" value=\"atrial-fibrillation\"> Atrial fibrillation"
+            ),
+        "the reply form offers the cardiology list as checkboxes: {page}"
     );
+    assert!(
+        !page.contains("value=\"acne\""),
+        "and not another specialty's topics"
+    );
+    assert!(page.contains("name=\"other_topic\""), "and an other topic");
+    // A forged checkbox carrying patient details is refused; what was ticked is kept.
     let r = cardio
         .post_form(
             &format!("/cases/{a}/reply"),
@@ -605,7 +621,8 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
                 ("csrf_token", &csrf),
                 ("advice", "Secret advice text."),
                 ("outcome", "manage_in_primary_care"),
-                ("topics", "Atrial Fibrillation, 9990000018"),
+                ("topics", "atrial-fibrillation"),
+                ("topics", "9990000018"),
             ],
         )
         .await;
@@ -615,10 +632,18 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
         "no NHS numbers as topics"
     );
     let again = r.text().await.unwrap();
-    assert!(again.contains("is not a topic"), "{again}");
     assert!(
-        again.contains("Atrial Fibrillation, 9990000018"),
-        "what was typed is kept"
+        again.contains("Choose topics from the list only"),
+        "{again}"
+    );
+    assert!(
+        again.contains("href=\"#topics\""),
+        "the error leads to the topics"
+    );
+    assert!(
+        again.contains("value=\"atrial-fibrillation\" checked")
+            && again.contains("Secret advice text."),
+        "what was ticked and typed is kept"
     );
     let r = cardio
         .post_form(
@@ -627,11 +652,18 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
                 ("csrf_token", &csrf),
                 ("advice", "Secret advice text."),
                 ("outcome", "manage_in_primary_care"),
-                ("topics", "Atrial Fibrillation,  palpitations ,"),
+                ("topics", "atrial-fibrillation"),
+                ("topics", "palpitations"),
+                ("other_topic", "Secret other topic"),
             ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = cardio.get_text(&format!("/cases/{a}")).await;
+    assert!(
+        page.contains("Other topic (not in reports): Secret other topic"),
+        "the other topic stays with the case"
+    );
     w.at(4);
 
     let c = w.app.browser();
@@ -649,8 +681,8 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
         "<svg class=\"chart\"",
         "Practice A81001 (A81001)",
         "Cardiology",
-        "atrial fibrillation",
-        "palpitations",
+        "Atrial fibrillation",
+        "Palpitations",
         "Manage in primary care",
         "3 h 0 min",
         "/reports.csv?from=2026-08-31&#38;to=2026-11-23",
@@ -676,7 +708,7 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
         .contains("aghub-topics-2026-11-23-to-2026-11-23.csv"));
     assert_eq!(
         r.text().await.unwrap(),
-        "ods_code,practice,topic,cases\r\nA81001,Practice A81001,atrial fibrillation,1\r\nA81001,Practice A81001,palpitations,1\r\n"
+        "ods_code,practice,topic,cases\r\nA81001,Practice A81001,Atrial fibrillation,1\r\nA81001,Practice A81001,Palpitations,1\r\n"
     );
     let csv = c
         .get_text("/reports.csv?from=2026-11-23&to=2026-11-23&specialty=cardiology")
@@ -727,7 +759,7 @@ async fn bad_periods_and_filters_get_precise_errors(stack: Stack) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn reply_topics_are_normalised_and_checked(stack: Stack) {
+async fn reply_topics_come_from_the_case_specialty_list(stack: Stack) {
     let w = World::new(stack).await;
     let id = w.open(&w.gp, "cardiology", "urgent", PATIENTS[1]).await;
     w.at(1);
@@ -737,24 +769,40 @@ async fn reply_topics_are_normalised_and_checked(stack: Stack) {
             .status(),
         StatusCode::OK
     );
-    let eleven: Vec<String> = (0..11).map(|i| format!("topic {i}")).collect();
-    for topics in [
-        json!(["943 476 5919"]),
-        json!(["x".repeat(61)]),
-        json!(eleven),
-        json!([1, 2]),
-        json!({"a": "b"}),
+    let reply = |body: Value| {
+        let w = &w;
+        let id = &id;
+        async move {
+            w.post_json(&w.cardio, &format!("/api/v1/cases/{id}/reply"), body)
+                .await
+        }
+    };
+    for (topics, code, field) in [
+        // Free text, an NHS number, a label instead of an id, another specialty's topic.
+        (json!(["jane doe 1980"]), "unknown_topic", "topics"),
+        (json!(["943 476 5919"]), "unknown_topic", "topics"),
+        (json!(["Heart failure"]), "unknown_topic", "topics"),
+        (json!(["heart-failure", "acne"]), "unknown_topic", "topics"),
+        (json!([1, 2]), "invalid_topics", "topics"),
+        (json!({"a": "b"}), "invalid_topics", "topics"),
     ] {
-        let r = w
-            .post_json(
-                &w.cardio,
-                &format!("/api/v1/cases/{id}/reply"),
-                json!({"advice": "Secret advice text.", "outcome": "refer_urgent", "topics": topics}),
-            )
-            .await;
+        let r = reply(
+            json!({"advice": "Secret advice text.", "outcome": "refer_urgent", "topics": topics}),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{topics}");
-        assert_eq!(error_code(r).await, "invalid_topics", "{topics}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{topics}");
+        assert_eq!(body["error"]["field"], field, "{topics}");
     }
+    let r = reply(
+        json!({"advice": "Secret advice text.", "outcome": "refer_urgent",
+                         "topics": ["heart-failure"], "other_topic": "x".repeat(201)}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "other_topic");
     let case: Value = w
         .get(&w.gp, &format!("/api/v1/cases/{id}"))
         .await
@@ -762,22 +810,565 @@ async fn reply_topics_are_normalised_and_checked(stack: Stack) {
         .await
         .unwrap();
     assert_eq!(case["status"], "claimed", "a refused reply changes nothing");
-    let r = w
-        .post_json(
-            &w.cardio,
-            &format!("/api/v1/cases/{id}/reply"),
-            json!({"advice": "Secret advice text.", "outcome": "refer_urgent",
-                   "topics": ["  Heart   Failure ", "heart failure", "", "BNP"]}),
-        )
-        .await;
+    // The list an API client picks from; unknown specialties are 404.
+    let list: Value = w
+        .get(&w.cardio, "/api/v1/specialties/cardiology/topics")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list["topics"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"id": "heart-failure", "label": "Heart failure"})));
+    assert_eq!(
+        w.get(&w.cardio, "/api/v1/specialties/astrology/topics")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let doc: Value = w
+        .get(&w.cardio, "/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/specialties/{slug}/topics"]["get"].is_object());
+    let reply_body = &doc["components"]["schemas"]["ReplyBody"]["properties"];
+    assert!(reply_body["topics"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("unknown_topic"));
+    assert!(reply_body["other_topic"].is_object());
+    let r = reply(
+        json!({"advice": "Secret advice text.", "outcome": "refer_urgent",
+                         "topics": ["  heart-failure ", "heart-failure", "", "lipids"]}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = w
         .report(&w.commissioner, "from=2026-11-23&to=2026-11-23")
         .await;
     assert_eq!(
         r["topics"],
-        json!([{"topic": "bnp", "cases": 1}, {"topic": "heart failure", "cases": 1}])
+        json!([{"topic": "Heart failure", "cases": 1}, {"topic": "Lipid management", "cases": 1}])
     );
     assert_eq!(r["totals"]["outcomes"]["refer_urgent"], 1);
     assert_eq!(r["totals"]["first_reply"]["median_ms"], ms(1.0));
+}
+
+async fn replies_in_the_database(w: &World) -> (i64, i64) {
+    let pool = w.app.state.db.pool();
+    let tags: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_topics")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_messages")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (tags, messages)
+}
+
+async fn free_text_topics_are_refused_and_nothing_is_stored(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.open(&w.gp, "dermatology", "routine", PATIENTS[0]).await;
+    w.at(1);
+    let r = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The black-box finding: a patient's name and year of birth as a topic.
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            json!({"advice": "Secret advice text.", "outcome": "manage_in_primary_care",
+                   "topics": ["acne", "jane doe 1980"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unknown_topic");
+    assert_eq!(body["error"]["field"], "topics");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("'jane doe 1980' is not on the dermatology topic list"),
+        "{message}"
+    );
+    // The same through the reply form, with a forged checkbox value.
+    let derm = w.app.browser();
+    derm.sign_in("derm1@h.example", PASSWORD).await;
+    let csrf = derm.csrf_token(&format!("/cases/{id}")).await;
+    let r = derm
+        .post_form(
+            &format!("/cases/{id}/reply"),
+            &[
+                ("csrf_token", &csrf),
+                ("advice", "Secret advice text."),
+                ("outcome", "manage_in_primary_care"),
+                ("topics", "jane doe 1980"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("There is a problem") && html.contains("Choose topics from the list only"),
+        "{html}"
+    );
+    assert!(html.contains("Your reply"), "the form is shown again");
+
+    assert_eq!(replies_in_the_database(&w).await, (0, 0), "nothing stored");
+    let case: Value = w
+        .get(&w.gp, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["status"], "claimed");
+    assert_eq!(case["messages"], json!([]));
+    let events = aghub::db::audit::recent(&w.app.state.db, 100)
+        .await
+        .unwrap();
+    assert!(!events.iter().any(|e| e.action == "case.replied"));
+    w.at(2);
+    let r = w.report(&w.commissioner, PERIOD).await;
+    assert_eq!(r["topics"], json!([]));
+    assert!(!r.to_string().contains("jane"));
+}
+
+async fn list_topics_reach_reports_as_labels_and_the_other_topic_never_does(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.open(&w.gp, "dermatology", "routine", PATIENTS[0]).await;
+    w.at(1);
+    let r = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            json!({"advice": "Secret advice text.", "outcome": "refer_two_week_wait",
+                   "topics": ["suspected-skin-cancer", "acne"], "other_topic": "jane doe 1980"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let case: Value = r.json().await.unwrap();
+    assert_eq!(case["messages"][0]["other_topic"], "jane doe 1980");
+    // The other topic stays with the case: its GP sees it in the API and on the page.
+    let case: Value = w
+        .get(&w.gp, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["messages"][0]["other_topic"], "jane doe 1980");
+    let gp = w.app.browser();
+    gp.sign_in("gp@a.example", PASSWORD).await;
+    assert!(gp
+        .get_text(&format!("/cases/{id}"))
+        .await
+        .contains("Other topic (not in reports): jane doe 1980"));
+    w.at(2);
+
+    // Commissioners: labels from the list, never the other topic.
+    let r = w.report(&w.commissioner, PERIOD).await;
+    assert_eq!(
+        r["topics"],
+        json!([{"topic": "Acne", "cases": 1}, {"topic": "Suspected skin cancer", "cases": 1}])
+    );
+    assert!(!r.to_string().contains("jane"), "{r}");
+    let csv = w
+        .client()
+        .get(w.app.url(&format!("/api/v1/reports/turnaround?{PERIOD}")))
+        .bearer_auth(&w.commissioner)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.contains("jane"));
+    let c = w.app.browser();
+    c.sign_in("c@icb.example", PASSWORD).await;
+    let html = c.get_text(&format!("/reports?{PERIOD}")).await;
+    assert!(html.contains("Suspected skin cancer (1)") && html.contains("Acne"));
+    assert!(!html.contains("jane"));
+    assert_eq!(
+        c.get_text(&format!("/reports.csv?{PERIOD}&table=topics"))
+            .await,
+        "ods_code,practice,topic,cases\r\nA81001,Practice A81001,Acne,1\r\nA81001,Practice A81001,Suspected skin cancer,1\r\n"
+    );
+    assert!(!c
+        .get_text(&format!("/reports.csv?{PERIOD}"))
+        .await
+        .contains("jane"));
+}
+
+async fn topic_ids(w: &World, specialty: &str) -> Vec<String> {
+    let list: Value = w
+        .get(
+            &w.cardio,
+            &format!("/api/v1/specialties/{specialty}/topics"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn admins_add_rename_and_retire_topics(stack: Stack) {
+    let w = World::new(stack).await;
+    let admin = w.app.browser();
+    admin.sign_in("admin@aghub.example", PASSWORD).await;
+    assert!(admin
+        .get_text("/admin")
+        .await
+        .contains("href=\"/admin/topics/dermatology\""));
+    let page = admin.get_text("/admin/topics/dermatology").await;
+    assert!(page.contains("Suspected skin cancer") && page.contains("Benign lesion / mole"));
+    let csrf = admin.csrf_token("/admin/topics/dermatology").await;
+    let before = topic_ids(&w, "dermatology").await;
+
+    // Refused: no CSRF token; patient details or a duplicate as a name.
+    let r = admin
+        .post_form("/admin/topics/dermatology", &[("label", "Scabies")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    for (label, says) in [
+        ("jane doe 1980", "is not a topic name"),
+        ("943 476 5919", "is not a topic name"),
+        ("acne", "already has a topic called"),
+        ("  ", "Enter the topic"),
+    ] {
+        let r = admin
+            .post_form(
+                "/admin/topics/dermatology",
+                &[("csrf_token", &csrf), ("label", label)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{label}");
+        assert!(r.text().await.unwrap().contains(says), "{label}");
+    }
+    assert_eq!(topic_ids(&w, "dermatology").await, before);
+
+    // Add, and a reply uses it.
+    let r = admin
+        .post_form(
+            "/admin/topics/dermatology",
+            &[("csrf_token", &csrf), ("label", " Scabies ")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        "/admin/topics/dermatology?done=added"
+    );
+    assert!(topic_ids(&w, "dermatology")
+        .await
+        .contains(&"scabies".to_string()));
+    assert!(!topic_ids(&w, "cardiology")
+        .await
+        .contains(&"scabies".to_string()));
+    let first = w.open(&w.gp, "dermatology", "routine", PATIENTS[0]).await;
+    let second = w.open(&w.gp, "dermatology", "routine", PATIENTS[1]).await;
+    w.at(1);
+    w.answer(
+        &w.derm_local,
+        &first,
+        "manage_in_primary_care",
+        &["scabies"],
+    )
+    .await;
+
+    // Rename keeps the id; retire takes it off the list and out of replies.
+    let r = admin
+        .post_form(
+            "/admin/topics/dermatology/scabies/rename",
+            &[("csrf_token", &csrf), ("label", "Scabies and lice")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = admin
+        .post_form(
+            "/admin/topics/dermatology/scabies/retire",
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(topic_ids(&w, "dermatology").await, before);
+    let page = admin.get_text("/admin/topics/dermatology").await;
+    assert!(page.contains("Retired topics") && page.contains("Scabies and lice"));
+    let r = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{second}/claim"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{second}/reply"),
+            json!({"advice": "Secret advice text.", "outcome": "manage_in_primary_care", "topics": ["scabies"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "unknown_topic");
+    // History stays readable: the earlier case still counts, under the topic's last name.
+    w.at(2);
+    let r = w.report(&w.commissioner, PERIOD).await;
+    assert_eq!(
+        r["topics"],
+        json!([{"topic": "Scabies and lice", "cases": 1}])
+    );
+
+    // Not for anyone else, even with a valid form token.
+    let derm = w.app.browser();
+    derm.sign_in("derm1@h.example", PASSWORD).await;
+    assert_eq!(
+        derm.get("/admin/topics/dermatology").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let their_csrf = derm.csrf_token("/queue").await;
+    for path in [
+        "/admin/topics/dermatology",
+        "/admin/topics/dermatology/acne/rename",
+        "/admin/topics/dermatology/acne/retire",
+    ] {
+        let r = derm
+            .post_form(path, &[("csrf_token", &their_csrf), ("label", "Warts")])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(topic_ids(&w, "dermatology").await, before);
+
+    // Every change audited, by the admin, against the specialty.
+    let admin_id = aghub::db::users::id_by_email(&w.app.state.db, "admin@aghub.example")
+        .await
+        .unwrap();
+    let events = aghub::db::audit::recent(&w.app.state.db, 200)
+        .await
+        .unwrap();
+    for action in ["topic.added", "topic.renamed", "topic.retired"] {
+        let found: Vec<_> = events.iter().filter(|e| e.action == action).collect();
+        assert_eq!(found.len(), 1, "{action}");
+        assert_eq!(found[0].actor_id.as_deref(), Some(admin_id.as_str()));
+        assert_eq!(found[0].subject_id.as_deref(), Some("dermatology"));
+    }
+}
+
+/// Migration 0006 on an installation that already has free-text tags: text equal to a label (or
+/// slug) of the case's specialty becomes that topic; anything else moves to the reply's other
+/// topic, out of the reports.
+async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack) {
+    use aghub::db::{self, reports as rdb};
+    let backends = crate::helpers::Backends::new(stack).await;
+    let db = db::Db::connect(&backends.database_url).await.unwrap();
+    let dir = match db.backend() {
+        db::Backend::Sqlite => "sqlite",
+        db::Backend::Postgres => "postgres",
+    };
+    // The migrations before 0006, as an older installation ran them.
+    let older = backends.dir.path().join("older-migrations");
+    std::fs::create_dir(&older).unwrap();
+    for entry in
+        std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.as_str() < "0006" {
+            std::fs::copy(&path, older.join(name)).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(older.as_path())
+        .await
+        .unwrap()
+        .run(db.pool())
+        .await
+        .unwrap();
+
+    let practice = db::practices::insert(&db, "A81001", "Practice A81001", T0)
+        .await
+        .unwrap();
+    let gp = old_user(&db, "gp@a.example", Role::Gp, Some(practice.id.as_str())).await;
+    let consultant = old_user(&db, "derm1@h.example", Role::Consultant, None).await;
+    let case_id = db::new_id();
+    let mut tx = db.pool().begin().await.unwrap();
+    db::cases::insert(
+        &mut tx,
+        &db::cases::NewCase {
+            id: &case_id,
+            practice_id: &practice.id,
+            created_by: &gp,
+            specialty: "dermatology",
+            nhs_number: PATIENTS[0],
+            date_of_birth: "1961-07-04",
+            urgency: "routine",
+            history: "h",
+            question: "q",
+            conversion_authorised: false,
+            idempotency_key: None,
+            now_ms: T0,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let replied = T0 + H;
+    sqlx::query(
+        "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, created_at_ms) \
+         VALUES ($1, $2, $3, 'reply', 'Advice.', 'manage_in_primary_care', $4)",
+    )
+    .bind(db::new_id())
+    .bind(&case_id)
+    .bind(&consultant)
+    .bind(replied)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    // As the old reply stored them: lower case, free text. 'ecg' is a cardiology topic.
+    for topic in ["eczema", "psoriasis", "jane doe 1980", "ecg"] {
+        sqlx::query(
+            "INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms) \
+             VALUES ($1, $2, $3, 'dermatology', $4)",
+        )
+        .bind(&case_id)
+        .bind(topic)
+        .bind(&practice.id)
+        .bind(replied)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+
+    db.migrate().await.unwrap();
+
+    let mut tags: Vec<String> = sqlx::query_scalar("SELECT topic FROM case_topics")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    tags.sort();
+    assert_eq!(tags, ["eczema", "psoriasis"]);
+    let messages = db::cases::messages(&db, &case_id).await.unwrap();
+    let other = messages[0].other_topic.clone().unwrap_or_default();
+    assert!(
+        other.contains("jane doe 1980") && other.contains("ecg"),
+        "{other}"
+    );
+    let counts = rdb::topic_counts(
+        &db,
+        &rdb::Filter {
+            from_ms: T0 - 24 * H,
+            to_ms: T0 + 24 * H,
+            specialty: None,
+            practice_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut labels: Vec<&str> = counts.iter().map(|c| c.topic.as_str()).collect();
+    labels.sort();
+    assert_eq!(labels, ["Eczema", "Psoriasis"]);
+    // Every specialty starts with a list.
+    for s in db::specialties::list(&db).await.unwrap() {
+        let list = db::topics::list(&db, &s.slug).await.unwrap();
+        assert!(list.len() >= 10, "{} has {} topics", s.slug, list.len());
+    }
+    db.close().await;
+}
+
+async fn old_user(
+    db: &aghub::db::Db,
+    email: &str,
+    role: Role,
+    practice_id: Option<&str>,
+) -> String {
+    aghub::db::users::insert(
+        db,
+        aghub::db::users::NewUser {
+            email,
+            name: email,
+            role,
+            practice_id,
+            specialties: &[],
+            password_hash: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap()
+}
+
+/// The demo world (`aghub serve --demo`) on the new lists: a demo consultant tags a demo case
+/// from the dermatology list and the reports show the label.
+async fn the_demo_world_replies_with_list_topics(stack: Stack) {
+    use crate::helpers::{Backends, TestApp};
+    let backends = Backends::new(stack).await;
+    let app = TestApp::start(&backends).await;
+    aghub::demo::seed(&app.state).await.unwrap();
+    let db = &app.state.db;
+    let fiona = aghub::db::users::id_by_email(db, "fiona.reid@hospital.example")
+        .await
+        .unwrap();
+    let fiona = app.token_for(&fiona).await;
+    let api = app.api();
+    let queue: Value = api
+        .get(app.url("/api/v1/queue"))
+        .bearer_auth(&fiona)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // "Psoriasis or eczema?"
+    let case = queue["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["nhs_number"] == "9990000034")
+        .expect("demo case 3 in the queue");
+    let id = case["id"].as_str().unwrap();
+    let r = api
+        .post(app.url(&format!("/api/v1/cases/{id}/claim")))
+        .bearer_auth(&fiona)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api
+        .post(app.url(&format!("/api/v1/cases/{id}/reply")))
+        .bearer_auth(&fiona)
+        .json(
+            &json!({"advice": "Plaque psoriasis: start a potent steroid with vitamin D.",
+                      "outcome": "manage_in_primary_care", "topics": ["psoriasis"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let c = app
+        .add_user("c@icb.example", Role::Commissioner, None, &[])
+        .await;
+    let c = app.token_for(&c).await;
+    let report: Value = api
+        .get(app.url(&format!("/api/v1/reports/turnaround?{PERIOD}")))
+        .bearer_auth(&c)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["topics"],
+        json!([{"topic": "Psoriasis", "cases": 1}])
+    );
 }
