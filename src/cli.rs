@@ -301,7 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let db = connect(&settings).await?;
             let user_id = find_user(&db, &email).await?;
-            let pool: Pool = pool.parse().map_err(|e: String| anyhow!(e))?;
+            let pool: Pool = pool.parse()?;
             check_specialty(&db, &specialty).await?;
             let principal = db::users::principal(&db, &user_id)
                 .await?

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbResult};
 use crate::domain::queue::effective_status;
 use crate::domain::{CaseStatus, Outcome, Urgency};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A case as stored, decoded into domain types. A value the domain does not know (a corrupted
+/// `urgency`, say) is an error, never a silent default.
+#[derive(Debug, Clone)]
 pub struct CaseRow {
     pub id: String,
     pub practice_id: String,
@@ -20,16 +22,16 @@ pub struct CaseRow {
     pub specialty: String,
     pub nhs_number: String,
     pub date_of_birth: String,
-    pub urgency: String,
+    pub urgency: Urgency,
     pub history: String,
     pub question: String,
-    pub conversion_authorised: i64,
-    pub status: String,
+    pub conversion_authorised: bool,
+    pub status: CaseStatus,
     pub submitted_at_ms: i64,
     pub queued_at_ms: i64,
     pub claimed_by: Option<String>,
     pub claim_expires_at_ms: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub advice: Option<String>,
     pub answered_by: Option<String>,
     pub first_reply_at_ms: Option<i64>,
@@ -40,19 +42,44 @@ pub struct CaseRow {
     pub escalation_ms: i64,
 }
 
+impl sqlx::FromRow<'_, AnyRow> for CaseRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        let flag: i64 = r.try_get("conversion_authorised")?;
+        Ok(Self {
+            id: r.try_get("id")?,
+            practice_id: r.try_get("practice_id")?,
+            practice_ods: r.try_get("practice_ods")?,
+            practice_name: r.try_get("practice_name")?,
+            created_by: r.try_get("created_by")?,
+            specialty: r.try_get("specialty")?,
+            nhs_number: r.try_get("nhs_number")?,
+            date_of_birth: r.try_get("date_of_birth")?,
+            urgency: super::word(r, "urgency")?,
+            history: r.try_get("history")?,
+            question: r.try_get("question")?,
+            conversion_authorised: flag != 0,
+            status: super::word(r, "status")?,
+            submitted_at_ms: r.try_get("submitted_at_ms")?,
+            queued_at_ms: r.try_get("queued_at_ms")?,
+            claimed_by: r.try_get("claimed_by")?,
+            claim_expires_at_ms: r.try_get("claim_expires_at_ms")?,
+            outcome: super::optional_word(r, "outcome")?,
+            advice: r.try_get("advice")?,
+            answered_by: r.try_get("answered_by")?,
+            first_reply_at_ms: r.try_get("first_reply_at_ms")?,
+            answered_at_ms: r.try_get("answered_at_ms")?,
+            closed_at_ms: r.try_get("closed_at_ms")?,
+            routine_target_ms: r.try_get("routine_target_ms")?,
+            urgent_target_ms: r.try_get("urgent_target_ms")?,
+            escalation_ms: r.try_get("escalation_ms")?,
+        })
+    }
+}
+
 impl CaseRow {
     /// The status as people should see it now: a lapsed claim reads as back in the queue.
     pub fn status_at(&self, now_ms: i64) -> CaseStatus {
-        let stored = self.status.parse().unwrap_or(CaseStatus::Closed);
-        effective_status(stored, self.claim_expires_at_ms, now_ms)
-    }
-
-    pub fn urgency(&self) -> Urgency {
-        self.urgency.parse().unwrap_or(Urgency::Routine)
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        self.outcome.as_deref().and_then(|o| o.parse().ok())
+        effective_status(self.status, self.claim_expires_at_ms, now_ms)
     }
 
     /// The last six characters of the id: enough for people to tell cases apart on a page.

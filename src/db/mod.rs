@@ -198,6 +198,31 @@ fn prepare_sqlite_file(path: &std::path::Path) -> DbResult<()> {
     Ok(())
 }
 
+/// One of the domain's words from a TEXT column; anything else is a decode error naming it.
+pub(crate) fn word<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+{
+    let text: String = sqlx::Row::try_get(row, column)?;
+    text.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
+pub(crate) fn optional_word<T>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<T>, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+{
+    match sqlx::Row::try_get::<Option<String>, _>(row, column)? {
+        None => Ok(None),
+        Some(_) => word(row, column).map(Some),
+    }
+}
+
 /// New primary key: UUIDv7, so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -3,38 +3,14 @@ use sqlx::Row;
 use super::{new_id, Db, DbResult};
 use crate::domain::queue::OnDuty;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pool {
-    Local,
-    National,
-}
-
-impl Pool {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pool::Local => "local",
-            Pool::National => "national",
-        }
-    }
-}
-
-impl std::str::FromStr for Pool {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "local" => Ok(Pool::Local),
-            "national" => Ok(Pool::National),
-            other => Err(format!("pool must be local or national, not '{other}'")),
-        }
-    }
-}
+pub use crate::domain::queue::Pool;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shift {
     pub id: String,
     pub user_id: String,
     pub specialty: String,
-    pub pool: String,
+    pub pool: Pool,
     pub starts_at_ms: i64,
     pub ends_at_ms: i64,
 }
@@ -81,7 +57,7 @@ pub async fn upcoming(db: &Db, specialty: &str, now_ms: i64) -> DbResult<Vec<Shi
                 id: r.try_get("id")?,
                 user_id: r.try_get("user_id")?,
                 specialty: r.try_get("specialty")?,
-                pool: r.try_get("pool")?,
+                pool: super::word(r, "pool")?,
                 starts_at_ms: r.try_get("starts_at_ms")?,
                 ends_at_ms: r.try_get("ends_at_ms")?,
             })

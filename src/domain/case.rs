@@ -100,6 +100,9 @@ mod tests {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), *o);
         }
         let err = "maybe".parse::<Urgency>().unwrap_err();
-        assert!(err.to_string().contains("routine urgent"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "'maybe' is not a valid urgency: use routine or urgent."
+        );
     }
 }

@@ -14,11 +14,20 @@ pub use role::Role;
 
 /// Generic "parse one of these words" error used by the small enums.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{value}' is not a valid {what}; expected one of: {expected}.")]
+#[error("'{value}' is not a valid {what}: use {}.", either(expected))]
 pub struct UnknownValue {
     pub what: &'static str,
     pub value: String,
-    pub expected: &'static str,
+    pub expected: &'static [&'static str],
+}
+
+/// "a", "a or b", "a, b or c".
+fn either(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// Declares a string-backed enum with `as_str`, `FromStr` and serde in one place.
@@ -57,7 +66,7 @@ macro_rules! word_enum {
                     other => Err($crate::domain::UnknownValue {
                         what: $what,
                         value: other.to_string(),
-                        expected: concat!($($word, " "),+),
+                        expected: &[$($word),+],
                     }),
                 }
             }

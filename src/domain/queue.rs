@@ -1,6 +1,15 @@
 //! Rota and claim rules: who may take a case now, and when a claim lapses.
 
-use super::{CaseStatus, Urgency};
+use super::{word_enum, CaseStatus, Urgency};
+
+word_enum!(
+    /// The rota a shift is on: the specialty's local consultants, or the national pool that
+    /// takes cases nobody local picked up within the escalation window.
+    Pool, "pool", {
+        Local => "local",
+        National => "national",
+    }
+);
 
 /// A claim nobody has touched for this long goes back to the queue.
 pub const CLAIM_IDLE_LIMIT_MS: i64 = 60 * 60 * 1000;

@@ -76,7 +76,7 @@ async fn page(
             shifts.push(ShiftRow {
                 specialty: s.name.clone(),
                 consultant: name,
-                pool: shift.pool,
+                pool: shift.pool.as_str().to_string(),
                 from: uk_time::format(shift.starts_at_ms),
                 to: uk_time::format(shift.ends_at_ms),
             });
@@ -145,7 +145,11 @@ pub async fn add_shift(
     {
         errors.push("Choose a consultant and one of their specialties.".to_string());
     }
-    let pool: Option<Pool> = form.pool.parse().map_err(|e: String| errors.push(e)).ok();
+    let pool: Option<Pool> = form
+        .pool
+        .parse()
+        .map_err(|e: crate::domain::UnknownValue| errors.push(e.to_string()))
+        .ok();
     let from = uk_time::parse_form(&form.from);
     let to = uk_time::parse_form(&form.to);
     match (from, to) {

@@ -216,8 +216,8 @@ fn case_view(
     messages: Option<Vec<db::cases::MessageRow>>,
 ) -> CaseJson {
     let status = row.status_at(now);
-    let urgency = row.urgency();
-    let outcome = row.outcome();
+    let urgency = row.urgency;
+    let outcome = row.outcome;
     let photos = photos
         .into_iter()
         .map(|p| {
@@ -264,7 +264,7 @@ fn case_view(
             ods_code: row.practice_ods.clone(),
             name: row.practice_name.clone(),
         },
-        conversion_authorised: row.conversion_authorised != 0,
+        conversion_authorised: row.conversion_authorised,
         submitted_at: rfc3339(row.submitted_at_ms),
         due_at: rfc3339(due_at_ms(
             row.submitted_at_ms,

@@ -99,7 +99,7 @@ pub async fn list(
         .iter()
         .map(|r| {
             let status = r.status_at(now);
-            let outcome = r.outcome();
+            let outcome = r.outcome;
             ListRow {
                 id: r.id.clone(),
                 submitted: uk_time::format(r.submitted_at_ms),
@@ -107,7 +107,7 @@ pub async fn list(
                 nhs_number: formatted_nhs(&r.nhs_number),
                 date_of_birth: r.date_of_birth.clone(),
                 specialty: specialty_name(&names, &r.specialty),
-                urgent: r.urgency == "urgent",
+                urgent: r.urgency == Urgency::Urgent,
                 status: status.as_str(),
                 status_label: status.label(),
                 outcome_label: outcome.map_or("", |o| o.label()),
@@ -382,8 +382,8 @@ async fn case_page(
     let now = state.now_ms();
     let names = specialty_names(state).await?;
     let status = row.status_at(now);
-    let outcome = row.outcome();
-    let urgency = row.urgency();
+    let outcome = row.outcome;
+    let urgency = row.urgency;
     let due = due_at_ms(
         row.submitted_at_ms,
         urgency,
@@ -455,7 +455,7 @@ async fn case_page(
         } else {
             describe_time_left(due, now)
         },
-        conversion_authorised: row.conversion_authorised != 0,
+        conversion_authorised: row.conversion_authorised,
         outcome_label: outcome.map(|o| o.label()),
         two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
         advice: row.advice.clone().unwrap_or_default(),
@@ -636,7 +636,7 @@ struct QueuePage {
 }
 
 fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
-    let urgency = r.urgency();
+    let urgency = r.urgency;
     let due = due_at_ms(
         r.submitted_at_ms,
         urgency,

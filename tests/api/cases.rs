@@ -13,6 +13,7 @@ use crate::helpers::{
 };
 
 on_both_stacks!(
+    a_stored_word_the_domain_does_not_know_is_an_error_not_a_default,
     gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean,
     text_in_a_photos_colour_profile_is_in_no_stored_object,
     bad_submissions_get_precise_errors_and_leave_nothing_behind,
@@ -1071,4 +1072,42 @@ async fn queue_and_list_show_each_case_with_its_own_photos(stack: Stack) {
         vec![2, 1, 3],
         "oldest first, each with its own photos"
     );
+}
+
+/// A corrupted `urgency` (written past the CHECK constraint) must not read as `routine`: the
+/// row fails to decode, naming the column, and the API answers 500 rather than a wrong case.
+async fn a_stored_word_the_domain_does_not_know_is_an_error_not_a_default(stack: Stack) {
+    let w = World::new(stack).await;
+    let case = w.case("dermatology", "urgent", 1).await;
+    let id = case["id"].as_str().unwrap();
+    let db = &w.app.state.db;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let bypass = match stack {
+        Stack::SqliteFs => "PRAGMA ignore_check_constraints = ON",
+        Stack::PostgresS3 => "ALTER TABLE cases DROP CONSTRAINT cases_urgency_check",
+    };
+    sqlx::query(bypass).execute(&mut *conn).await.unwrap();
+    sqlx::query("UPDATE cases SET urgency = 'URGENT!' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    if stack == Stack::SqliteFs {
+        sqlx::query("PRAGMA ignore_check_constraints = OFF")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let err = aghub::db::cases::get(db, id)
+        .await
+        .expect_err("must not decode");
+    let text = err.to_string();
+    assert!(
+        text.contains("urgency") && text.contains("URGENT!"),
+        "{text}"
+    );
+    let r = w.get(&w.gp, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(r).await, "internal_error");
 }

@@ -326,8 +326,8 @@ async fn rota_add_checks_consultant_specialty_and_times(stack: Stack) {
         .await
         .unwrap();
     assert_eq!(shifts.len(), 2);
-    assert_eq!(shifts[0].pool, "local");
-    assert_eq!(shifts[1].pool, "national");
+    assert_eq!(shifts[0].pool.as_str(), "local");
+    assert_eq!(shifts[1].pool.as_str(), "national");
 }
 
 /// `aghub serve` stops cleanly on SIGTERM (what orchestrators send), finishing what is in flight.
