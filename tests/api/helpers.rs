@@ -94,6 +94,11 @@ impl Backends {
             max_request_mb: 200,
             max_concurrent_uploads: 8,
             request_timeout_secs: 300,
+            header_timeout_secs: 20,
+            body_idle_timeout_secs: 30,
+            body_min_bytes_per_sec: 1024,
+            max_uploads_per_user: 2,
+            decode_memory_mb: 1024,
         }
     }
 

@@ -32,3 +32,4 @@ mod helpers;
 mod pages;
 mod platform;
 mod reports;
+mod slow_clients;
