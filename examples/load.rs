@@ -43,7 +43,7 @@ fn report(name: &str, stats: &mut Stats, seconds: f64) {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: load BASE_URL GP_TOKEN CONSULTANT_TOKEN [gps] [consultants] [seconds] [megapixels]");
+        eprintln!("usage: load BASE_URL GP_TOKEN[,GP_TOKEN…] CONSULTANT_TOKEN [gps] [consultants] [seconds] [megapixels]");
         std::process::exit(2);
     }
     let base = args[1].clone();
@@ -51,7 +51,9 @@ async fn main() {
         base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost"),
         "load only the loopback"
     );
-    let (gp_token, doc_token) = (args[2].clone(), args[3].clone());
+    // One token per GP account; the GPs take them in turn (uploads are capped per account).
+    let gp_tokens: Vec<String> = args[2].split(',').map(str::to_string).collect();
+    let doc_token = args[3].clone();
     let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
     let (gps, consultants, seconds, megapixels) = (
         num(4, 8.0) as usize,
@@ -81,11 +83,11 @@ async fn main() {
     let started = Instant::now();
 
     let mut uploads = Vec::new();
-    for _ in 0..gps {
+    for gp in 0..gps {
         let (client, base, token, photo) = (
             client.clone(),
             base.clone(),
-            gp_token.clone(),
+            gp_tokens[gp % gp_tokens.len()].clone(),
             photo.clone(),
         );
         uploads.push(tokio::spawn(async move {

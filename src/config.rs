@@ -85,6 +85,56 @@ pub struct Settings {
         global = true
     )]
     pub token_days: u32,
+
+    /// Seconds a client has to send a request's headers. The same timer runs while a kept-alive
+    /// connection waits for its next request, so it also closes idle connections.
+    #[arg(
+        long,
+        env = "AGHUB_HEADER_TIMEOUT_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may send nothing before the request is cut off with 408.
+    /// Also the grace period before the minimum rate applies.
+    #[arg(
+        long,
+        env = "AGHUB_BODY_IDLE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_idle_timeout_secs: u64,
+
+    /// Slowest rate a request body may arrive at, in bytes per second of waiting, measured
+    /// over windows as long as the body idle timeout; slower bodies are cut off with 408.
+    /// 0 turns the check off.
+    #[arg(
+        long,
+        env = "AGHUB_BODY_MIN_BYTES_PER_SEC",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub body_min_bytes_per_sec: u64,
+
+    /// Upload permits one account may hold at once; its further uploads wait their turn.
+    #[arg(
+        long,
+        env = "AGHUB_MAX_UPLOADS_PER_USER",
+        default_value_t = 2,
+        global = true
+    )]
+    pub max_uploads_per_user: usize,
+
+    /// MiB that photo decoding may use at once, whatever the number of cores. Each decode
+    /// reserves its estimated size (from the image header) before it starts.
+    #[arg(
+        long,
+        env = "AGHUB_DECODE_MEMORY_MB",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub decode_memory_mb: usize,
 }
 
 impl Settings {

@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod imaging;
+pub mod limits;
 pub mod private_files;
 pub mod service;
 pub mod startup;

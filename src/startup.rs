@@ -4,14 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
 
 use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::sessions::DbSessionStore;
 use crate::db::Db;
+use crate::limits::{DecodeBudget, UploadPermits};
 use crate::state::AppState;
 use crate::web;
 
@@ -33,12 +41,19 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dummy = crate::web::auth::hash_password("not-a-real-password")
         .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let decode_memory = DecodeBudget::new(settings.decode_memory_mb);
+    let uploads = UploadPermits::new(
+        settings.max_concurrent_uploads,
+        settings.max_uploads_per_user,
+    );
     Ok(AppState {
         db,
         blobs,
         clock,
         settings: Arc::new(settings),
         cpu_permits: Arc::new(Semaphore::new(cores)),
+        decode_memory,
+        uploads,
         dummy_password_hash: dummy.into(),
     })
 }
@@ -75,16 +90,95 @@ impl Application {
     ) -> anyhow::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let app = web::router(self.state.clone());
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let http = Arc::new(http1_builder(&self.state.settings));
+        // `stop` tells every connection to finish; each holds a `done` receiver, so
+        // `done.closed()` resolves once the last one has ended.
+        let (stop, stopping) = watch::channel(());
+        let (done, finished) = watch::channel(());
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            tokio::spawn(serve_connection(
+                stream,
+                remote,
+                app.clone(),
+                http.clone(),
+                stopping.clone(),
+                finished.clone(),
+            ));
+        }
+        drop(self.listener);
+        drop(finished);
+        let _ = stop.send(());
+        done.closed().await;
         housekeeping.abort();
         self.state.db.close().await;
-        served.context("serving HTTP")
+        Ok(())
     }
+}
+
+/// HTTP/1.1, as `axum::serve` spoke it, through hyper's own builder because axum's has no
+/// header timeout. hyper starts the header timer whenever a connection waits for a request,
+/// so the same timeout ends a half-sent header and an idle keep-alive connection.
+fn http1_builder(settings: &Settings) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(settings.header_timeout_secs.max(1)))
+        .keep_alive(true);
+    http
+}
+
+/// One connection, with the caller's address as `ConnectInfo`; on shutdown it finishes the
+/// request in flight and closes.
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    app: axum::Router,
+    http: Arc<http1::Builder>,
+    mut stopping: watch::Receiver<()>,
+    finished: watch::Receiver<()>,
+) {
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        app.clone().oneshot(req.map(Body::new))
+    });
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        _ = stopping.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = served {
+        // Header timeouts, clients going away: routine, not the server's failure.
+        tracing::debug!(error = %e, %remote, "connection ended");
+    }
+    drop(finished);
+}
+
+/// As axum::serve: per-connection errors are skipped; running out of file descriptors or
+/// memory pauses accepting for a second rather than spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Periodic chores. Safe with several instances: each is an idempotent statement.

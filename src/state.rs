@@ -6,6 +6,8 @@ use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::imaging::{self, ImageError, Limits, Processed};
+use crate::limits::{DecodeBudget, UploadPermits};
 
 /// Everything a handler may use; concrete types only, cheap to clone.
 #[derive(Clone)]
@@ -17,6 +19,11 @@ pub struct AppState {
     /// Bounds CPU-heavy work (password hashing, image processing) to the cores we have,
     /// so a burst of uploads queues instead of exhausting memory.
     pub cpu_permits: Arc<Semaphore>,
+    /// Bounds the memory of photo decoding by bytes, however many cores run decodes.
+    pub decode_memory: Arc<DecodeBudget>,
+    /// Upload routes (case submissions, responses, photo checks): so many at once, and at
+    /// most a few per account.
+    pub uploads: Arc<UploadPermits>,
     /// Verified against when an email is unknown, so sign-in takes the same time either way.
     pub dummy_password_hash: Arc<str>,
 }
@@ -41,5 +48,20 @@ impl AppState {
             work()
         })
         .await?)
+    }
+
+    /// Runs the photo pipeline on an upload once its estimated decode memory is reserved
+    /// (then under a core, as [`Self::run_blocking`]).
+    pub async fn process_photo(
+        &self,
+        original: impl AsRef<[u8]> + Send + 'static,
+    ) -> anyhow::Result<Result<Processed, ImageError>> {
+        let limits = Limits::default();
+        let _memory = self
+            .decode_memory
+            .reserve(imaging::decode_estimate(original.as_ref(), &limits))
+            .await;
+        self.run_blocking(move || imaging::process(original.as_ref(), &limits))
+            .await
     }
 }

@@ -109,6 +109,25 @@ pub(super) fn process(
     })
 }
 
+/// Size from the JPEG header. The full-size path holds the DCT coefficients (2 bytes a
+/// sample, up to 3 samples a pixel at 4:4:4) or, when it re-encodes, the decoded pixels;
+/// counted as 6 bytes a pixel of source. CMYK/YCCK go through `raster` (4 bytes a pixel).
+pub(super) fn shape(input: &[u8]) -> Option<super::Shape> {
+    let header = Decompressor::new().ok()?.read_header(input).ok()?;
+    let (width, height) = (dim(header.width).ok()?, dim(header.height).ok()?);
+    let (source_bpp, output_bpp) = match header.colorspace {
+        Colorspace::Gray => (2, 1),
+        Colorspace::YCbCr | Colorspace::RGB => (6, 3),
+        _ => (4, 3),
+    };
+    Some(super::Shape {
+        width,
+        height,
+        source_bpp,
+        output_bpp,
+    })
+}
+
 /// Display copy, thumbnail and quality warnings, from one decode at the
 /// smallest DCT scale that still gives ≥ 1600 px.
 fn small_renditions(

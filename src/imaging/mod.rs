@@ -272,6 +272,37 @@ fn unsupported_message(detected: &str) -> String {
     }
 }
 
+/// Estimated peak memory, in bytes, of [`process`] on this upload, read from its header alone
+/// (nothing is decoded), so a caller can reserve that much before the work starts (see
+/// `state::DecodeBudget`). Per pixel: the decoded source at its own depth (16-bit PNGs take
+/// 2 bytes a sample) plus three 8-bit copies (working image, flattened or resized copy,
+/// encoder output). Deliberately generous: it bounds the peak, it does not predict it. Input
+/// that [`process`] refuses before decoding (unknown format, bad header, too many pixels)
+/// costs its own size.
+pub fn decode_estimate(input: &[u8], limits: &Limits) -> u64 {
+    let shape = match sniff::sniff(input) {
+        sniff::Sniffed::Supported(PhotoFormat::Png) => raster::png_shape(input),
+        sniff::Sniffed::Supported(PhotoFormat::WebP) => raster::webp_shape(input),
+        sniff::Sniffed::Supported(PhotoFormat::Jpeg) => jpeg::shape(input),
+        sniff::Sniffed::Unsupported(_) => None,
+    };
+    match shape {
+        Some(s) if limits.check_dimensions(s.width, s.height).is_ok() => {
+            u64::from(s.width) * u64::from(s.height) * (s.source_bpp + 3 * s.output_bpp)
+        }
+        _ => input.len() as u64,
+    }
+}
+
+/// What [`decode_estimate`] needs to know about an image: its size and bytes per pixel as
+/// decoded, and as the 8-bit image the renditions are made from.
+struct Shape {
+    width: u32,
+    height: u32,
+    source_bpp: u64,
+    output_bpp: u64,
+}
+
 /// Wall time of each stage of one [`process_timed`] call.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StageTimings {

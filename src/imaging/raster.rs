@@ -195,6 +195,37 @@ fn flatten_on_white(img: &DynamicImage) -> DynamicImage {
     DynamicImage::ImageRgb8(rgb)
 }
 
+/// Size and depth from the IHDR chunk (bit depth at byte 24, colour type at 25). Palette and
+/// sub-byte images expand to 8 bits a sample; alpha keeps 4 channels for the full-size PNG.
+pub(super) fn png_shape(input: &[u8]) -> Option<super::Shape> {
+    let (width, height) = png_ihdr_dimensions(input).ok()?;
+    let bytes_per_sample = if input[24] == 16 { 2 } else { 1 };
+    let (channels, output_bpp) = match input[25] {
+        0 => (1, 1),
+        2 => (3, 3),
+        3 => (4, 4),
+        4 => (2, 4),
+        _ => (4, 4),
+    };
+    Some(super::Shape {
+        width,
+        height,
+        source_bpp: channels * bytes_per_sample,
+        output_bpp,
+    })
+}
+
+/// WebP decodes to 8-bit RGB or RGBA; counted as RGBA.
+pub(super) fn webp_shape(input: &[u8]) -> Option<super::Shape> {
+    let (width, height) = webp_dimensions(input).ok()?;
+    Some(super::Shape {
+        width,
+        height,
+        source_bpp: 4,
+        output_bpp: 4,
+    })
+}
+
 /// Width and height from the IHDR chunk, which the PNG spec requires to come
 /// first. Read by hand (8 bytes at a fixed offset) so a header claiming
 /// 65000×65000 is refused before a decoder is even created.

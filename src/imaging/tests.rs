@@ -1311,6 +1311,33 @@ fn grey_alpha_and_16_bit_inputs() {
     assert_all_clean(&p, "16-bit png");
 }
 
+/// The decode estimate reads the header only: it grows with the pixels and the depth (a 16-bit
+/// PNG costs more than an 8-bit one of the same size), and a header the pipeline refuses
+/// before decoding costs no more than its bytes.
+#[test]
+fn decode_estimate_follows_size_and_depth_from_the_header() {
+    let rgb8 = encode(
+        &DynamicImage::ImageRgb8(skin(800, 600, 7)),
+        ImageFormat::Png,
+    );
+    let rgb16 = encode(
+        &DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(skin(800, 600, 7)).to_rgb16()),
+        ImageFormat::Png,
+    );
+    let limits = Limits::default();
+    let px = 800 * 600;
+    assert_eq!(decode_estimate(&rgb8, &limits), px * (3 + 3 * 3));
+    assert_eq!(decode_estimate(&rgb16, &limits), px * (6 + 3 * 3));
+    let jpeg = synth::encode_jpeg(&skin(800, 600, 7), 90);
+    assert_eq!(decode_estimate(&jpeg, &limits), px * (6 + 3 * 3));
+    // 7070² at 16 bits (the black-box test's photo checks): ~715 MiB reserved.
+    let big = png_with_dims(&rgb16, 7070, 7070);
+    assert_eq!(decode_estimate(&big, &limits), 7070 * 7070 * 15);
+    let bomb = png_with_dims(&rgb16, 65_000, 65_000);
+    assert_eq!(decode_estimate(&bomb, &limits), bomb.len() as u64);
+    assert_eq!(decode_estimate(b"GIF89a....", &limits), 10);
+}
+
 // ───────────────────────────── quality ─────────────────────────────
 
 fn warnings_of(img: &RgbImage) -> (Vec<QualityWarning>, quality::Measures) {

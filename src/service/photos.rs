@@ -8,7 +8,7 @@ use super::{ServiceError, ServiceResult};
 use crate::blob::BlobKey;
 use crate::db::blob_intents;
 use crate::db::cases::StoredObject;
-use crate::imaging::{self, Limits, Processed};
+use crate::imaging::{self, Processed};
 use crate::state::AppState;
 
 /// Most photos one case or response may carry (three views of a few lesions).
@@ -151,7 +151,5 @@ async fn process(
     state: &AppState,
     original: Vec<u8>,
 ) -> ServiceResult<Result<Processed, imaging::ImageError>> {
-    Ok(state
-        .run_blocking(move || imaging::process(&original, &Limits::default()))
-        .await?)
+    Ok(state.process_photo(original).await?)
 }

@@ -1,7 +1,7 @@
 //! The JSON API, version 1 (contract.md). Each handler carries its OpenAPI description.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,9 +39,10 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/reports/turnaround", get(super::reports::api_turnaround))
         .route(
             "/photo-checks",
-            post(super::photo_check::check).layer(DefaultBodyLimit::max(
+            uploads.apply_with_body_limit(
+                post(super::photo_check::check),
                 case_form::MAX_PHOTO_BYTES + 64 * 1024,
-            )),
+            ),
         )
         .fallback(not_found)
 }

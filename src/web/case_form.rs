@@ -22,7 +22,7 @@ pub struct Submission {
     pub photos: PhotoBatch,
 }
 
-fn multipart_error(e: MultipartError) -> AppError {
+pub fn multipart_error(e: MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

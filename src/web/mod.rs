@@ -13,18 +13,16 @@ pub mod health;
 pub mod pages;
 pub mod photo_check;
 pub mod reports;
+pub mod slow_body;
 pub mod templates;
 pub mod uk_time;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tower::limit::GlobalConcurrencyLimitLayer;
-
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderName, HeaderValue, Request};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -57,7 +55,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.max_request_mb * 1024 * 1024;
     let uploads = UploadLimit {
         max_body,
-        permits: Arc::new(Semaphore::new(state.settings.max_concurrent_uploads.max(1))),
+        state: state.clone(),
     };
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
 
@@ -106,6 +104,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), auth::record_refusals))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(from_fn_with_state(
+            slow_body::BodyPace::from_settings(&state.settings),
+            slow_body::cut_off_slow_bodies,
+        ))
         .layer(from_fn(pages::render_html_errors))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -133,22 +135,47 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Upload routes take large bodies, and only so many at once: the rest wait before their bodies
-/// are read, so memory stays bounded however many GPs send photos together.
+/// Upload routes take large bodies, and only so many at once (`AppState::uploads`): at most
+/// a few per account, decided once authentication knows the account, and the rest wait before
+/// their bodies are read, so memory stays bounded however many GPs send photos together.
 #[derive(Clone)]
 pub struct UploadLimit {
     pub max_body: usize,
-    pub permits: Arc<Semaphore>,
+    state: AppState,
 }
 
 impl UploadLimit {
     pub fn apply(&self, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        self.apply_with_body_limit(route, self.max_body)
+    }
+
+    pub fn apply_with_body_limit(
+        &self,
+        route: MethodRouter<AppState>,
+        max_body: usize,
+    ) -> MethodRouter<AppState> {
         route
-            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(self.max_body))
-            .layer::<_, std::convert::Infallible>(GlobalConcurrencyLimitLayer::with_semaphore(
-                self.permits.clone(),
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(max_body))
+            .layer::<_, std::convert::Infallible>(from_fn_with_state(
+                self.state.clone(),
+                hold_upload_permit,
             ))
     }
+}
+
+/// Runs the request under an upload permit of its account. Requests without an account are
+/// refused before their bodies are read, so they need none.
+async fn hold_upload_permit(
+    State(state): State<AppState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let user = match req.extensions().get::<auth::Identity>() {
+        Some(auth::Identity(Some((principal, _)))) => principal.user_id.clone(),
+        _ => return next.run(req).await,
+    };
+    let _permit = state.uploads.acquire(&user).await;
+    next.run(req).await
 }
 
 /// Headers every response carries unless a handler set its own.

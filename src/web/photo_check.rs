@@ -7,8 +7,8 @@ use axum::Json;
 use serde::Serialize;
 
 use super::auth::CurrentUser;
+use super::case_form::multipart_error;
 use super::error::{AppError, AppResult};
-use crate::imaging::{self, Limits};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -42,16 +42,9 @@ pub async fn check(
         ));
     }
     let mut photo = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("bad_multipart", e.body_text()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() == Some("photo") {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| AppError::new(e.status(), "bad_multipart", e.body_text()))?;
+            let bytes = field.bytes().await.map_err(multipart_error)?;
             photo = Some(bytes);
             break;
         }
@@ -59,7 +52,7 @@ pub async fn check(
     let photo = photo
         .ok_or_else(|| AppError::invalid("missing_field", "Send the photo as a 'photo' part."))?;
     let processed = state
-        .run_blocking(move || imaging::process(&photo, &Limits::default()))
+        .process_photo(photo)
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::from_image(&e, e.to_string()))?;

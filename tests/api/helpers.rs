@@ -95,6 +95,11 @@ impl Backends {
             max_concurrent_uploads: 8,
             request_timeout_secs: 300,
             token_days: 90,
+            header_timeout_secs: 20,
+            body_idle_timeout_secs: 30,
+            body_min_bytes_per_sec: 1024,
+            max_uploads_per_user: 2,
+            decode_memory_mb: 1024,
         }
     }
 

@@ -34,3 +34,4 @@ mod pages;
 mod platform;
 mod reports;
 mod security;
+mod slow_clients;
