@@ -318,13 +318,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if to_ms <= from_ms {
                 bail!("--to must be after --from");
             }
-            db::rotas::insert(
-                &db,
-                &user_id,
-                &specialty,
+            let shift = crate::service::admin::NewShift {
+                consultant_id: &user_id,
+                specialty: &specialty,
                 pool,
-                from_ms,
-                to_ms,
+                starts_at_ms: from_ms,
+                ends_at_ms: to_ms,
+            };
+            crate::service::admin::add_shift(
+                &db,
+                crate::service::admin::Actor::CommandLine,
+                shift,
                 SystemClock.now_ms(),
             )
             .await?;

@@ -15,8 +15,34 @@ pub struct Shift {
     pub ends_at_ms: i64,
 }
 
+/// Adds a shift (fixtures and tests; the service adds shifts with [`insert_in`], audited).
 pub async fn insert(
     db: &Db,
+    user_id: &str,
+    specialty: &str,
+    pool: Pool,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    now_ms: i64,
+) -> DbResult<String> {
+    let mut tx = db.pool().begin().await?;
+    let id = insert_in(
+        &mut tx,
+        user_id,
+        specialty,
+        pool,
+        starts_at_ms,
+        ends_at_ms,
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Adds a shift inside the caller's transaction.
+pub async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user_id: &str,
     specialty: &str,
     pool: Pool,
@@ -36,7 +62,7 @@ pub async fn insert(
     .bind(starts_at_ms)
     .bind(ends_at_ms)
     .bind(now_ms)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(id)
 }

@@ -57,6 +57,8 @@ fn text(
     let v = value.trim();
     if v.is_empty() {
         errors.push(field(name, "missing_field", format!("Enter the {label}.")));
+    } else if let Some(e) = control_characters(name, label, v) {
+        errors.push(e);
     } else if v.chars().count() > max {
         errors.push(field(
             name,
@@ -65,6 +67,20 @@ fn text(
         ));
     }
     v.to_string()
+}
+
+/// Clinical text is lines of words: a NUL or another control character (other than line
+/// breaks and tabs) is a corrupted paste or an attack, and PostgreSQL cannot store a NUL.
+pub(super) fn control_characters(name: &'static str, label: &str, v: &str) -> Option<FieldError> {
+    v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .then(|| {
+            field(
+                name,
+                "invalid_characters",
+                format!("The {label} contains a control character (such as NUL); remove it and try again."),
+            )
+        })
 }
 
 fn parse_bool(errors: &mut Vec<FieldError>, value: &str) -> bool {
@@ -832,6 +848,9 @@ async fn respond_inner(
             "missing_field",
             "Write a response or add a photo.",
         )]));
+    }
+    if let Some(e) = control_characters("message", "response", message) {
+        return Err(ServiceError::Invalid(vec![e]));
     }
     if message.chars().count() > MAX_MESSAGE {
         return Err(ServiceError::Invalid(vec![field(

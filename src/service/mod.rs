@@ -1,6 +1,7 @@
 //! Use cases that combine the domain rules with the database, object store and image pipeline.
 //! HTTP handlers (pages and API) call these and only translate input and output.
 
+pub mod admin;
 pub mod cases;
 pub mod photos;
 pub mod reports;

@@ -14,7 +14,7 @@ use super::templates::{render, Layout};
 use super::uk_time;
 use crate::db::{self, audit, rotas::Pool};
 use crate::domain::access::Principal;
-use crate::service::{topics, ServiceError, ServiceResult};
+use crate::service::{admin, topics, ServiceError, ServiceResult};
 use crate::state::AppState;
 
 fn require_admin(user: &Principal) -> AppResult<()> {
@@ -161,21 +161,29 @@ pub async fn add_shift(
         let html = page(&state, &session, &user, None, errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
     };
-    let now = state.now_ms();
-    let id = db::rotas::insert(&state.db, consultant_id, specialty, pool, from, to, now).await?;
-    audit::record(
-        state.db.pool(),
-        audit::Event {
-            actor_id: Some(&user.user_id),
-            action: "rota.shift_added",
-            subject_id: Some(&id),
-            detail: Some(serde_json::json!({ "consultant": consultant_id, "specialty": specialty, "pool": pool.as_str() })),
-            ..Default::default()
-        },
-        now,
+    let shift = admin::NewShift {
+        consultant_id,
+        specialty,
+        pool,
+        starts_at_ms: from,
+        ends_at_ms: to,
+    };
+    match admin::add_shift(
+        &state.db,
+        admin::Actor::Admin(&user.user_id),
+        shift,
+        state.now_ms(),
     )
-    .await?;
-    Ok(Redirect::to("/admin?saved=rota").into_response())
+    .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin?saved=rota").into_response()),
+        Err(ServiceError::Invalid(refused)) => {
+            let errors = refused.into_iter().map(|e| e.message).collect();
+            let html = page(&state, &session, &user, None, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -126,9 +126,21 @@ impl From<DbError> for AppError {
                     "The database is unavailable just now; nothing was saved. Please try again in a minute.",
                 )
             }
+            DbError::Sqlx(ref s) if is_unstorable_text(s) => AppError::invalid(
+                "invalid_characters",
+                "The text contains a character that cannot be stored (such as NUL); remove it and try again.",
+            ),
             other => AppError::internal(other),
         }
     }
+}
+
+/// PostgreSQL refuses a NUL in text (SQLSTATE 22021) or an untranslatable character (22P05):
+/// a client's bad input, not our fault, wherever it slipped past the fields' own checks.
+fn is_unstorable_text(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "22021" || code == "22P05")
 }
 
 fn is_unreachable(e: &sqlx::Error) -> bool {

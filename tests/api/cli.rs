@@ -328,6 +328,15 @@ async fn rota_add_checks_consultant_specialty_and_times(stack: Stack) {
     assert_eq!(shifts.len(), 2);
     assert_eq!(shifts[0].pool.as_str(), "local");
     assert_eq!(shifts[1].pool.as_str(), "national");
+    let audited = aghub::db::audit::recent(&db, 50).await.unwrap();
+    assert_eq!(
+        audited
+            .iter()
+            .filter(|e| e.action == "rota.shift_added")
+            .count(),
+        2,
+        "shifts added at the command line are audited like the admin page's"
+    );
 }
 
 /// `aghub serve` stops cleanly on SIGTERM (what orchestrators send), finishing what is in flight.

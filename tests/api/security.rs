@@ -17,6 +17,7 @@ on_both_stacks!(
     the_audit_trail_cannot_be_changed_or_emptied,
     session_ids_are_stored_hashed_and_api_tokens_expire,
     data_files_are_readable_by_the_service_user_only,
+    text_with_a_nul_character_gets_a_clear_4xx_not_a_server_error,
 );
 
 const H: i64 = 3_600_000;
@@ -578,4 +579,44 @@ async fn data_files_are_readable_by_the_service_user_only(stack: Stack) {
         assert_eq!(*mode, expected, "{} is {mode:o}", path.display());
     }
     app.stop().await;
+}
+
+/// Found by schemathesis: a NUL in the advice made PostgreSQL fail the insert (500). Clinical
+/// text with control characters is refused with 422 on both stacks, and anything that still
+/// reaches PostgreSQL with a NUL (a sign-in email) is a 4xx, never a 5xx.
+async fn text_with_a_nul_character_gets_a_clear_4xx_not_a_server_error(stack: Stack) {
+    let w = World::new(stack).await;
+    let form = crate::cases::case_form("dermatology", "routine", 1)
+        .text("history", "Lesion\u{0}on the arm");
+    let r = w.submit(&w.gp, form).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(crate::helpers::error_code(r).await, "invalid_characters");
+
+    let case = w.case("dermatology", "routine", 1).await;
+    let id = case["id"].as_str().unwrap();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/reply"),
+            serde_json::json!({"advice": "Benign\u{0}", "outcome": "refer_two_week_wait"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(crate::helpers::error_code(r).await, "invalid_characters");
+    let case: Value = w
+        .get(&w.gp, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["status"], "claimed", "nothing was answered");
+
+    let r = w.app.browser().sign_in("gp\u{0}@a.example", PASSWORD).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
 }

@@ -1,0 +1,99 @@
+//! The operator's use cases. The admin pages and the command line both call these, so each
+//! change is checked once and audited once, in the same transaction as the change.
+
+use serde_json::json;
+
+use super::{FieldError, ServiceError, ServiceResult};
+use crate::db::{self, audit, Db};
+use crate::domain::queue::Pool;
+
+/// Who made a change: an admin signed in to the pages, or the operator at the command line
+/// (who signs in to the machine, not to aghub).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Admin(&'a str),
+    CommandLine,
+}
+
+impl Actor<'_> {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Actor::Admin(id) => Some(id),
+            Actor::CommandLine => None,
+        }
+    }
+
+    fn via(&self) -> &'static str {
+        match self {
+            Actor::Admin(_) => "admin page",
+            Actor::CommandLine => "command line",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewShift<'a> {
+    pub consultant_id: &'a str,
+    pub specialty: &'a str,
+    pub pool: Pool,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+}
+
+/// Puts a consultant on a specialty's rota for a while.
+pub async fn add_shift(
+    db: &Db,
+    actor: Actor<'_>,
+    shift: NewShift<'_>,
+    now_ms: i64,
+) -> ServiceResult<String> {
+    let mut errors = Vec::new();
+    let consultant = db::users::principal(db, shift.consultant_id).await?;
+    if !consultant.is_some_and(|c| c.may_answer_specialty(shift.specialty)) {
+        errors.push(FieldError {
+            field: "consultant",
+            code: "invalid_consultant",
+            message: "Choose a consultant and one of their specialties.".into(),
+        });
+    }
+    if shift.ends_at_ms <= shift.starts_at_ms {
+        errors.push(FieldError {
+            field: "to",
+            code: "invalid_shift",
+            message: "The shift must end after it starts.".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let mut tx = db.pool().begin().await?;
+    let id = db::rotas::insert_in(
+        &mut tx,
+        shift.consultant_id,
+        shift.specialty,
+        shift.pool,
+        shift.starts_at_ms,
+        shift.ends_at_ms,
+        now_ms,
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: actor.user_id(),
+            action: "rota.shift_added",
+            subject_id: Some(&id),
+            detail: Some(json!({
+                "consultant": shift.consultant_id,
+                "specialty": shift.specialty,
+                "pool": shift.pool.as_str(),
+                "via": actor.via(),
+            })),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
