@@ -9,8 +9,8 @@ use crate::clock::{parse_rfc3339, Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, rotas::Pool, Db};
 use crate::domain::{check_email, parse_ods_code, Role};
+use crate::service::auth::{check_password_policy, hash_password};
 use crate::startup::{shutdown_signal, Application};
-use crate::web::auth::{check_password_policy, hash_password};
 use crate::{demo, telemetry};
 
 #[derive(Debug, Parser)]

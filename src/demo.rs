@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use crate::db::{self, rotas::Pool, DbError};
 use crate::domain::Role;
+use crate::service::auth::hash_password;
 use crate::state::AppState;
-use crate::web::auth::hash_password;
 
 /// Every demo account shares this password; the demo prints it, so never use --demo with real data.
 pub const DEMO_PASSWORD: &str = "aghub-demo";

@@ -39,7 +39,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         .await
         .context("opening the object store")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let dummy = crate::web::auth::hash_password("not-a-real-password")
+    let dummy = crate::service::auth::hash_password("not-a-real-password")
         .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let decode_memory = DecodeBudget::new(settings.decode_memory_mb);
     let uploads = UploadPermits::new(

@@ -2,6 +2,7 @@
 //! HTTP handlers (pages and API) call these and only translate input and output.
 
 pub mod admin;
+pub mod auth;
 pub mod cases;
 pub mod photos;
 pub mod reports;

@@ -2,9 +2,6 @@
 //! [`authenticate`] runs on every route and attaches the [`Identity`]; handlers that need a
 //! signed-in person take [`CurrentUser`], and ask `domain::access` what that person may do.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -13,8 +10,8 @@ use tower_sessions::Session;
 
 use super::csrf;
 use super::error::AppError;
-use crate::db;
 use crate::domain::access::Principal;
+use crate::service;
 use crate::state::AppState;
 
 pub use crate::db::sessions::USER_KEY;
@@ -147,12 +144,7 @@ async fn resolve(
 ) -> Result<Identity, AppError> {
     if let Some(token) = bearer(headers) {
         let token = token?;
-        let user_id = db::tokens::user_for(&state.db, token, state.now_ms()).await?;
-        let principal = match user_id {
-            Some(id) => db::users::principal(&state.db, &id).await?,
-            None => None,
-        };
-        return match principal {
+        return match service::auth::by_token(state, token).await? {
             Some(p) => Ok(Identity(Some((p, Via::Token)))),
             None => Err(AppError::unauthenticated()
                 .with_code("invalid_token")
@@ -167,7 +159,7 @@ async fn resolve(
     }
     let user_id: Option<String> = session.get(USER_KEY).await.map_err(AppError::internal)?;
     let principal = match user_id {
-        Some(id) => db::users::principal(&state.db, &id).await?,
+        Some(id) => service::auth::by_user_id(state, &id).await?,
         None => None,
     };
     if unsafe_method && principal.is_some() && is_api {
@@ -176,53 +168,4 @@ async fn resolve(
         csrf::verify(session, submitted).await?;
     }
     Ok(Identity(principal.map(|p| (p, Via::Session))))
-}
-
-/// Argon2id with the crate's defaults (OWASP's recommended parameters).
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-pub const MIN_PASSWORD_LEN: usize = 10;
-
-pub fn check_password_policy(password: &str) -> Result<(), String> {
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(format!(
-            "the password must have at least {MIN_PASSWORD_LEN} characters"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks an email and password; the work is the same whether or not the email exists,
-/// so response time does not reveal who has an account.
-pub async fn check_credentials(
-    state: &AppState,
-    email: &str,
-    password: &str,
-) -> Result<Option<String>, AppError> {
-    let found = db::users::credentials_by_email(&state.db, email).await?;
-    let (user_id, hash) = match found {
-        Some((id, Some(hash))) => (Some(id), hash),
-        _ => (None, state.dummy_password_hash.to_string()),
-    };
-    let password = password.to_string();
-    let ok = state
-        .run_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(AppError::internal)?;
-    Ok(if ok { user_id } else { None })
 }

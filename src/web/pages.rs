@@ -8,12 +8,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::auth::{self, CurrentUser, Identity, USER_KEY};
+use super::auth::{CurrentUser, Identity, USER_KEY};
 use super::csrf::{self, CsrfForm};
 use super::error::{AppError, AppResult, ErrorInfo};
 use super::templates::{render, ErrorPage, Layout};
-use crate::db;
 use crate::domain::sign_in;
+use crate::service::auth::{self, SignIn};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -69,17 +69,22 @@ pub async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> AppResult<Response> {
     let now = state.now_ms();
-    let email = db::users::normalise_email(&form.email);
-    let attempt_id = match db::sign_in::reserve(&state.db, &email, now).await? {
-        db::sign_in::Reservation::Allowed { attempt_id } => attempt_id,
-        db::sign_in::Reservation::Paused { until_ms: until } => {
-            let mut page = refuse_sign_in(
-                &state,
+    let user_id = match auth::sign_in(&state, &form.email, &form.password).await? {
+        SignIn::SignedIn { user_id } => user_id,
+        SignIn::WrongPassword => {
+            return refuse_sign_in(
                 &session,
                 form,
-                &email,
+                StatusCode::UNAUTHORIZED,
+                "The email address or password is not right. Check them and try again.".into(),
+            )
+            .await;
+        }
+        SignIn::Paused { until_ms: until } => {
+            let mut page = refuse_sign_in(
+                &session,
+                form,
                 StatusCode::TOO_MANY_REQUESTS,
-                "user.sign_in_paused",
                 format!(
                     "Sign-in to this account is paused after {} wrong passwords. Try again {}; \
                      if you have forgotten your password, ask your aghub administrator to set a new one.",
@@ -95,20 +100,6 @@ pub async fn login(
             return Ok(page);
         }
     };
-    let Some(user_id) = auth::check_credentials(&state, &email, &form.password).await? else {
-        db::sign_in::failed(&state.db, &attempt_id).await?;
-        return refuse_sign_in(
-            &state,
-            &session,
-            form,
-            &email,
-            StatusCode::UNAUTHORIZED,
-            "user.sign_in_failed",
-            "The email address or password is not right. Check them and try again.".into(),
-        )
-        .await;
-    };
-    db::sign_in::succeeded(&state.db, &email).await?;
     // A new session id at sign-in defeats session fixation; a new CSRF token goes with it.
     session.cycle_id().await.map_err(AppError::internal)?;
     session
@@ -119,40 +110,16 @@ pub async fn login(
         .insert(USER_KEY, &user_id)
         .await
         .map_err(AppError::internal)?;
-    db::audit::record(
-        state.db.pool(),
-        db::audit::Event {
-            actor_id: Some(&user_id),
-            action: "user.signed_in",
-            subject_id: Some(&email),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
     Ok(Redirect::to(&safe_next(form.next.as_deref())).into_response())
 }
 
-/// The sign-in page again with why, after recording the refusal against the account tried.
+/// The sign-in page again, with why (the service has recorded the refusal).
 async fn refuse_sign_in(
-    state: &AppState,
     session: &Session,
     form: LoginForm,
-    email: &str,
     status: StatusCode,
-    action: &str,
     message: String,
 ) -> AppResult<Response> {
-    db::audit::record(
-        state.db.pool(),
-        db::audit::Event {
-            action,
-            subject_id: Some(email),
-            ..Default::default()
-        },
-        state.now_ms(),
-    )
-    .await?;
     let page = LoginPage {
         layout: Layout::new(session, None).await?,
         error: Some(message),
@@ -172,16 +139,7 @@ pub async fn logout(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> AppResult<Response> {
     if let Some((p, _)) = &identity.0 .0 {
-        db::audit::record(
-            state.db.pool(),
-            db::audit::Event {
-                actor_id: Some(&p.user_id),
-                action: "user.signed_out",
-                ..Default::default()
-            },
-            state.now_ms(),
-        )
-        .await?;
+        auth::signed_out(&state, p).await?;
     }
     session.flush().await.map_err(AppError::internal)?;
     // The browser drops what it kept of the session's pages too (cache, cookies, storage).

@@ -227,7 +227,7 @@ impl TestApp {
         practice_id: Option<&str>,
         specialties: &[&str],
     ) -> String {
-        let hash = aghub::web::auth::hash_password(PASSWORD).unwrap();
+        let hash = aghub::service::auth::hash_password(PASSWORD).unwrap();
         let specialties: Vec<String> = specialties.iter().map(|s| s.to_string()).collect();
         db::users::insert(
             &self.state.db,
