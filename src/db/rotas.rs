@@ -78,18 +78,20 @@ pub async fn upcoming(db: &Db, specialty: &str, now_ms: i64) -> DbResult<Vec<Shi
     .fetch_all(db.pool())
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok(Shift {
-                id: r.try_get("id")?,
-                user_id: r.try_get("user_id")?,
-                specialty: r.try_get("specialty")?,
-                pool: super::word(r, "pool")?,
-                starts_at_ms: r.try_get("starts_at_ms")?,
-                ends_at_ms: r.try_get("ends_at_ms")?,
-            })
-        })
+        .map(shift)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+fn shift(r: &sqlx::any::AnyRow) -> Result<Shift, sqlx::Error> {
+    Ok(Shift {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        specialty: r.try_get("specialty")?,
+        pool: super::word(r, "pool")?,
+        starts_at_ms: r.try_get("starts_at_ms")?,
+        ends_at_ms: r.try_get("ends_at_ms")?,
+    })
 }
 
 /// Which of a specialty's rotas this consultant is on at `now_ms` (only while they still
@@ -109,4 +111,32 @@ pub async fn on_duty(db: &Db, user_id: &str, specialty: &str, now_ms: i64) -> Db
         local: pools.iter().any(|p| p == "local"),
         national: pools.iter().any(|p| p == "national"),
     })
+}
+
+/// Every shift that has not ended yet, of every specialty, soonest first (the admin page).
+pub async fn upcoming_all(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, specialty, pool, starts_at_ms, ends_at_ms FROM rota_shifts \
+         WHERE ends_at_ms > $1 ORDER BY specialty, starts_at_ms",
+    )
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(shift)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Whether this consultant is on any shift at `now_ms`.
+pub async fn on_any_shift(db: &Db, user_id: &str, now_ms: i64) -> DbResult<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM rota_shifts WHERE user_id = $1 AND starts_at_ms <= $2 AND ends_at_ms > $2 \
+         LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
 }

@@ -46,7 +46,7 @@ pub async fn get(db: &Db, slug: &str) -> DbResult<Specialty> {
 
 /// Admins change targets and the escalation window; the slug and name stay.
 pub async fn update_targets(
-    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     slug: &str,
     routine_target_ms: i64,
     urgent_target_ms: i64,
@@ -60,7 +60,7 @@ pub async fn update_targets(
     .bind(urgent_target_ms)
     .bind(escalation_ms)
     .bind(slug)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(DbError::NotFound);

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::db::{self, audit, Db};
 use crate::domain::queue::Pool;
+use crate::state::AppState;
 
 /// Who made a change: an admin signed in to the pages, or the operator at the command line
 /// (who signs in to the machine, not to aghub).
@@ -96,4 +97,73 @@ pub async fn add_shift(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Changes a specialty's response targets and escalation window.
+pub async fn save_targets(
+    db: &Db,
+    actor: Actor<'_>,
+    slug: &str,
+    routine_target_ms: i64,
+    urgent_target_ms: i64,
+    escalation_ms: i64,
+    now_ms: i64,
+) -> ServiceResult<()> {
+    let mut tx = db.pool().begin().await?;
+    db::specialties::update_targets(
+        &mut tx,
+        slug,
+        routine_target_ms,
+        urgent_target_ms,
+        escalation_ms,
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: actor.user_id(),
+            action: "specialty.targets_changed",
+            subject_id: Some(slug),
+            detail: Some(json!({ "routine_ms": routine_target_ms, "urgent_ms": urgent_target_ms, "escalation_ms": escalation_ms, "via": actor.via() })),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What the admin page shows: consultants with their specialties, every specialty with its
+/// targets, and every shift that has not ended (with its specialty's name).
+pub struct Overview {
+    pub consultants: Vec<db::users::Consultant>,
+    pub specialties: Vec<db::specialties::Specialty>,
+    pub shifts: Vec<(String, db::rotas::Shift)>,
+}
+
+pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
+    let consultants = db::users::consultants(&state.db).await?;
+    let specialties = db::specialties::list(&state.db).await?;
+    let shifts = db::rotas::upcoming_all(&state.db, state.now_ms())
+        .await?
+        .into_iter()
+        .map(|shift| {
+            let name = specialties
+                .iter()
+                .find(|s| s.slug == shift.specialty)
+                .map_or_else(|| shift.specialty.clone(), |s| s.name.clone());
+            (name, shift)
+        })
+        .collect();
+    Ok(Overview {
+        consultants,
+        specialties,
+        shifts,
+    })
+}
+
+/// The consultants eligible for a shift (the admin form's choices).
+pub async fn consultants(db: &Db) -> ServiceResult<Vec<db::users::Consultant>> {
+    Ok(db::users::consultants(db).await?)
 }

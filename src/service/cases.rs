@@ -591,6 +591,11 @@ pub async fn queue(
     Ok(rows)
 }
 
+/// Whether this consultant is on any rota shift now (the queue page says so when not).
+pub async fn on_any_shift(state: &AppState, user: &Principal) -> ServiceResult<bool> {
+    Ok(db::rotas::on_any_shift(&state.db, &user.user_id, state.now_ms()).await?)
+}
+
 /// The cases this consultant holds now (shown beside their queue).
 pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseRow>> {
     let rows = db::cases::held_by(&state.db, &user.user_id, state.now_ms()).await?;

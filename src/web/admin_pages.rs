@@ -12,7 +12,7 @@ use super::csrf::CsrfForm;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
 use super::uk_time;
-use crate::db::{self, audit, rotas::Pool};
+use crate::db::{self, rotas::Pool};
 use crate::domain::access::Principal;
 use crate::service::{admin, topics, ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -63,25 +63,24 @@ async fn page(
     notice: Option<String>,
     errors: Vec<String>,
 ) -> AppResult<Html<String>> {
-    let consultants = db::users::consultants(&state.db).await?;
-    let specialties = db::specialties::list(&state.db).await?;
-    let now = state.now_ms();
-    let mut shifts = Vec::new();
-    for s in &specialties {
-        for shift in db::rotas::upcoming(&state.db, &s.slug, now).await? {
-            let name = consultants
+    let admin::Overview {
+        consultants,
+        specialties,
+        shifts,
+    } = admin::overview(state).await?;
+    let shifts = shifts
+        .into_iter()
+        .map(|(specialty, shift)| ShiftRow {
+            specialty,
+            consultant: consultants
                 .iter()
                 .find(|c| c.id == shift.user_id)
-                .map_or_else(|| shift.user_id.clone(), |c| c.name.clone());
-            shifts.push(ShiftRow {
-                specialty: s.name.clone(),
-                consultant: name,
-                pool: shift.pool.as_str().to_string(),
-                from: uk_time::format(shift.starts_at_ms),
-                to: uk_time::format(shift.ends_at_ms),
-            });
-        }
-    }
+                .map_or_else(|| shift.user_id.clone(), |c| c.name.clone()),
+            pool: shift.pool.as_str().to_string(),
+            from: uk_time::format(shift.starts_at_ms),
+            to: uk_time::format(shift.ends_at_ms),
+        })
+        .collect();
     render(&AdminPage {
         layout: Layout::new(session, Some(user)).await?,
         notice,
@@ -138,7 +137,7 @@ pub async fn add_shift(
     require_admin(&user)?;
     let mut errors = Vec::new();
     let (consultant_id, specialty) = form.consultant.split_once('|').unwrap_or(("", ""));
-    let consultants = db::users::consultants(&state.db).await?;
+    let consultants = admin::consultants(&state.db).await?;
     if !consultants
         .iter()
         .any(|c| c.id == consultant_id && c.specialty == specialty)
@@ -217,16 +216,13 @@ pub async fn save_specialty(
         let html = page(&state, &session, &user, None, errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
     };
-    db::specialties::update_targets(&state.db, &slug, routine, urgent, escalation).await?;
-    audit::record(
-        state.db.pool(),
-        audit::Event {
-            actor_id: Some(&user.user_id),
-            action: "specialty.targets_changed",
-            subject_id: Some(&slug),
-            detail: Some(serde_json::json!({ "routine_ms": routine, "urgent_ms": urgent, "escalation_ms": escalation })),
-            ..Default::default()
-        },
+    admin::save_targets(
+        &state.db,
+        admin::Actor::Admin(&user.user_id),
+        &slug,
+        routine,
+        urgent,
+        escalation,
         state.now_ms(),
     )
     .await?;

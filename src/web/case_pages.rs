@@ -668,13 +668,7 @@ pub async fn queue(
     let held = cases::held(&state, &user).await?;
     let names = specialty_names(&state).await?;
     let now = state.now_ms();
-    let mut on_duty = false;
-    for s in &user.specialties {
-        on_duty |= db::rotas::upcoming(&state.db, s, now)
-            .await?
-            .iter()
-            .any(|r| r.user_id == user.user_id && r.starts_at_ms <= now);
-    }
+    let on_duty = cases::on_any_shift(&state, &user).await?;
     render(&QueuePage {
         layout: Layout::new(&session, Some(&user)).await?,
         rows: rows.iter().map(|r| queue_row(r, &names, now)).collect(),

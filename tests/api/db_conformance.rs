@@ -160,9 +160,17 @@ async fn migrations_are_idempotent_and_seed_the_sixteen_specialties(stack: Stack
     );
     let derm = db::specialties::get(&db, "dermatology").await.unwrap();
     assert!(derm.photos_required);
-    db::specialties::update_targets(&db, "dermatology", 3_600_000, 1_800_000, 600_000)
-        .await
-        .unwrap();
+    aghub::service::admin::save_targets(
+        &db,
+        aghub::service::admin::Actor::CommandLine,
+        "dermatology",
+        3_600_000,
+        1_800_000,
+        600_000,
+        T0,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         db::specialties::get(&db, "dermatology")
             .await
