@@ -101,9 +101,11 @@ impl S3Store {
         Ok(())
     }
 
-    pub async fn get(&self, key: &BlobKey) -> BlobResult<Bytes> {
-        let out = self
-            .client
+    async fn get_object(
+        &self,
+        key: &BlobKey,
+    ) -> BlobResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.client
             .get_object()
             .bucket(&self.bucket)
             .key(self.key(key))
@@ -112,23 +114,17 @@ impl S3Store {
             .map_err(|e| match e.into_service_error() {
                 e if e.is_no_such_key() => BlobError::NotFound(key.to_string()),
                 e => unavailable(e),
-            })?;
+            })
+    }
+
+    pub async fn get(&self, key: &BlobKey) -> BlobResult<Bytes> {
+        let out = self.get_object(key).await?;
         let body = out.body.collect().await.map_err(unavailable)?;
         Ok(body.into_bytes())
     }
 
     pub async fn read_stream(&self, key: &BlobKey) -> BlobResult<super::BlobStream> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(key))
-            .send()
-            .await
-            .map_err(|e| match e.into_service_error() {
-                e if e.is_no_such_key() => BlobError::NotFound(key.to_string()),
-                e => unavailable(e),
-            })?;
+        let out = self.get_object(key).await?;
         let length = out.content_length.and_then(|n| u64::try_from(n).ok());
         Ok(super::BlobStream {
             length,
