@@ -167,3 +167,17 @@ pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
 pub async fn consultants(db: &Db) -> ServiceResult<Vec<db::users::Consultant>> {
     Ok(db::users::consultants(db).await?)
 }
+
+/// The latest audit events, newest first (admins only).
+pub async fn recent_audit(
+    state: &AppState,
+    user: &crate::domain::access::Principal,
+    limit: i64,
+) -> ServiceResult<Vec<audit::Recorded>> {
+    if !user.may_administer() {
+        return Err(ServiceError::Forbidden(
+            "Only admins can read the audit trail.".into(),
+        ));
+    }
+    Ok(audit::recent(&state.db, limit).await?)
+}

@@ -905,3 +905,51 @@ async fn respond_inner(
     tx.commit().await?;
     load(state, user, case_id).await
 }
+
+/// A new case's id, made before its photos are stored under it.
+pub fn new_case_id() -> String {
+    db::new_id()
+}
+
+/// A case's photos and (for a single case) its conversation, for a case the caller has already
+/// loaded through [`load`] or [`view`] (so access was checked and recorded there).
+pub async fn photos_and_messages(
+    state: &AppState,
+    row: &CaseRow,
+    with_messages: bool,
+) -> ServiceResult<(Vec<db::cases::PhotoRow>, Option<Vec<db::cases::MessageRow>>)> {
+    let photos = db::cases::photos(&state.db, &row.id).await?;
+    let messages = if with_messages {
+        Some(db::cases::messages(&state.db, &row.id).await?)
+    } else {
+        None
+    };
+    Ok((photos, messages))
+}
+
+/// The photos of many listed cases at once (one query per few hundred cases).
+pub async fn photos_of_listed(
+    state: &AppState,
+    rows: &[CaseRow],
+) -> ServiceResult<std::collections::HashMap<String, Vec<db::cases::PhotoRow>>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    Ok(db::cases::photos_of_cases(&state.db, &ids).await?)
+}
+
+/// Every specialty aghub serves, with its targets.
+pub async fn specialties(state: &AppState) -> ServiceResult<Vec<db::specialties::Specialty>> {
+    Ok(db::specialties::list(&state.db).await?)
+}
+
+/// Every practice (the reports' filters).
+pub async fn practices(state: &AppState) -> ServiceResult<Vec<db::practices::Practice>> {
+    Ok(db::practices::list(&state.db).await?)
+}
+
+/// The practice a GP belongs to, for headings.
+pub async fn practice(
+    state: &AppState,
+    practice_id: &str,
+) -> ServiceResult<Option<db::practices::Practice>> {
+    Ok(db::practices::get(&state.db, practice_id).await?)
+}

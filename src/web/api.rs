@@ -159,10 +159,7 @@ async fn audit(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> AppResult<Json<AuditList>> {
-    if !user.may_administer() {
-        return Err(AppError::forbidden("Only admins can read the audit trail."));
-    }
-    let events = db::audit::recent(&state.db, 200).await?;
+    let events = crate::service::admin::recent_audit(&state, &user, 200).await?;
     Ok(Json(AuditList {
         events: events
             .into_iter()
@@ -189,19 +186,13 @@ pub fn warning_message(code: &str) -> &'static str {
 
 /// The case as the API shows it; `detail` adds history, question and the conversation.
 pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<CaseJson> {
-    let photos = db::cases::photos(&state.db, &row.id).await?;
-    let messages = if detail {
-        Some(db::cases::messages(&state.db, &row.id).await?)
-    } else {
-        None
-    };
+    let (photos, messages) = cases::photos_and_messages(state, row, detail).await?;
     Ok(case_view(state.now_ms(), row, photos, messages))
 }
 
 /// Many cases for a queue or list, without history or conversation; photos in one query.
 async fn case_list(state: &AppState, rows: &[CaseRow]) -> AppResult<CaseList> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut photos = db::cases::photos_of_cases(&state.db, &ids).await?;
+    let mut photos = cases::photos_of_listed(state, rows).await?;
     let now = state.now_ms();
     let cases = rows
         .iter()
@@ -330,7 +321,7 @@ async fn create_case(
         let row = cases::view(&state, &user, &id).await?;
         return Ok((StatusCode::OK, Json(case_json(&state, &row, true).await?)).into_response());
     }
-    let case_id = db::new_id();
+    let case_id = cases::new_case_id();
     let mut submission = case_form::read(&state, &case_id, multipart, None).await?;
     if header_key.is_some() {
         submission.input.idempotency_key = header_key;

@@ -13,7 +13,7 @@ use super::csrf::CsrfForm;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
 use super::uk_time;
-use crate::db::{self, cases::CaseRow, specialties::Specialty};
+use crate::db::{cases::CaseRow, specialties::Specialty};
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
@@ -34,7 +34,7 @@ fn formatted_nhs(n: &str) -> String {
 }
 
 async fn specialty_names(state: &AppState) -> AppResult<Vec<Specialty>> {
-    Ok(db::specialties::list(&state.db).await?)
+    Ok(cases::specialties(state).await?)
 }
 
 fn specialty_name(all: &[Specialty], slug: &str) -> String {
@@ -89,7 +89,7 @@ pub async fn list(
     let names = specialty_names(&state).await?;
     let now = state.now_ms();
     let heading = match &user.practice_id {
-        Some(id) if user.role == Role::Gp => match db::practices::get(&state.db, id).await? {
+        Some(id) if user.role == Role::Gp => match cases::practice(&state, id).await? {
             Some(p) => format!("Cases of {} ({})", p.name, p.ods_code),
             None => "Your practice's cases".to_string(),
         },
@@ -218,7 +218,7 @@ pub async fn create(
     multipart: Multipart,
 ) -> AppResult<Response> {
     require_gp(&user)?;
-    let case_id = db::new_id();
+    let case_id = cases::new_case_id();
     let submission = match case_form::read(&state, &case_id, multipart, Some(&session)).await {
         Ok(s) => s,
         Err(e)
@@ -390,8 +390,8 @@ async fn case_page(
         row.routine_target_ms,
         row.urgent_target_ms,
     );
-    let photos = db::cases::photos(&state.db, &row.id)
-        .await?
+    let (photos, messages) = cases::photos_and_messages(state, &row, true).await?;
+    let photos = photos
         .into_iter()
         .map(|p| {
             let codes: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
@@ -407,8 +407,8 @@ async fn case_page(
             }
         })
         .collect();
-    let messages = db::cases::messages(&state.db, &row.id)
-        .await?
+    let messages = messages
+        .unwrap_or_default()
         .into_iter()
         .map(|m| MessageView {
             kind: m.kind,
@@ -427,7 +427,7 @@ async fn case_page(
         status == CaseStatus::Claimed && row.claimed_by.as_deref() == Some(user.user_id.as_str());
     let is_consultant = user.role == Role::Consultant && user.may_answer_specialty(&row.specialty);
     let topic_choices = if holds {
-        db::topics::list(&state.db, &row.specialty)
+        crate::service::topics::list(state, &row.specialty)
             .await?
             .into_iter()
             .filter(|t| t.retired_at_ms.is_none())

@@ -16,7 +16,6 @@ use super::auth::CurrentUser;
 use super::case_pages::fmt_age;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
-use crate::db;
 use crate::domain::access::Principal;
 use crate::service::reports::{
     self, figures_csv, topics_csv, Figures, Format, Period, Report, ReportRequest,
@@ -511,8 +510,8 @@ pub async fn page(
         .and_then(|r| r.practice.clone())
         .or_else(|| non_empty(&q.practice).map(|p| p.to_ascii_uppercase()))
         .unwrap_or_default();
-    let specialty_list = db::specialties::list(&state.db).await?;
-    let practice_list = db::practices::list(&state.db).await?;
+    let specialty_list = crate::service::cases::specialties(&state).await?;
+    let practice_list = crate::service::cases::practices(&state).await?;
     let scope = match &report {
         Some(r) => {
             let mut parts = vec![format!(
