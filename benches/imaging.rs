@@ -92,5 +92,45 @@ fn refusals(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, refusals);
+/// What a colour profile costs per photo: the whole job for a 12 MP phone JPEG without a profile,
+/// with Display P3 and with sRGB (each recognised and replaced by our own copy; the profiles carry
+/// planted text, as the privacy tests' do).
+fn colour_profiles(c: &mut Criterion) {
+    use aghub::imaging::synth::{icc_profile_with_text, insert_icc};
+    use moxcms::ColorProfile;
+    let limits = Limits::default();
+    let plain = camera_jpeg(
+        &skin_photo(4032, 3024, 7),
+        92,
+        &ExifSpec {
+            orientation: 6,
+            ..Default::default()
+        },
+    );
+    let text = "NHS 9434765919 PLANTED";
+    let p3 = insert_icc(
+        &plain,
+        &icc_profile_with_text(ColorProfile::new_display_p3(), text),
+    );
+    let srgb = insert_icc(
+        &plain,
+        &icc_profile_with_text(ColorProfile::new_srgb(), text),
+    );
+    let mut group = c.benchmark_group("colour_profile_12mp");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, input) in [("none", &plain), ("display_p3", &p3), ("srgb", &srgb)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let processed = aghub::imaging::process(black_box(input), &limits);
+                black_box(processed.expect("the benchmark photo is valid"));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, refusals, colour_profiles);
 criterion_main!(benches);

@@ -108,8 +108,8 @@ pub async fn on_duty(db: &Db, user_id: &str, specialty: &str, now_ms: i64) -> Db
     .fetch_all(db.pool())
     .await?;
     Ok(OnDuty {
-        local: pools.iter().any(|p| p == "local"),
-        national: pools.iter().any(|p| p == "national"),
+        local: pools.iter().any(|p| p == Pool::Local.as_str()),
+        national: pools.iter().any(|p| p == Pool::National.as_str()),
     })
 }
 

@@ -22,15 +22,6 @@ impl DbSessionStore {
         Self { db }
     }
 
-    /// Ends every session of one user (new password, account disabled).
-    pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(db.pool())
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Removes expired rows; run now and then by the worker.
     pub async fn delete_expired(&self, now_ms: i64) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")

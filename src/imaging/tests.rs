@@ -866,60 +866,6 @@ fn renditions_look_the_same_as_the_upload_to_lcms() {
     }
 }
 
-/// What reading the profile costs per photo (run with `--ignored
-/// --nocapture`; a debug build runs our comparison unoptimised, so these are
-/// upper bounds): reading a profile and deciding, and the whole `process` of
-/// a 12 MP phone JPEG with and without a Display P3 profile.
-#[test]
-#[ignore]
-fn icc_check_cost() {
-    let time = |label: &str, n: u32, f: &mut dyn FnMut()| {
-        f();
-        let start = Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        eprintln!("{label}: {:?} per call", start.elapsed() / n);
-    };
-    let planted = planted_profiles();
-    time("no profile", 1000, &mut || {
-        std::hint::black_box(icc::Colour::for_profile(None, 3));
-    });
-    for (name, icc, _, _) in &planted {
-        time(name, 200, &mut || {
-            std::hint::black_box(icc::Colour::for_profile(Some(icc), 3));
-        });
-    }
-    let upright = skin(4032, 3024, 7);
-    let spec = ExifSpec {
-        orientation: 6,
-        ..Default::default()
-    };
-    let plain = synth::camera_jpeg(&upright, 92, &spec);
-    let p3 = synth::insert_icc(&plain, Space::DisplayP3.profile());
-    let srgb = synth::insert_icc(&plain, &planted[1].1);
-    for (label, input) in [
-        ("12 MP, no profile", &plain),
-        ("12 MP, Display P3", &p3),
-        ("12 MP, sRGB", &srgb),
-    ] {
-        let mut header = Duration::ZERO;
-        let mut total = Duration::ZERO;
-        const N: u32 = 10;
-        for _ in 0..N {
-            let (r, t) = process_timed(input, &Limits::default());
-            r.unwrap();
-            header += t.sniff_header;
-            total += t.total;
-        }
-        eprintln!(
-            "{label}: sniff_header {:?}, total {:?}",
-            header / N,
-            total / N
-        );
-    }
-}
-
 #[test]
 fn grey_icc_profile_is_applied_to_the_pixels_and_not_stored() {
     let icc =

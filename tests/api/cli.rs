@@ -392,16 +392,17 @@ async fn serve_stops_cleanly_on_sigterm() {
     );
 }
 
-async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
-    let b = Backends::new(stack).await;
+/// A practice and one of its GPs, made with the command line as an operator would; returns the
+/// GP's email.
+fn gp_made_at_the_command_line(b: &Backends, password: &str) -> &'static str {
+    let email = "gp@example.nhs.uk";
     ok(&aghub(
-        &b,
+        b,
         &["practice", "add", "--ods", "A81001", "--name", "Riverside"],
         None,
     ));
-    let email = "gp@example.nhs.uk";
     ok(&aghub(
-        &b,
+        b,
         &[
             "user",
             "add",
@@ -414,8 +415,14 @@ async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
             "--practice",
             "A81001",
         ],
-        Some("first long password"),
+        Some(password),
     ));
+    email
+}
+
+async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
+    let b = Backends::new(stack).await;
+    let email = gp_made_at_the_command_line(&b, "first long password");
     let token = ok(&aghub(&b, &["token", "create", "--email", email], None));
     let app = TestApp::start(&b).await;
     let me = |token: String| {
@@ -524,28 +531,7 @@ async fn set_password_lifts_a_pause_and_disable_ends_all_access(stack: Stack) {
 
 async fn tokens_show_their_expiry_and_can_be_revoked_one_or_all(stack: Stack) {
     let b = Backends::new(stack).await;
-    ok(&aghub(
-        &b,
-        &["practice", "add", "--ods", "A81001", "--name", "Riverside"],
-        None,
-    ));
-    let email = "gp@example.nhs.uk";
-    ok(&aghub(
-        &b,
-        &[
-            "user",
-            "add",
-            "--email",
-            email,
-            "--name",
-            "Dr G",
-            "--role",
-            "gp",
-            "--practice",
-            "A81001",
-        ],
-        Some("first long password"),
-    ));
+    let email = gp_made_at_the_command_line(&b, "first long password");
     let out = aghub(&b, &["token", "create", "--email", email], None);
     let first = ok(&out).trim().to_string();
     assert!(

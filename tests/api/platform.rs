@@ -416,6 +416,15 @@ async fn open_redirects_after_sign_in_are_refused(stack: Stack) {
         ("https://evil.example", "/"),
         ("/\\evil", "/"),
         ("/cases?x=1", "/cases?x=1"),
+        // Browsers drop tabs and newlines and read `\` as `/`: each of these is another host.
+        ("/\t/evil.example", "/"),
+        ("/\n/x", "/"),
+        ("/\r\n/x", "/"),
+        ("/ /evil.example", "/"),
+        ("/\\/evil.example", "/"),
+        ("/caf\u{e9}", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/cases?status=claimed", "/cases?status=claimed"),
     ] {
         let browser = app.browser();
         let token = browser.csrf_token("/login").await;
@@ -430,8 +439,29 @@ async fn open_redirects_after_sign_in_are_refused(stack: Stack) {
                 ],
             )
             .await;
-        assert_eq!(r.headers()["location"], expected, "{next}");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(r.headers()["location"], expected, "{next:?}");
+        // The sign-in page echoes only a safe target too.
+        let form = browser
+            .get(&format!("/login?next={}", percent_encode(next)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!form.contains("evil.example"), "{next:?}");
     }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
