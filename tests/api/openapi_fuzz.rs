@@ -33,8 +33,11 @@ async fn schemathesis_finds_no_undocumented_status_schema_violation_or_server_er
             .unwrap();
         let token = app.token_for(&user).await;
         let schema = schema.clone();
+        let scratch = b.dir.path().to_path_buf();
         let out = tokio::task::spawn_blocking(move || {
+            // Its crash cache goes to the test's temporary folder, not into the checkout.
             Command::new("st")
+                .current_dir(&scratch)
                 .args(["run", &schema, "--max-examples", "25", "--workers", "2"])
                 .args(["--seed", "20261130", "--checks", CHECKS])
                 .args(["-H", &format!("Authorization: Bearer {token}")])
