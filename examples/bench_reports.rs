@@ -417,8 +417,14 @@ async fn main() -> anyhow::Result<()> {
         0,
     )
     .await?;
-    let token = db::tokens::generate();
-    db::tokens::insert(&state.db, &user, &token, 0, i64::MAX).await?;
+    let token = aghub::service::accounts::create_token(
+        &state.db,
+        aghub::service::Actor::CommandLine,
+        &user,
+        0,
+        i64::MAX,
+    )
+    .await?;
     let client = reqwest::Client::new();
     println!("\nOver HTTP (one client, {} runs each):", args.runs);
     for (label, path, accept) in [

@@ -7,9 +7,10 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::{parse_rfc3339, Clock, SystemClock};
 use crate::config::Settings;
-use crate::db::{self, rotas::Pool, Db};
-use crate::domain::{check_email, parse_ods_code, Role};
+use crate::domain::queue::Pool;
+use crate::service::accounts::{self, Revoke};
 use crate::service::auth::{check_password_policy, hash_password};
+use crate::service::{admin, Actor};
 use crate::startup::{shutdown_signal, Application};
 use crate::{demo, telemetry};
 
@@ -181,17 +182,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => {
-            connect(&settings).await?;
+            accounts::open_database(&settings).await?;
             Ok(())
         }
         Command::Practice(PracticeCommand::Add { ods, name }) => {
-            let db = connect(&settings).await?;
-            let ods = parse_ods_code(&ods).map_err(|e| anyhow!(e))?;
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("--name must not be empty");
-            }
-            db::practices::insert(&db, &ods, name, SystemClock.now_ms()).await?;
+            let db = accounts::open_database(&settings).await?;
+            accounts::add_practice(&db, Actor::CommandLine, &ods, &name, now()).await?;
             Ok(())
         }
         Command::User(UserCommand::Add {
@@ -201,75 +197,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             practice,
             specialties,
         }) => {
-            let db = connect(&settings).await?;
-            let role: Role = role.parse()?;
-            let email = check_email(&email).map_err(|e| anyhow!(e))?;
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("--name must not be empty");
-            }
-            let practice_id = match (role, practice) {
-                (Role::Gp, Some(ods)) => {
-                    let ods = parse_ods_code(&ods).map_err(|e| anyhow!(e))?;
-                    Some(
-                        db::practices::find_by_ods(&db, &ods)
-                            .await?
-                            .ok_or_else(|| anyhow!("no practice with ODS code {ods}: add it with 'aghub practice add' first"))?
-                            .id,
-                    )
-                }
-                (Role::Gp, None) => bail!("a gp needs --practice ODS_CODE"),
-                (_, Some(_)) => bail!("--practice is only for gp users"),
-                (_, None) => None,
+            let db = accounts::open_database(&settings).await?;
+            let account = accounts::NewAccount {
+                email: &email,
+                name: &name,
+                role: role.parse()?,
+                practice_ods: practice.as_deref(),
+                specialties: &specialties,
             };
-            match role {
-                Role::Consultant if specialties.is_empty() => {
-                    bail!("a consultant needs at least one --specialty SLUG")
-                }
-                Role::Consultant => {
-                    for slug in &specialties {
-                        check_specialty(&db, slug).await?;
-                    }
-                }
-                _ if !specialties.is_empty() => bail!("--specialty is only for consultant users"),
-                _ => {}
-            }
+            let account = accounts::check_account(&db, account).await?;
             let hash = new_password_hash()?;
-            db::users::insert(
-                &db,
-                db::users::NewUser {
-                    email: &email,
-                    name,
-                    role,
-                    practice_id: practice_id.as_deref(),
-                    specialties: &specialties,
-                    password_hash: Some(&hash),
-                },
-                SystemClock.now_ms(),
-            )
-            .await?;
+            accounts::add_user(&db, Actor::CommandLine, &account, &hash, now()).await?;
             Ok(())
         }
         Command::User(UserCommand::SetPassword { email }) => {
-            let db = connect(&settings).await?;
-            let user_id = find_user(&db, &email).await?;
+            let db = accounts::open_database(&settings).await?;
+            let user_id = accounts::user_id_by_email(&db, &email).await?;
             let hash = new_password_hash()?;
-            db::users::set_password(&db, &user_id, &hash, SystemClock.now_ms()).await?;
+            accounts::set_password(&db, Actor::CommandLine, &user_id, &hash, now()).await?;
             Ok(())
         }
         Command::User(UserCommand::Disable { email }) => {
-            let db = connect(&settings).await?;
-            let user_id = find_user(&db, &email).await?;
-            db::users::disable(&db, &user_id, SystemClock.now_ms()).await?;
+            let db = accounts::open_database(&settings).await?;
+            let user_id = accounts::user_id_by_email(&db, &email).await?;
+            accounts::disable_user(&db, Actor::CommandLine, &user_id, now()).await?;
             Ok(())
         }
         Command::Token(TokenCommand::Create { email }) => {
-            let db = connect(&settings).await?;
-            let user_id = find_user(&db, &email).await?;
-            let token = db::tokens::generate();
-            let now = SystemClock.now_ms();
+            let db = accounts::open_database(&settings).await?;
+            let user_id = accounts::user_id_by_email(&db, &email).await?;
+            let now = now();
             let expires = now + settings.token_lifetime_ms();
-            db::tokens::insert(&db, &user_id, &token, now, expires).await?;
+            let token =
+                accounts::create_token(&db, Actor::CommandLine, &user_id, now, expires).await?;
             println!("{token}");
             eprintln!(
                 "aghub: the token expires {} ({} days)",
@@ -279,13 +239,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { token, email }) => {
-            let db = connect(&settings).await?;
+            let db = accounts::open_database(&settings).await?;
+            let owner;
             let which = match (&token, &email) {
-                (Some(t), _) => db::tokens::Revoke::Token(t.trim()),
-                (None, Some(e)) => db::tokens::Revoke::AllOfUser(&find_user(&db, e).await?),
+                (Some(t), _) => Revoke::Token(t.trim()),
+                (None, Some(e)) => {
+                    owner = accounts::user_id_by_email(&db, e).await?;
+                    Revoke::AllOfUser(&owner)
+                }
                 (None, None) => bail!("give --token TOKEN or --email EMAIL"),
             };
-            let n = db::tokens::revoke(&db, which, SystemClock.now_ms()).await?;
+            let n = accounts::revoke_tokens(&db, Actor::CommandLine, which, now()).await?;
             if n == 0 && token.is_some() {
                 bail!("no live token matches: it may have expired or been revoked already");
             }
@@ -299,11 +263,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             to,
         }) => {
-            let db = connect(&settings).await?;
-            let user_id = find_user(&db, &email).await?;
+            let db = accounts::open_database(&settings).await?;
+            let user_id = accounts::user_id_by_email(&db, &email).await?;
             let pool: Pool = pool.parse()?;
-            check_specialty(&db, &specialty).await?;
-            let principal = db::users::principal(&db, &user_id)
+            accounts::check_specialty(&db, &specialty).await?;
+            let principal = accounts::principal(&db, &user_id)
                 .await?
                 .ok_or_else(|| anyhow!("{email} is disabled"))?;
             if !principal.may_answer_specialty(&specialty) {
@@ -318,54 +282,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if to_ms <= from_ms {
                 bail!("--to must be after --from");
             }
-            let shift = crate::service::admin::NewShift {
+            let shift = admin::NewShift {
                 consultant_id: &user_id,
                 specialty: &specialty,
                 pool,
                 starts_at_ms: from_ms,
                 ends_at_ms: to_ms,
             };
-            crate::service::admin::add_shift(
-                &db,
-                crate::service::admin::Actor::CommandLine,
-                shift,
-                SystemClock.now_ms(),
-            )
-            .await?;
+            admin::add_shift(&db, Actor::CommandLine, shift, now()).await?;
             Ok(())
         }
     }
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(&settings.database_url())
-        .await
-        .context("connecting to the database")?;
-    db.migrate().await.context("applying migrations")?;
-    Ok(db)
-}
-
-async fn find_user(db: &Db, email: &str) -> anyhow::Result<String> {
-    match db::users::id_by_email(db, email).await {
-        Ok(id) => Ok(id),
-        Err(db::DbError::NotFound) => bail!("no user with email {}", email.trim()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn check_specialty(db: &Db, slug: &str) -> anyhow::Result<()> {
-    match db::specialties::get(db, slug).await {
-        Ok(_) => Ok(()),
-        Err(db::DbError::NotFound) => {
-            let known: Vec<String> = db::specialties::list(db)
-                .await?
-                .into_iter()
-                .map(|s| s.slug)
-                .collect();
-            bail!("unknown specialty '{slug}'; known: {}", known.join(", "))
-        }
-        Err(e) => Err(e.into()),
-    }
+fn now() -> i64 {
+    SystemClock.now_ms()
 }
 
 /// Reads a new password, checks it against the policy and hashes it.

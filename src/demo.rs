@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 
-use crate::db::{self, rotas::Pool, DbError};
+use crate::domain::queue::Pool;
 use crate::domain::Role;
 use crate::service::auth::hash_password;
-use crate::state::AppState;
+use crate::service::AppState;
+use crate::service::{accounts, admin, Actor, ServiceError};
 
 /// Every demo account shares this password; the demo prints it, so never use --demo with real data.
 pub const DEMO_PASSWORD: &str = "aghub-demo";
@@ -145,54 +146,49 @@ pub fn this_week(now_ms: i64) -> (i64, i64) {
 
 /// Creates what is missing; safe to run at every start.
 pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
+    let db = &state.db;
     let now = state.now_ms();
     for (ods, name) in PRACTICES {
-        if db::practices::find_by_ods(&state.db, ods).await?.is_none() {
-            db::practices::insert(&state.db, ods, name, now).await?;
+        if accounts::practice_by_ods(db, ods).await?.is_none() {
+            accounts::add_practice(db, Actor::Demo, ods, name, now).await?;
         }
     }
     let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let (week_start, week_end) = this_week(now);
     let mut logins = Vec::new();
     for u in USERS {
-        let user_id = match db::users::id_by_email(&state.db, u.email).await {
+        let user_id = match accounts::user_id_by_email(db, u.email).await {
             Ok(id) => id,
-            Err(DbError::NotFound) => {
-                let practice_id = match u.practice {
-                    Some(ods) => db::practices::find_by_ods(&state.db, ods)
-                        .await?
-                        .map(|p| p.id),
-                    None => None,
-                };
+            Err(ServiceError::NotFound(_)) => {
                 let specialties: Vec<String> =
                     u.specialties.iter().map(|s| s.to_string()).collect();
-                db::users::insert(
-                    &state.db,
-                    db::users::NewUser {
-                        email: u.email,
-                        name: u.name,
-                        role: u.role,
-                        practice_id: practice_id.as_deref(),
-                        specialties: &specialties,
-                        password_hash: Some(&hash),
-                    },
-                    now,
-                )
-                .await?
+                let account = accounts::NewAccount {
+                    email: u.email,
+                    name: u.name,
+                    role: u.role,
+                    practice_ods: u.practice,
+                    specialties: &specialties,
+                };
+                let account = accounts::check_account(db, account).await?;
+                accounts::add_user(db, Actor::Demo, &account, &hash, now).await?
             }
             Err(e) => return Err(e.into()),
         };
         if let Some(pool) = u.rota {
             for specialty in u.specialties {
-                let upcoming = db::rotas::upcoming(&state.db, specialty, now).await?;
+                let upcoming = admin::upcoming_shifts(db, specialty, now).await?;
                 let on_this_week = upcoming.iter().any(|s| {
                     s.user_id == user_id && s.starts_at_ms <= now && s.ends_at_ms >= week_end
                 });
                 if !on_this_week {
-                    db::rotas::insert(
-                        &state.db, &user_id, specialty, pool, week_start, week_end, now,
-                    )
-                    .await?;
+                    let shift = admin::NewShift {
+                        consultant_id: &user_id,
+                        specialty,
+                        pool,
+                        starts_at_ms: week_start,
+                        ends_at_ms: week_end,
+                    };
+                    admin::add_shift(db, Actor::Demo, shift, now).await?;
                 }
             }
         }
@@ -291,8 +287,8 @@ const CASES: &[DemoCase] = &[
 async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
     use crate::service::{cases, photos::PhotoBatch};
     for c in CASES {
-        let user_id = db::users::id_by_email(&state.db, c.gp).await?;
-        let gp = db::users::principal(&state.db, &user_id)
+        let user_id = accounts::user_id_by_email(&state.db, c.gp).await?;
+        let gp = accounts::principal(&state.db, &user_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("demo GP {} is disabled", c.gp))?;
         if cases::existing_submission(state, &gp, Some(c.key))
@@ -301,7 +297,7 @@ async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
         {
             continue;
         }
-        let case_id = db::new_id();
+        let case_id = cases::new_case_id();
         let mut batch = PhotoBatch::new(state, &case_id);
         for (bytes, kind, site) in c.photos {
             let photo = batch.add(bytes.to_vec()).await?;

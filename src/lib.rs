@@ -15,6 +15,5 @@ pub mod limits;
 pub mod private_files;
 pub mod service;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
 pub mod web;

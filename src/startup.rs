@@ -11,52 +11,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::sessions::DbSessionStore;
-use crate::db::Db;
-use crate::limits::{DecodeBudget, UploadPermits};
-use crate::state::AppState;
+use crate::service::{self, AppState};
 use crate::web;
-
-/// Connects storage, applies migrations and builds the shared state.
-pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    if settings.database_url.is_none() || settings.storage_url.is_none() {
-        crate::private_files::own_dir(&settings.data_dir)
-            .with_context(|| format!("preparing {}", settings.data_dir.display()))?;
-    }
-    let db = Db::connect(&settings.database_url())
-        .await
-        .context("connecting to the database")?;
-    db.migrate_if_pending()
-        .await
-        .context("applying database migrations")?;
-    let blobs = BlobStore::from_settings(&settings)
-        .await
-        .context("opening the object store")?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let dummy = crate::service::auth::hash_password("not-a-real-password")
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-    let decode_memory = DecodeBudget::new(settings.decode_memory_mb);
-    let uploads = UploadPermits::new(
-        settings.max_concurrent_uploads,
-        settings.max_uploads_per_user,
-    );
-    Ok(AppState {
-        db,
-        blobs,
-        clock,
-        settings: Arc::new(settings),
-        cpu_permits: Arc::new(Semaphore::new(cores)),
-        decode_memory,
-        uploads,
-        dummy_password_hash: dummy.into(),
-    })
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -66,7 +27,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let bind = settings.bind.clone();
-        let state = build_state(settings, clock).await?;
+        let state = AppState::open(settings, clock).await?;
         let listener = TcpListener::bind(&bind)
             .await
             .with_context(|| format!("listening on {bind}"))?;
@@ -193,17 +154,10 @@ async fn housekeeping(state: AppState) {
 /// One round of chores: expired sessions, orphaned photo objects. Errors are logged and the
 /// next round tries again (the database or the store may be down for a while).
 pub async fn run_housekeeping_once(state: &AppState) {
-    let sessions = DbSessionStore::new(state.db.clone());
-    if let Err(e) = sessions
-        .delete_expired(crate::clock::SystemClock.now_ms())
-        .await
-    {
-        tracing::warn!(error = %e, "could not delete expired sessions");
+    if let Err(e) = service::auth::sweep(state).await {
+        tracing::warn!(error = %e, "could not forget expired sessions and old sign-in attempts");
     }
-    if let Err(e) = crate::db::sign_in::sweep(&state.db, state.now_ms()).await {
-        tracing::warn!(error = %e, "could not forget old sign-in attempts");
-    }
-    match crate::service::photos::sweep_orphans(state).await {
+    match service::photos::sweep_orphans(state).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(objects = n, "deleted orphaned photo objects"),
         Err(e) => tracing::warn!(error = %e, "could not sweep orphaned photo objects"),

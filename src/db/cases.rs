@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbResult};
 use crate::domain::queue::effective_status;
-use crate::domain::{CaseStatus, Outcome, Urgency};
+use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Urgency};
 
 /// A case as stored, decoded into domain types. A value the domain does not know (a corrupted
 /// `urgency`, say) is an error, never a silent default.
@@ -173,34 +173,47 @@ pub async fn list(
         .await?)
 }
 
-/// The rota condition shared by the queue and the claim: the consultant is on a shift of the
-/// case's specialty now, on the local pool, or on the national pool past the escalation window.
-const ON_DUTY_FOR_CASE: &str = "EXISTS (SELECT 1 FROM rota_shifts r \
-    JOIN specialties rs ON rs.slug = r.specialty \
-    JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
-    WHERE r.user_id = $1 AND r.specialty = cases.specialty AND r.starts_at_ms <= $2 AND r.ends_at_ms > $2 \
-    AND (r.pool = 'local' OR cases.queued_at_ms + rs.escalation_ms <= $2))";
+/// `domain::queue::effective_status` in SQL, for the row `t` at the time in placeholder `now`:
+/// free to claim (never claimed, released, or its claim lapsed).
+fn claimable(t: &str, now: &str) -> String {
+    format!(
+        "({t}.status = 'submitted' OR ({t}.status = 'claimed' AND {t}.claim_expires_at_ms < {now}))"
+    )
+}
 
-/// Cases this consultant may claim now: urgent first, then the longest waiting.
-pub async fn queue(
-    db: &Db,
-    user_id: &str,
-    now_ms: i64,
-    specialty: Option<&str>,
-) -> DbResult<Vec<CaseRow>> {
+/// The other half of the same rule: held by `user` under a claim that has not lapsed at `now`.
+fn held_by_sql(t: &str, user: &str, now: &str) -> String {
+    format!(
+        "({t}.status = 'claimed' AND {t}.claimed_by = {user} AND {t}.claim_expires_at_ms >= {now})"
+    )
+}
+
+/// Cases this consultant may claim now, urgent first, then the longest waiting. `windows` are
+/// `domain::queue::queue_windows`: per specialty, the latest queue entry they may take.
+pub async fn queue(db: &Db, now_ms: i64, windows: &[(String, i64)]) -> DbResult<Vec<CaseRow>> {
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let on_duty = (0..windows.len())
+        .map(|i| {
+            format!(
+                "(cases.specialty = ${} AND cases.queued_at_ms <= ${})",
+                2 * i + 2,
+                2 * i + 3
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
     let sql = format!(
-        "{} WHERE c.id IN (SELECT cases.id FROM cases WHERE \
-         (cases.status = 'submitted' OR (cases.status = 'claimed' AND cases.claim_expires_at_ms < $2)) \
-         AND ($3 = '' OR cases.specialty = $3) AND {ON_DUTY_FOR_CASE}) \
+        "{SELECT_CASE} WHERE c.id IN (SELECT cases.id FROM cases WHERE {} AND ({on_duty})) \
          ORDER BY CASE c.urgency WHEN 'urgent' THEN 0 ELSE 1 END, c.submitted_at_ms LIMIT 500",
-        SELECT_CASE
+        claimable("cases", "$1"),
     );
-    Ok(sqlx::query_as::<_, CaseRow>(&sql)
-        .bind(user_id)
-        .bind(now_ms)
-        .bind(specialty.unwrap_or(""))
-        .fetch_all(db.pool())
-        .await?)
+    let mut query = sqlx::query_as::<_, CaseRow>(&sql).bind(now_ms);
+    for (specialty, queued_by) in windows {
+        query = query.bind(specialty.as_str()).bind(*queued_by);
+    }
+    Ok(query.fetch_all(db.pool()).await?)
 }
 
 /// Whether this consultant took part in the case: wrote in it, or claimed it at some point
@@ -221,8 +234,8 @@ pub async fn consultant_involved(db: &Db, case_id: &str, user_id: &str) -> DbRes
 /// Cases a consultant holds now.
 pub async fn held_by(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<CaseRow>> {
     let sql = format!(
-        "{SELECT_CASE} WHERE c.claimed_by = $1 AND c.status = 'claimed' AND c.claim_expires_at_ms >= $2 \
-         ORDER BY c.submitted_at_ms"
+        "{SELECT_CASE} WHERE {} ORDER BY c.submitted_at_ms",
+        held_by_sql("c", "$1", "$2")
     );
     Ok(sqlx::query_as::<_, CaseRow>(&sql)
         .bind(user_id)
@@ -231,26 +244,30 @@ pub async fn held_by(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<CaseRo
         .await?)
 }
 
-/// Takes the case for this consultant if it is free (or its claim lapsed) and they are on duty
-/// for it; extends their own live claim. False when someone else holds it or it is not claimable.
+/// Takes the case for this consultant if it is free (or its claim lapsed), or extends their own
+/// claim, provided it entered the queue by `queued_by_ms` (`domain::queue::takes_cases_queued_by`
+/// for their shifts now). False when someone else holds it or it is not theirs to take.
 pub async fn claim(
-    db: &Db,
+    tx: &mut Transaction<'_, Any>,
     case_id: &str,
     user_id: &str,
     now_ms: i64,
     expires_at_ms: i64,
+    queued_by_ms: i64,
 ) -> DbResult<bool> {
     let sql = format!(
         "UPDATE cases SET status = 'claimed', claimed_by = $1, claimed_at_ms = $2, claim_expires_at_ms = $3 \
-         WHERE id = $4 AND (status = 'submitted' OR (status = 'claimed' AND \
-         (claim_expires_at_ms < $2 OR claimed_by = $1))) AND {ON_DUTY_FOR_CASE}"
+         WHERE cases.id = $4 AND cases.queued_at_ms <= $5 \
+         AND ({} OR (cases.status = 'claimed' AND cases.claimed_by = $1))",
+        claimable("cases", "$2")
     );
     let done = sqlx::query(&sql)
         .bind(user_id)
         .bind(now_ms)
         .bind(expires_at_ms)
         .bind(case_id)
-        .execute(db.pool())
+        .bind(queued_by_ms)
+        .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -263,27 +280,32 @@ pub async fn touch_claim(
     now_ms: i64,
     expires_at_ms: i64,
 ) -> DbResult<()> {
-    sqlx::query(
-        "UPDATE cases SET claim_expires_at_ms = $1 WHERE id = $2 AND claimed_by = $3 \
-         AND status = 'claimed' AND claim_expires_at_ms >= $4",
-    )
-    .bind(expires_at_ms)
-    .bind(case_id)
-    .bind(user_id)
-    .bind(now_ms)
-    .execute(db.pool())
-    .await?;
+    let sql = format!(
+        "UPDATE cases SET claim_expires_at_ms = $1 WHERE cases.id = $2 AND {}",
+        held_by_sql("cases", "$3", "$4")
+    );
+    sqlx::query(&sql)
+        .bind(expires_at_ms)
+        .bind(case_id)
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
-pub async fn release(db: &Db, case_id: &str, user_id: &str) -> DbResult<bool> {
+pub async fn release(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    user_id: &str,
+) -> DbResult<bool> {
     let done = sqlx::query(
         "UPDATE cases SET status = 'submitted', claimed_by = NULL, claimed_at_ms = NULL, \
          claim_expires_at_ms = NULL WHERE id = $1 AND claimed_by = $2 AND status = 'claimed'",
     )
     .bind(case_id)
     .bind(user_id)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -300,21 +322,23 @@ pub async fn reply(
     now_ms: i64,
 ) -> DbResult<bool> {
     let closed_at = (new_status == "closed").then_some(now_ms);
-    let done = sqlx::query(
+    let sql = format!(
         "UPDATE cases SET status = $1, outcome = $2, advice = $3, answered_by = $4, answered_at_ms = $5, \
          first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, \
          claimed_by = NULL, claimed_at_ms = NULL, claim_expires_at_ms = NULL \
-         WHERE id = $7 AND status = 'claimed' AND claimed_by = $4 AND claim_expires_at_ms >= $5",
-    )
-    .bind(new_status)
-    .bind(outcome)
-    .bind(advice)
-    .bind(user_id)
-    .bind(now_ms)
-    .bind(closed_at)
-    .bind(case_id)
-    .execute(&mut **tx)
-    .await?;
+         WHERE cases.id = $7 AND {}",
+        held_by_sql("cases", "$4", "$5")
+    );
+    let done = sqlx::query(&sql)
+        .bind(new_status)
+        .bind(outcome)
+        .bind(advice)
+        .bind(user_id)
+        .bind(now_ms)
+        .bind(closed_at)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -339,10 +363,9 @@ pub struct NewMessage<'a> {
     pub id: &'a str,
     pub case_id: &'a str,
     pub author_id: &'a str,
-    /// `reply` (consultant) or `gp_response`.
-    pub kind: &'a str,
+    pub kind: MessageKind,
     pub body: &'a str,
-    pub outcome: Option<&'a str>,
+    pub outcome: Option<Outcome>,
     /// A reply's free-text other topic (never read by reports).
     pub other_topic: Option<&'a str>,
     pub now_ms: i64,
@@ -356,9 +379,9 @@ pub async fn insert_message(tx: &mut Transaction<'_, Any>, m: &NewMessage<'_>) -
     .bind(m.id)
     .bind(m.case_id)
     .bind(m.author_id)
-    .bind(m.kind)
+    .bind(m.kind.as_str())
     .bind(m.body)
-    .bind(m.outcome)
+    .bind(m.outcome.map(Outcome::as_str))
     .bind(m.other_topic)
     .bind(m.now_ms)
     .execute(&mut **tx)
@@ -366,16 +389,31 @@ pub async fn insert_message(tx: &mut Transaction<'_, Any>, m: &NewMessage<'_>) -
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub id: String,
     pub author_id: String,
     pub author_name: String,
-    pub kind: String,
+    pub kind: MessageKind,
     pub body: String,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub other_topic: Option<String>,
     pub created_at_ms: i64,
+}
+
+impl sqlx::FromRow<'_, AnyRow> for MessageRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            author_id: r.try_get("author_id")?,
+            author_name: r.try_get("author_name")?,
+            kind: super::word(r, "kind")?,
+            body: r.try_get("body")?,
+            outcome: super::optional_word(r, "outcome")?,
+            other_topic: r.try_get("other_topic")?,
+            created_at_ms: r.try_get("created_at_ms")?,
+        })
+    }
 }
 
 pub async fn messages(db: &Db, case_id: &str) -> DbResult<Vec<MessageRow>> {
@@ -391,7 +429,7 @@ pub async fn messages(db: &Db, case_id: &str) -> DbResult<Vec<MessageRow>> {
 
 #[derive(Debug, Clone)]
 pub struct StoredObject {
-    pub size: &'static str,
+    pub size: PhotoSize,
     pub key: String,
     pub content_type: String,
     pub width: u32,
@@ -406,7 +444,7 @@ pub struct NewPhoto<'a> {
     pub case_id: &'a str,
     pub message_id: Option<&'a str>,
     pub position: i64,
-    pub kind: Option<&'a str>,
+    pub kind: Option<PhotoKind>,
     pub body_site: Option<&'a str>,
     pub warnings_json: &'a str,
     pub captured_at_ms: Option<i64>,
@@ -423,7 +461,7 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
     .bind(p.case_id)
     .bind(p.message_id)
     .bind(p.position)
-    .bind(p.kind)
+    .bind(p.kind.map(PhotoKind::as_str))
     .bind(p.body_site)
     .bind(p.warnings_json)
     .bind(p.captured_at_ms)
@@ -436,7 +474,7 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(p.id)
-        .bind(o.size)
+        .bind(o.size.as_str())
         .bind(&o.key)
         .bind(&o.content_type)
         .bind(i64::from(o.width))
@@ -449,18 +487,36 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PhotoRow {
     pub id: String,
     pub case_id: String,
     pub message_id: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<PhotoKind>,
     pub body_site: Option<String>,
+    /// JSON list of quality warning codes.
     pub warnings: String,
     pub width: i64,
     pub height: i64,
     pub content_type: String,
     pub sha256: String,
+}
+
+impl sqlx::FromRow<'_, AnyRow> for PhotoRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            case_id: r.try_get("case_id")?,
+            message_id: r.try_get("message_id")?,
+            kind: super::optional_word(r, "kind")?,
+            body_site: r.try_get("body_site")?,
+            warnings: r.try_get("warnings")?,
+            width: r.try_get("width")?,
+            height: r.try_get("height")?,
+            content_type: r.try_get("content_type")?,
+            sha256: r.try_get("sha256")?,
+        })
+    }
 }
 
 const SELECT_PHOTO: &str =
@@ -514,7 +570,7 @@ pub async fn photo_object(
     db: &Db,
     case_id: &str,
     photo_id: &str,
-    size: &str,
+    size: PhotoSize,
 ) -> DbResult<Option<(String, String)>> {
     let row: Option<AnyRow> = sqlx::query(
         "SELECT o.object_key, o.content_type FROM photo_objects o JOIN photos p ON p.id = o.photo_id \
@@ -522,7 +578,7 @@ pub async fn photo_object(
     )
     .bind(case_id)
     .bind(photo_id)
-    .bind(size)
+    .bind(size.as_str())
     .fetch_optional(db.pool())
     .await?;
     use sqlx::Row;

@@ -51,6 +51,28 @@ impl DbError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, DbError::Sqlx(e) if is_unique_violation(e))
     }
+
+    /// The database could not be reached (down, restarting, pool exhausted): try again later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlx(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+
+    /// PostgreSQL refuses a NUL in text (SQLSTATE 22021) or an untranslatable character
+    /// (22P05): a client's bad input, wherever it slipped past the fields' own checks.
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, DbError::Sqlx(e) if e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "22021" || code == "22P05"))
+    }
 }
 
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -59,6 +81,9 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 pub type DbResult<T> = Result<T, DbError>;
+
+/// A transaction the service opens, so a change and its audit record commit together.
+pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 #[derive(Debug, Clone)]
 pub struct Db {

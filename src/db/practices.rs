@@ -1,6 +1,6 @@
 use sqlx::Row;
 
-use super::{new_id, Db, DbError, DbResult};
+use super::{new_id, Db, DbError, DbResult, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Practice {
@@ -17,8 +17,22 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Practice, sqlx::Error> {
     })
 }
 
-/// Inserts a practice; an existing ODS code is a conflict.
+/// Inserts a practice (fixtures and tests; the service adds practices with [`insert_in`],
+/// audited).
 pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResult<Practice> {
+    let mut tx = db.pool().begin().await?;
+    let practice = insert_in(&mut tx, ods_code, name, now_ms).await?;
+    tx.commit().await?;
+    Ok(practice)
+}
+
+/// Inserts a practice inside the caller's transaction; an existing ODS code is a conflict.
+pub async fn insert_in(
+    tx: &mut Tx<'_>,
+    ods_code: &str,
+    name: &str,
+    now_ms: i64,
+) -> DbResult<Practice> {
     let id = new_id();
     sqlx::query(
         "INSERT INTO practices (id, ods_code, name, created_at_ms) VALUES ($1, $2, $3, $4)",
@@ -27,7 +41,7 @@ pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResul
     .bind(ods_code)
     .bind(name)
     .bind(now_ms)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await
     .map_err(|e| match DbError::from(e) {
         e if e.is_unique_violation() => DbError::Conflict(format!(

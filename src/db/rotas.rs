@@ -1,7 +1,7 @@
 use sqlx::Row;
 
 use super::{new_id, Db, DbResult};
-use crate::domain::queue::OnDuty;
+use crate::domain::queue::CurrentShift;
 
 pub use crate::domain::queue::Pool;
 
@@ -42,7 +42,7 @@ pub async fn insert(
 
 /// Adds a shift inside the caller's transaction.
 pub async fn insert_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::Tx<'_>,
     user_id: &str,
     specialty: &str,
     pool: Pool,
@@ -94,23 +94,30 @@ fn shift(r: &sqlx::any::AnyRow) -> Result<Shift, sqlx::Error> {
     })
 }
 
-/// Which of a specialty's rotas this consultant is on at `now_ms` (only while they still
-/// answer the specialty).
-pub async fn on_duty(db: &Db, user_id: &str, specialty: &str, now_ms: i64) -> DbResult<OnDuty> {
-    let pools: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT r.pool FROM rota_shifts r \
+/// The consultant's shifts at `now_ms`, in specialties they still answer, with each
+/// specialty's escalation window: everything `domain::queue` needs to decide what they may take.
+pub async fn current_shifts(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<CurrentShift>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT r.specialty, r.pool, s.escalation_ms FROM rota_shifts r \
          JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
-         WHERE r.user_id = $1 AND r.specialty = $2 AND r.starts_at_ms <= $3 AND r.ends_at_ms > $3",
+         JOIN specialties s ON s.slug = r.specialty \
+         WHERE r.user_id = $1 AND r.starts_at_ms <= $2 AND r.ends_at_ms > $2 \
+         ORDER BY r.specialty, r.pool",
     )
     .bind(user_id)
-    .bind(specialty)
     .bind(now_ms)
     .fetch_all(db.pool())
     .await?;
-    Ok(OnDuty {
-        local: pools.iter().any(|p| p == Pool::Local.as_str()),
-        national: pools.iter().any(|p| p == Pool::National.as_str()),
-    })
+    rows.iter()
+        .map(|r| {
+            Ok(CurrentShift {
+                specialty: r.try_get("specialty")?,
+                pool: super::word(r, "pool")?,
+                escalation_ms: r.try_get("escalation_ms")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }
 
 /// Every shift that has not ended yet, of every specialty, soonest first (the admin page).
@@ -126,17 +133,4 @@ pub async fn upcoming_all(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
         .map(shift)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
-}
-
-/// Whether this consultant is on any shift at `now_ms`.
-pub async fn on_any_shift(db: &Db, user_id: &str, now_ms: i64) -> DbResult<bool> {
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM rota_shifts WHERE user_id = $1 AND starts_at_ms <= $2 AND ends_at_ms > $2 \
-         LIMIT 1",
-    )
-    .bind(user_id)
-    .bind(now_ms)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(found.is_some())
 }

@@ -46,7 +46,7 @@ pub async fn get(db: &Db, slug: &str) -> DbResult<Specialty> {
 
 /// Admins change targets and the escalation window; the slug and name stay.
 pub async fn update_targets(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::Tx<'_>,
     slug: &str,
     routine_target_ms: i64,
     urgent_target_ms: i64,

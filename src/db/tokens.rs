@@ -6,7 +6,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{audit, new_id, Db, DbResult};
+use super::{new_id, Db, DbResult, Tx};
 
 pub const PREFIX: &str = "agh_";
 
@@ -20,14 +20,14 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-pub async fn insert(
-    db: &Db,
+/// Stores a token's hash; returns the token's id (for the audit trail, never the token).
+pub async fn insert_in(
+    tx: &mut Tx<'_>,
     user_id: &str,
     token: &str,
     now_ms: i64,
     expires_at_ms: i64,
-) -> DbResult<()> {
-    let mut tx = db.pool().begin().await?;
+) -> DbResult<String> {
     let id = new_id();
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, token_hash, created_at_ms, expires_at_ms) \
@@ -38,21 +38,9 @@ pub async fn insert(
     .bind(hash(token))
     .bind(now_ms)
     .bind(expires_at_ms)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            action: "token.created",
-            subject_id: Some(user_id),
-            detail: Some(serde_json::json!({ "token_id": id, "expires_at_ms": expires_at_ms })),
-            ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(id)
 }
 
 /// The user a live token belongs to: not revoked and not expired.
@@ -75,43 +63,23 @@ pub enum Revoke<'a> {
     AllOfUser(&'a str),
 }
 
-/// Revokes live tokens; returns how many were live. Audited.
-pub async fn revoke(db: &Db, which: Revoke<'_>, now_ms: i64) -> DbResult<u64> {
-    let mut tx = db.pool().begin().await?;
-    let (sql, key, subject) = match which {
+/// Revokes live tokens; returns the owner of each token that was live.
+pub async fn revoke_in(tx: &mut Tx<'_>, which: Revoke<'_>, now_ms: i64) -> DbResult<Vec<String>> {
+    let (sql, key) = match which {
         Revoke::Token(token) => (
             "UPDATE api_tokens SET revoked_at_ms = $1 WHERE token_hash = $2 \
              AND revoked_at_ms IS NULL RETURNING user_id",
             hash(token),
-            None,
         ),
         Revoke::AllOfUser(user_id) => (
             "UPDATE api_tokens SET revoked_at_ms = $1 WHERE user_id = $2 \
              AND revoked_at_ms IS NULL RETURNING user_id",
             user_id.to_string(),
-            Some(user_id.to_string()),
         ),
     };
-    let owners: Vec<String> = sqlx::query_scalar(sql)
+    Ok(sqlx::query_scalar(sql)
         .bind(now_ms)
         .bind(key)
-        .fetch_all(&mut *tx)
-        .await?;
-    if owners.is_empty() {
-        return Ok(0);
-    }
-    let subject = subject.or_else(|| owners.first().cloned());
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            action: "token.revoked",
-            subject_id: subject.as_deref(),
-            detail: Some(serde_json::json!({ "revoked": owners.len() })),
-            ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(owners.len() as u64)
+        .fetch_all(&mut **tx)
+        .await?)
 }

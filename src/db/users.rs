@@ -1,6 +1,6 @@
 use sqlx::Row;
 
-use super::{audit, new_id, Db, DbError, DbResult};
+use super::{new_id, Db, DbError, DbResult, Tx};
 use crate::domain::access::Principal;
 use crate::domain::Role;
 
@@ -19,11 +19,19 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Inserts the user and their specialties in one transaction.
+/// Inserts the user and their specialties (fixtures and tests; the service adds users with
+/// [`insert_in`], audited).
 pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String> {
+    let mut tx = db.pool().begin().await?;
+    let id = insert_in(&mut tx, user, now_ms).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Inserts the user and their specialties inside the caller's transaction.
+pub async fn insert_in(tx: &mut Tx<'_>, user: NewUser<'_>, now_ms: i64) -> DbResult<String> {
     let id = new_id();
     let email = normalise_email(user.email);
-    let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO users (id, email, name, role, practice_id, password_hash, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -35,7 +43,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String>
     .bind(user.practice_id)
     .bind(user.password_hash)
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(|e| match DbError::from(e) {
         e if e.is_unique_violation() => {
@@ -47,49 +55,37 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String>
         sqlx::query("INSERT INTO user_specialties (user_id, specialty) VALUES ($1, $2)")
             .bind(&id)
             .bind(slug)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(id)
 }
 
-/// Replaces the password; audited (naming the account by email, which lifts a sign-in pause).
-pub async fn set_password(db: &Db, user_id: &str, hash: &str, now_ms: i64) -> DbResult<()> {
-    let mut tx = db.pool().begin().await?;
+/// Replaces the password, ends the user's access made with the old one and lifts a sign-in
+/// pause (the attempts against the old password no longer count). Returns the account's email.
+pub async fn set_password_in(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    hash: &str,
+    now_ms: i64,
+) -> DbResult<String> {
     let email: String =
         sqlx::query_scalar("UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING email")
             .bind(hash)
             .bind(user_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
-    end_access(&mut tx, user_id, now_ms).await?;
-    // A new password lifts a sign-in pause: the attempts against the old one no longer count.
+    end_access(tx, user_id, now_ms).await?;
     sqlx::query("DELETE FROM sign_in_attempts WHERE account = $1")
         .bind(&email)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            action: "user.password_set",
-            subject_id: Some(&email),
-            ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(email)
 }
 
 /// Ends the user's open sessions and revokes their API tokens: whoever knew the old password
 /// (or held a token made with it) is out at once.
-async fn end_access(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-    now_ms: i64,
-) -> DbResult<()> {
+async fn end_access(tx: &mut Tx<'_>, user_id: &str, now_ms: i64) -> DbResult<()> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
@@ -105,26 +101,13 @@ async fn end_access(
 }
 
 /// Ends a user's access: sign-in, sessions and tokens all resolve through `disabled_at_ms`.
-pub async fn disable(db: &Db, user_id: &str, now_ms: i64) -> DbResult<()> {
-    let mut tx = db.pool().begin().await?;
+pub async fn disable_in(tx: &mut Tx<'_>, user_id: &str, now_ms: i64) -> DbResult<()> {
     sqlx::query("UPDATE users SET disabled_at_ms = $1 WHERE id = $2 AND disabled_at_ms IS NULL")
         .bind(now_ms)
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    end_access(&mut tx, user_id, now_ms).await?;
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            action: "user.disabled",
-            subject_id: Some(user_id),
-            ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    end_access(tx, user_id, now_ms).await
 }
 
 /// Id and password hash for sign-in; disabled users are not found.

@@ -32,6 +32,25 @@ word_enum!(
 );
 
 word_enum!(
+    /// Who wrote a message in a case's conversation: a consultant's reply (advice or a request
+    /// for information) or the GP's response.
+    MessageKind, "message kind", {
+        Reply => "reply",
+        GpResponse => "gp_response",
+    }
+);
+
+word_enum!(
+    /// The stored sizes of a photo: the full-size original (cleaned), the display copy and the
+    /// thumbnail.
+    PhotoSize, "size", {
+        Full => "full",
+        Display => "display",
+        Thumb => "thumb",
+    }
+);
+
+word_enum!(
     /// What a photo shows: teledermatology asks for a site view, a close-up and, when a
     /// dermatoscope is at hand, a dermoscopic image.
     PhotoKind, "photo kind", {

@@ -2,13 +2,15 @@
 
 pub mod access;
 pub mod case;
+pub mod ids;
 pub mod nhs_number;
 pub mod queue;
 pub mod role;
 pub mod sign_in;
 pub mod topics;
 
-pub use case::{CaseStatus, Outcome, PhotoKind, Urgency};
+pub use case::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Urgency};
+pub use ids::{CaseId, PhotoId, PracticeId, UserId};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use role::Role;
 

@@ -21,6 +21,70 @@ pub struct OnDuty {
     pub national: bool,
 }
 
+/// A shift a consultant is on at this moment, in a specialty they still answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentShift {
+    pub specialty: String,
+    pub pool: Pool,
+    /// The specialty's escalation window (how long a case waits for local consultants).
+    pub escalation_ms: i64,
+}
+
+/// Which of a specialty's rotas the consultant's current shifts put them on.
+pub fn on_duty(shifts: &[CurrentShift], specialty: &str) -> OnDuty {
+    let on = |pool| {
+        shifts
+            .iter()
+            .any(|s| s.specialty == specialty && s.pool == pool)
+    };
+    OnDuty {
+        local: on(Pool::Local),
+        national: on(Pool::National),
+    }
+}
+
+impl OnDuty {
+    /// The pool a reply counts against in reports: local wins when on both.
+    pub fn pool(self) -> Option<Pool> {
+        if self.local {
+            Some(Pool::Local)
+        } else if self.national {
+            Some(Pool::National)
+        } else {
+            None
+        }
+    }
+}
+
+/// [`may_take`] as the bound a database filters on: the consultant may take a case of this
+/// specialty now exactly when it (re-)entered the queue at or before the returned time.
+pub fn takes_cases_queued_by(on_duty: OnDuty, escalation_ms: i64, now_ms: i64) -> Option<i64> {
+    if on_duty.local {
+        Some(i64::MAX)
+    } else if on_duty.national {
+        Some(now_ms - escalation_ms)
+    } else {
+        None
+    }
+}
+
+/// For each specialty the consultant's current shifts cover, the bound of
+/// [`takes_cases_queued_by`]: what their queue and their claims filter on.
+pub fn queue_windows(shifts: &[CurrentShift], now_ms: i64) -> Vec<(String, i64)> {
+    let mut windows: Vec<(String, i64)> = Vec::new();
+    for s in shifts {
+        if windows.iter().any(|(w, _)| *w == s.specialty) {
+            continue;
+        }
+        if let Some(bound) =
+            takes_cases_queued_by(on_duty(shifts, &s.specialty), s.escalation_ms, now_ms)
+        {
+            windows.push((s.specialty.clone(), bound));
+        }
+    }
+    windows
+}
+
 /// Local consultants on duty see a case at once; the national pool once the specialty's
 /// escalation window has passed since the case (re-)entered the queue.
 pub fn may_take(on_duty: OnDuty, queued_at_ms: i64, escalation_ms: i64, now_ms: i64) -> bool {
@@ -92,6 +156,49 @@ mod tests {
         assert!(!may_take(national, 0, 4 * H, 4 * H - 1));
         assert!(may_take(national, 0, 4 * H, 4 * H));
         assert!(!may_take(OnDuty::default(), 0, 0, 10 * H));
+    }
+
+    #[test]
+    fn the_database_bound_is_the_same_rule_as_may_take() {
+        let combos = [(false, false), (true, false), (false, true), (true, true)];
+        for (local, national) in combos {
+            let duty = OnDuty { local, national };
+            for escalation in [0, H, 4 * H] {
+                for queued in [0, H, 3 * H, 4 * H, 5 * H] {
+                    let now = 4 * H;
+                    let bound = takes_cases_queued_by(duty, escalation, now);
+                    assert_eq!(
+                        may_take(duty, queued, escalation, now),
+                        bound.is_some_and(|b| queued <= b),
+                        "{duty:?} escalation {escalation} queued {queued}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn windows_cover_each_specialty_once_with_its_best_pool() {
+        let shift = |specialty: &str, pool| CurrentShift {
+            specialty: specialty.into(),
+            pool,
+            escalation_ms: 4 * H,
+        };
+        let shifts = [
+            shift("dermatology", Pool::National),
+            shift("dermatology", Pool::Local),
+            shift("cardiology", Pool::National),
+        ];
+        assert_eq!(
+            queue_windows(&shifts, 10 * H),
+            vec![
+                ("dermatology".into(), i64::MAX),
+                ("cardiology".into(), 6 * H)
+            ]
+        );
+        assert_eq!(on_duty(&shifts, "cardiology").pool(), Some(Pool::National));
+        assert_eq!(on_duty(&shifts, "dermatology").pool(), Some(Pool::Local));
+        assert_eq!(on_duty(&shifts, "neurology").pool(), None);
     }
 
     #[test]

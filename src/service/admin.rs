@@ -3,34 +3,14 @@
 
 use serde_json::json;
 
-use super::{FieldError, ServiceError, ServiceResult};
+use super::{record_change, Actor, FieldError, ServiceError, ServiceResult};
 use crate::db::{self, audit, Db};
 use crate::domain::queue::Pool;
-use crate::state::AppState;
+use crate::service::AppState;
 
-/// Who made a change: an admin signed in to the pages, or the operator at the command line
-/// (who signs in to the machine, not to aghub).
-#[derive(Debug, Clone, Copy)]
-pub enum Actor<'a> {
-    Admin(&'a str),
-    CommandLine,
-}
-
-impl Actor<'_> {
-    fn user_id(&self) -> Option<&str> {
-        match self {
-            Actor::Admin(id) => Some(id),
-            Actor::CommandLine => None,
-        }
-    }
-
-    fn via(&self) -> &'static str {
-        match self {
-            Actor::Admin(_) => "admin page",
-            Actor::CommandLine => "command line",
-        }
-    }
-}
+pub use crate::db::rotas::Shift;
+pub use crate::db::specialties::Specialty;
+pub use crate::db::users::Consultant;
 
 #[derive(Debug, Clone, Copy)]
 pub struct NewShift<'a> {
@@ -78,25 +58,19 @@ pub async fn add_shift(
         now_ms,
     )
     .await?;
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            actor_id: actor.user_id(),
-            action: "rota.shift_added",
-            subject_id: Some(&id),
-            detail: Some(json!({
-                "consultant": shift.consultant_id,
-                "specialty": shift.specialty,
-                "pool": shift.pool.as_str(),
-                "via": actor.via(),
-            })),
-            ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
+    let detail = json!({
+        "consultant": shift.consultant_id,
+        "specialty": shift.specialty,
+        "pool": shift.pool.as_str(),
+    });
+    record_change(&mut tx, actor, "rota.shift_added", &id, detail, now_ms).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Shifts of one specialty that have not ended yet, soonest first.
+pub async fn upcoming_shifts(db: &Db, specialty: &str, now_ms: i64) -> ServiceResult<Vec<Shift>> {
+    Ok(db::rotas::upcoming(db, specialty, now_ms).await?)
 }
 
 /// Changes a specialty's response targets and escalation window.
@@ -118,15 +92,13 @@ pub async fn save_targets(
         escalation_ms,
     )
     .await?;
-    audit::record(
-        &mut *tx,
-        audit::Event {
-            actor_id: actor.user_id(),
-            action: "specialty.targets_changed",
-            subject_id: Some(slug),
-            detail: Some(json!({ "routine_ms": routine_target_ms, "urgent_ms": urgent_target_ms, "escalation_ms": escalation_ms, "via": actor.via() })),
-            ..Default::default()
-        },
+    let detail = json!({ "routine_ms": routine_target_ms, "urgent_ms": urgent_target_ms, "escalation_ms": escalation_ms });
+    record_change(
+        &mut tx,
+        actor,
+        "specialty.targets_changed",
+        slug,
+        detail,
         now_ms,
     )
     .await?;
@@ -137,9 +109,9 @@ pub async fn save_targets(
 /// What the admin page shows: consultants with their specialties, every specialty with its
 /// targets, and every shift that has not ended (with its specialty's name).
 pub struct Overview {
-    pub consultants: Vec<db::users::Consultant>,
-    pub specialties: Vec<db::specialties::Specialty>,
-    pub shifts: Vec<(String, db::rotas::Shift)>,
+    pub consultants: Vec<Consultant>,
+    pub specialties: Vec<Specialty>,
+    pub shifts: Vec<(String, Shift)>,
 }
 
 pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
@@ -164,7 +136,7 @@ pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
 }
 
 /// The consultants eligible for a shift (the admin form's choices).
-pub async fn consultants(db: &Db) -> ServiceResult<Vec<db::users::Consultant>> {
+pub async fn consultants(db: &Db) -> ServiceResult<Vec<Consultant>> {
     Ok(db::users::consultants(db).await?)
 }
 

@@ -8,8 +8,11 @@ use argon2::Argon2;
 
 use super::ServiceResult;
 use crate::db::{self, audit, sign_in::Reservation};
+
+use crate::clock::Clock;
+pub use crate::db::sessions::{DbSessionStore as SessionStore, USER_KEY};
 use crate::domain::access::Principal;
-use crate::state::AppState;
+use crate::service::AppState;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 
@@ -139,4 +142,19 @@ pub async fn by_token(state: &AppState, token: &str) -> ServiceResult<Option<Pri
 /// The person a session names, unless their account has been disabled since.
 pub async fn by_user_id(state: &AppState, user_id: &str) -> ServiceResult<Option<Principal>> {
     Ok(db::users::principal(&state.db, user_id).await?)
+}
+
+/// Where browser sessions live: the database, so every instance sees every session.
+pub fn session_store(state: &AppState) -> SessionStore {
+    SessionStore::new(state.db.clone())
+}
+
+/// Forgets expired sessions and sign-in attempts older than the pause window (housekeeping;
+/// idempotent, so several instances may run it at once).
+pub async fn sweep(state: &AppState) -> ServiceResult<()> {
+    // tower-sessions sets expiry dates from the system clock, so they are compared with it.
+    let system_now = crate::clock::SystemClock.now_ms();
+    session_store(state).delete_expired(system_now).await?;
+    db::sign_in::sweep(&state.db, state.now_ms()).await?;
+    Ok(())
 }

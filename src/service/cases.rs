@@ -6,11 +6,16 @@ use serde_json::json;
 use super::photos::PhotoBatch;
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::clock::{utc_date, ISO_DATE};
-use crate::db::{self, audit, cases::CaseRow};
+use crate::db::{self, audit};
 use crate::domain::access::{CaseAccess, Principal};
-use crate::domain::queue::{OnDuty, CLAIM_IDLE_LIMIT_MS};
-use crate::domain::{topics, CaseStatus, NhsNumber, Outcome, Role, Urgency};
-use crate::state::AppState;
+use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
+use crate::domain::{
+    topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, Role, Urgency,
+};
+use crate::service::AppState;
+
+pub use crate::db::cases::{CaseRow, MessageRow, PhotoRow};
+pub use crate::db::specialties::Specialty;
 
 pub const MAX_HISTORY: usize = 20_000;
 pub const MAX_QUESTION: usize = 5_000;
@@ -218,15 +223,17 @@ pub async fn existing_submission(
     state: &AppState,
     user: &Principal,
     key: Option<&str>,
-) -> ServiceResult<Option<String>> {
+) -> ServiceResult<Option<CaseId>> {
     match key {
-        Some(k) => Ok(db::cases::by_idempotency_key(&state.db, &user.user_id, k).await?),
+        Some(k) => Ok(db::cases::by_idempotency_key(&state.db, &user.user_id, k)
+            .await?
+            .map(CaseId::new)),
         None => Ok(None),
     }
 }
 
 pub struct Created {
-    pub case_id: String,
+    pub case_id: CaseId,
     /// False when an earlier submission with the same idempotency key already made this case.
     pub new: bool,
 }
@@ -320,13 +327,13 @@ async fn create_inner(
     .await?;
     tx.commit().await?;
     Ok(Created {
-        case_id: case_id.to_string(),
+        case_id: CaseId::new(case_id),
         new: true,
     })
 }
 
 async fn insert_photos(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut crate::db::Tx<'_>,
     case_id: &str,
     message_id: Option<&str>,
     photos: &PhotoBatch,
@@ -346,7 +353,7 @@ async fn insert_photos(
                 case_id,
                 message_id,
                 position: base + i as i64,
-                kind: p.kind.map(|k| k.as_str()),
+                kind: p.kind,
                 body_site: p.body_site.as_deref(),
                 warnings_json: &warnings,
                 captured_at_ms: p.captured_at_ms,
@@ -371,7 +378,8 @@ async fn may_view(state: &AppState, row: &CaseRow, user: &Principal) -> ServiceR
         let on_duty = if involved {
             OnDuty::default()
         } else {
-            db::rotas::on_duty(&state.db, &user.user_id, &row.specialty, now).await?
+            let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+            queue::on_duty(&shifts, &row.specialty)
         };
         (involved, on_duty)
     } else {
@@ -392,20 +400,33 @@ fn not_found() -> ServiceError {
     ServiceError::NotFound("There is no case with this id that you can see.".into())
 }
 
+/// A case id from an address: anything but a UUID names no case, with the same answer as a
+/// case the caller may not see.
+pub fn case_id(text: &str) -> ServiceResult<CaseId> {
+    CaseId::parse(text).ok_or_else(not_found)
+}
+
+fn photo_not_found() -> ServiceError {
+    ServiceError::NotFound("This case has no photo with this id.".into())
+}
+
+/// A photo id from an address (a UUID, or no such photo).
+pub fn photo_id(text: &str) -> ServiceResult<PhotoId> {
+    PhotoId::parse(text).ok_or_else(photo_not_found)
+}
+
 /// Loads a case the user may see, or NotFound (the same answer whether it exists or not).
-pub async fn load(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
-    if uuid::Uuid::parse_str(case_id).is_err() {
-        return Err(not_found());
-    }
-    match db::cases::get(&state.db, case_id).await? {
+pub async fn load(state: &AppState, user: &Principal, case_id: &CaseId) -> ServiceResult<CaseRow> {
+    match db::cases::get(&state.db, case_id.as_str()).await? {
         Some(row) if may_view(state, &row, user).await? => Ok(row),
         _ => Err(not_found()),
     }
 }
 
 /// Loads a case for viewing, records the view, and keeps the viewer's claim alive.
-pub async fn view(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
-    let row = load(state, user, case_id).await?;
+pub async fn view(state: &AppState, user: &Principal, id: &CaseId) -> ServiceResult<CaseRow> {
+    let case_id = id.as_str();
+    let row = load(state, user, id).await?;
     let now = state.now_ms();
     if row.claimed_by.as_deref() == Some(user.user_id.as_str()) {
         db::cases::touch_claim(
@@ -435,16 +456,15 @@ pub async fn view(state: &AppState, user: &Principal, case_id: &str) -> ServiceR
 pub async fn photo(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
-    photo_id: &str,
-    size: &str,
+    id: &CaseId,
+    photo: &PhotoId,
+    size: PhotoSize,
 ) -> ServiceResult<(String, String)> {
-    load(state, user, case_id).await?;
+    load(state, user, id).await?;
+    let (case_id, photo_id) = (id.as_str(), photo.as_str());
     let found = db::cases::photo_object(&state.db, case_id, photo_id, size).await?;
     let Some(found) = found else {
-        return Err(ServiceError::NotFound(
-            "This case has no photo with this id.".into(),
-        ));
+        return Err(photo_not_found());
     };
     audit::record(
         state.db.pool(),
@@ -453,7 +473,7 @@ pub async fn photo(
             action: "photo.viewed",
             case_id: Some(case_id),
             subject_id: Some(photo_id),
-            detail: Some(json!({ "size": size })),
+            detail: Some(json!({ "size": size.as_str() })),
         },
         state.now_ms(),
     )
@@ -466,15 +486,14 @@ pub async fn photo(
 pub async fn photo_page(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
-    photo_id: &str,
+    id: &CaseId,
+    photo: &PhotoId,
 ) -> ServiceResult<(Vec<db::cases::PhotoRow>, usize)> {
-    load(state, user, case_id).await?;
+    load(state, user, id).await?;
+    let (case_id, photo_id) = (id.as_str(), photo.as_str());
     let photos = db::cases::photos(&state.db, case_id).await?;
     let Some(i) = photos.iter().position(|p| p.id == photo_id) else {
-        return Err(ServiceError::NotFound(
-            "This case has no photo with this id.".into(),
-        ));
+        return Err(photo_not_found());
     };
     audit::record(
         state.db.pool(),
@@ -586,14 +605,19 @@ pub async fn queue(
             )));
         }
     }
-    let rows = db::cases::queue(&state.db, &user.user_id, state.now_ms(), specialty).await?;
+    let now = state.now_ms();
+    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let mut windows = queue::queue_windows(&shifts, now);
+    windows.retain(|(s, _)| specialty.is_none_or(|only| only == s));
+    let rows = db::cases::queue(&state.db, now, &windows).await?;
     record_list(state, user, "queue.viewed", &rows).await?;
     Ok(rows)
 }
 
 /// Whether this consultant is on any rota shift now (the queue page says so when not).
 pub async fn on_any_shift(state: &AppState, user: &Principal) -> ServiceResult<bool> {
-    Ok(db::rotas::on_any_shift(&state.db, &user.user_id, state.now_ms()).await?)
+    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, state.now_ms()).await?;
+    Ok(!shifts.is_empty())
 }
 
 /// The cases this consultant holds now (shown beside their queue).
@@ -627,29 +651,34 @@ fn explain(row: &CaseRow, user: &Principal, now: i64) -> ServiceError {
     }
 }
 
-pub async fn claim(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
-    let row = load(state, user, case_id).await?;
+pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceResult<CaseRow> {
+    let case_id = id.as_str();
+    let row = load(state, user, id).await?;
     if user.role != Role::Consultant {
         return Err(ServiceError::Forbidden(
             "Only consultants can claim cases.".into(),
         ));
     }
     let now = state.now_ms();
-    if !db::cases::claim(
-        &state.db,
-        case_id,
-        &user.user_id,
-        now,
-        now + CLAIM_IDLE_LIMIT_MS,
-    )
-    .await?
-    {
+    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let on_duty = queue::on_duty(&shifts, &row.specialty);
+    let queued_by = queue::takes_cases_queued_by(on_duty, row.escalation_ms, now);
+    let mut tx = state.db.pool().begin().await?;
+    let claimed = match queued_by {
+        Some(queued_by) => {
+            let expires = now + CLAIM_IDLE_LIMIT_MS;
+            db::cases::claim(&mut tx, case_id, &user.user_id, now, expires, queued_by).await?
+        }
+        None => false,
+    };
+    if !claimed {
+        drop(tx);
         // Explain from the case as it is now: another claim may have landed meanwhile.
-        let fresh = load(state, user, case_id).await.unwrap_or(row);
+        let fresh = load(state, user, id).await.unwrap_or(row);
         return Err(explain(&fresh, user, now));
     }
     audit::record(
-        state.db.pool(),
+        &mut *tx,
         audit::Event {
             actor_id: Some(&user.user_id),
             action: "case.claimed",
@@ -659,20 +688,24 @@ pub async fn claim(state: &AppState, user: &Principal, case_id: &str) -> Service
         now,
     )
     .await?;
-    load(state, user, case_id).await
+    tx.commit().await?;
+    load(state, user, id).await
 }
 
-pub async fn release(state: &AppState, user: &Principal, case_id: &str) -> ServiceResult<CaseRow> {
-    load(state, user, case_id).await?;
-    if !db::cases::release(&state.db, case_id, &user.user_id).await? {
-        let row = load(state, user, case_id).await?;
+pub async fn release(state: &AppState, user: &Principal, id: &CaseId) -> ServiceResult<CaseRow> {
+    let case_id = id.as_str();
+    load(state, user, id).await?;
+    let mut tx = state.db.pool().begin().await?;
+    if !db::cases::release(&mut tx, case_id, &user.user_id).await? {
+        drop(tx);
+        let row = load(state, user, id).await?;
         return Err(ServiceError::Conflict {
             code: "not_claimed_by_you",
             message: explain(&row, user, state.now_ms()).to_string(),
         });
     }
     audit::record(
-        state.db.pool(),
+        &mut *tx,
         audit::Event {
             actor_id: Some(&user.user_id),
             action: "case.released",
@@ -682,7 +715,8 @@ pub async fn release(state: &AppState, user: &Principal, case_id: &str) -> Servi
         state.now_ms(),
     )
     .await?;
-    load(state, user, case_id).await
+    tx.commit().await?;
+    load(state, user, id).await
 }
 
 /// A consultant's reply as sent.
@@ -735,10 +769,11 @@ async fn reply_topics(
 pub async fn reply(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
+    id: &CaseId,
     input: &ReplyInput,
 ) -> ServiceResult<CaseRow> {
-    let row = load(state, user, case_id).await?;
+    let case_id = id.as_str();
+    let row = load(state, user, id).await?;
     let mut errors = Vec::new();
     let advice = text(&mut errors, "advice", "advice", &input.advice, MAX_MESSAGE);
     let outcome = input
@@ -772,7 +807,7 @@ pub async fn reply(
     .await?
     {
         drop(tx);
-        let row = load(state, user, case_id).await?;
+        let row = load(state, user, id).await?;
         return Err(match explain(&row, user, now) {
             ServiceError::Forbidden(_) => ServiceError::Conflict {
                 code: "not_claimed_by_you",
@@ -788,9 +823,9 @@ pub async fn reply(
             id: &db::new_id(),
             case_id,
             author_id: &user.user_id,
-            kind: "reply",
+            kind: MessageKind::Reply,
             body: &advice,
-            outcome: Some(outcome.as_str()),
+            outcome: Some(outcome),
             other_topic: other_topic.as_deref(),
             now_ms: now,
         },
@@ -814,7 +849,7 @@ pub async fn reply(
     )
     .await?;
     tx.commit().await?;
-    load(state, user, case_id).await
+    load(state, user, id).await
 }
 
 /// The GP's answer to a request for information (text and/or photos): back to the queue,
@@ -822,11 +857,11 @@ pub async fn reply(
 pub async fn respond(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
+    id: &CaseId,
     message: &str,
     photos: PhotoBatch,
 ) -> ServiceResult<CaseRow> {
-    let result = respond_inner(state, user, case_id, message, &photos).await;
+    let result = respond_inner(state, user, id, message, &photos).await;
     if result.is_err() {
         photos.discard().await;
     }
@@ -836,11 +871,12 @@ pub async fn respond(
 async fn respond_inner(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
+    id: &CaseId,
     message: &str,
     photos: &PhotoBatch,
 ) -> ServiceResult<CaseRow> {
-    let row = load(state, user, case_id).await?;
+    let case_id = id.as_str();
+    let row = load(state, user, id).await?;
     if !user.may_act_as_requester(&row.practice_id) {
         return Err(ServiceError::Forbidden(
             "Only a GP of the case's practice can respond.".into(),
@@ -880,7 +916,7 @@ async fn respond_inner(
             id: &message_id,
             case_id,
             author_id: &user.user_id,
-            kind: "gp_response",
+            kind: MessageKind::GpResponse,
             body: message,
             outcome: None,
             other_topic: None,
@@ -903,7 +939,7 @@ async fn respond_inner(
     )
     .await?;
     tx.commit().await?;
-    load(state, user, case_id).await
+    load(state, user, id).await
 }
 
 /// A new case's id, made before its photos are stored under it.

@@ -1,16 +1,94 @@
 //! Use cases that combine the domain rules with the database, object store and image pipeline.
 //! HTTP handlers (pages and API) call these and only translate input and output.
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod photos;
 pub mod reports;
+mod state;
 pub mod topics;
+
+pub use state::AppState;
+
+/// Whether each backing store answers now (readiness).
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    pub database: bool,
+    pub storage: bool,
+}
+
+pub async fn readiness(state: &AppState) -> Readiness {
+    let (db, blobs) = tokio::join!(state.db.ping(), state.blobs.health_check());
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: database");
+    }
+    if let Err(e) = &blobs {
+        tracing::warn!(error = %e, "readiness: storage");
+    }
+    Readiness {
+        database: db.is_ok(),
+        storage: blobs.is_ok(),
+    }
+}
 
 use crate::blob::BlobError;
 use crate::db::DbError;
 use crate::imaging::ImageError;
+
+/// Who made a change: an admin signed in to the pages, or the operator at the command line
+/// (who signs in to the machine, not to aghub).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Admin(&'a str),
+    CommandLine,
+    /// `aghub serve --demo` seeding its made-up world.
+    Demo,
+}
+
+impl Actor<'_> {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Actor::Admin(id) => Some(id),
+            Actor::CommandLine | Actor::Demo => None,
+        }
+    }
+
+    fn via(&self) -> &'static str {
+        match self {
+            Actor::Admin(_) => "admin page",
+            Actor::CommandLine => "command line",
+            Actor::Demo => "demo seed",
+        }
+    }
+}
+
+/// Records an operator's change inside its transaction, saying who made it and by which way
+/// (`detail` is a JSON object; `via` is added to it).
+async fn record_change(
+    tx: &mut crate::db::Tx<'_>,
+    actor: Actor<'_>,
+    action: &str,
+    subject_id: &str,
+    mut detail: serde_json::Value,
+    now_ms: i64,
+) -> ServiceResult<()> {
+    detail["via"] = actor.via().into();
+    crate::db::audit::record(
+        &mut **tx,
+        crate::db::audit::Event {
+            actor_id: actor.user_id(),
+            action,
+            subject_id: Some(subject_id),
+            detail: Some(detail),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
@@ -34,17 +112,40 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error(transparent)]
-    Db(#[from] DbError),
+    /// The database cannot be reached just now; nothing was saved.
+    #[error("the database is unavailable")]
+    DatabaseUnavailable,
+    /// Text holding a character the database cannot store (such as NUL).
+    #[error("the text contains a character that cannot be stored")]
+    UnstorableText,
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
+/// The database's failures, in the terms callers act on; anything else is our fault.
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => ServiceError::NotFound("Not found.".into()),
+            DbError::Conflict(message) => ServiceError::Conflict {
+                code: "conflict",
+                message,
+            },
+            e if e.is_unavailable() => {
+                tracing::error!(error = %e, "database unavailable");
+                ServiceError::DatabaseUnavailable
+            }
+            e if e.is_unstorable_text() => ServiceError::UnstorableText,
+            e => ServiceError::Internal(e.into()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
-        ServiceError::Db(DbError::from(e))
+        DbError::from(e).into()
     }
 }
 

@@ -8,8 +8,9 @@ use super::{ServiceError, ServiceResult};
 use crate::blob::BlobKey;
 use crate::db::blob_intents;
 use crate::db::cases::StoredObject;
+use crate::domain::PhotoSize;
 use crate::imaging::{self, Processed};
-use crate::state::AppState;
+use crate::service::AppState;
 
 /// Most photos one case or response may carry (three views of a few lesions).
 pub const MAX_PHOTOS: usize = 12;
@@ -64,13 +65,21 @@ impl PhotoBatch {
             captured_at,
             ..
         } = processed;
-        for (size, r) in [("full", full), ("display", display), ("thumb", thumb)] {
+        for (size, r) in [
+            (PhotoSize::Full, full),
+            (PhotoSize::Display, display),
+            (PhotoSize::Thumb, thumb),
+        ] {
             let ext = if r.content_type == "image/png" {
                 "png"
             } else {
                 "jpg"
             };
-            let key = BlobKey::new(format!("cases/{}/{photo_id}/{size}.{ext}", self.case_id))?;
+            let key = BlobKey::new(format!(
+                "cases/{}/{photo_id}/{}.{ext}",
+                self.case_id,
+                size.as_str()
+            ))?;
             let byte_size = r.bytes.len();
             // Record before writing, so a write that fails half-way, or a process that dies,
             // still leaves a trace for the sweep to clean up.
@@ -109,7 +118,7 @@ impl PhotoBatch {
     }
 
     /// The objects now belong to a case: call inside the transaction that records them.
-    pub async fn settle(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> ServiceResult<()> {
+    pub async fn settle(&self, tx: &mut crate::db::Tx<'_>) -> ServiceResult<()> {
         for key in &self.written {
             blob_intents::settle(tx, key.as_str()).await?;
         }

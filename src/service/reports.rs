@@ -30,7 +30,7 @@ use crate::clock::{rfc3339, utc_date, ISO_DATE};
 use crate::db::reports::{self as rdb, Counts, DayCell, Filter, DAY_MS, WEEK_MS};
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
-use crate::state::AppState;
+use crate::service::AppState;
 
 /// Longest period a report covers (two years).
 pub const MAX_PERIOD_DAYS: i64 = 731;

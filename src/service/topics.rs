@@ -5,10 +5,12 @@
 use serde_json::json;
 
 use super::{FieldError, ServiceError, ServiceResult};
-use crate::db::{self, audit, specialties::Specialty, topics::TopicRow};
+use crate::db::{self, audit, specialties::Specialty};
+
+pub use crate::db::topics::TopicRow;
 use crate::domain::access::Principal;
 use crate::domain::topics::{check_label, slug_for};
-use crate::state::AppState;
+use crate::service::AppState;
 
 fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError::Invalid(vec![FieldError {
@@ -64,7 +66,7 @@ fn check_unique(list: &[TopicRow], label: &str, except_slug: Option<&str>) -> Se
 }
 
 async fn record(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut crate::db::Tx<'_>,
     user: &Principal,
     action: &str,
     specialty: &str,

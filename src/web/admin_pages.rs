@@ -12,10 +12,11 @@ use super::csrf::CsrfForm;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
 use super::uk_time;
-use crate::db::{self, rotas::Pool};
 use crate::domain::access::Principal;
+use crate::domain::queue::Pool;
+use crate::service::AppState;
 use crate::service::{admin, topics, ServiceError, ServiceResult};
-use crate::state::AppState;
+use crate::service::{admin::Consultant, topics::TopicRow};
 
 fn require_admin(user: &Principal) -> AppResult<()> {
     if user.may_administer() {
@@ -49,7 +50,7 @@ struct AdminPage {
     layout: Layout,
     notice: Option<String>,
     errors: Vec<String>,
-    consultants: Vec<db::users::Consultant>,
+    consultants: Vec<Consultant>,
     shifts: Vec<ShiftRow>,
     specialties: Vec<SpecialtyRow>,
 }
@@ -169,7 +170,7 @@ pub async fn add_shift(
     };
     match admin::add_shift(
         &state.db,
-        admin::Actor::Admin(&user.user_id),
+        crate::service::Actor::Admin(&user.user_id),
         shift,
         state.now_ms(),
     )
@@ -218,7 +219,7 @@ pub async fn save_specialty(
     };
     admin::save_targets(
         &state.db,
-        admin::Actor::Admin(&user.user_id),
+        crate::service::Actor::Admin(&user.user_id),
         &slug,
         routine,
         urgent,
@@ -261,7 +262,7 @@ async fn topics_page(
         .await?
         .into_iter()
         .partition(|t| t.retired_at_ms.is_none());
-    let view = |rows: Vec<db::topics::TopicRow>| -> Vec<TopicRowView> {
+    let view = |rows: Vec<TopicRow>| -> Vec<TopicRowView> {
         rows.into_iter()
             .map(|t| TopicRowView {
                 slug: t.slug,

@@ -13,13 +13,14 @@ use super::api_types::*;
 use super::auth::CurrentUser;
 use super::case_form;
 use super::error::{AppError, AppResult};
+use super::photo_check::warning_message;
 use crate::clock::rfc3339;
-use crate::db::{self, cases::CaseRow};
 use crate::domain::access::Principal;
 use crate::domain::queue::due_at_ms;
-use crate::domain::{CaseStatus, Outcome};
+use crate::domain::{CaseId, CaseStatus, Outcome, PhotoId, PhotoSize};
+use crate::service::cases::{CaseRow, MessageRow, PhotoRow};
+use crate::service::AppState;
 use crate::service::{cases, topics};
-use crate::state::AppState;
 
 pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
     Router::new()
@@ -175,15 +176,6 @@ async fn audit(
     }))
 }
 
-/// The GP-facing sentence for a stored warning code.
-pub fn warning_message(code: &str) -> &'static str {
-    use crate::imaging::QualityWarning as W;
-    [W::Blurred, W::TooDark, W::TooBright, W::LowResolution]
-        .into_iter()
-        .find(|w| w.code() == code)
-        .map_or("", |w| w.message())
-}
-
 /// The case as the API shows it; `detail` adds history, question and the conversation.
 pub async fn case_json(state: &AppState, row: &CaseRow, detail: bool) -> AppResult<CaseJson> {
     let (photos, messages) = cases::photos_and_messages(state, row, detail).await?;
@@ -204,8 +196,8 @@ async fn case_list(state: &AppState, rows: &[CaseRow]) -> AppResult<CaseList> {
 fn case_view(
     now: i64,
     row: &CaseRow,
-    photos: Vec<db::cases::PhotoRow>,
-    messages: Option<Vec<db::cases::MessageRow>>,
+    photos: Vec<PhotoRow>,
+    messages: Option<Vec<MessageRow>>,
 ) -> CaseJson {
     let status = row.status_at(now);
     let urgency = row.urgency;
@@ -238,7 +230,7 @@ fn case_view(
                 kind: m.kind,
                 author: m.author_name,
                 body: m.body,
-                outcome: m.outcome.as_deref().and_then(|o| o.parse().ok()),
+                outcome: m.outcome,
                 other_topic: m.other_topic,
                 at: rfc3339(m.created_at_ms),
             })
@@ -350,6 +342,7 @@ async fn get_case(
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
     let row = cases::view(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
@@ -359,24 +352,22 @@ pub struct SizeQuery {
     size: Option<String>,
 }
 
-pub fn parse_size(size: Option<&str>) -> AppResult<&'static str> {
-    match size.unwrap_or("full") {
-        "full" => Ok("full"),
-        "display" => Ok("display"),
-        "thumb" => Ok("thumb"),
-        other => Err(AppError::invalid(
+pub fn parse_size(size: Option<&str>) -> AppResult<PhotoSize> {
+    let size = size.unwrap_or("full");
+    size.parse().map_err(|_| {
+        AppError::invalid(
             "invalid_size",
-            format!("size must be full, display or thumb, not '{other}'."),
-        )),
-    }
+            format!("size must be full, display or thumb, not '{size}'."),
+        )
+    })
 }
 
 /// The stored, metadata-free bytes, only after the access check; never cached by browsers or proxies.
 pub async fn photo_response(
     state: &AppState,
     user: &Principal,
-    case_id: &str,
-    photo_id: &str,
+    case_id: &CaseId,
+    photo_id: &PhotoId,
     size: Option<&str>,
 ) -> AppResult<Response> {
     let size = parse_size(size)?;
@@ -412,6 +403,8 @@ async fn get_photo(
     Path((id, photo_id)): Path<(String, String)>,
     Query(q): Query<SizeQuery>,
 ) -> AppResult<Response> {
+    let id = cases::case_id(&id)?;
+    let photo_id = cases::photo_id(&photo_id)?;
     photo_response(&state, &user, &id, &photo_id, q.size.as_deref()).await
 }
 
@@ -460,6 +453,7 @@ async fn claim(
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
     let row = cases::claim(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
@@ -471,6 +465,7 @@ async fn release(
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
     let row = cases::release(&state, &user, &id).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
@@ -483,6 +478,7 @@ async fn reply(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
     let Json(body) = body.map_err(|e| {
         AppError::bad_request("invalid_json", format!("The body must be JSON like {{\"advice\": \"…\", \"outcome\": \"manage_in_primary_care\"}}: {}", e.body_text()))
     })?;
@@ -565,9 +561,10 @@ async fn respond(
     Path(id): Path<String>,
     multipart: Multipart,
 ) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
     // Check access before reading (and storing) any photo.
     cases::load(&state, &user, &id).await?;
-    let submission = case_form::read(&state, &id, multipart, None).await?;
+    let submission = case_form::read(&state, id.as_str(), multipart, None).await?;
     let row = cases::respond(&state, &user, &id, &submission.message, submission.photos).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{CaseStatus, Outcome, PhotoKind, Role, Urgency};
+use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, Role, Urgency};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
@@ -17,6 +17,19 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "topics")]
     pub field: Option<String>,
+    /// Every problem found in the input, each with its field, when the service's checks refused
+    /// it (the first is also `code`, `message` and `field`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldProblem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    #[schema(example = "nhs_number")]
+    pub field: String,
+    #[schema(example = "invalid_nhs_number")]
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,8 +57,7 @@ pub struct PhotoJson {
     pub warnings: Vec<String>,
     /// The same warnings as sentences for the GP.
     pub warning_messages: Vec<String>,
-    /// site, close_up or dermoscopic.
-    pub kind: Option<String>,
+    pub kind: Option<PhotoKind>,
     pub body_site: Option<String>,
     /// Sent with the GP's response to a request for information.
     pub with_response: bool,
@@ -56,7 +68,7 @@ pub struct PhotoJson {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageJson {
     /// reply (consultant) or gp_response.
-    pub kind: String,
+    pub kind: MessageKind,
     pub author: String,
     pub body: String,
     pub outcome: Option<Outcome>,

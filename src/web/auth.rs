@@ -12,9 +12,9 @@ use super::csrf;
 use super::error::AppError;
 use crate::domain::access::Principal;
 use crate::service;
-use crate::state::AppState;
+use crate::service::AppState;
 
-pub use crate::db::sessions::USER_KEY;
+pub use crate::service::auth::USER_KEY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {

@@ -9,7 +9,7 @@ use super::csrf;
 use super::error::AppError;
 use crate::service::cases::CaseInput;
 use crate::service::photos::{PhotoBatch, PhotoKind};
-use crate::state::AppState;
+use crate::service::AppState;
 
 /// Largest single photo upload (phones send 2–6 MB; 48 MP RAW-ish JPEGs reach ~25 MB).
 pub const MAX_PHOTO_BYTES: usize = 40 * 1024 * 1024;

@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::blob::BlobError;
-use crate::db::DbError;
-use crate::service::ServiceError;
+use crate::service::{FieldError, ServiceError};
 
 #[derive(Debug)]
 pub struct AppError {
@@ -16,6 +15,8 @@ pub struct AppError {
     pub message: String,
     /// The input field at fault, for a 422 from the service's checks.
     pub field: Option<&'static str>,
+    /// Every field the service's checks refused, each with its own code and message.
+    pub fields: Vec<FieldError>,
     /// The cause of a 5xx, logged and never shown.
     pub source: Option<anyhow::Error>,
 }
@@ -34,6 +35,7 @@ impl AppError {
             code,
             message: message.into(),
             field: None,
+            fields: Vec::new(),
             source: None,
         }
     }
@@ -98,6 +100,7 @@ impl AppError {
             message: "Something went wrong on our side; nothing was saved. Please try again."
                 .into(),
             field: None,
+            fields: Vec::new(),
             source: Some(source.into()),
         }
     }
@@ -113,44 +116,6 @@ impl std::fmt::Display for AppError {
             self.message
         )
     }
-}
-
-impl From<DbError> for AppError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::NotFound => AppError::not_found("Not found."),
-            DbError::Conflict(m) => AppError::conflict("conflict", m),
-            DbError::Sqlx(ref s) if is_unreachable(s) => {
-                tracing::error!(error = %e, "database unavailable");
-                AppError::unavailable(
-                    "The database is unavailable just now; nothing was saved. Please try again in a minute.",
-                )
-            }
-            DbError::Sqlx(ref s) if is_unstorable_text(s) => AppError::invalid(
-                "invalid_characters",
-                "The text contains a character that cannot be stored (such as NUL); remove it and try again.",
-            ),
-            other => AppError::internal(other),
-        }
-    }
-}
-
-/// PostgreSQL refuses a NUL in text (SQLSTATE 22021) or an untranslatable character (22P05):
-/// a client's bad input, not our fault, wherever it slipped past the fields' own checks.
-fn is_unstorable_text(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code == "22021" || code == "22P05")
-}
-
-fn is_unreachable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
 }
 
 impl From<BlobError> for AppError {
@@ -177,6 +142,9 @@ impl IntoResponse for AppError {
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
+        if !self.fields.is_empty() {
+            error["fields"] = serde_json::json!(self.fields);
+        }
         let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorInfo {
@@ -199,6 +167,7 @@ impl From<ServiceError> for AppError {
                     .join(" ");
                 let mut e = AppError::invalid(code, message);
                 e.field = errors.first().map(|e| e.field);
+                e.fields = errors;
                 e
             }
             ServiceError::Image { number, source } => {
@@ -210,7 +179,13 @@ impl From<ServiceError> for AppError {
             ServiceError::Forbidden(m) => AppError::forbidden(m),
             ServiceError::NotFound(m) => AppError::not_found(m),
             ServiceError::Conflict { code, message } => AppError::conflict(code, message),
-            ServiceError::Db(e) => e.into(),
+            ServiceError::DatabaseUnavailable => AppError::unavailable(
+                "The database is unavailable just now; nothing was saved. Please try again in a minute.",
+            ),
+            ServiceError::UnstorableText => AppError::invalid(
+                "invalid_characters",
+                "The text contains a character that cannot be stored (such as NUL); remove it and try again.",
+            ),
             ServiceError::Blob(e) => e.into(),
             ServiceError::Internal(e) => AppError::internal(e),
         }

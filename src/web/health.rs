@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::state::AppState;
+use crate::service::{self, AppState};
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -11,15 +11,9 @@ pub async fn healthz() -> Json<Value> {
 
 /// Ready when both the database and the object store answer.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (db, blobs) = tokio::join!(state.db.ping(), state.blobs.health_check());
-    let ok = db.is_ok() && blobs.is_ok();
+    let ready = service::readiness(&state).await;
+    let ok = ready.database && ready.storage;
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    if let Err(e) = &db {
-        tracing::warn!(error = %e, "readiness: database");
-    }
-    if let Err(e) = &blobs {
-        tracing::warn!(error = %e, "readiness: storage");
-    }
     let status = if ok {
         StatusCode::OK
     } else {
@@ -29,8 +23,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         status,
         Json(json!({
             "status": word(ok),
-            "database": word(db.is_ok()),
-            "storage": word(blobs.is_ok()),
+            "database": word(ready.database),
+            "storage": word(ready.storage),
         })),
     )
 }

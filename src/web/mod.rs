@@ -34,8 +34,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::db::sessions::DbSessionStore;
-use crate::state::AppState;
+use crate::service::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -46,7 +45,7 @@ const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; style-src 'se
     script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 pub fn router(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+    let sessions = SessionManagerLayer::new(crate::service::auth::session_store(&state))
         .with_name(SESSION_COOKIE)
         .with_secure(state.settings.cookie_secure)
         .with_http_only(true)

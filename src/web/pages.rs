@@ -14,7 +14,7 @@ use super::error::{AppError, AppResult, ErrorInfo};
 use super::templates::{render, ErrorPage, Layout};
 use crate::domain::sign_in;
 use crate::service::auth::{self, SignIn};
-use crate::state::AppState;
+use crate::service::AppState;
 
 #[derive(Template)]
 #[template(path = "login.html")]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::auth::CurrentUser;
 use super::case_form::multipart_error;
 use super::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::service::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PhotoCheck {
@@ -62,4 +62,13 @@ pub async fn check(
         warnings: processed.warnings.iter().map(|w| w.code()).collect(),
         warning_messages: processed.warnings.iter().map(|w| w.message()).collect(),
     }))
+}
+
+/// The GP-facing sentence for a stored warning code.
+pub fn warning_message(code: &str) -> &'static str {
+    use crate::imaging::QualityWarning as W;
+    [W::Blurred, W::TooDark, W::TooBright, W::LowResolution]
+        .into_iter()
+        .find(|w| w.code() == code)
+        .map_or("", |w| w.message())
 }

@@ -20,8 +20,8 @@ use crate::domain::access::Principal;
 use crate::service::reports::{
     self, figures_csv, topics_csv, Figures, Format, Period, Report, ReportRequest,
 };
+use crate::service::AppState;
 use crate::service::{FieldError, ServiceError};
-use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ReportQuery {

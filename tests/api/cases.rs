@@ -436,6 +436,22 @@ async fn bad_submissions_get_precise_errors_and_leave_nothing_behind(stack: Stac
         assert_eq!(r.status(), status, "{code}");
         assert_eq!(error_code(r).await, code);
     }
+    // Every refused field is listed with its own code and message, not joined into one string.
+    let r = w
+        .submit(&w.gp, Form::new().text("specialty", "cardiology"))
+        .await;
+    let body: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields list: {body}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for field in ["nhs_number", "date_of_birth", "history", "question"] {
+        assert!(fields.contains(&field), "{field} not in {body}");
+    }
+    assert_eq!(body["error"]["field"], fields[0]);
+    assert_eq!(body["error"]["code"], body["error"]["fields"][0]["code"]);
     assert_eq!(stored_objects(&w.backends).await, 0, "no orphan objects");
     let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
     assert_eq!(

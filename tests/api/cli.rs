@@ -144,6 +144,23 @@ async fn cli_created_user_signs_in_and_their_token_calls_the_api(stack: Stack) {
     );
     let me: serde_json::Value = derm.get("/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["specialties"], serde_json::json!(["dermatology", "ent"]));
+
+    // Each account change is in the audit trail, saying it came from the command line.
+    let trail = aghub::db::audit::recent(&app.state.db, 50).await.unwrap();
+    let via_cli = |action: &str| {
+        trail
+            .iter()
+            .filter(|e| e.action == action)
+            .filter(|e| {
+                e.detail
+                    .as_ref()
+                    .is_some_and(|d| d["via"] == "command line")
+            })
+            .count()
+    };
+    assert_eq!(via_cli("practice.added"), 1);
+    assert_eq!(via_cli("user.added"), 2);
+    assert_eq!(via_cli("token.created"), 1);
 }
 
 async fn cli_misuse_exits_non_zero_with_one_line(stack: Stack) {

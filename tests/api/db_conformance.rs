@@ -162,7 +162,7 @@ async fn migrations_are_idempotent_and_seed_the_sixteen_specialties(stack: Stack
     assert!(derm.photos_required);
     aghub::service::admin::save_targets(
         &db,
-        aghub::service::admin::Actor::CommandLine,
+        aghub::service::Actor::CommandLine,
         "dermatology",
         3_600_000,
         1_800_000,

@@ -8,8 +8,8 @@ use aghub::clock::ManualClock;
 use aghub::config::Settings;
 use aghub::db;
 use aghub::domain::Role;
+use aghub::service::AppState;
 use aghub::startup::Application;
-use aghub::state::AppState;
 use sqlx::Connection;
 use tempfile::TempDir;
 
@@ -246,11 +246,15 @@ impl TestApp {
     }
 
     pub async fn token_for(&self, user_id: &str) -> String {
-        let token = db::tokens::generate();
-        db::tokens::insert(&self.state.db, user_id, &token, T0, T0 + 90 * 86_400_000)
-            .await
-            .unwrap();
-        token
+        aghub::service::accounts::create_token(
+            &self.state.db,
+            aghub::service::Actor::CommandLine,
+            user_id,
+            T0,
+            T0 + 90 * 86_400_000,
+        )
+        .await
+        .unwrap()
     }
 
     /// A browser-like client: keeps cookies, does not follow redirects, sends our Origin on posts.

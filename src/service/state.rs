@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::sync::Semaphore;
 
 use crate::blob::BlobStore;
@@ -29,6 +30,39 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Connects storage, applies pending migrations and builds the shared state.
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        if settings.database_url.is_none() || settings.storage_url.is_none() {
+            crate::private_files::own_dir(&settings.data_dir)
+                .with_context(|| format!("preparing {}", settings.data_dir.display()))?;
+        }
+        let db = Db::connect(&settings.database_url())
+            .await
+            .context("connecting to the database")?;
+        db.migrate_if_pending()
+            .await
+            .context("applying database migrations")?;
+        let blobs = BlobStore::from_settings(&settings)
+            .await
+            .context("opening the object store")?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let dummy = super::auth::hash_password("not-a-real-password")
+            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+        Ok(AppState {
+            db,
+            blobs,
+            clock,
+            decode_memory: DecodeBudget::new(settings.decode_memory_mb),
+            uploads: UploadPermits::new(
+                settings.max_concurrent_uploads,
+                settings.max_uploads_per_user,
+            ),
+            settings: Arc::new(settings),
+            cpu_permits: Arc::new(Semaphore::new(cores)),
+            dummy_password_hash: dummy.into(),
+        })
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

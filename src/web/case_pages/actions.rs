@@ -1,0 +1,101 @@
+//! What consultants and GPs do to a case from its page.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::case_view::{case_page, Notices};
+use super::Empty;
+use crate::service::AppState;
+use crate::service::{cases, ServiceError};
+use crate::web::auth::CurrentUser;
+use crate::web::case_form;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::AppResult;
+
+pub async fn claim(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> AppResult<Redirect> {
+    let id = cases::case_id(&id)?;
+    cases::claim(&state, &user, &id).await?;
+    Ok(Redirect::to(&format!("/cases/{id}?claimed=1#reply")))
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> AppResult<Redirect> {
+    let id = cases::case_id(&id)?;
+    cases::release(&state, &user, &id).await?;
+    Ok(Redirect::to("/queue"))
+}
+
+/// The reply form, read as name/value pairs because `topics` repeats (one checkbox each).
+fn reply_input(pairs: Vec<(String, String)>) -> cases::ReplyInput {
+    let mut input = cases::ReplyInput::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "advice" => input.advice = value,
+            "outcome" => input.outcome = value,
+            "topics" => input.topics.push(value),
+            "other_topic" => input.other_topic = value,
+            _ => {}
+        }
+    }
+    input
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let id = cases::case_id(&id)?;
+    let input = reply_input(pairs);
+    match cases::reply(&state, &user, &id, &input).await {
+        Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        // Show the form again with what was typed and ticked, and what to fix.
+        Err(ServiceError::Invalid(mut errors)) => {
+            for e in &mut errors {
+                if e.field == "outcome" && input.outcome.trim().is_empty() {
+                    e.message = "Choose an outcome.".into();
+                }
+                if e.code == "unknown_topic" {
+                    e.message = "Choose topics from the list only; anything else goes in 'Other topic', which is not shown in reports.".into();
+                }
+            }
+            let notices = Notices {
+                errors,
+                advice_draft: input.advice,
+                topics_draft: input.topics,
+                other_topic_draft: input.other_topic,
+                ..Default::default()
+            };
+            let page = case_page(&state, &session, &user, &id, notices).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn respond(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> AppResult<Redirect> {
+    let id = cases::case_id(&id)?;
+    cases::load(&state, &user, &id).await?;
+    let submission = case_form::read(&state, id.as_str(), multipart, Some(&session)).await?;
+    cases::respond(&state, &user, &id, &submission.message, submission.photos).await?;
+    Ok(Redirect::to(&format!("/cases/{id}")))
+}

@@ -1,0 +1,287 @@
+//! A case's page and its photo pages.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{formatted_nhs, specialty_name, specialty_names};
+use crate::domain::access::Principal;
+use crate::domain::queue::{describe_time_left, due_at_ms};
+use crate::domain::{CaseId, CaseStatus, Outcome, PhotoKind, Role, Urgency};
+use crate::service::AppState;
+use crate::service::{cases, FieldError};
+use crate::web::auth::CurrentUser;
+use crate::web::error::AppResult;
+use crate::web::templates::{render, Layout};
+use crate::web::uk_time;
+
+struct CaseView {
+    id: String,
+    short_id: String,
+    specialty: String,
+    status: &'static str,
+    status_label: &'static str,
+    nhs_number: String,
+    date_of_birth: String,
+    practice: String,
+    urgent: bool,
+    submitted: String,
+    time_left: String,
+    conversion_authorised: bool,
+    outcome_label: Option<&'static str>,
+    two_week_wait: bool,
+    advice: String,
+    history: String,
+    question: String,
+}
+
+struct PhotoView {
+    id: String,
+    caption: String,
+    width: i64,
+    height: i64,
+    warnings: Vec<&'static str>,
+}
+
+struct MessageView {
+    kind: &'static str,
+    author: String,
+    at: String,
+    outcome: Option<&'static str>,
+    body: String,
+    other_topic: Option<String>,
+}
+
+/// One checkbox of the reply form's topic list.
+struct TopicChoice {
+    slug: String,
+    label: String,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "case_page.html")]
+struct CasePage {
+    layout: Layout,
+    c: CaseView,
+    photos: Vec<PhotoView>,
+    messages: Vec<MessageView>,
+    just_submitted: bool,
+    just_claimed: bool,
+    errors: Vec<FieldError>,
+    advice_draft: String,
+    topic_choices: Vec<TopicChoice>,
+    other_topic_draft: String,
+    can_claim: bool,
+    can_reply: bool,
+    can_respond: bool,
+    outcomes: Vec<(&'static str, &'static str)>,
+    back_href: &'static str,
+    back_label: &'static str,
+}
+
+fn caption(kind: Option<PhotoKind>, site: Option<&str>) -> String {
+    let kind = match kind {
+        Some(PhotoKind::Site) => "Site view",
+        Some(PhotoKind::CloseUp) => "Close-up",
+        Some(PhotoKind::Dermoscopic) => "Dermoscopic",
+        None => "Photo",
+    };
+    match site {
+        Some(s) => format!("{kind}, {s}"),
+        None => kind.to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CaseQuery {
+    submitted: Option<String>,
+    claimed: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    Query(q): Query<CaseQuery>,
+) -> AppResult<Html<String>> {
+    let id = cases::case_id(&id)?;
+    let notices = Notices {
+        submitted: q.submitted.is_some(),
+        claimed: q.claimed.is_some(),
+        ..Default::default()
+    };
+    case_page(&state, &session, &user, &id, notices).await
+}
+
+/// One-off messages on the case page: after submitting or claiming, or a reply that needs fixing.
+#[derive(Default)]
+pub(super) struct Notices {
+    pub(super) submitted: bool,
+    pub(super) claimed: bool,
+    pub(super) errors: Vec<FieldError>,
+    pub(super) advice_draft: String,
+    /// Topic slugs ticked in a reply that needs fixing.
+    pub(super) topics_draft: Vec<String>,
+    pub(super) other_topic_draft: String,
+}
+
+pub(super) async fn case_page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    id: &CaseId,
+    notices: Notices,
+) -> AppResult<Html<String>> {
+    let row = cases::view(state, user, id).await?;
+    let now = state.now_ms();
+    let names = specialty_names(state).await?;
+    let status = row.status_at(now);
+    let outcome = row.outcome;
+    let urgency = row.urgency;
+    let due = due_at_ms(
+        row.submitted_at_ms,
+        urgency,
+        row.routine_target_ms,
+        row.urgent_target_ms,
+    );
+    let (photos, messages) = cases::photos_and_messages(state, &row, true).await?;
+    let photos = photos
+        .into_iter()
+        .map(|p| {
+            let codes: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
+            PhotoView {
+                caption: caption(p.kind, p.body_site.as_deref()),
+                id: p.id,
+                width: p.width,
+                height: p.height,
+                warnings: codes
+                    .iter()
+                    .map(|c| crate::web::photo_check::warning_message(c))
+                    .collect(),
+            }
+        })
+        .collect();
+    let messages = messages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| MessageView {
+            kind: m.kind.as_str(),
+            author: m.author_name,
+            at: uk_time::format(m.created_at_ms),
+            outcome: m.outcome.map(Outcome::label),
+            body: m.body,
+            other_topic: m.other_topic,
+        })
+        .collect();
+    let holds =
+        status == CaseStatus::Claimed && row.claimed_by.as_deref() == Some(user.user_id.as_str());
+    let is_consultant = user.role == Role::Consultant && user.may_answer_specialty(&row.specialty);
+    let topic_choices = if holds {
+        crate::service::topics::list(state, &row.specialty)
+            .await?
+            .into_iter()
+            .filter(|t| t.retired_at_ms.is_none())
+            .map(|t| TopicChoice {
+                checked: notices.topics_draft.contains(&t.slug),
+                slug: t.slug,
+                label: t.label,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let c = CaseView {
+        short_id: row.short_id(),
+        specialty: specialty_name(&names, &row.specialty),
+        status: status.as_str(),
+        status_label: status.label(),
+        nhs_number: formatted_nhs(&row.nhs_number),
+        date_of_birth: row.date_of_birth.clone(),
+        practice: format!("{} ({})", row.practice_name, row.practice_ods),
+        urgent: urgency == Urgency::Urgent,
+        submitted: uk_time::format(row.submitted_at_ms),
+        time_left: if status == CaseStatus::Closed {
+            "answered".into()
+        } else {
+            describe_time_left(due, now)
+        },
+        conversion_authorised: row.conversion_authorised,
+        outcome_label: outcome.map(|o| o.label()),
+        two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+        advice: row.advice.clone().unwrap_or_default(),
+        history: row.history.clone(),
+        question: row.question.clone(),
+        id: row.id.clone(),
+    };
+    let (back_href, back_label) = if user.role == Role::Consultant {
+        ("/queue", "Your queue")
+    } else {
+        ("/cases", "All cases")
+    };
+    render(&CasePage {
+        layout: Layout::new(session, Some(user)).await?,
+        c,
+        photos,
+        messages,
+        just_submitted: notices.submitted,
+        just_claimed: notices.claimed,
+        errors: notices.errors,
+        advice_draft: notices.advice_draft,
+        topic_choices,
+        other_topic_draft: notices.other_topic_draft,
+        can_claim: is_consultant && status == CaseStatus::Submitted,
+        can_reply: holds,
+        can_respond: status == CaseStatus::AwaitingGp
+            && user.practice_id.as_deref() == Some(row.practice_id.as_str())
+            && user.role == Role::Gp,
+        outcomes: Outcome::ALL
+            .iter()
+            .map(|o| (o.as_str(), o.label()))
+            .collect(),
+        back_href,
+        back_label,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "photo_view.html")]
+struct PhotoPage {
+    layout: Layout,
+    case_id: String,
+    photo_id: String,
+    caption: String,
+    width: i64,
+    height: i64,
+    index: usize,
+    count: usize,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn photo(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path((id, photo_id)): Path<(String, String)>,
+) -> AppResult<Html<String>> {
+    let id = cases::case_id(&id)?;
+    let photo_id = cases::photo_id(&photo_id)?;
+    let (photos, i) = cases::photo_page(&state, &user, &id, &photo_id).await?;
+    let p = &photos[i];
+    render(&PhotoPage {
+        layout: Layout::new(&session, Some(&user)).await?,
+        case_id: id.to_string(),
+        photo_id: p.id.clone(),
+        caption: caption(p.kind, p.body_site.as_deref()),
+        width: p.width,
+        height: p.height,
+        index: i + 1,
+        count: photos.len(),
+        prev: i.checked_sub(1).map(|j| photos[j].id.clone()),
+        next: photos.get(i + 1).map(|p| p.id.clone()),
+    })
+}

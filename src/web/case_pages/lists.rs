@@ -1,0 +1,164 @@
+//! The GP's and admin's list of cases, and the consultant's queue.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{fmt_age, formatted_nhs, specialty_name, specialty_names};
+use crate::domain::queue::{describe_time_left, due_at_ms};
+use crate::domain::{CaseStatus, Outcome, Role, Urgency};
+use crate::service::cases::{self, CaseRow, Specialty};
+use crate::service::AppState;
+use crate::web::auth::CurrentUser;
+use crate::web::error::AppResult;
+use crate::web::templates::{render, Layout};
+use crate::web::uk_time;
+
+struct ListRow {
+    id: String,
+    submitted: String,
+    age: String,
+    nhs_number: String,
+    date_of_birth: String,
+    specialty: String,
+    urgent: bool,
+    status: &'static str,
+    status_label: &'static str,
+    outcome_label: &'static str,
+    two_week_wait: bool,
+}
+
+#[derive(Template)]
+#[template(path = "cases_list.html")]
+struct ListPage {
+    layout: Layout,
+    heading: String,
+    can_submit: bool,
+    status: String,
+    statuses: Vec<(&'static str, &'static str, bool)>,
+    rows: Vec<ListRow>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Html<String>> {
+    let status = q.status.unwrap_or_default();
+    let rows = cases::list(
+        &state,
+        &user,
+        Some(status.as_str()).filter(|s| !s.is_empty()),
+    )
+    .await?;
+    let names = specialty_names(&state).await?;
+    let now = state.now_ms();
+    let heading = match &user.practice_id {
+        Some(id) if user.role == Role::Gp => match cases::practice(&state, id).await? {
+            Some(p) => format!("Cases of {} ({})", p.name, p.ods_code),
+            None => "Your practice's cases".to_string(),
+        },
+        _ => "All cases".to_string(),
+    };
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let status = r.status_at(now);
+            let outcome = r.outcome;
+            ListRow {
+                id: r.id.clone(),
+                submitted: uk_time::format(r.submitted_at_ms),
+                age: fmt_age(now - r.submitted_at_ms),
+                nhs_number: formatted_nhs(&r.nhs_number),
+                date_of_birth: r.date_of_birth.clone(),
+                specialty: specialty_name(&names, &r.specialty),
+                urgent: r.urgency == Urgency::Urgent,
+                status: status.as_str(),
+                status_label: status.label(),
+                outcome_label: outcome.map_or("", |o| o.label()),
+                two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+            }
+        })
+        .collect();
+    render(&ListPage {
+        layout: Layout::new(&session, Some(&user)).await?,
+        heading,
+        can_submit: user.may_submit_cases(),
+        statuses: CaseStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label(), s.as_str() == status))
+            .collect(),
+        status,
+        rows,
+    })
+}
+
+struct QueueRow {
+    id: String,
+    short_id: String,
+    specialty: String,
+    urgent: bool,
+    question: String,
+    age: String,
+    time_left: String,
+    overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    layout: Layout,
+    rows: Vec<QueueRow>,
+    held: Vec<QueueRow>,
+    on_duty: bool,
+}
+
+fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
+    let urgency = r.urgency;
+    let due = due_at_ms(
+        r.submitted_at_ms,
+        urgency,
+        r.routine_target_ms,
+        r.urgent_target_ms,
+    );
+    let mut question: String = r.question.chars().take(120).collect();
+    if r.question.chars().count() > 120 {
+        question.push('…');
+    }
+    QueueRow {
+        id: r.id.clone(),
+        short_id: r.short_id(),
+        specialty: specialty_name(names, &r.specialty),
+        urgent: urgency == Urgency::Urgent,
+        question,
+        age: fmt_age(now - r.submitted_at_ms),
+        time_left: describe_time_left(due, now),
+        overdue: due < now,
+    }
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Html<String>> {
+    let rows = cases::queue(&state, &user, None).await?;
+    let held = cases::held(&state, &user).await?;
+    let names = specialty_names(&state).await?;
+    let now = state.now_ms();
+    let on_duty = cases::on_any_shift(&state, &user).await?;
+    render(&QueuePage {
+        layout: Layout::new(&session, Some(&user)).await?,
+        rows: rows.iter().map(|r| queue_row(r, &names, now)).collect(),
+        held: held.iter().map(|r| queue_row(r, &names, now)).collect(),
+        on_duty,
+    })
+}

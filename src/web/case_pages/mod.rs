@@ -1,0 +1,47 @@
+//! Case pages for GPs and consultants: server-rendered, usable without JavaScript.
+//! `lists` (my cases, the queue), `new_case` (the GP's form), `case_view` (a case and its
+//! photos), `actions` (claim, release, reply, respond).
+
+mod actions;
+mod case_view;
+mod lists;
+mod new_case;
+
+pub use actions::{claim, release, reply, respond};
+pub use case_view::{photo, show};
+pub use lists::{list, queue};
+pub use new_case::{create, new_form};
+
+use serde::Deserialize;
+
+use crate::domain::queue::describe_time_left;
+use crate::domain::NhsNumber;
+use crate::service::cases::{self, Specialty};
+use crate::service::AppState;
+use crate::web::error::AppResult;
+
+/// "3 h 20 min", "2 days 1 h".
+pub fn fmt_age(ms: i64) -> String {
+    describe_time_left(ms.max(0), 0)
+        .trim_end_matches(" left")
+        .to_string()
+}
+
+pub(super) fn formatted_nhs(n: &str) -> String {
+    NhsNumber::parse(n)
+        .map(|n| n.formatted())
+        .unwrap_or_else(|_| n.to_string())
+}
+
+pub(super) async fn specialty_names(state: &AppState) -> AppResult<Vec<Specialty>> {
+    Ok(cases::specialties(state).await?)
+}
+
+pub(super) fn specialty_name(all: &[Specialty], slug: &str) -> String {
+    all.iter()
+        .find(|s| s.slug == slug)
+        .map_or_else(|| slug.to_string(), |s| s.name.clone())
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}

@@ -1,0 +1,149 @@
+//! The GP's form for a new case.
+
+use askama::Template;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::specialty_names;
+use crate::domain::access::Principal;
+use crate::service::cases::{self, Specialty};
+use crate::service::AppState;
+use crate::service::{FieldError, ServiceError};
+use crate::web::auth::CurrentUser;
+use crate::web::case_form;
+use crate::web::error::{AppError, AppResult};
+use crate::web::templates::{render, Layout};
+
+#[derive(Default)]
+struct FormValues {
+    specialty: String,
+    nhs_number: String,
+    date_of_birth: String,
+    urgency: String,
+    history: String,
+    question: String,
+    conversion_authorised: String,
+}
+
+/// One photo input on the form, pre-set to the view teledermatology asks for.
+struct PhotoSlot {
+    n: usize,
+    kind: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "case_new.html")]
+struct NewPage {
+    layout: Layout,
+    specialties: Vec<Specialty>,
+    form: FormValues,
+    errors: Vec<FieldError>,
+    photos_lost: bool,
+    idempotency_key: String,
+    photo_slots: Vec<PhotoSlot>,
+}
+
+async fn new_page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    form: FormValues,
+    errors: Vec<FieldError>,
+    photos_lost: bool,
+) -> AppResult<Html<String>> {
+    render(&NewPage {
+        layout: Layout::new(session, Some(user)).await?,
+        specialties: specialty_names(state).await?,
+        form,
+        errors,
+        photos_lost,
+        // A fresh key per form: a re-sent form (double tap, flaky network) finds its first case.
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+        photo_slots: ["site", "close_up", "dermoscopic"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| PhotoSlot { n: i + 1, kind })
+            .collect(),
+    })
+}
+
+fn require_gp(user: &Principal) -> AppResult<()> {
+    if user.may_submit_cases() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "Only GPs of a practice can submit cases.",
+        ))
+    }
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Html<String>> {
+    require_gp(&user)?;
+    new_page(
+        &state,
+        &session,
+        &user,
+        FormValues {
+            urgency: "routine".into(),
+            ..Default::default()
+        },
+        Vec::new(),
+        false,
+    )
+    .await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    multipart: Multipart,
+) -> AppResult<Response> {
+    require_gp(&user)?;
+    let case_id = cases::new_case_id();
+    let submission = match case_form::read(&state, &case_id, multipart, Some(&session)).await {
+        Ok(s) => s,
+        Err(e)
+            if e.status.is_client_error()
+                && e.code != "csrf_failed"
+                && e.status != StatusCode::FORBIDDEN =>
+        {
+            let errors = vec![FieldError {
+                field: "photo",
+                code: e.code,
+                message: e.message,
+            }];
+            let page =
+                new_page(&state, &session, &user, FormValues::default(), errors, true).await?;
+            return Ok((e.status, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let input = submission.input.clone();
+    let had_photos = !submission.photos.photos.is_empty();
+    match cases::create(&state, &user, submission.input, submission.photos, &case_id).await {
+        Ok(created) => {
+            Ok(Redirect::to(&format!("/cases/{}?submitted=1", created.case_id)).into_response())
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let form = FormValues {
+                specialty: input.specialty,
+                nhs_number: input.nhs_number,
+                date_of_birth: input.date_of_birth,
+                urgency: input.urgency,
+                history: input.history,
+                question: input.question,
+                conversion_authorised: input.conversion_authorised,
+            };
+            let page = new_page(&state, &session, &user, form, errors, had_photos).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
