@@ -41,6 +41,9 @@ struct Args {
         default_value = "postgres://aghub:aghub@127.0.0.1:5432/postgres"
     )]
     admin_url: String,
+    /// Case events timed on the write path (each in a transaction that is rolled back).
+    #[arg(long, default_value_t = 2000)]
+    writes: usize,
     /// Leave the scratch database behind.
     #[arg(long)]
     keep: bool,
@@ -191,7 +194,7 @@ async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
         no_tx: false,
     };
     before.run(db.pool()).await?;
-    let start = END_MS - args.years * 365 * rdb::DAY_MS;
+    let start = END_MS - args.years * 365 * aghub::domain::reports::DAY_MS;
     let step_ms = (END_MS - start) / args.cases;
     let sql = LOAD
         .replace("$START", &start.to_string())
@@ -212,6 +215,11 @@ async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
     step(
         "migration 0003+: case facts and rollups from events",
         db.migrate(),
+    )
+    .await?;
+    step(
+        "figures' flags and day tables from the facts (what the service does at start)",
+        aghub::service::case_facts::bring_up_to_date(&db),
     )
     .await?;
     step("reply topics", sqlx::raw_sql(TOPICS).execute(db.pool())).await?;
@@ -235,6 +243,84 @@ async fn explain(db: &Db, title: &str, q: &ReportSql<'_>, f: &Filter<'_>) -> any
         let line: String = row.try_get(0)?;
         println!("  {line}");
     }
+    Ok(())
+}
+
+/// What keeping the figures costs each case: `n` new cases (on the loaded database, patients
+/// that exist, so the re-presentation lookup finds earlier cases), each inserted alone, then with
+/// its facts and a reply applied as the service does; every transaction is rolled back.
+async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
+    use aghub::domain::queue::Pool;
+    use aghub::domain::reports::CaseEvent;
+    use aghub::domain::{Outcome, Urgency};
+    use aghub::service::case_facts;
+    if n == 0 {
+        return Ok(());
+    }
+    println!("\nWrite path ({n} cases, each transaction rolled back):");
+    let specialties = db::specialties::list(db).await?;
+    let mut plain = Vec::new();
+    let mut with_facts = Vec::new();
+    for i in 0..n {
+        for keep_facts in [false, true] {
+            let id = uuid::Uuid::now_v7().to_string();
+            let pr = i % 200;
+            let specialty = &specialties[i % specialties.len()].slug;
+            let t = Instant::now();
+            let mut tx = db.pool().begin().await?;
+            db::cases::insert(
+                &mut tx,
+                &db::cases::NewCase {
+                    id: &id,
+                    practice_id: &format!("p{pr:035}"),
+                    created_by: &format!("g{pr:035}"),
+                    specialty,
+                    nhs_number: &format!("999{:07}", (i * 7919) % 300_000),
+                    date_of_birth: "1970-01-01",
+                    urgency: "routine",
+                    history: "bench history",
+                    question: "bench question",
+                    conversion_authorised: true,
+                    idempotency_key: None,
+                    now_ms: END_MS,
+                },
+            )
+            .await?;
+            if keep_facts {
+                case_facts::submitted(
+                    &mut tx,
+                    &id,
+                    &format!("p{pr:035}"),
+                    specialty,
+                    Urgency::Routine,
+                    END_MS,
+                )
+                .await?;
+                case_facts::apply(
+                    &mut tx,
+                    &id,
+                    CaseEvent::Replied {
+                        at_ms: END_MS + 3_600_000,
+                        outcome: Outcome::ManageInPrimaryCare,
+                        pool: Some(Pool::Local),
+                    },
+                )
+                .await?;
+            }
+            tx.rollback().await?;
+            if keep_facts {
+                with_facts.push(t.elapsed());
+            } else {
+                plain.push(t.elapsed());
+            }
+        }
+    }
+    println!("  {:<40} {}", "case row only", summary(plain));
+    println!(
+        "  {:<40} {}",
+        "case row + facts + reply (2 events)",
+        summary(with_facts)
+    );
     Ok(())
 }
 
@@ -371,6 +457,8 @@ async fn main() -> anyhow::Result<()> {
             t.re_presented
         );
     }
+
+    time_writes(&db, args.writes).await?;
 
     // The whole HTTP path: authentication, the report, the audit record, JSON / CSV / HTML.
     let data_dir = tempfile::tempdir()?;

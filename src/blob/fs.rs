@@ -35,7 +35,7 @@ impl FsStore {
         tokio::task::spawn_blocking(move || private_files::create_dir_all(&create))
             .await
             .map_err(std::io::Error::other)??;
-        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let tmp = dir.join(format!("{}{}", temp_prefix(&path), uuid::Uuid::new_v4()));
         let result = async {
             let mut file = private_files::new_file_options().open(&tmp).await?;
             file.write_all(&bytes).await?;
@@ -77,12 +77,25 @@ impl FsStore {
         })
     }
 
+    /// Also deletes what a writer of this key that died between creating its temporary file
+    /// and renaming it left behind: the orphan sweep deletes a dead request's keys, and the
+    /// photo bytes in such a file must go with them.
     pub async fn delete(&self, key: &BlobKey) -> BlobResult<()> {
-        match tokio::fs::remove_file(self.path(key)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
+        let path = self.path(key);
+        ignore_not_found(tokio::fs::remove_file(&path).await)?;
+        let dir = path.parent().expect("keys have a parent");
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let prefix = temp_prefix(&path);
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                ignore_not_found(tokio::fs::remove_file(entry.path()).await)?;
+            }
         }
+        Ok(())
     }
 
     pub async fn exists(&self, key: &BlobKey) -> BlobResult<bool> {
@@ -98,5 +111,54 @@ impl FsStore {
             .await?;
         tokio::fs::remove_file(&probe).await?;
         Ok(())
+    }
+}
+
+/// Temporary files of a key are named after it, so that deleting the key finds them.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    format!(".tmp-{name}-")
+}
+
+fn ignore_not_found(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deleting_a_key_deletes_what_a_dead_writer_left_of_it_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).await.unwrap();
+        let thumb = BlobKey::new("cases/c/p/thumb.jpg").unwrap();
+        let display = BlobKey::new("cases/c/p/display.jpg").unwrap();
+        store.put(&display, Bytes::from_static(b"d")).await.unwrap();
+        // What a process killed mid-put leaves: the temporary file, never renamed.
+        let left = dir
+            .path()
+            .join("cases/c/p")
+            .join(format!(".tmp-thumb.jpg-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&left, b"patient photo bytes").unwrap();
+        store.delete(&thumb).await.unwrap();
+        assert!(
+            !left.exists(),
+            "the dead writer's temporary file is deleted"
+        );
+        assert!(store.exists(&display).await.unwrap(), "other keys stay");
+        store.delete(&thumb).await.unwrap();
+        store.delete(&display).await.unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("cases/c/p"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
     }
 }

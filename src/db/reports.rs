@@ -23,148 +23,54 @@
 //! those subsets are small. [`fact_days`] turns fact rows into the same day cells, so one piece of
 //! code computes the figures whichever source they came from.
 
+//! What commissioners' reports read and write: each case's facts and figures (`case_facts`), the
+//! per-day sums of those figures, and a reply's topics.
+//!
+//! # Why derived tables
+//! Replaying every case's events for a year of a region on every page view would read millions
+//! of rows, so three derived tables are kept in the transaction of each case event (by
+//! `service::case_facts`, with the rules of `domain::reports`; this module only stores and sums):
+//!
+//! * `case_facts`: one row per case, its [`CaseFacts`] and, in `flags`, which figures it counts
+//!   in (bit i = figure i of [`Counts::NAMES`]). The NHS number itself never leaves `cases`.
+//! * `report_specialty_days` and `report_practice_days`: per submission day (UTC) and specialty /
+//!   practice, the sums of the figures; the specialty cells also keep every case's durations as
+//!   text lists, so medians and 90th percentiles stay exact while a year of a large region reads
+//!   about 6,000 + 73,000 small rows instead of a row per case.
+//!
+//! A report for a period reads the specialty cells (totals, weeks, specialties, percentiles) and
+//! the practice cells (practice breakdown). With a practice filter, or a specialty filter for the
+//! practice breakdown, it reads `case_facts` through its practice / specialty indexes instead:
+//! those subsets are small. [`fact_days`] turns fact rows into the same day cells with
+//! `domain::reports::day_cells`, so one piece of code computes the figures whichever source they
+//! came from.
+
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 
-use super::{Db, DbResult};
+use super::{optional_word, word, Db, DbResult, Tx};
+use crate::domain::reports::{
+    day_cells, day_start, week_start, CaseFacts, Counts, DayCell, Durations,
+};
+use crate::domain::Urgency;
 
-pub const DAY_MS: i64 = 86_400_000;
-pub const WEEK_MS: i64 = 7 * DAY_MS;
-/// 1970-01-05T00:00Z, the first Monday after the epoch: weeks start on Mondays (UTC).
-pub const FIRST_MONDAY_MS: i64 = 4 * DAY_MS;
-/// Re-presentation window after a close as manage in primary care.
-pub const REPRESENTATION_WINDOW_MS: i64 = 90 * DAY_MS;
-
-pub fn day_start(ms: i64) -> i64 {
-    ms - ms.rem_euclid(DAY_MS)
-}
-
-pub fn week_start(ms: i64) -> i64 {
-    ms - (ms - FIRST_MONDAY_MS).rem_euclid(WEEK_MS)
-}
-
-/// How many cases of a group have each property. Sums of `case_facts` flags; the column names of
-/// the day tables.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub submitted: i64,
-    /// With a first consultant reply (advice or request for information).
-    pub answered: i64,
-    pub answered_in_target: i64,
-    pub closed: i64,
-    /// Closed within target, time awaiting the GP not counted.
-    pub closed_in_target: i64,
-    pub manage_in_primary_care: i64,
-    pub refer_routine: i64,
-    pub refer_urgent: i64,
-    pub refer_two_week_wait: i64,
-    pub redirect_specialty: i64,
-    /// At least one request for information.
-    pub information_requested: i64,
-    /// Waiting for the GP's response now.
-    pub awaiting_gp: i64,
-    /// A consultant on the national pool rota replied.
-    pub national_pool: i64,
-    /// Closed as manage in primary care and re-presented within 90 days.
-    pub represented: i64,
-}
-
-const COUNT_COLUMNS: [&str; 14] = [
-    "submitted",
-    "answered",
-    "answered_in_target",
-    "closed",
-    "closed_in_target",
-    "manage_in_primary_care",
-    "refer_routine",
-    "refer_urgent",
-    "refer_two_week_wait",
-    "redirect_specialty",
-    "information_requested",
-    "awaiting_gp",
-    "national_pool",
-    "represented",
-];
-
-/// The same flags as SQL over `case_facts f` (the triggers' expressions).
-const FACT_FLAGS: [&str; 14] = [
-    "1",
-    "CASE WHEN f.first_reply_ms IS NOT NULL THEN 1 ELSE 0 END",
-    "CASE WHEN f.first_reply_ms <= f.target_ms THEN 1 ELSE 0 END",
-    "CASE WHEN f.closed_at_ms IS NOT NULL THEN 1 ELSE 0 END",
-    "CASE WHEN f.to_close_ms <= f.target_ms THEN 1 ELSE 0 END",
-    "CASE WHEN f.outcome = 'manage_in_primary_care' THEN 1 ELSE 0 END",
-    "CASE WHEN f.outcome = 'refer_routine' THEN 1 ELSE 0 END",
-    "CASE WHEN f.outcome = 'refer_urgent' THEN 1 ELSE 0 END",
-    "CASE WHEN f.outcome = 'refer_two_week_wait' THEN 1 ELSE 0 END",
-    "CASE WHEN f.outcome = 'redirect_specialty' THEN 1 ELSE 0 END",
-    "CASE WHEN f.information_requests > 0 THEN 1 ELSE 0 END",
-    "CASE WHEN f.awaiting_since_ms IS NOT NULL THEN 1 ELSE 0 END",
-    "f.national",
-    "CASE WHEN f.represented_at_ms IS NOT NULL THEN 1 ELSE 0 END",
-];
-
-impl Counts {
-    pub fn add(&mut self, o: &Counts) {
-        self.submitted += o.submitted;
-        self.answered += o.answered;
-        self.answered_in_target += o.answered_in_target;
-        self.closed += o.closed;
-        self.closed_in_target += o.closed_in_target;
-        self.manage_in_primary_care += o.manage_in_primary_care;
-        self.refer_routine += o.refer_routine;
-        self.refer_urgent += o.refer_urgent;
-        self.refer_two_week_wait += o.refer_two_week_wait;
-        self.redirect_specialty += o.redirect_specialty;
-        self.information_requested += o.information_requested;
-        self.awaiting_gp += o.awaiting_gp;
-        self.national_pool += o.national_pool;
-        self.represented += o.represented;
-    }
-
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        let g = |c: &str| r.try_get::<i64, _>(c);
-        Ok(Counts {
-            submitted: g("submitted")?,
-            answered: g("answered")?,
-            answered_in_target: g("answered_in_target")?,
-            closed: g("closed")?,
-            closed_in_target: g("closed_in_target")?,
-            manage_in_primary_care: g("manage_in_primary_care")?,
-            refer_routine: g("refer_routine")?,
-            refer_urgent: g("refer_urgent")?,
-            refer_two_week_wait: g("refer_two_week_wait")?,
-            redirect_specialty: g("redirect_specialty")?,
-            information_requested: g("information_requested")?,
-            awaiting_gp: g("awaiting_gp")?,
-            national_pool: g("national_pool")?,
-            represented: g("represented")?,
-        })
-    }
-}
-
-/// `CAST(SUM(expr) AS BIGINT) AS column, …` (PostgreSQL sums BIGINT to NUMERIC, which the Any
-/// driver cannot read).
-fn sums(exprs: impl Fn(usize) -> String) -> String {
-    COUNT_COLUMNS
+/// Each figure summed over rows of `{table}`: `CAST(SUM(expr) AS BIGINT) AS figure, …`
+/// (PostgreSQL sums BIGINT to NUMERIC, which the Any driver cannot read).
+fn sums(expr: impl Fn(usize, &str) -> String) -> String {
+    Counts::NAMES
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("CAST(SUM({}) AS BIGINT) AS {c}", exprs(i)))
+        .map(|(i, c)| format!("CAST(SUM({}) AS BIGINT) AS {c}", expr(i, c)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// One specialty's cases submitted on one day: counts and every known duration (ms).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DayCell {
-    pub specialty: String,
-    pub day_ms: i64,
-    pub counts: Counts,
-    pub first_reply_ms: Vec<i64>,
-    /// Close minus submission minus time awaiting the GP.
-    pub to_close_ms: Vec<i64>,
-    /// Total time awaiting the GP, of closed cases that had a request for information.
-    pub awaiting_gp_ms: Vec<i64>,
+fn counts_from_row(r: &AnyRow) -> Result<Counts, sqlx::Error> {
+    let values = Counts::NAMES
+        .iter()
+        .map(|c| r.try_get::<i64, _>(*c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Counts::from_values(&values))
 }
 
 /// Which cases a report covers: submitted in `[from_ms, to_ms)` (day boundaries), optionally of
@@ -212,7 +118,7 @@ pub fn specialty_days_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
     let mut sql = format!(
         "SELECT specialty, day_ms, {}, first_reply_list, to_close_list, awaiting_gp_list \
          FROM report_specialty_days WHERE day_ms >= $1 AND day_ms < $2",
-        COUNT_COLUMNS.join(", ")
+        Counts::NAMES.join(", ")
     );
     let mut texts = Vec::new();
     if let Some(s) = filter.specialty {
@@ -229,9 +135,9 @@ pub async fn specialty_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCel
     rows.iter()
         .map(|r| {
             Ok(DayCell {
-                specialty: r.try_get("specialty")?,
+                key: r.try_get("specialty")?,
                 day_ms: r.try_get("day_ms")?,
-                counts: Counts::from_row(r)?,
+                counts: counts_from_row(r)?,
                 first_reply_ms: parse_list(r.try_get::<&str, _>("first_reply_list")?),
                 to_close_ms: parse_list(r.try_get::<&str, _>("to_close_list")?),
                 awaiting_gp_ms: parse_list(r.try_get::<&str, _>("awaiting_gp_list")?),
@@ -256,101 +162,60 @@ fn fact_where<'a>(f: &Filter<'a>) -> (String, Vec<&'a str>) {
     (sql, binds)
 }
 
-/// One case's facts, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct FactRow {
-    pub specialty: String,
-    pub submitted_at_ms: i64,
-    pub target_ms: i64,
-    pub first_reply_ms: Option<i64>,
-    pub information_requests: i64,
-    pub awaiting_since_ms: Option<i64>,
-    pub awaiting_gp_ms: i64,
-    pub closed_at_ms: Option<i64>,
-    pub to_close_ms: Option<i64>,
-    pub outcome: Option<String>,
-    pub national: i64,
-    pub represented_at_ms: Option<i64>,
-}
+const FACT_COLUMNS: &str = "f.case_id, f.practice_id, f.specialty, f.urgency, f.target_ms, \
+    f.submitted_at_ms, f.first_reply_ms, f.information_requests, f.awaiting_since_ms, \
+    f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, f.represented_at_ms";
 
-impl FactRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        <Self as sqlx::FromRow<AnyRow>>::from_row(r)
-    }
-
-    /// The case's contribution to its day cell: the rollup triggers' rules, in Rust.
-    pub fn counts(&self) -> Counts {
-        let flag = |b: bool| i64::from(b);
-        let outcome = |o: &str| flag(self.outcome.as_deref() == Some(o));
-        Counts {
-            submitted: 1,
-            answered: flag(self.first_reply_ms.is_some()),
-            answered_in_target: flag(self.first_reply_ms.is_some_and(|d| d <= self.target_ms)),
-            closed: flag(self.closed_at_ms.is_some()),
-            closed_in_target: flag(self.to_close_ms.is_some_and(|d| d <= self.target_ms)),
-            manage_in_primary_care: outcome("manage_in_primary_care"),
-            refer_routine: outcome("refer_routine"),
-            refer_urgent: outcome("refer_urgent"),
-            refer_two_week_wait: outcome("refer_two_week_wait"),
-            redirect_specialty: outcome("redirect_specialty"),
-            information_requested: flag(self.information_requests > 0),
-            awaiting_gp: flag(self.awaiting_since_ms.is_some()),
-            national_pool: self.national,
-            represented: flag(self.represented_at_ms.is_some()),
-        }
-    }
+fn facts_from_row(r: &AnyRow) -> Result<CaseFacts, sqlx::Error> {
+    Ok(CaseFacts {
+        case_id: r.try_get("case_id")?,
+        practice_id: r.try_get("practice_id")?,
+        specialty: r.try_get("specialty")?,
+        urgency: word::<Urgency>(r, "urgency")?,
+        target_ms: r.try_get("target_ms")?,
+        submitted_at_ms: r.try_get("submitted_at_ms")?,
+        first_reply_ms: r.try_get("first_reply_ms")?,
+        information_requests: r.try_get("information_requests")?,
+        awaiting_since_ms: r.try_get("awaiting_since_ms")?,
+        awaiting_gp_ms: r.try_get("awaiting_gp_ms")?,
+        closed_at_ms: r.try_get("closed_at_ms")?,
+        to_close_ms: r.try_get("to_close_ms")?,
+        outcome: optional_word(r, "outcome")?,
+        national: match r.try_get::<i64, _>("national")? {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(sqlx::Error::ColumnDecode {
+                    index: "national".into(),
+                    source: format!("{other} is not 0 or 1").into(),
+                })
+            }
+        },
+        represented_at_ms: r.try_get("represented_at_ms")?,
+    })
 }
 
 pub fn facts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
     let (clause, texts) = fact_where(filter);
     ReportSql {
-        sql: format!(
-            "SELECT f.specialty, f.submitted_at_ms, f.target_ms, f.first_reply_ms, f.information_requests, \
-             f.awaiting_since_ms, f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, \
-             f.represented_at_ms FROM case_facts f WHERE {clause}"
-        ),
+        sql: format!("SELECT {FACT_COLUMNS} FROM case_facts f WHERE {clause}"),
         texts,
     }
 }
 
-pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<FactRow>> {
+pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
     let q = facts_sql(filter);
     let rows = q.query(filter).fetch_all(db.pool()).await?;
     Ok(rows
         .iter()
-        .map(FactRow::from_row)
+        .map(facts_from_row)
         .collect::<Result<_, sqlx::Error>>()?)
-}
-
-/// Day cells built from fact rows, exactly as the rollup triggers build them.
-pub fn cells_from_facts(rows: &[FactRow]) -> Vec<DayCell> {
-    let mut cells: std::collections::BTreeMap<(String, i64), DayCell> = Default::default();
-    for r in rows {
-        let day = day_start(r.submitted_at_ms);
-        let cell = cells
-            .entry((r.specialty.clone(), day))
-            .or_insert_with(|| DayCell {
-                specialty: r.specialty.clone(),
-                day_ms: day,
-                ..Default::default()
-            });
-        cell.counts.add(&r.counts());
-        if let Some(d) = r.first_reply_ms {
-            cell.first_reply_ms.push(d);
-        }
-        if let Some(d) = r.to_close_ms {
-            cell.to_close_ms.push(d);
-            if r.information_requests > 0 {
-                cell.awaiting_gp_ms.push(r.awaiting_gp_ms);
-            }
-        }
-    }
-    cells.into_values().collect()
 }
 
 /// Day cells computed from `case_facts` (used for a practice filter; any filter works).
 pub async fn fact_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
-    Ok(cells_from_facts(&facts(db, filter).await?))
+    let facts = facts(db, filter).await?;
+    Ok(day_cells(&facts, |f| &f.specialty))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,8 +226,8 @@ pub struct PracticeCounts {
     pub counts: Counts,
 }
 
-/// Counts per practice: from the practice rollup, or from `case_facts` when the report is
-/// narrowed to a specialty or practice.
+/// Counts per practice: from the practice rollup, or from the flags in `case_facts` when the
+/// report is narrowed to a specialty or practice.
 pub fn practice_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
     if filter.specialty.is_none() && filter.practice_id.is_none() {
         ReportSql {
@@ -370,7 +235,7 @@ pub fn practice_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
                 "SELECT x.*, p.ods_code, p.name FROM (SELECT d.practice_id, {} FROM report_practice_days d \
                  WHERE d.day_ms >= $1 AND d.day_ms < $2 GROUP BY d.practice_id) x \
                  JOIN practices p ON p.id = x.practice_id ORDER BY p.ods_code",
-                sums(|i| format!("d.{}", COUNT_COLUMNS[i]))
+                sums(|_, c| format!("d.{c}"))
             ),
             texts: Vec::new(),
         }
@@ -381,7 +246,7 @@ pub fn practice_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
                 "SELECT x.*, p.ods_code, p.name FROM (SELECT f.practice_id, {} FROM case_facts f \
                  WHERE {clause} GROUP BY f.practice_id) x \
                  JOIN practices p ON p.id = x.practice_id ORDER BY p.ods_code",
-                sums(|i| FACT_FLAGS[i].to_string())
+                sums(|i, _| format!("(f.flags >> {i}) & 1"))
             ),
             texts,
         }
@@ -397,11 +262,277 @@ pub async fn practice_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<Pract
                 practice_id: r.try_get("practice_id")?,
                 ods_code: r.try_get("ods_code")?,
                 name: r.try_get("name")?,
-                counts: Counts::from_row(r)?,
+                counts: counts_from_row(r)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+// Writing: the service decides, in the transaction of each case event, and stores here.
+
+/// ` FOR UPDATE` on PostgreSQL. SQLite needs none: every transaction that writes facts has
+/// already written (the case), so it holds the database's only write lock.
+fn for_update(tx: &mut Tx<'_>) -> &'static str {
+    if tx.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
+/// A case's facts, locked until the transaction ends.
+pub async fn facts_of(tx: &mut Tx<'_>, case_id: &str) -> DbResult<Option<CaseFacts>> {
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM case_facts f WHERE f.case_id = $1{}",
+        for_update(tx)
+    );
+    let row = sqlx::query(&sql)
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(facts_from_row).transpose()?)
+}
+
+/// The facts, locked, of the same patient's other cases in the same specialty that have not been
+/// re-presented yet (whether this case re-presents them is the domain's rule).
+pub async fn earlier_facts_of_patient(tx: &mut Tx<'_>, case_id: &str) -> DbResult<Vec<CaseFacts>> {
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM case_facts f JOIN cases o ON o.id = f.case_id \
+         JOIN cases n ON n.nhs_number = o.nhs_number AND n.specialty = o.specialty \
+         WHERE n.id = $1 AND o.id <> n.id AND f.represented_at_ms IS NULL \
+         ORDER BY f.case_id{}",
+        for_update(tx)
+    );
+    let rows = sqlx::query(&sql).bind(case_id).fetch_all(&mut **tx).await?;
+    Ok(rows
+        .iter()
+        .map(facts_from_row)
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The response target in force for a specialty and urgency.
+pub async fn target_ms(tx: &mut Tx<'_>, specialty: &str, urgency: Urgency) -> DbResult<i64> {
+    let column = match urgency {
+        Urgency::Urgent => "urgent_target_ms",
+        Urgency::Routine => "routine_target_ms",
+    };
+    Ok(
+        sqlx::query_scalar(&format!("SELECT {column} FROM specialties WHERE slug = $1"))
+            .bind(specialty)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// Inserts or replaces a case's facts and its figures' flags.
+pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO case_facts (case_id, practice_id, specialty, urgency, target_ms, \
+         submitted_at_ms, week_start_ms, first_reply_ms, information_requests, awaiting_since_ms, \
+         awaiting_gp_ms, closed_at_ms, to_close_ms, outcome, national, represented_at_ms, flags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (case_id) DO UPDATE SET first_reply_ms = excluded.first_reply_ms, \
+         information_requests = excluded.information_requests, \
+         awaiting_since_ms = excluded.awaiting_since_ms, awaiting_gp_ms = excluded.awaiting_gp_ms, \
+         closed_at_ms = excluded.closed_at_ms, to_close_ms = excluded.to_close_ms, \
+         outcome = excluded.outcome, national = excluded.national, \
+         represented_at_ms = excluded.represented_at_ms, flags = excluded.flags",
+    )
+    .bind(&f.case_id)
+    .bind(&f.practice_id)
+    .bind(&f.specialty)
+    .bind(f.urgency.as_str())
+    .bind(f.target_ms)
+    .bind(f.submitted_at_ms)
+    .bind(week_start(f.submitted_at_ms))
+    .bind(f.first_reply_ms)
+    .bind(f.information_requests)
+    .bind(f.awaiting_since_ms)
+    .bind(f.awaiting_gp_ms)
+    .bind(f.closed_at_ms)
+    .bind(f.to_close_ms)
+    .bind(f.outcome.map(|o| o.as_str()))
+    .bind(i64::from(f.national))
+    .bind(f.represented_at_ms)
+    .bind(f.counts().flags())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn list(values: &[i64]) -> String {
+    values.iter().map(|v| format!(",{v}")).collect()
+}
+
+/// Adds `delta` (and, for the specialty, the durations) to the day cells of a case's specialty
+/// and practice.
+pub async fn add_to_days(
+    tx: &mut Tx<'_>,
+    facts: &CaseFacts,
+    delta: &Counts,
+    durations: Durations,
+) -> DbResult<()> {
+    let mut cell = DayCell {
+        key: facts.specialty.clone(),
+        day_ms: day_start(facts.submitted_at_ms),
+        counts: *delta,
+        ..Default::default()
+    };
+    cell.push_durations(durations);
+    add_cell(tx, Rollup::Specialty, &cell).await?;
+    cell.key = facts.practice_id.clone();
+    add_cell(tx, Rollup::Practice, &cell).await
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Rollup {
+    Specialty,
+    Practice,
+}
+
+impl Rollup {
+    fn table(self) -> &'static str {
+        match self {
+            Rollup::Specialty => "report_specialty_days",
+            Rollup::Practice => "report_practice_days",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Rollup::Specialty => "specialty",
+            Rollup::Practice => "practice_id",
+        }
+    }
+
+    fn lists(self) -> &'static [&'static str] {
+        match self {
+            Rollup::Specialty => &["first_reply_list", "to_close_list", "awaiting_gp_list"],
+            Rollup::Practice => &[],
+        }
+    }
+}
+
+/// Adds a cell to its day's row: every figure summed, the duration lists appended.
+pub async fn add_cell(tx: &mut Tx<'_>, rollup: Rollup, cell: &DayCell) -> DbResult<()> {
+    let (table, key) = (rollup.table(), rollup.key());
+    let columns: Vec<&str> = Counts::NAMES
+        .iter()
+        .chain(rollup.lists())
+        .copied()
+        .collect();
+    let values = (3..columns.len() + 3)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = Counts::NAMES
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .chain(
+            rollup
+                .lists()
+                .iter()
+                .map(|c| format!("{c} = {table}.{c} || excluded.{c}")),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({key}, day_ms, {}) VALUES ($1, $2, {values}) \
+         ON CONFLICT ({key}, day_ms) DO UPDATE SET {updates}",
+        columns.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(&cell.key).bind(cell.day_ms);
+    for v in cell.counts.values() {
+        q = q.bind(v);
+    }
+    if rollup.lists().is_empty() {
+        return Ok(q.execute(&mut **tx).await.map(drop)?);
+    }
+    q.bind(list(&cell.first_reply_ms))
+        .bind(list(&cell.to_close_ms))
+        .bind(list(&cell.awaiting_gp_ms))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+// Rebuilding: the flags and day tables from the facts, when the figure set changed.
+
+/// Serialises rebuilds across instances (PostgreSQL; SQLite has one writer).
+pub async fn lock_for_rebuild(tx: &mut Tx<'_>) -> DbResult<()> {
+    if tx.backend_name() == "PostgreSQL" {
+        // Any constant shared by every instance; "aghub" in ASCII.
+        sqlx::query("SELECT pg_advisory_xact_lock(435610318946)")
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        // A write, so that this transaction holds SQLite's write lock before it reads.
+        sqlx::query("DELETE FROM report_definition WHERE figures IS NULL")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The figure set the flags and day tables hold, if any was recorded.
+pub async fn definition(db: impl sqlx::Executor<'_, Database = Any>) -> DbResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT figures FROM report_definition")
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn set_definition(tx: &mut Tx<'_>, figures: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM report_definition")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO report_definition (figures) VALUES ($1)")
+        .bind(figures)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Every case's facts, oldest first.
+pub async fn all_facts(tx: &mut Tx<'_>) -> DbResult<Vec<CaseFacts>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {FACT_COLUMNS} FROM case_facts f ORDER BY f.submitted_at_ms, f.case_id"
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(facts_from_row)
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Stores each case's flags, many rows a statement.
+pub async fn save_flags(tx: &mut Tx<'_>, flags: &[(&str, i64)]) -> DbResult<()> {
+    for chunk in flags.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            // column1, column2: what both dialects name a VALUES list's columns.
+            "UPDATE case_facts SET flags = v.column2 FROM (VALUES {values}) AS v \
+             WHERE case_facts.case_id = v.column1"
+        );
+        let mut q = sqlx::query(&sql);
+        for (case_id, bits) in chunk {
+            q = q.bind(*case_id).bind(*bits);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Empties a day table (before it is rebuilt).
+pub async fn clear_days(tx: &mut Tx<'_>, rollup: Rollup) -> DbResult<()> {
+    sqlx::query(&format!("DELETE FROM {}", rollup.table()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,37 +579,11 @@ pub async fn topic_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<TopicCou
         .map_err(Into::into)
 }
 
-/// The rota pool a consultant replies from: `local` if on a local shift of the case's specialty
-/// now, else `national` if on a national one, else none (a claim can outlive a shift).
-pub async fn reply_pool(
-    tx: &mut Transaction<'_, Any>,
-    case_id: &str,
-    user_id: &str,
-    now_ms: i64,
-) -> DbResult<Option<&'static str>> {
-    let pools: Vec<String> = sqlx::query_scalar(
-        "SELECT r.pool FROM rota_shifts r JOIN cases c ON c.specialty = r.specialty \
-         WHERE c.id = $1 AND r.user_id = $2 AND r.starts_at_ms <= $3 AND r.ends_at_ms > $3",
-    )
-    .bind(case_id)
-    .bind(user_id)
-    .bind(now_ms)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(if pools.iter().any(|p| p == "local") {
-        Some("local")
-    } else if pools.iter().any(|p| p == "national") {
-        Some("national")
-    } else {
-        None
-    })
-}
-
 /// Records a reply's topics (slugs already checked against the list) against the case, once per
 /// case and topic. Only active topics of the case's own specialty are written, whatever the
 /// caller passes: the database, not only the form, keeps free text out of the reports.
 pub async fn insert_topics(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx<'_>,
     case_id: &str,
     topics: &[String],
     now_ms: i64,
@@ -503,16 +608,6 @@ pub async fn insert_topics(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn weeks_start_on_monday_utc() {
-        // 2026-11-23 is a Monday; 2026-11-29 a Sunday.
-        let monday = 1_795_392_000_000;
-        assert_eq!(week_start(monday), monday);
-        assert_eq!(week_start(monday + 6 * DAY_MS + DAY_MS - 1), monday);
-        assert_eq!(week_start(monday - 1), monday - WEEK_MS);
-        assert_eq!(day_start(monday + 9 * 3_600_000), monday);
-    }
 
     #[test]
     fn duration_lists_parse_and_ignore_the_leading_comma() {

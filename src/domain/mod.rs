@@ -5,6 +5,7 @@ pub mod case;
 pub mod ids;
 pub mod nhs_number;
 pub mod queue;
+pub mod reports;
 pub mod role;
 pub mod sign_in;
 pub mod topics;

@@ -19,6 +19,9 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
+    super::case_facts::bring_up_to_date(&db)
+        .await
+        .context("bringing the report figures up to date")?;
     Ok(db)
 }
 

@@ -9,6 +9,7 @@ use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit};
 use crate::domain::access::{CaseAccess, Principal};
 use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
+use crate::domain::reports::CaseEvent;
 use crate::domain::{
     topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, Role, Urgency,
 };
@@ -313,6 +314,8 @@ async fn create_inner(
     }
     insert_photos(&mut tx, case_id, None, photos, now).await?;
     photos.settle(&mut tx).await?;
+    super::case_facts::submitted(&mut tx, case_id, practice_id, &v.specialty, v.urgency, now)
+        .await?;
     audit::record(
         &mut *tx,
         audit::Event {
@@ -793,6 +796,9 @@ pub async fn reply(
         return Err(ServiceError::Invalid(errors));
     };
     let now = state.now_ms();
+    // Reports count the cases the national pool answered: the rota the consultant replies from.
+    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let pool = queue::on_duty(&shifts, &row.specialty).pool();
     let mut tx = state.db.pool().begin().await?;
     let new_status = outcome.status_after();
     if !db::cases::reply(
@@ -831,9 +837,17 @@ pub async fn reply(
         },
     )
     .await?;
-    // Reports count the cases the national pool answered: record the rota pool with the reply.
-    let pool = db::reports::reply_pool(&mut tx, case_id, &user.user_id, now).await?;
     db::reports::insert_topics(&mut tx, case_id, &tags, now).await?;
+    super::case_facts::apply(
+        &mut tx,
+        case_id,
+        CaseEvent::Replied {
+            at_ms: now,
+            outcome,
+            pool,
+        },
+    )
+    .await?;
     audit::record(
         &mut *tx,
         audit::Event {
@@ -841,7 +855,7 @@ pub async fn reply(
             action: "case.replied",
             case_id: Some(case_id),
             detail: Some(
-                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool, "topics": tags.len(), "other_topic": other_topic.is_some() }),
+                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool.map(|p| p.as_str()), "topics": tags.len(), "other_topic": other_topic.is_some() }),
             ),
             ..Default::default()
         },
@@ -926,6 +940,7 @@ async fn respond_inner(
     .await?;
     insert_photos(&mut tx, case_id, Some(&message_id), photos, now).await?;
     photos.settle(&mut tx).await?;
+    super::case_facts::apply(&mut tx, case_id, CaseEvent::Responded { at_ms: now }).await?;
     audit::record(
         &mut *tx,
         audit::Event {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod case_facts;
 pub mod cases;
 pub mod photos;
 pub mod reports;

@@ -27,9 +27,10 @@ use utoipa::ToSchema;
 
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::clock::{rfc3339, utc_date, ISO_DATE};
-use crate::db::reports::{self as rdb, Counts, DayCell, Filter, DAY_MS, WEEK_MS};
+use crate::db::reports::{self as rdb, Filter};
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
+use crate::domain::reports::{week_start, Counts, DayCell, DAY_MS, WEEK_MS};
 use crate::service::AppState;
 
 /// Longest period a report covers (two years).
@@ -99,7 +100,7 @@ impl Period {
 
     /// The last 13 weeks: from the Monday 12 weeks before this week's, to today.
     pub fn recent(now_ms: i64) -> Period {
-        let this_week = rdb::week_start(now_ms);
+        let this_week = week_start(now_ms);
         Period {
             from: utc_date(this_week - 12 * WEEK_MS),
             to: utc_date(now_ms),
@@ -402,9 +403,9 @@ pub fn compute(
         total.add(&c.counts);
         all.add(c);
     }
-    let mut by_week = group_cells(cells.iter(), |c| rdb::week_start(c.day_ms));
+    let mut by_week = group_cells(cells.iter(), |c| week_start(c.day_ms));
     let mut weeks = Vec::new();
-    let mut w = rdb::week_start(period.from_ms());
+    let mut w = week_start(period.from_ms());
     while w < period.to_ms() {
         let (counts, durations) = by_week.remove(&w).unwrap_or_default();
         weeks.push(WeekFigures {
@@ -413,7 +414,7 @@ pub fn compute(
         });
         w += WEEK_MS;
     }
-    let mut specialties: Vec<GroupFigures> = group_cells(cells.iter(), |c| c.specialty.clone())
+    let mut specialties: Vec<GroupFigures> = group_cells(cells.iter(), |c| c.key.clone())
         .into_iter()
         .map(|(slug, (counts, durations))| GroupFigures {
             name: specialty_names

@@ -42,6 +42,9 @@ impl AppState {
         db.migrate_if_pending()
             .await
             .context("applying database migrations")?;
+        super::case_facts::bring_up_to_date(&db)
+            .await
+            .context("bringing the report figures up to date")?;
         let blobs = BlobStore::from_settings(&settings)
             .await
             .context("opening the object store")?;

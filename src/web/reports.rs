@@ -13,10 +13,11 @@ use tower_sessions::Session;
 
 use super::api_types::ErrorBody;
 use super::auth::CurrentUser;
-use super::case_pages::fmt_age;
 use super::error::{AppError, AppResult};
 use super::templates::{render, Layout};
+use super::uk_time::fmt_age;
 use crate::domain::access::Principal;
+use crate::domain::Outcome;
 use crate::service::reports::{
     self, figures_csv, topics_csv, Figures, Format, Period, Report, ReportRequest,
 };
@@ -254,29 +255,16 @@ fn headline(f: &Figures) -> Headline {
         answer_rate: percent(f.answer_rate_within_target),
         answered_in_target: f.first_reply.within_target,
         deflection: percent(f.deflection_rate),
-        outcomes: vec![
-            (
-                "Manage in primary care",
-                o.manage_in_primary_care,
-                of_closed(o.manage_in_primary_care),
-            ),
-            (
-                "Refer (routine)",
-                o.refer_routine,
-                of_closed(o.refer_routine),
-            ),
-            ("Refer (urgent)", o.refer_urgent, of_closed(o.refer_urgent)),
-            (
-                "Refer on the two-week-wait pathway",
-                o.refer_two_week_wait,
-                of_closed(o.refer_two_week_wait),
-            ),
-            (
-                "Redirect to another specialty",
-                o.redirect_specialty,
-                of_closed(o.redirect_specialty),
-            ),
-        ],
+        outcomes: [
+            (Outcome::ManageInPrimaryCare, o.manage_in_primary_care),
+            (Outcome::ReferRoutine, o.refer_routine),
+            (Outcome::ReferUrgent, o.refer_urgent),
+            (Outcome::ReferTwoWeekWait, o.refer_two_week_wait),
+            (Outcome::RedirectSpecialty, o.redirect_specialty),
+        ]
+        .into_iter()
+        .map(|(outcome, n)| (outcome.label(), n, of_closed(n)))
+        .collect(),
         national: f.national_pool,
         national_pct: percent(f.national_pool_share),
         mipc: o.manage_in_primary_care,

@@ -9,6 +9,13 @@ use jiff::tz::TimeZone;
 static LONDON: LazyLock<TimeZone> =
     LazyLock::new(|| TimeZone::get("Europe/London").expect("the bundled tzdb has Europe/London"));
 
+/// A duration as people read it: "3 h 20 min", "2 days 1 h".
+pub fn fmt_age(ms: i64) -> String {
+    crate::domain::queue::describe_time_left(ms.max(0), 0)
+        .trim_end_matches(" left")
+        .to_string()
+}
+
 /// "23 Nov 2026, 09:00 GMT", "1 Jul 2026, 09:00 BST".
 pub fn format(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)

@@ -35,3 +35,4 @@ mod platform;
 mod reports;
 mod security;
 mod slow_clients;
+mod upgrade;

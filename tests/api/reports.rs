@@ -8,6 +8,9 @@ use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use aghub::db::reports as rdb;
+use aghub::domain::reports::{CaseEvent, CaseFacts, Counts, DayCell};
+
 use crate::cases::{jpeg_part, World};
 use crate::helpers::{error_code, phone_jpeg, Stack, PASSWORD, T0};
 
@@ -389,52 +392,92 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
 }
 
 /// Compares day cells whatever the order of their duration lists.
-fn normalised(mut cells: Vec<aghub::db::reports::DayCell>) -> Vec<aghub::db::reports::DayCell> {
+fn normalised(mut cells: Vec<DayCell>) -> Vec<DayCell> {
     for c in &mut cells {
         c.first_reply_ms.sort_unstable();
         c.to_close_ms.sort_unstable();
         c.awaiting_gp_ms.sort_unstable();
     }
-    cells.sort_by(|a, b| (&a.specialty, a.day_ms).cmp(&(&b.specialty, b.day_ms)));
+    cells.sort_by(|a, b| (&a.key, a.day_ms).cmp(&(&b.key, b.day_ms)));
     cells
 }
 
-/// The migration's backfill (the rules applied set-wise to recorded events), in two parts.
-fn backfill_sql(backend: aghub::db::Backend) -> (String, String) {
-    let dir = match backend {
-        aghub::db::Backend::Sqlite => "sqlite",
-        aghub::db::Backend::Postgres => "postgres",
-    };
-    let text = std::fs::read_to_string(format!(
-        "{}/migrations/{dir}/0003_reports.sql",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let part = |from: &str, to: &str| {
-        let start = text.find(from).unwrap_or_else(|| panic!("no '{from}'"));
-        let end = text[start..]
-            .find(to)
-            .unwrap_or_else(|| panic!("no '{to}'"))
-            + start;
-        text[start..end].to_string()
-    };
-    (
-        part("-- Backfill:", "-- Indexes last"),
-        part("-- Backfill of the rollups", "-- Rollup triggers"),
+/// Every case's facts as the domain's rules make them from the audit trail alone: each
+/// `case.created`, `case.replied` (its outcome and rota pool) and `case.responded`, in order.
+async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT a.action, a.case_id, a.at_ms, a.detail, c.practice_id, c.specialty, c.urgency, \
+         c.nhs_number, CASE c.urgency WHEN 'urgent' THEN s.urgent_target_ms ELSE s.routine_target_ms END AS target_ms \
+         FROM audit_events a JOIN cases c ON c.id = a.case_id JOIN specialties s ON s.slug = c.specialty \
+         WHERE a.action IN ('case.created', 'case.replied', 'case.responded') ORDER BY a.at_ms, a.id",
     )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let mut facts: Vec<(String, CaseFacts)> = Vec::new();
+    for r in rows {
+        let action: String = r.get("action");
+        let case_id: String = r.get("case_id");
+        let at_ms: i64 = r.get("at_ms");
+        let detail: Value = r
+            .get::<Option<String>, _>("detail")
+            .map_or(Value::Null, |d| serde_json::from_str(&d).unwrap());
+        let event = match action.as_str() {
+            "case.created" => {
+                let patient: String = r.get("nhs_number");
+                let specialty: String = r.get("specialty");
+                for (p, f) in &mut facts {
+                    if *p == patient && f.specialty == specialty {
+                        f.apply(&CaseEvent::PatientReturned { at_ms });
+                    }
+                }
+                let urgency: String = r.get("urgency");
+                facts.push((
+                    patient,
+                    CaseFacts::submitted(
+                        &case_id,
+                        r.get("practice_id"),
+                        &specialty,
+                        urgency.parse().unwrap(),
+                        r.get("target_ms"),
+                        at_ms,
+                    ),
+                ));
+                continue;
+            }
+            "case.replied" => CaseEvent::Replied {
+                at_ms,
+                outcome: detail["outcome"].as_str().unwrap().parse().unwrap(),
+                pool: detail["pool"].as_str().map(|p| p.parse().unwrap()),
+            },
+            _ => CaseEvent::Responded { at_ms },
+        };
+        let (_, f) = facts
+            .iter_mut()
+            .find(|(_, f)| f.case_id == case_id)
+            .expect("created before its other events");
+        f.apply(&event);
+    }
+    let mut facts: Vec<CaseFacts> = facts.into_iter().map(|(_, f)| f).collect();
+    facts.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+    facts
 }
 
+/// What the service stored, checked three ways with the running code: the day tables equal the
+/// stored facts summed by the domain's rules; the stored facts equal a replay of the audit trail
+/// through those rules; and a rebuild of flags and day tables from the facts changes no report.
 async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trail(stack: Stack) {
-    use aghub::db::reports as rdb;
     let w = scenario(stack).await;
     let db = &w.app.state.db;
     let (from_ms, to_ms) = (T0 - 24 * H, T0 + 400 * H);
-    let all = rdb::Filter {
+    let filter = |specialty| rdb::Filter {
         from_ms,
         to_ms,
-        specialty: None,
+        specialty,
         practice_id: None,
     };
+    let all = filter(None);
     let rollup = normalised(rdb::specialty_days(db, &all).await.unwrap());
     let from_facts = normalised(rdb::fact_days(db, &all).await.unwrap());
     assert_eq!(
@@ -442,74 +485,53 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
         3,
         "cardiology on 23 and 30 Nov, dermatology on 23 Nov"
     );
-    assert_eq!(rollup, from_facts, "trigger-kept rollup = the facts summed");
+    assert_eq!(rollup, from_facts, "the day tables = the facts summed");
     let practices = rdb::practice_counts(db, &all).await.unwrap();
-    let mut summed = rdb::Counts::default();
+    let mut summed = Counts::default();
     for p in &practices {
         summed.add(&p.counts);
     }
-    let mut total = rdb::Counts::default();
+    let mut total = Counts::default();
     for c in &rollup {
         total.add(&c.counts);
     }
     assert_eq!(summed, total);
-    let facts_before = rdb::facts(db, &all).await.unwrap();
-    let report = |db: aghub::db::Db| async move {
-        aghub::service::reports::read(
-            &db,
-            &rdb::Filter {
-                from_ms,
-                to_ms,
-                specialty: None,
-                practice_id: None,
-            },
-        )
-        .await
-        .unwrap()
-    };
-    let before = report(db.clone()).await;
-
-    // Rebuild everything from the audit trail as the migration does for existing data.
-    let (facts_sql, rollups_sql) = backfill_sql(db.backend());
-    for table in [
-        "case_facts",
-        "report_specialty_days",
-        "report_practice_days",
-    ] {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(db.pool())
-            .await
-            .unwrap();
-    }
-    sqlx::raw_sql(&facts_sql).execute(db.pool()).await.unwrap();
-    let facts_after = rdb::facts(db, &all).await.unwrap();
-    let key = |f: &rdb::FactRow| (f.submitted_at_ms, f.specialty.clone());
-    let (mut a, mut b) = (facts_before.clone(), facts_after.clone());
-    a.sort_by_key(key);
-    b.sort_by_key(key);
-    assert_eq!(a, b, "replayed facts = live facts");
-    // The facts backfill ran through the rollup triggers; then rebuild the rollups set-wise too.
-    let via_triggers = report(db.clone()).await;
-    for table in ["report_specialty_days", "report_practice_days"] {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(db.pool())
-            .await
-            .unwrap();
-    }
-    sqlx::raw_sql(&rollups_sql)
-        .execute(db.pool())
+    // The flags path (a specialty filter) against the facts counted in Rust.
+    let cardiology = rdb::practice_counts(db, &filter(Some("cardiology")))
         .await
         .unwrap();
-    let rebuilt = report(db.clone()).await;
-    for (name, data) in [("via triggers", &via_triggers), ("set-wise", &rebuilt)] {
-        assert_eq!(
-            normalised(data.cells.clone()),
-            normalised(before.cells.clone()),
-            "{name}"
-        );
-        assert_eq!(data.practices, before.practices, "{name}");
-        assert_eq!(data.topics.len(), before.topics.len(), "{name}");
+    let facts = rdb::facts(db, &filter(Some("cardiology"))).await.unwrap();
+    for p in &cardiology {
+        let mut expected = Counts::default();
+        for f in facts.iter().filter(|f| f.practice_id == p.practice_id) {
+            expected.add(&f.counts());
+        }
+        assert_eq!(p.counts, expected, "{}", p.ods_code);
     }
+    assert_eq!(cardiology.len(), 2);
+
+    let mut stored = rdb::facts(db, &all).await.unwrap();
+    stored.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+    assert_eq!(stored.len(), 7);
+    assert_eq!(
+        stored,
+        replay_audit_trail(db).await,
+        "stored facts = the audit trail replayed"
+    );
+
+    let report = || aghub::service::reports::read(db, &all);
+    let before = report().await.unwrap();
+    aghub::service::case_facts::rebuild(db).await.unwrap();
+    let rebuilt = report().await.unwrap();
+    assert_eq!(normalised(rebuilt.cells), normalised(before.cells.clone()));
+    assert_eq!(rebuilt.practices, before.practices);
+    assert_eq!(rebuilt.topics, before.topics);
+    assert!(
+        !aghub::service::case_facts::bring_up_to_date(db)
+            .await
+            .unwrap(),
+        "nothing to do once the figure set is recorded"
+    );
 }
 
 async fn reports_are_for_commissioners_and_admins_only(stack: Stack) {

@@ -6,7 +6,7 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{fmt_age, formatted_nhs, specialty_name, specialty_names};
+use super::{formatted_nhs, specialty_name, specialty_names};
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, Outcome, Role, Urgency};
 use crate::service::cases::{self, CaseRow, Specialty};
@@ -15,6 +15,7 @@ use crate::web::auth::CurrentUser;
 use crate::web::error::AppResult;
 use crate::web::templates::{render, Layout};
 use crate::web::uk_time;
+use crate::web::uk_time::fmt_age;
 
 struct ListRow {
     id: String,

@@ -14,18 +14,10 @@ pub use new_case::{create, new_form};
 
 use serde::Deserialize;
 
-use crate::domain::queue::describe_time_left;
 use crate::domain::NhsNumber;
 use crate::service::cases::{self, Specialty};
 use crate::service::AppState;
 use crate::web::error::AppResult;
-
-/// "3 h 20 min", "2 days 1 h".
-pub fn fmt_age(ms: i64) -> String {
-    describe_time_left(ms.max(0), 0)
-        .trim_end_matches(" left")
-        .to_string()
-}
 
 pub(super) fn formatted_nhs(n: &str) -> String {
     NhsNumber::parse(n)
