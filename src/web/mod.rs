@@ -7,6 +7,7 @@ pub mod api_types;
 pub mod auth;
 pub mod case_form;
 pub mod case_pages;
+mod charts;
 pub mod csrf;
 pub mod error;
 pub mod health;

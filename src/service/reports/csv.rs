@@ -1,0 +1,137 @@
+//! The report as CSV: figures (a row for the period, then per week, specialty and practice) and
+//! topics by practice.
+
+use super::figures::{Figures, Report};
+
+/// A CSV field: quoted when needed; text that a spreadsheet would run as a formula is prefixed
+/// with an apostrophe.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn hours(ms: Option<i64>) -> String {
+    ms.map(|v| format!("{:.2}", v as f64 / 3_600_000.0))
+        .unwrap_or_default()
+}
+
+fn pct(share: Option<f64>) -> String {
+    share
+        .map(|s| format!("{:.1}", s * 100.0))
+        .unwrap_or_default()
+}
+
+pub const CSV_COLUMNS: &str = "group,key,name,submitted,answered,closed,awaiting_gp_now,information_requested,\
+first_reply_cases,first_reply_median_hours,first_reply_p90_hours,first_reply_within_target,first_reply_within_target_pct,\
+close_cases,close_median_hours,close_p90_hours,close_within_target,close_within_target_pct,\
+awaiting_gp_cases,awaiting_gp_median_hours,awaiting_gp_p90_hours,answer_rate_within_target_pct,\
+manage_in_primary_care,refer_routine,refer_urgent,refer_two_week_wait,redirect_specialty,deflection_pct,\
+national_pool,national_pool_pct,re_presented,re_presentation_pct";
+
+fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
+    let w = f.awaiting_gp.as_ref();
+    let cells = [
+        csv_field(group),
+        csv_field(key),
+        csv_field(name),
+        f.submitted.to_string(),
+        f.answered.to_string(),
+        f.closed.to_string(),
+        f.awaiting_gp_now.to_string(),
+        f.information_requested.to_string(),
+        f.first_reply.cases.to_string(),
+        hours(f.first_reply.median_ms),
+        hours(f.first_reply.p90_ms),
+        f.first_reply.within_target.to_string(),
+        pct(f.first_reply.within_target_share),
+        f.to_close.cases.to_string(),
+        hours(f.to_close.median_ms),
+        hours(f.to_close.p90_ms),
+        f.to_close.within_target.to_string(),
+        pct(f.to_close.within_target_share),
+        w.map(|w| w.cases.to_string()).unwrap_or_default(),
+        hours(w.and_then(|w| w.median_ms)),
+        hours(w.and_then(|w| w.p90_ms)),
+        pct(f.answer_rate_within_target),
+        f.outcomes.manage_in_primary_care.to_string(),
+        f.outcomes.refer_routine.to_string(),
+        f.outcomes.refer_urgent.to_string(),
+        f.outcomes.refer_two_week_wait.to_string(),
+        f.outcomes.redirect_specialty.to_string(),
+        pct(f.deflection_rate),
+        f.national_pool.to_string(),
+        pct(f.national_pool_share),
+        f.re_presented.to_string(),
+        pct(f.re_presentation_rate),
+    ];
+    out.push_str(&cells.join(","));
+    out.push_str("\r\n");
+}
+
+/// The figures as CSV: one row for the period, then one per week, specialty and practice.
+/// Durations in hours (2 decimals), shares in percent (1 decimal).
+pub fn figures_csv(r: &Report) -> String {
+    let mut out = String::from(CSV_COLUMNS);
+    out.push_str("\r\n");
+    csv_row(
+        &mut out,
+        "total",
+        "all",
+        "All cases in the period",
+        &r.totals,
+    );
+    for w in &r.weeks {
+        csv_row(
+            &mut out,
+            "week",
+            &w.week_start,
+            &format!("Week from {}", w.week_start),
+            &w.figures,
+        );
+    }
+    for s in &r.specialties {
+        csv_row(&mut out, "specialty", &s.key, &s.name, &s.figures);
+    }
+    for p in &r.practices {
+        csv_row(&mut out, "practice", &p.key, &p.name, &p.figures);
+    }
+    out
+}
+
+/// Topics by practice as CSV.
+pub fn topics_csv(r: &Report) -> String {
+    let mut out = String::from("ods_code,practice,topic,cases\r\n");
+    for p in &r.topics_by_practice {
+        for t in &p.topics {
+            out.push_str(&format!(
+                "{},{},{},{}\r\n",
+                csv_field(&p.ods_code),
+                csv_field(&p.name),
+                csv_field(&t.topic),
+                t.cases
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formula_safe() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+    }
+}

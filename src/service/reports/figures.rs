@@ -1,0 +1,363 @@
+//! The figures of a report, computed from its data (pure): the definitions are in the module
+//! documentation of `service::reports`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::period::{fmt_date, Period};
+use crate::clock::rfc3339;
+use crate::db::reports as rdb;
+use crate::domain::reports::{week_start, Counts, DayCell, WEEK_MS};
+
+const TOP_TOPICS: usize = 20;
+const TOP_TOPICS_PER_PRACTICE: usize = 10;
+
+/// Median and 90th percentile of a set of durations.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Spread {
+    pub cases: i64,
+    pub median_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+}
+
+/// Turnaround of one kind: how many cases it covers, median, 90th percentile, share within target.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Turnaround {
+    pub cases: i64,
+    /// Null where the breakdown has no durations (practices) or there are no cases.
+    pub median_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+    pub within_target: i64,
+    /// within_target / cases, 4 decimals; null when there are no cases.
+    pub within_target_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OutcomeCounts {
+    pub manage_in_primary_care: i64,
+    pub refer_routine: i64,
+    pub refer_urgent: i64,
+    pub refer_two_week_wait: i64,
+    pub redirect_specialty: i64,
+}
+
+/// The figures of one group of cases (the whole period, a week, a specialty or a practice).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Figures {
+    pub submitted: i64,
+    /// With a first consultant reply (advice or request for information).
+    pub answered: i64,
+    pub closed: i64,
+    /// Waiting for the GP's response now.
+    pub awaiting_gp_now: i64,
+    /// Cases with at least one request for information.
+    pub information_requested: i64,
+    /// Submission to first consultant reply.
+    pub first_reply: Turnaround,
+    /// Submission to close, without the time awaiting the GP.
+    pub to_close: Turnaround,
+    /// Time closed cases spent awaiting the GP, over those that had a request for information;
+    /// null for practices.
+    pub awaiting_gp: Option<Spread>,
+    /// Answered within target / submitted.
+    pub answer_rate_within_target: Option<f64>,
+    /// Closing outcomes.
+    pub outcomes: OutcomeCounts,
+    /// Closed as manage in primary care / closed.
+    pub deflection_rate: Option<f64>,
+    /// Cases a national-pool consultant replied to.
+    pub national_pool: i64,
+    /// national_pool / answered.
+    pub national_pool_share: Option<f64>,
+    /// Closed as manage in primary care and re-presented within 90 days.
+    pub re_presented: i64,
+    /// re_presented / closed as manage in primary care.
+    pub re_presentation_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WeekFigures {
+    /// The Monday the week starts (YYYY-MM-DD); the first and last weeks may be partial.
+    pub week_start: String,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct GroupFigures {
+    /// Specialty slug or practice ODS code.
+    pub key: String,
+    pub name: String,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TopicCount {
+    /// The topic's label on its specialty's list.
+    pub topic: String,
+    /// Cases tagged with the topic in replies given in the period.
+    pub cases: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PracticeTopics {
+    pub ods_code: String,
+    pub name: String,
+    /// Most frequent first (at most 10).
+    pub topics: Vec<TopicCount>,
+}
+
+/// `GET /api/v1/reports/turnaround`: the cases submitted in the period, as they stand now.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Report {
+    /// First day (YYYY-MM-DD, UTC).
+    pub from: String,
+    /// Last day, included.
+    pub to: String,
+    pub specialty: Option<String>,
+    /// Practice ODS code.
+    pub practice: Option<String>,
+    pub generated_at: String,
+    pub totals: Figures,
+    pub weeks: Vec<WeekFigures>,
+    pub specialties: Vec<GroupFigures>,
+    pub practices: Vec<GroupFigures>,
+    /// Most frequent topics over all practices (at most 20).
+    pub topics: Vec<TopicCount>,
+    pub topics_by_practice: Vec<PracticeTopics>,
+}
+
+/// The `pct`-th percentile (0–100) of sorted values, interpolated like PERCENTILE.INC, in integer
+/// arithmetic (rounded half up to the millisecond).
+pub fn percentile(sorted: &[i64], pct: i64) -> Option<i64> {
+    let n = sorted.len() as i64;
+    if n == 0 {
+        return None;
+    }
+    let scaled = pct * (n - 1);
+    let (lo, rem) = ((scaled / 100) as usize, scaled % 100);
+    let hi = (lo + 1).min(sorted.len() - 1);
+    let x = i128::from(sorted[lo]) * 100 + i128::from(sorted[hi] - sorted[lo]) * i128::from(rem);
+    Some(((x + 50).div_euclid(100)) as i64)
+}
+
+fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
+}
+
+fn spread(mut values: Vec<i64>) -> Spread {
+    values.sort_unstable();
+    Spread {
+        cases: values.len() as i64,
+        median_ms: percentile(&values, 50),
+        p90_ms: percentile(&values, 90),
+    }
+}
+
+/// DurationLists of a group, when the source has them.
+#[derive(Default)]
+struct DurationLists {
+    first_reply: Vec<i64>,
+    to_close: Vec<i64>,
+    awaiting_gp: Vec<i64>,
+}
+
+impl DurationLists {
+    fn add(&mut self, c: &DayCell) {
+        self.first_reply.extend_from_slice(&c.first_reply_ms);
+        self.to_close.extend_from_slice(&c.to_close_ms);
+        self.awaiting_gp.extend_from_slice(&c.awaiting_gp_ms);
+    }
+}
+
+fn figures(c: &Counts, d: Option<DurationLists>) -> Figures {
+    let (first, close, waits) = match d {
+        Some(d) => (
+            Some(spread(d.first_reply)),
+            Some(spread(d.to_close)),
+            Some(spread(d.awaiting_gp)),
+        ),
+        None => (None, None, None),
+    };
+    let turnaround = |cases: i64, within: i64, s: Option<Spread>| Turnaround {
+        cases,
+        median_ms: s.as_ref().and_then(|s| s.median_ms),
+        p90_ms: s.as_ref().and_then(|s| s.p90_ms),
+        within_target: within,
+        within_target_share: share(within, cases),
+    };
+    Figures {
+        submitted: c.submitted,
+        answered: c.answered,
+        closed: c.closed,
+        awaiting_gp_now: c.awaiting_gp,
+        information_requested: c.information_requested,
+        first_reply: turnaround(c.answered, c.answered_in_target, first),
+        to_close: turnaround(c.closed, c.closed_in_target, close),
+        awaiting_gp: waits,
+        answer_rate_within_target: share(c.answered_in_target, c.submitted),
+        outcomes: OutcomeCounts {
+            manage_in_primary_care: c.manage_in_primary_care,
+            refer_routine: c.refer_routine,
+            refer_urgent: c.refer_urgent,
+            refer_two_week_wait: c.refer_two_week_wait,
+            redirect_specialty: c.redirect_specialty,
+        },
+        deflection_rate: share(c.manage_in_primary_care, c.closed),
+        national_pool: c.national_pool,
+        national_pool_share: share(c.national_pool, c.answered),
+        re_presented: c.represented,
+        re_presentation_rate: share(c.represented, c.manage_in_primary_care),
+    }
+}
+
+/// Sums cells by a key into counts and durations.
+fn group_cells<'a, K: Ord>(
+    cells: impl Iterator<Item = &'a DayCell>,
+    key: impl Fn(&DayCell) -> K,
+) -> BTreeMap<K, (Counts, DurationLists)> {
+    let mut groups: BTreeMap<K, (Counts, DurationLists)> = BTreeMap::new();
+    for c in cells {
+        let g = groups.entry(key(c)).or_default();
+        g.0.add(&c.counts);
+        g.1.add(c);
+    }
+    groups
+}
+
+/// Everything a report needs, as read from the database.
+pub struct ReportData {
+    pub cells: Vec<DayCell>,
+    pub practices: Vec<rdb::PracticeCounts>,
+    pub topics: Vec<rdb::TopicCount>,
+    /// Every practice: id → (ODS code, name).
+    pub practice_names: BTreeMap<String, (String, String)>,
+}
+
+/// Computes the report from its data (pure).
+pub fn compute(
+    period: &Period,
+    specialty: Option<&str>,
+    practice: Option<&str>,
+    specialty_names: &BTreeMap<String, String>,
+    data: &ReportData,
+    now_ms: i64,
+) -> Report {
+    let cells = &data.cells;
+    let mut total = Counts::default();
+    let mut all = DurationLists::default();
+    for c in cells {
+        total.add(&c.counts);
+        all.add(c);
+    }
+    let mut by_week = group_cells(cells.iter(), |c| week_start(c.day_ms));
+    let mut weeks = Vec::new();
+    let mut w = week_start(period.from_ms());
+    while w < period.to_ms() {
+        let (counts, durations) = by_week.remove(&w).unwrap_or_default();
+        weeks.push(WeekFigures {
+            week_start: fmt_date(w),
+            figures: figures(&counts, Some(durations)),
+        });
+        w += WEEK_MS;
+    }
+    let mut specialties: Vec<GroupFigures> = group_cells(cells.iter(), |c| c.key.clone())
+        .into_iter()
+        .map(|(slug, (counts, durations))| GroupFigures {
+            name: specialty_names
+                .get(&slug)
+                .cloned()
+                .unwrap_or_else(|| slug.clone()),
+            key: slug,
+            figures: figures(&counts, Some(durations)),
+        })
+        .collect();
+    specialties.sort_by(|a, b| a.name.cmp(&b.name));
+    let practices = data
+        .practices
+        .iter()
+        .map(|p| GroupFigures {
+            key: p.ods_code.clone(),
+            name: p.name.clone(),
+            figures: figures(&p.counts, None),
+        })
+        .collect();
+    let (topics, topics_by_practice) = topics(data);
+    Report {
+        from: period.first_day(),
+        to: period.last_day(),
+        specialty: specialty.map(str::to_string),
+        practice: practice.map(str::to_string),
+        generated_at: rfc3339(now_ms),
+        totals: figures(&total, Some(all)),
+        weeks,
+        specialties,
+        practices,
+        topics,
+        topics_by_practice,
+    }
+}
+
+fn top(mut counts: Vec<TopicCount>, n: usize) -> Vec<TopicCount> {
+    counts.sort_by(|a, b| b.cases.cmp(&a.cases).then_with(|| a.topic.cmp(&b.topic)));
+    counts.truncate(n);
+    counts
+}
+
+fn topics(data: &ReportData) -> (Vec<TopicCount>, Vec<PracticeTopics>) {
+    let mut overall: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut per_practice: BTreeMap<&str, Vec<TopicCount>> = BTreeMap::new();
+    for t in &data.topics {
+        *overall.entry(&t.topic).or_default() += t.cases;
+        per_practice
+            .entry(&t.practice_id)
+            .or_default()
+            .push(TopicCount {
+                topic: t.topic.clone(),
+                cases: t.cases,
+            });
+    }
+    let overall = top(
+        overall
+            .into_iter()
+            .map(|(topic, cases)| TopicCount {
+                topic: topic.to_string(),
+                cases,
+            })
+            .collect(),
+        TOP_TOPICS,
+    );
+    let mut by_practice: Vec<PracticeTopics> = per_practice
+        .into_iter()
+        .filter_map(|(id, counts)| {
+            let (ods, name) = data.practice_names.get(id)?;
+            Some(PracticeTopics {
+                ods_code: ods.clone(),
+                name: name.clone(),
+                topics: top(counts, TOP_TOPICS_PER_PRACTICE),
+            })
+        })
+        .collect();
+    by_practice.sort_by(|a, b| a.ods_code.cmp(&b.ods_code));
+    (overall, by_practice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_like_a_spreadsheet() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(3)); // 2.5 rounds half up
+        assert_eq!(percentile(&[10, 20, 30, 40], 50), Some(25));
+        // PERCENTILE.INC({10,20,30,40}, 0.9) = 37
+        assert_eq!(percentile(&[10, 20, 30, 40], 90), Some(37));
+        assert_eq!(
+            percentile(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90),
+            Some(10)
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Commissioners' figures: turnaround, outcomes, deflection, answer rate, national pool,
+//! re-presentation, weekly trends, breakdowns by specialty and practice, and reply topics.
+//!
+//! Definitions (product brief, "Figures worth showing"):
+//! * The cohort is the cases **submitted** in the period (UTC days, both ends included); every
+//!   figure describes those cases as they stand now. Weeks run Monday to Sunday (UTC).
+//! * Turnaround to first reply: first consultant reply (advice or request for information) minus
+//!   submission. Turnaround to close: close minus submission **minus the time awaiting the GP**,
+//!   which is shown apart (total wait of closed cases that had a request for information).
+//! * Median and 90th percentile as spreadsheets compute MEDIAN and PERCENTILE.INC: linear
+//!   interpolation between the closest ranks, rounded to the millisecond.
+//! * Within target: at most the specialty's target for the case's urgency, as it stood when the
+//!   case was submitted. Answer rate within target: answered within target / submitted.
+//! * Deflection: closed as manage in primary care / closed.
+//! * National pool: cases a consultant on the national pool rota replied to (at reply time).
+//! * Re-presentation: cases closed as manage in primary care after which a case for the same NHS
+//!   number and specialty was submitted within 90 days of the close.
+//!
+//! No NHS number or free text reaches a report: topics are the labels of each specialty's
+//! controlled list (`specialty_topics`), never text a consultant typed.
+
+mod csv;
+mod figures;
+mod period;
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{ServiceError, ServiceResult};
+use crate::db::reports::{self as rdb, Filter};
+use crate::db::{self, audit};
+use crate::domain::access::Principal;
+use crate::service::AppState;
+
+pub use csv::{figures_csv, topics_csv, CSV_COLUMNS};
+pub use figures::{
+    compute, percentile, Figures, GroupFigures, OutcomeCounts, PracticeTopics, Report, ReportData,
+    Spread, TopicCount, Turnaround, WeekFigures,
+};
+use period::field;
+pub use period::{fmt_date, Period, MAX_PERIOD_DAYS};
+
+/// What a commissioner asked for.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    pub period: Period,
+    /// Specialty slug.
+    pub specialty: Option<String>,
+    /// Practice ODS code.
+    pub practice: Option<String>,
+}
+
+/// Reads a report's data: day cells from the rollup, or from `case_facts` for a practice.
+/// The three reads run side by side.
+pub async fn read(db: &db::Db, filter: &Filter<'_>) -> ServiceResult<ReportData> {
+    let cells = async {
+        if filter.practice_id.is_some() {
+            rdb::fact_days(db, filter).await
+        } else {
+            rdb::specialty_days(db, filter).await
+        }
+    };
+    let (cells, practices, topics, all_practices) = tokio::try_join!(
+        cells,
+        rdb::practice_counts(db, filter),
+        rdb::topic_counts(db, filter),
+        db::practices::list(db)
+    )?;
+    Ok(ReportData {
+        cells,
+        practices,
+        topics,
+        practice_names: all_practices
+            .into_iter()
+            .map(|p| (p.id, (p.ods_code, p.name)))
+            .collect(),
+    })
+}
+
+/// How a report was shown, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Page,
+    Json,
+    Csv,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Page => "page",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// The turnaround report for commissioners and admins; records the view.
+pub async fn turnaround(
+    state: &AppState,
+    user: &Principal,
+    req: &ReportRequest,
+    format: Format,
+) -> ServiceResult<Report> {
+    if !user.may_see_reports() {
+        return Err(ServiceError::Forbidden(
+            "Only commissioners and admins can see reports.".into(),
+        ));
+    }
+    let names: BTreeMap<String, String> = db::specialties::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.slug, s.name))
+        .collect();
+    let specialty = req
+        .specialty
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(s) = specialty {
+        if !names.contains_key(s) {
+            return Err(ServiceError::Invalid(vec![field(
+                "specialty",
+                "invalid_specialty",
+                format!("'{s}' is not a specialty aghub serves."),
+            )]));
+        }
+    }
+    let ods = req
+        .practice
+        .as_deref()
+        .map(|p| p.trim().to_ascii_uppercase())
+        .filter(|p| !p.is_empty());
+    let practice = match &ods {
+        Some(code) => match db::practices::find_by_ods(&state.db, code).await? {
+            Some(p) => Some(p),
+            None => {
+                return Err(ServiceError::Invalid(vec![field(
+                    "practice",
+                    "invalid_practice",
+                    format!("There is no practice with ODS code '{code}'."),
+                )]))
+            }
+        },
+        None => None,
+    };
+    let filter = Filter {
+        from_ms: req.period.from_ms(),
+        to_ms: req.period.to_ms(),
+        specialty,
+        practice_id: practice.as_ref().map(|p| p.id.as_str()),
+    };
+    let data = read(&state.db, &filter).await?;
+    let now = state.now_ms();
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(&user.user_id),
+            action: "reports.viewed",
+            detail: Some(json!({
+                "report": "turnaround",
+                "from": req.period.first_day(),
+                "to": req.period.last_day(),
+                "specialty": specialty,
+                "practice": ods,
+                "format": format.as_str(),
+            })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(compute(
+        &req.period,
+        specialty,
+        ods.as_deref(),
+        &names,
+        &data,
+        now,
+    ))
+}
