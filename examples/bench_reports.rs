@@ -508,7 +508,7 @@ async fn main() -> anyhow::Result<()> {
     let token = aghub::service::accounts::create_token(
         &state.db,
         aghub::service::Actor::CommandLine,
-        &user,
+        &aghub::domain::UserId::new(user),
         0,
         i64::MAX,
     )

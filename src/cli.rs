@@ -245,7 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(t), _) => Revoke::Token(t.trim()),
                 (None, Some(e)) => {
                     owner = accounts::user_id_by_email(&db, e).await?;
-                    Revoke::AllOfUser(&owner)
+                    Revoke::AllOfUser(owner.as_str())
                 }
                 (None, None) => bail!("give --token TOKEN or --email EMAIL"),
             };
@@ -283,7 +283,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--to must be after --from");
             }
             let shift = admin::NewShift {
-                consultant_id: &user_id,
+                consultant_id: user_id.as_str(),
                 specialty: &specialty,
                 pool,
                 starts_at_ms: from_ms,

@@ -178,11 +178,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
             for specialty in u.specialties {
                 let upcoming = admin::upcoming_shifts(db, specialty, now).await?;
                 let on_this_week = upcoming.iter().any(|s| {
-                    s.user_id == user_id && s.starts_at_ms <= now && s.ends_at_ms >= week_end
+                    s.user_id == user_id.as_str()
+                        && s.starts_at_ms <= now
+                        && s.ends_at_ms >= week_end
                 });
                 if !on_this_week {
                     let shift = admin::NewShift {
-                        consultant_id: &user_id,
+                        consultant_id: user_id.as_str(),
                         specialty,
                         pool,
                         starts_at_ms: week_start,

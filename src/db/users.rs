@@ -2,7 +2,7 @@ use sqlx::Row;
 
 use super::{new_id, Db, DbError, DbResult, Tx};
 use crate::domain::access::Principal;
-use crate::domain::Role;
+use crate::domain::{PracticeId, Role, UserId};
 
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
@@ -159,11 +159,13 @@ pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
             .map(|r| r.try_get("specialty"))
             .collect::<Result<Vec<String>, _>>()?;
     Ok(Some(Principal {
-        user_id: row.try_get("id")?,
+        user_id: UserId::new(row.try_get::<String, _>("id")?),
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         role,
-        practice_id: row.try_get("practice_id")?,
+        practice_id: row
+            .try_get::<Option<String>, _>("practice_id")?
+            .map(PracticeId::new),
         specialties,
     }))
 }

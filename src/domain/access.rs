@@ -1,16 +1,16 @@
 //! Who may see and do what. Every route asks these functions; none decides on its own.
 
 use super::queue::{may_take, OnDuty};
-use super::Role;
+use super::{PracticeId, Role, UserId};
 
 /// The signed-in person, as the rules need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     pub role: Role,
-    pub practice_id: Option<String>,
+    pub practice_id: Option<PracticeId>,
     pub specialties: Vec<String>,
 }
 
@@ -42,7 +42,7 @@ impl Principal {
     pub fn may_view_case(&self, case: CaseAccess<'_>) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Gp => self.practice_id.as_deref() == Some(case.practice_id),
+            Role::Gp => self.practice() == Some(case.practice_id),
             Role::Consultant => {
                 case.involved
                     || (self.specialties.iter().any(|s| s == case.specialty)
@@ -59,7 +59,12 @@ impl Principal {
 
     /// Only a GP of the case's own practice speaks for the patient.
     pub fn may_act_as_requester(&self, case_practice_id: &str) -> bool {
-        self.role == Role::Gp && self.practice_id.as_deref() == Some(case_practice_id)
+        self.role == Role::Gp && self.practice() == Some(case_practice_id)
+    }
+
+    /// The practice id as stored (GPs only).
+    pub fn practice(&self) -> Option<&str> {
+        self.practice_id.as_ref().map(PracticeId::as_str)
     }
 
     pub fn may_submit_cases(&self) -> bool {
@@ -89,11 +94,11 @@ mod tests {
 
     fn who(role: Role, practice: Option<&str>, specialties: &[&str]) -> Principal {
         Principal {
-            user_id: "u1".into(),
+            user_id: UserId::new("u1"),
             name: "Test".into(),
             email: "t@example.nhs.uk".into(),
             role,
-            practice_id: practice.map(str::to_string),
+            practice_id: practice.map(PracticeId::new),
             specialties: specialties.iter().map(|s| s.to_string()).collect(),
         }
     }

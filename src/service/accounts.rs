@@ -7,7 +7,7 @@ use super::{record_change, Actor, FieldError, ServiceError, ServiceResult};
 use crate::config::Settings;
 use crate::db::{self, Db};
 use crate::domain::access::Principal;
-use crate::domain::{check_email, parse_ods_code, Role};
+use crate::domain::{check_email, parse_ods_code, Role, UserId};
 
 pub use crate::db::practices::Practice;
 pub use crate::db::tokens::Revoke;
@@ -181,7 +181,7 @@ pub async fn add_user(
     account: &CheckedAccount,
     password_hash: &str,
     now_ms: i64,
-) -> ServiceResult<String> {
+) -> ServiceResult<UserId> {
     let mut tx = db.pool().begin().await?;
     let id = db::users::insert_in(
         &mut tx,
@@ -206,13 +206,13 @@ pub async fn add_user(
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(UserId::new(id))
 }
 
 /// The id of the account with this email (disabled accounts included).
-pub async fn user_id_by_email(db: &Db, email: &str) -> ServiceResult<String> {
+pub async fn user_id_by_email(db: &Db, email: &str) -> ServiceResult<UserId> {
     match db::users::id_by_email(db, email).await {
-        Ok(id) => Ok(id),
+        Ok(id) => Ok(UserId::new(id)),
         Err(db::DbError::NotFound) => Err(ServiceError::NotFound(format!(
             "no user with email {}",
             email.trim()
@@ -222,8 +222,8 @@ pub async fn user_id_by_email(db: &Db, email: &str) -> ServiceResult<String> {
 }
 
 /// The person with what the access rules need; `None` once disabled.
-pub async fn principal(db: &Db, user_id: &str) -> ServiceResult<Option<Principal>> {
-    Ok(db::users::principal(db, user_id).await?)
+pub async fn principal(db: &Db, user_id: &UserId) -> ServiceResult<Option<Principal>> {
+    Ok(db::users::principal(db, user_id.as_str()).await?)
 }
 
 /// Replaces the password: the user's sessions end, their tokens are revoked and a sign-in pause
@@ -231,12 +231,13 @@ pub async fn principal(db: &Db, user_id: &str) -> ServiceResult<Option<Principal
 pub async fn set_password(
     db: &Db,
     actor: Actor<'_>,
-    user_id: &str,
+    user_id: &UserId,
     password_hash: &str,
     now_ms: i64,
 ) -> ServiceResult<()> {
     let mut tx = db.pool().begin().await?;
-    let email = db::users::set_password_in(&mut tx, user_id, password_hash, now_ms).await?;
+    let email =
+        db::users::set_password_in(&mut tx, user_id.as_str(), password_hash, now_ms).await?;
     record_change(
         &mut tx,
         actor,
@@ -254,12 +255,13 @@ pub async fn set_password(
 pub async fn disable_user(
     db: &Db,
     actor: Actor<'_>,
-    user_id: &str,
+    user_id: &UserId,
     now_ms: i64,
 ) -> ServiceResult<()> {
     let mut tx = db.pool().begin().await?;
-    db::users::disable_in(&mut tx, user_id, now_ms).await?;
-    record_change(&mut tx, actor, "user.disabled", user_id, json!({}), now_ms).await?;
+    db::users::disable_in(&mut tx, user_id.as_str(), now_ms).await?;
+    let subject = user_id.as_str();
+    record_change(&mut tx, actor, "user.disabled", subject, json!({}), now_ms).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -268,12 +270,13 @@ pub async fn disable_user(
 pub async fn create_token(
     db: &Db,
     actor: Actor<'_>,
-    user_id: &str,
+    user_id: &UserId,
     now_ms: i64,
     expires_at_ms: i64,
 ) -> ServiceResult<String> {
     let token = db::tokens::generate();
     let mut tx = db.pool().begin().await?;
+    let user_id = user_id.as_str();
     let token_id = db::tokens::insert_in(&mut tx, user_id, &token, now_ms, expires_at_ms).await?;
     let detail = json!({ "token_id": token_id, "expires_at_ms": expires_at_ms });
     record_change(&mut tx, actor, "token.created", user_id, detail, now_ms).await?;

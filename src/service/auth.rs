@@ -12,6 +12,7 @@ use crate::db::{self, audit, sign_in::Reservation};
 use crate::clock::Clock;
 pub use crate::db::sessions::{DbSessionStore as SessionStore, USER_KEY};
 use crate::domain::access::Principal;
+use crate::domain::UserId;
 use crate::service::AppState;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -82,7 +83,7 @@ pub async fn signed_out(state: &AppState, user: &Principal) -> ServiceResult<()>
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "user.signed_out",
             ..Default::default()
         },
@@ -140,8 +141,8 @@ pub async fn by_token(state: &AppState, token: &str) -> ServiceResult<Option<Pri
 }
 
 /// The person a session names, unless their account has been disabled since.
-pub async fn by_user_id(state: &AppState, user_id: &str) -> ServiceResult<Option<Principal>> {
-    Ok(db::users::principal(&state.db, user_id).await?)
+pub async fn by_user_id(state: &AppState, user_id: &UserId) -> ServiceResult<Option<Principal>> {
+    Ok(db::users::principal(&state.db, user_id.as_str()).await?)
 }
 
 /// Where browser sessions live: the database, so every instance sees every session.

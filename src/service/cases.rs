@@ -11,7 +11,8 @@ use crate::domain::access::{CaseAccess, Principal};
 use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
 use crate::domain::reports::CaseEvent;
 use crate::domain::{
-    topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, Role, Urgency,
+    topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, PracticeId,
+    Role, Urgency,
 };
 use crate::service::AppState;
 
@@ -226,9 +227,11 @@ pub async fn existing_submission(
     key: Option<&str>,
 ) -> ServiceResult<Option<CaseId>> {
     match key {
-        Some(k) => Ok(db::cases::by_idempotency_key(&state.db, &user.user_id, k)
-            .await?
-            .map(CaseId::new)),
+        Some(k) => Ok(
+            db::cases::by_idempotency_key(&state.db, user.user_id.as_str(), k)
+                .await?
+                .map(CaseId::new),
+        ),
         None => Ok(None),
     }
 }
@@ -246,9 +249,9 @@ pub async fn create(
     user: &Principal,
     input: CaseInput,
     photos: PhotoBatch,
-    case_id: &str,
+    case_id: &CaseId,
 ) -> ServiceResult<Created> {
-    let result = create_inner(state, user, &input, &photos, case_id).await;
+    let result = create_inner(state, user, &input, &photos, case_id.as_str()).await;
     match result {
         Ok(created) if created.new => Ok(created),
         other => {
@@ -265,11 +268,7 @@ async fn create_inner(
     photos: &PhotoBatch,
     case_id: &str,
 ) -> ServiceResult<Created> {
-    let Some(practice_id) = user
-        .practice_id
-        .as_deref()
-        .filter(|_| user.may_submit_cases())
-    else {
+    let Some(practice_id) = user.practice().filter(|_| user.may_submit_cases()) else {
         return Err(ServiceError::Forbidden(
             "Only GPs of a practice can submit cases.".into(),
         ));
@@ -285,7 +284,7 @@ async fn create_inner(
         &db::cases::NewCase {
             id: case_id,
             practice_id,
-            created_by: &user.user_id,
+            created_by: user.user_id.as_str(),
             specialty: &v.specialty,
             nhs_number: v.nhs_number.as_str(),
             date_of_birth: &v.date_of_birth,
@@ -319,7 +318,7 @@ async fn create_inner(
     audit::record(
         &mut *tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.created",
             case_id: Some(case_id),
             detail: Some(json!({ "specialty": v.specialty, "urgency": v.urgency.as_str(), "photos": photos.photos.len() })),
@@ -377,11 +376,11 @@ async fn may_view(state: &AppState, row: &CaseRow, user: &Principal) -> ServiceR
         let me = Some(user.user_id.as_str());
         let involved = row.claimed_by.as_deref() == me
             || row.answered_by.as_deref() == me
-            || db::cases::consultant_involved(&state.db, &row.id, &user.user_id).await?;
+            || db::cases::consultant_involved(&state.db, &row.id, user.user_id.as_str()).await?;
         let on_duty = if involved {
             OnDuty::default()
         } else {
-            let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+            let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
             queue::on_duty(&shifts, &row.specialty)
         };
         (involved, on_duty)
@@ -435,7 +434,7 @@ pub async fn view(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRes
         db::cases::touch_claim(
             &state.db,
             case_id,
-            &user.user_id,
+            user.user_id.as_str(),
             now,
             now + CLAIM_IDLE_LIMIT_MS,
         )
@@ -444,7 +443,7 @@ pub async fn view(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRes
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.viewed",
             case_id: Some(case_id),
             ..Default::default()
@@ -472,7 +471,7 @@ pub async fn photo(
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "photo.viewed",
             case_id: Some(case_id),
             subject_id: Some(photo_id),
@@ -501,7 +500,7 @@ pub async fn photo_page(
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "photo.page_viewed",
             case_id: Some(case_id),
             subject_id: Some(photo_id),
@@ -532,7 +531,7 @@ pub async fn list(
     let practice = if user.role == Role::Admin {
         None
     } else {
-        user.practice_id.as_deref()
+        user.practice()
     };
     let rows = db::cases::list(&state.db, practice, status, 500).await?;
     record_list(state, user, "cases.listed", &rows).await?;
@@ -550,7 +549,7 @@ async fn record_list(
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action,
             detail: Some(json!({ "count": ids.len(), "case_ids": ids })),
             ..Default::default()
@@ -578,7 +577,7 @@ pub async fn record_refusal(
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "access.refused",
             case_id,
             detail: Some(json!({ "method": method, "path": path, "status": status })),
@@ -609,7 +608,7 @@ pub async fn queue(
         }
     }
     let now = state.now_ms();
-    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let mut windows = queue::queue_windows(&shifts, now);
     windows.retain(|(s, _)| specialty.is_none_or(|only| only == s));
     let rows = db::cases::queue(&state.db, now, &windows).await?;
@@ -619,13 +618,14 @@ pub async fn queue(
 
 /// Whether this consultant is on any rota shift now (the queue page says so when not).
 pub async fn on_any_shift(state: &AppState, user: &Principal) -> ServiceResult<bool> {
-    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, state.now_ms()).await?;
+    let shifts =
+        db::rotas::current_shifts(&state.db, user.user_id.as_str(), state.now_ms()).await?;
     Ok(!shifts.is_empty())
 }
 
 /// The cases this consultant holds now (shown beside their queue).
 pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseRow>> {
-    let rows = db::cases::held_by(&state.db, &user.user_id, state.now_ms()).await?;
+    let rows = db::cases::held_by(&state.db, user.user_id.as_str(), state.now_ms()).await?;
     if !rows.is_empty() {
         record_list(state, user, "held.viewed", &rows).await?;
     }
@@ -663,14 +663,22 @@ pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRe
         ));
     }
     let now = state.now_ms();
-    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let on_duty = queue::on_duty(&shifts, &row.specialty);
     let queued_by = queue::takes_cases_queued_by(on_duty, row.escalation_ms, now);
     let mut tx = state.db.pool().begin().await?;
     let claimed = match queued_by {
         Some(queued_by) => {
             let expires = now + CLAIM_IDLE_LIMIT_MS;
-            db::cases::claim(&mut tx, case_id, &user.user_id, now, expires, queued_by).await?
+            db::cases::claim(
+                &mut tx,
+                case_id,
+                user.user_id.as_str(),
+                now,
+                expires,
+                queued_by,
+            )
+            .await?
         }
         None => false,
     };
@@ -683,7 +691,7 @@ pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRe
     audit::record(
         &mut *tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.claimed",
             case_id: Some(case_id),
             ..Default::default()
@@ -699,7 +707,7 @@ pub async fn release(state: &AppState, user: &Principal, id: &CaseId) -> Service
     let case_id = id.as_str();
     load(state, user, id).await?;
     let mut tx = state.db.pool().begin().await?;
-    if !db::cases::release(&mut tx, case_id, &user.user_id).await? {
+    if !db::cases::release(&mut tx, case_id, user.user_id.as_str()).await? {
         drop(tx);
         let row = load(state, user, id).await?;
         return Err(ServiceError::Conflict {
@@ -710,7 +718,7 @@ pub async fn release(state: &AppState, user: &Principal, id: &CaseId) -> Service
     audit::record(
         &mut *tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.released",
             case_id: Some(case_id),
             ..Default::default()
@@ -797,14 +805,14 @@ pub async fn reply(
     };
     let now = state.now_ms();
     // Reports count the cases the national pool answered: the rota the consultant replies from.
-    let shifts = db::rotas::current_shifts(&state.db, &user.user_id, now).await?;
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let pool = queue::on_duty(&shifts, &row.specialty).pool();
     let mut tx = state.db.pool().begin().await?;
     let new_status = outcome.status_after();
     if !db::cases::reply(
         &mut tx,
         case_id,
-        &user.user_id,
+        user.user_id.as_str(),
         &advice,
         outcome.as_str(),
         new_status.as_str(),
@@ -828,7 +836,7 @@ pub async fn reply(
         &db::cases::NewMessage {
             id: &db::new_id(),
             case_id,
-            author_id: &user.user_id,
+            author_id: user.user_id.as_str(),
             kind: MessageKind::Reply,
             body: &advice,
             outcome: Some(outcome),
@@ -851,7 +859,7 @@ pub async fn reply(
     audit::record(
         &mut *tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.replied",
             case_id: Some(case_id),
             detail: Some(
@@ -929,7 +937,7 @@ async fn respond_inner(
         &db::cases::NewMessage {
             id: &message_id,
             case_id,
-            author_id: &user.user_id,
+            author_id: user.user_id.as_str(),
             kind: MessageKind::GpResponse,
             body: message,
             outcome: None,
@@ -944,7 +952,7 @@ async fn respond_inner(
     audit::record(
         &mut *tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "case.responded",
             case_id: Some(case_id),
             detail: Some(json!({ "photos": photos.photos.len() })),
@@ -958,8 +966,8 @@ async fn respond_inner(
 }
 
 /// A new case's id, made before its photos are stored under it.
-pub fn new_case_id() -> String {
-    db::new_id()
+pub fn new_case_id() -> CaseId {
+    CaseId::new(db::new_id())
 }
 
 /// A case's photos and (for a single case) its conversation, for a case the caller has already
@@ -1000,7 +1008,7 @@ pub async fn practices(state: &AppState) -> ServiceResult<Vec<db::practices::Pra
 /// The practice a GP belongs to, for headings.
 pub async fn practice(
     state: &AppState,
-    practice_id: &str,
+    practice_id: &PracticeId,
 ) -> ServiceResult<Option<db::practices::Practice>> {
-    Ok(db::practices::get(&state.db, practice_id).await?)
+    Ok(db::practices::get(&state.db, practice_id.as_str()).await?)
 }

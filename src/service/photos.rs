@@ -8,7 +8,7 @@ use super::{ServiceError, ServiceResult};
 use crate::blob::BlobKey;
 use crate::db::blob_intents;
 use crate::db::cases::StoredObject;
-use crate::domain::PhotoSize;
+use crate::domain::{CaseId, PhotoSize};
 use crate::imaging::{self, Processed};
 use crate::service::AppState;
 
@@ -35,7 +35,7 @@ pub struct PhotoBatch {
 }
 
 impl PhotoBatch {
-    pub fn new(state: &AppState, case_id: &str) -> Self {
+    pub fn new(state: &AppState, case_id: &CaseId) -> Self {
         Self {
             state: state.clone(),
             case_id: case_id.to_string(),

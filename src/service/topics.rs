@@ -76,7 +76,7 @@ async fn record(
     audit::record(
         &mut **tx,
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action,
             subject_id: Some(specialty),
             detail: Some(detail),

@@ -170,7 +170,7 @@ pub async fn add_shift(
     };
     match admin::add_shift(
         &state.db,
-        crate::service::Actor::Admin(&user.user_id),
+        crate::service::Actor::Admin(user.user_id.as_str()),
         shift,
         state.now_ms(),
     )
@@ -219,7 +219,7 @@ pub async fn save_specialty(
     };
     admin::save_targets(
         &state.db,
-        crate::service::Actor::Admin(&user.user_id),
+        crate::service::Actor::Admin(user.user_id.as_str()),
         &slug,
         routine,
         urgent,

@@ -17,7 +17,7 @@ use super::photo_check::warning_message;
 use crate::clock::rfc3339;
 use crate::domain::access::Principal;
 use crate::domain::queue::due_at_ms;
-use crate::domain::{CaseId, CaseStatus, Outcome, PhotoId, PhotoSize};
+use crate::domain::{CaseId, CaseStatus, Outcome, PhotoId, PhotoSize, PracticeId};
 use crate::service::cases::{CaseRow, MessageRow, PhotoRow};
 use crate::service::AppState;
 use crate::service::{cases, topics};
@@ -145,11 +145,11 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 /// Who the caller is, as the service sees them.
 async fn me(CurrentUser(user): CurrentUser) -> Json<MeJson> {
     Json(MeJson {
-        id: user.user_id,
+        id: user.user_id.into_string(),
         email: user.email,
         name: user.name,
         role: user.role,
-        practice_id: user.practice_id,
+        practice_id: user.practice_id.map(PracticeId::into_string),
         specialties: user.specialties,
     })
 }
@@ -564,7 +564,7 @@ async fn respond(
     let id = cases::case_id(&id)?;
     // Check access before reading (and storing) any photo.
     cases::load(&state, &user, &id).await?;
-    let submission = case_form::read(&state, id.as_str(), multipart, None).await?;
+    let submission = case_form::read(&state, &id, multipart, None).await?;
     let row = cases::respond(&state, &user, &id, &submission.message, submission.photos).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }

@@ -11,6 +11,7 @@ use tower_sessions::Session;
 use super::csrf;
 use super::error::AppError;
 use crate::domain::access::Principal;
+use crate::domain::UserId;
 use crate::service;
 use crate::service::AppState;
 
@@ -159,7 +160,7 @@ async fn resolve(
     }
     let user_id: Option<String> = session.get(USER_KEY).await.map_err(AppError::internal)?;
     let principal = match user_id {
-        Some(id) => service::auth::by_user_id(state, &id).await?,
+        Some(id) => service::auth::by_user_id(state, &UserId::new(id)).await?,
         None => None,
     };
     if unsafe_method && principal.is_some() && is_api {

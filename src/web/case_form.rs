@@ -7,6 +7,7 @@ use tower_sessions::Session;
 
 use super::csrf;
 use super::error::AppError;
+use crate::domain::CaseId;
 use crate::service::cases::CaseInput;
 use crate::service::photos::{PhotoBatch, PhotoKind};
 use crate::service::AppState;
@@ -72,7 +73,7 @@ async fn read_text(field: Field<'_>, name: &str) -> Result<String, AppError> {
 /// checked before any photo is read. On error, photos already stored are deleted.
 pub async fn read(
     state: &AppState,
-    case_id: &str,
+    case_id: &CaseId,
     mut multipart: Multipart,
     session: Option<&Session>,
 ) -> Result<Submission, AppError> {

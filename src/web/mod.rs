@@ -171,7 +171,7 @@ async fn hold_upload_permit(
     next: Next,
 ) -> Response {
     let user = match req.extensions().get::<auth::Identity>() {
-        Some(auth::Identity(Some((principal, _)))) => principal.user_id.clone(),
+        Some(auth::Identity(Some((principal, _)))) => principal.user_id.to_string(),
         _ => return next.run(req).await,
     };
     let _permit = state.uploads.acquire(&user).await;

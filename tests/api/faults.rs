@@ -74,7 +74,10 @@ async fn s3_cut_between_photos_deletes_what_was_written() {
     settings.s3_endpoint = Some(format!("http://127.0.0.1:{}", proxy.port));
     let (app, _) = gp_app(&b, settings).await;
     // One photo stored, then the store goes away before the second.
-    let mut batch = PhotoBatch::new(&app.state, "0190c0de-0000-7000-8000-000000000001");
+    let mut batch = PhotoBatch::new(
+        &app.state,
+        &aghub::domain::CaseId::new("0190c0de-0000-7000-8000-000000000001"),
+    );
     batch.add(phone_jpeg(800, 600, 1, 1)).await.unwrap();
     assert_eq!(stored_objects(&b).await, 3);
     proxy.cut();

@@ -249,7 +249,7 @@ impl TestApp {
         aghub::service::accounts::create_token(
             &self.state.db,
             aghub::service::Actor::CommandLine,
-            user_id,
+            &aghub::domain::UserId::new(user_id),
             T0,
             T0 + 90 * 86_400_000,
         )

@@ -156,7 +156,7 @@ pub async fn turnaround(
     audit::record(
         state.db.pool(),
         audit::Event {
-            actor_id: Some(&user.user_id),
+            actor_id: Some(user.user_id.as_str()),
             action: "reports.viewed",
             detail: Some(json!({
                 "report": "turnaround",

@@ -95,7 +95,7 @@ pub async fn respond(
 ) -> AppResult<Redirect> {
     let id = cases::case_id(&id)?;
     cases::load(&state, &user, &id).await?;
-    let submission = case_form::read(&state, id.as_str(), multipart, Some(&session)).await?;
+    let submission = case_form::read(&state, &id, multipart, Some(&session)).await?;
     cases::respond(&state, &user, &id, &submission.message, submission.photos).await?;
     Ok(Redirect::to(&format!("/cases/{id}")))
 }

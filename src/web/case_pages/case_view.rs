@@ -236,7 +236,7 @@ pub(super) async fn case_page(
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
         can_respond: status == CaseStatus::AwaitingGp
-            && user.practice_id.as_deref() == Some(row.practice_id.as_str())
+            && user.practice() == Some(row.practice_id.as_str())
             && user.role == Role::Gp,
         outcomes: Outcome::ALL
             .iter()
