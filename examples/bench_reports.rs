@@ -277,7 +277,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     specialty,
                     nhs_number: &format!("999{:07}", (i * 7919) % 300_000),
                     date_of_birth: "1970-01-01",
-                    urgency: "routine",
+                    urgency: aghub::domain::Urgency::Routine,
                     history: "bench history",
                     question: "bench question",
                     conversion_authorised: true,

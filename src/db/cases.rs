@@ -104,7 +104,7 @@ pub struct NewCase<'a> {
     pub specialty: &'a str,
     pub nhs_number: &'a str,
     pub date_of_birth: &'a str,
-    pub urgency: &'a str,
+    pub urgency: Urgency,
     pub history: &'a str,
     pub question: &'a str,
     pub conversion_authorised: bool,
@@ -124,7 +124,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, c: &NewCase<'_>) -> DbResult<
     .bind(c.specialty)
     .bind(c.nhs_number)
     .bind(c.date_of_birth)
-    .bind(c.urgency)
+    .bind(c.urgency.as_str())
     .bind(c.history)
     .bind(c.question)
     .bind(i64::from(c.conversion_authorised))
@@ -317,11 +317,11 @@ pub async fn reply(
     case_id: &str,
     user_id: &str,
     advice: &str,
-    outcome: &str,
-    new_status: &str,
+    outcome: Outcome,
+    new_status: CaseStatus,
     now_ms: i64,
 ) -> DbResult<bool> {
-    let closed_at = (new_status == "closed").then_some(now_ms);
+    let closed_at = (new_status == CaseStatus::Closed).then_some(now_ms);
     let sql = format!(
         "UPDATE cases SET status = $1, outcome = $2, advice = $3, answered_by = $4, answered_at_ms = $5, \
          first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, \
@@ -330,8 +330,8 @@ pub async fn reply(
         held_by_sql("cases", "$4", "$5")
     );
     let done = sqlx::query(&sql)
-        .bind(new_status)
-        .bind(outcome)
+        .bind(new_status.as_str())
+        .bind(outcome.as_str())
         .bind(advice)
         .bind(user_id)
         .bind(now_ms)

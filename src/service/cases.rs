@@ -288,7 +288,7 @@ async fn create_inner(
             specialty: &v.specialty,
             nhs_number: v.nhs_number.as_str(),
             date_of_birth: &v.date_of_birth,
-            urgency: v.urgency.as_str(),
+            urgency: v.urgency,
             history: &v.history,
             question: &v.question,
             conversion_authorised: v.conversion_authorised,
@@ -814,8 +814,8 @@ pub async fn reply(
         case_id,
         user.user_id.as_str(),
         &advice,
-        outcome.as_str(),
-        new_status.as_str(),
+        outcome,
+        new_status,
         now,
     )
     .await?

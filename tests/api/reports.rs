@@ -1232,7 +1232,7 @@ async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack
             specialty: "dermatology",
             nhs_number: PATIENTS[0],
             date_of_birth: "1961-07-04",
-            urgency: "routine",
+            urgency: aghub::domain::Urgency::Routine,
             history: "h",
             question: "q",
             conversion_authorised: false,

@@ -191,7 +191,7 @@ async fn fill_as_schema_6_did(db: &Db) {
                         specialty,
                         nhs_number: PATIENTS[k % PATIENTS.len()],
                         date_of_birth: "1961-07-04",
-                        urgency,
+                        urgency: urgency.parse().unwrap(),
                         history: "h",
                         question: "q",
                         conversion_authorised: true,
