@@ -271,13 +271,15 @@ pub async fn practice_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<Pract
 
 // Writing: the service decides, in the transaction of each case event, and stores here.
 
-/// ` FOR UPDATE` on PostgreSQL. SQLite needs none: every transaction that writes facts has
-/// already written (the case), so it holds the database's only write lock.
+/// Locks the fact rows read (alias `f`) on PostgreSQL, and only those: locking the joined
+/// `cases` rows too could deadlock with a reply that holds its case and waits for its facts.
+/// SQLite needs none: every transaction that writes facts has already written (the case), so it
+/// holds the database's only write lock.
 fn for_update(tx: &mut Tx<'_>) -> &'static str {
     if tx.backend_name() == "PostgreSQL" {
-        " FOR UPDATE"
+        " FOR UPDATE OF f"
     } else {
-        ""
+        " FOR UPDATE OF f"
     }
 }
 

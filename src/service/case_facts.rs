@@ -70,13 +70,13 @@ pub async fn bring_up_to_date(db: &Db) -> DbResult<bool> {
         return Ok(false);
     }
     let started = std::time::Instant::now();
-    rebuild_in(&mut tx).await?;
+    let cases = rebuild_in(&mut tx).await?;
     rdb::set_definition(&mut tx, &current).await?;
     tx.commit().await?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "report figures rebuilt from the case facts for the figure set {current}"
-    );
+    if cases > 0 {
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(cases, seconds, "report figures rebuilt from the case facts");
+    }
     Ok(true)
 }
 
@@ -90,7 +90,8 @@ pub async fn rebuild(db: &Db) -> DbResult<()> {
     Ok(())
 }
 
-async fn rebuild_in(tx: &mut Tx<'_>) -> DbResult<()> {
+/// Returns how many cases it counted.
+async fn rebuild_in(tx: &mut Tx<'_>) -> DbResult<usize> {
     let facts = rdb::all_facts(tx).await?;
     let flags: Vec<(&str, i64)> = facts
         .iter()
@@ -106,5 +107,5 @@ async fn rebuild_in(tx: &mut Tx<'_>) -> DbResult<()> {
             rdb::add_cell(tx, rollup, cell).await?;
         }
     }
-    Ok(())
+    Ok(facts.len())
 }

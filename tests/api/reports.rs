@@ -17,6 +17,7 @@ use crate::helpers::{error_code, phone_jpeg, Stack, PASSWORD, T0};
 on_both_stacks!(
     figures_match_hand_computed_expectations,
     derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trail,
+    a_patient_returning_in_twenty_cases_at_once_is_one_re_presentation,
     reports_are_for_commissioners_and_admins_only,
     page_shows_figures_charts_and_topics_but_no_patient_data,
     bad_periods_and_filters_get_precise_errors,
@@ -532,6 +533,78 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
             .unwrap(),
         "nothing to do once the figure set is recorded"
     );
+}
+
+/// Twenty submissions for the same patient arrive at once, after that patient's earlier
+/// case was closed as manage in primary care: each transaction reads and moves the earlier case's
+/// facts and day cells, and still the earlier case counts as re-presented exactly once, every
+/// new case exactly once, and the day tables equal the facts summed.
+async fn a_patient_returning_in_twenty_cases_at_once_is_one_re_presentation(stack: Stack) {
+    let w = World::new(stack).await;
+    w.at(0);
+    let first = w.open(&w.gp, "cardiology", "routine", PATIENTS[0]).await;
+    w.at(1);
+    w.answer(&w.cardio, &first, "manage_in_primary_care", &[])
+        .await;
+    w.at(30);
+    // Straight to the use case, all at once: over HTTP the per-account upload permits would
+    // queue most of them.
+    let state = &w.app.state;
+    let gp_id = aghub::service::accounts::user_id_by_email(&state.db, "gp@a.example")
+        .await
+        .unwrap();
+    let gp = aghub::service::accounts::principal(&state.db, &gp_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let submissions = (0..20).map(|_| {
+        let input = aghub::service::cases::CaseInput {
+            specialty: "cardiology".into(),
+            nhs_number: PATIENTS[0].into(),
+            date_of_birth: "1961-07-04".into(),
+            urgency: "urgent".into(),
+            history: "History.".into(),
+            question: "Question?".into(),
+            conversion_authorised: "true".into(),
+            idempotency_key: None,
+        };
+        let id = aghub::service::cases::new_case_id();
+        let photos = aghub::service::photos::PhotoBatch::new(state, &id);
+        let gp = &gp;
+        async move { aghub::service::cases::create(state, gp, input, photos, &id).await }
+    });
+    for created in futures::future::join_all(submissions).await {
+        assert!(created.unwrap().new);
+    }
+
+    let db = &w.app.state.db;
+    let all = rdb::Filter {
+        from_ms: T0 - 24 * H,
+        to_ms: T0 + 400 * H,
+        specialty: None,
+        practice_id: None,
+    };
+    let facts = rdb::facts(db, &all).await.unwrap();
+    let earlier = facts.iter().find(|f| f.case_id == first).unwrap();
+    assert_eq!(earlier.represented_at_ms, Some(T0 + 30 * H));
+    let cells = normalised(rdb::specialty_days(db, &all).await.unwrap());
+    let mut total = Counts::default();
+    for c in &cells {
+        total.add(&c.counts);
+    }
+    assert_eq!(
+        (total.submitted, total.represented, total.closed),
+        (21, 1, 1)
+    );
+    assert_eq!(cells, normalised(rdb::fact_days(db, &all).await.unwrap()));
+    let mut by_practice = Counts::default();
+    for p in rdb::practice_counts(db, &all).await.unwrap() {
+        by_practice.add(&p.counts);
+    }
+    assert_eq!(by_practice, total);
+    let report = w.report(&w.commissioner, PERIOD).await;
+    assert_eq!(report["totals"]["submitted"], 21);
+    assert_eq!(report["totals"]["re_presented"], 1);
 }
 
 async fn reports_are_for_commissioners_and_admins_only(stack: Stack) {
