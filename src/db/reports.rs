@@ -279,7 +279,7 @@ fn for_update(tx: &mut Tx<'_>) -> &'static str {
     if tx.backend_name() == "PostgreSQL" {
         " FOR UPDATE OF f"
     } else {
-        " FOR UPDATE OF f"
+        ""
     }
 }
 
