@@ -1,10 +1,11 @@
 //! Commissioners' reports at scale: loads N cases (default 1,000,000) with their audit events
 //! into a scratch PostgreSQL database, lets migration 0003 derive the report tables from those
-//! events (as it would for an existing installation), then times the report path the dashboard
-//! uses, in process and over HTTP, and prints the query plans. Run by `scripts/bench-reports.sh`
-//! (never by the test suite).
+//! events and the service bring them to today's figure set (as for an existing installation),
+//! then times the report path the dashboard uses, in process and over HTTP, what keeping the
+//! figures costs each case event (`--writes`), and prints the query plans. Run by
+//! `scripts/bench-reports.sh` (never by the test suite).
 //!
-//!     bench_reports [--cases N] [--years Y] [--runs R] [--admin-url URL] [--keep] [--reuse]
+//!     bench_reports [--cases N] [--years Y] [--runs R] [--writes W] [--admin-url URL] [--keep] [--reuse]
 //!
 //! Cases are spread evenly over the Y calendar years ending 2026-12-31 (default 3); the timed
 //! "year" is 2026, the "two years" case the longest period a report allows. 200 practices,

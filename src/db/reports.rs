@@ -1,28 +1,3 @@
-//! What commissioners' reports read, and the two things a reply records for them (its topics, from
-//! the specialty's list, and the rota pool of the consultant who gave it).
-//!
-//! # Why derived tables
-//! Every figure is a function of the case events in `audit_events` (`case.created`,
-//! `case.replied`, `case.responded`). Replaying those events for a year of a region on every page
-//! view would read millions of rows, so migration 0003 keeps three derived tables up to date with
-//! triggers, inside the transaction that records each event (so they can never disagree with it):
-//!
-//! * `case_facts`: one row per case, the result of applying its events: submission time and week,
-//!   the target in force, time to first reply, time awaiting the GP, close time, closing outcome,
-//!   whether a national-pool consultant replied, and re-presentation (a case for the same NHS
-//!   number and specialty submitted within 90 days after a close as manage in primary care; the
-//!   NHS number itself never leaves `cases`).
-//! * `report_specialty_days` and `report_practice_days`: per submission day (UTC) and specialty /
-//!   practice, the sums of `case_facts`' flags; the specialty cells also keep every case's
-//!   durations as text lists, so medians and 90th percentiles stay exact while a year of a large
-//!   region reads about 6,000 + 73,000 small rows instead of a row per case.
-//!
-//! A report for a period reads the specialty cells (totals, weeks, specialties, percentiles) and
-//! the practice cells (practice breakdown). With a practice filter, or a specialty filter for the
-//! practice breakdown, it reads `case_facts` through its practice / specialty indexes instead:
-//! those subsets are small. [`fact_days`] turns fact rows into the same day cells, so one piece of
-//! code computes the figures whichever source they came from.
-
 //! What commissioners' reports read and write: each case's facts and figures (`case_facts`), the
 //! per-day sums of those figures, and a reply's topics.
 //!
