@@ -33,7 +33,6 @@ mod quality;
 mod raster;
 mod resize;
 mod sniff;
-pub mod synth;
 
 #[cfg(test)]
 mod tests;
