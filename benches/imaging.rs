@@ -12,8 +12,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aghub::imaging::synth::{camera_jpeg, skin_photo, ExifSpec};
 use aghub::imaging::{process_timed, Limits, StageTimings};
+use aghub_testkit::synth::{camera_jpeg, skin_photo, ExifSpec};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 type Stage = (&'static str, fn(&StageTimings) -> Duration);
@@ -96,7 +96,7 @@ fn refusals(c: &mut Criterion) {
 /// with Display P3 and with sRGB (each recognised and replaced by our own copy; the profiles carry
 /// planted text, as the privacy tests' do).
 fn colour_profiles(c: &mut Criterion) {
-    use aghub::imaging::synth::{icc_profile_with_text, insert_icc};
+    use aghub_testkit::synth::{icc_profile_with_text, insert_icc};
     use moxcms::ColorProfile;
     let limits = Limits::default();
     let plain = camera_jpeg(

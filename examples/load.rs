@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use aghub::imaging::synth;
+use aghub_testkit::synth;
 
 #[derive(Default)]
 struct Stats {

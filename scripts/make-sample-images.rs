@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use aghub::imaging::synth::{camera_jpeg, insert_app1, skin_photo, ExifSpec};
+use aghub_testkit::synth::{camera_jpeg, insert_app1, skin_photo, ExifSpec};
 
 struct Sample {
     name: &'static str,

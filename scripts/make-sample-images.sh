@@ -8,7 +8,7 @@
 #   scripts/make-sample-images.sh [OUT_DIR]      (default: sample-images)
 #
 # Deterministic: the same bytes every run. Generator: scripts/make-sample-images.rs
-# (cargo example "make_sample_images"), using aghub::imaging::synth.
+# (cargo example "make_sample_images"), using aghub_testkit::synth (crates/aghub-testkit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-sample-images}"

@@ -1,6 +1,10 @@
 //! `aghub serve --demo`: a small world to click through, created once and left alone after.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use crate::domain::queue::Pool;
 use crate::domain::Role;
@@ -146,6 +150,7 @@ pub fn this_week(now_ms: i64) -> (i64, i64) {
 
 /// Creates what is missing; safe to run at every start.
 pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
+    let photos = read_demo_photos().await?;
     let db = &state.db;
     let now = state.now_ms();
     for (ods, name) in PRACTICES {
@@ -201,7 +206,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
             detail: u.detail,
         });
     }
-    seed_cases(state).await?;
+    seed_cases(state, &photos).await?;
     Ok(logins)
 }
 
@@ -212,17 +217,50 @@ struct DemoCase {
     urgency: &'static str,
     history: &'static str,
     question: &'static str,
-    photos: &'static [(&'static [u8], &'static str, &'static str)],
+    /// (file in the demo photo folder, kind, body site)
+    photos: &'static [(&'static str, &'static str, &'static str)],
     nhs_number: &'static str,
     date_of_birth: &'static str,
 }
 
 // Real phone-like photos with planted EXIF, GPS, serial numbers and orientations
 // (sample-images/, made by scripts/make-sample-images.sh): the demo shows them stripped.
-const FOREARM: &[u8] = include_bytes!("../sample-images/forearm-naevus.jpg");
-const CHEEK: &[u8] = include_bytes!("../sample-images/cheek-lesion.jpg");
-const BACK: &[u8] = include_bytes!("../sample-images/back-lesion-portrait.jpg");
-const SHIN: &[u8] = include_bytes!("../sample-images/shin-plaque.jpg");
+// Read at run time from `demo_photo_dir()`, so no binary carries them.
+const FOREARM: &str = "forearm-naevus.jpg";
+const CHEEK: &str = "cheek-lesion.jpg";
+const BACK: &str = "back-lesion-portrait.jpg";
+const SHIN: &str = "shin-plaque.jpg";
+
+/// Where the demo's photos are: `AGHUB_DEMO_PHOTOS` if set, else `sample-images/` in the
+/// working directory, else the one in the source tree this binary was built from.
+fn demo_photo_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("AGHUB_DEMO_PHOTOS") {
+        return dir.into();
+    }
+    let here = Path::new("sample-images");
+    if here.is_dir() {
+        return here.into();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images")
+}
+
+/// Every demo photo, read before anything is seeded so a missing folder changes nothing.
+async fn read_demo_photos() -> anyhow::Result<HashMap<&'static str, Vec<u8>>> {
+    let dir = demo_photo_dir();
+    let mut photos = HashMap::new();
+    for name in CASES.iter().flat_map(|c| c.photos.iter().map(|p| p.0)) {
+        let path = dir.join(name);
+        let bytes = tokio::fs::read(&path).await.with_context(|| {
+            format!(
+                "reading the demo photo {} (the demo needs the sample-images/ folder of the \
+                 source tree: run from the checkout or set AGHUB_DEMO_PHOTOS to that folder)",
+                path.display()
+            )
+        })?;
+        photos.insert(name, bytes);
+    }
+    Ok(photos)
+}
 
 const CASES: &[DemoCase] = &[
     DemoCase {
@@ -286,7 +324,10 @@ const CASES: &[DemoCase] = &[
 
 /// Demo cases go through the same path as a GP's submission (photos cleaned and stored);
 /// each has a fixed idempotency key, so re-seeding finds them instead of adding more.
-async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
+async fn seed_cases(
+    state: &AppState,
+    photos: &HashMap<&'static str, Vec<u8>>,
+) -> anyhow::Result<()> {
     use crate::service::{cases, photos::PhotoBatch};
     for c in CASES {
         let user_id = accounts::user_id_by_email(&state.db, c.gp).await?;
@@ -301,8 +342,8 @@ async fn seed_cases(state: &AppState) -> anyhow::Result<()> {
         }
         let case_id = cases::new_case_id();
         let mut batch = PhotoBatch::new(state, &case_id);
-        for (bytes, kind, site) in c.photos {
-            let photo = batch.add(bytes.to_vec()).await?;
+        for (file, kind, site) in c.photos {
+            let photo = batch.add(photos[file].clone()).await?;
             photo.kind = kind.parse().ok();
             photo.body_site = Some(site.to_string());
         }

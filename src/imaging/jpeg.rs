@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::{
-    Colorspace, Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp, Transform,
-    Transformer,
+    DecompressHeader, Decompressor, PixelFormat, ScalingFactor, Subsamp, Transform, Transformer,
 };
 
-use super::meta::Meta;
 use super::orient::Orientation;
-use super::{icc, quality, raster, resize};
-use super::{ImageError, Limits, Outputs, QualityWarning, Rendition, StageTimings};
+use super::probe::Header;
+use super::turbo::{decode_error, dim, encode_rendition, internal, CONTENT_TYPE};
+use super::{icc, quality, resize};
+use super::{ImageError, Outputs, QualityWarning, Rendition, StageTimings};
 use super::{
     DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
     THUMB_LONG_EDGE,
@@ -38,52 +38,36 @@ use super::{
 /// as the limit against the "many tiny scans" CPU exhaustion attack.
 const MAX_SCANS: u32 = 500;
 
-const CONTENT_TYPE: &str = "image/jpeg";
-
-pub(super) fn process(
+/// Decodes with libjpeg-turbo and renders, from the probe's `header` (`jpeg`: what
+/// libjpeg-turbo read of it).
+pub(super) fn render(
     input: &[u8],
-    limits: &Limits,
-    meta: &Meta,
+    header: &Header,
+    jpeg: &DecompressHeader,
+    grey: bool,
     t: &mut StageTimings,
 ) -> Result<Outputs, ImageError> {
     let clock = Instant::now();
+    let (width, height) = (header.width, header.height);
     let mut dec = Decompressor::new().map_err(internal)?;
-    let header = dec.read_header(input).map_err(|e| decode_error(input, e))?;
-    let (width, height) = (dim(header.width)?, dim(header.height)?);
-    limits.check_dimensions(width, height)?;
-    if header.is_lossless {
-        // SOF3 lossless JPEG (medical imaging archives, never a phone).
-        return Err(ImageError::UnsupportedFormat {
-            detected: "lossless JPEG",
-        });
-    }
-    let grey = match header.colorspace {
-        Colorspace::Gray => true,
-        Colorspace::YCbCr | Colorspace::RGB => false,
-        // CMYK/YCCK (print workflows): libjpeg-turbo cannot convert them to
-        // RGB, `image` (zune-jpeg) can. Full size is re-encoded.
-        _ => return raster::process_jpeg_fallback(input, (width, height), limits, meta, t),
-    };
     let channels = if grey { 1 } else { 3 };
     let colour = icc::Colour::for_profile(icc::from_jpeg(input).as_deref(), channels);
     t.sniff_header += clock.elapsed();
 
     let colour = &colour;
-    let orientation = meta.orientation;
+    let orientation = header.meta.orientation;
     let full_job = || {
         let clock = Instant::now();
-        let full = full_clean(input, &header, width, height, grey, orientation, colour);
+        let full = full_clean(input, jpeg, width, height, grey, orientation, colour);
         (full, clock.elapsed())
     };
     let mut small_job = |t: &mut StageTimings| {
-        small_renditions(&mut dec, input, &header, grey, orientation, colour, t)
+        small_renditions(&mut dec, input, jpeg, grey, orientation, colour, t)
     };
     // The lossless transform and the display/thumbnail path are independent:
-    // run them on two threads (halves the latency of a 12 MP photo). Only for
-    // baseline JPEGs: a progressive one is decoded first, under the scan
-    // limit, so a "many scans" CPU bomb is refused before the transform
-    // (which has no scan limit) ever runs.
-    let (small, (full, full_time)) = if header.is_progressive {
+    // run them on two threads (halves the latency of a 12 MP photo) when the
+    // probe counted two (`Header::threads`: baseline JPEGs, two cores).
+    let (small, (full, full_time)) = if header.threads() < 2 {
         let small = small_job(t)?;
         (Ok(small), full_job())
     } else {
@@ -109,31 +93,12 @@ pub(super) fn process(
     })
 }
 
-/// Size from the JPEG header. The full-size path holds the DCT coefficients (2 bytes a
-/// sample, up to 3 samples a pixel at 4:4:4) or, when it re-encodes, the decoded pixels;
-/// counted as 6 bytes a pixel of source. CMYK/YCCK go through `raster` (4 bytes a pixel).
-pub(super) fn shape(input: &[u8]) -> Option<super::Shape> {
-    let header = Decompressor::new().ok()?.read_header(input).ok()?;
-    let (width, height) = (dim(header.width).ok()?, dim(header.height).ok()?);
-    let (source_bpp, output_bpp) = match header.colorspace {
-        Colorspace::Gray => (2, 1),
-        Colorspace::YCbCr | Colorspace::RGB => (6, 3),
-        _ => (4, 3),
-    };
-    Some(super::Shape {
-        width,
-        height,
-        source_bpp,
-        output_bpp,
-    })
-}
-
 /// Display copy, thumbnail and quality warnings, from one decode at the
 /// smallest DCT scale that still gives ≥ 1600 px.
 fn small_renditions(
     dec: &mut Decompressor,
     input: &[u8],
-    header: &turbojpeg::DecompressHeader,
+    header: &DecompressHeader,
     grey: bool,
     orientation: Orientation,
     colour: &icc::Colour,
@@ -177,7 +142,7 @@ fn small_renditions(
 /// Full-size clean JPEG.
 fn full_clean(
     input: &[u8],
-    header: &turbojpeg::DecompressHeader,
+    header: &DecompressHeader,
     width: u32,
     height: u32,
     grey: bool,
@@ -271,51 +236,6 @@ fn decompress(
     img.ok_or_else(|| ImageError::Internal("decoded buffer size mismatch".into()))
 }
 
-/// Encodes an 8-bit grey or RGB image as a baseline JPEG, plus the ICC
-/// profile if any.
-pub(super) fn encode_rendition(
-    img: &DynamicImage,
-    quality: i32,
-    subsamp: Subsamp,
-    profile: Option<&[u8]>,
-) -> Result<Rendition, ImageError> {
-    let rgb;
-    let (pixels, format, channels, subsamp) = match img {
-        DynamicImage::ImageLuma8(g) => (g.as_raw().as_slice(), PixelFormat::GRAY, 1, Subsamp::Gray),
-        DynamicImage::ImageRgb8(c) => (c.as_raw().as_slice(), PixelFormat::RGB, 3, subsamp),
-        other => {
-            rgb = other.to_rgb8();
-            (rgb.as_raw().as_slice(), PixelFormat::RGB, 3, subsamp)
-        }
-    };
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut c = Compressor::new().map_err(internal)?;
-    c.set_quality(quality).map_err(internal)?;
-    c.set_subsamp(subsamp).map_err(internal)?;
-    // Optimised Huffman tables: ~8 % smaller, but twice the encode time at
-    // display size, so only for the thumbnail (served most often).
-    c.set_optimize(img.width().max(img.height()) <= THUMB_LONG_EDGE)
-        .map_err(internal)?;
-    let image = turbojpeg::Image {
-        pixels,
-        width: w,
-        pitch: w * channels,
-        height: h,
-        format,
-    };
-    let out = c.compress_to_vec(image).map_err(internal)?;
-    let bytes = match profile {
-        Some(p) => icc::embed_in_jpeg(out, p)?,
-        None => out,
-    };
-    Ok(Rendition::new(
-        bytes,
-        img.width(),
-        img.height(),
-        CONTENT_TYPE,
-    ))
-}
-
 /// Warnings libjpeg-turbo emits on files phones and editors really produce,
 /// with the image fully decoded.
 fn is_benign_warning(e: &turbojpeg::Error) -> bool {
@@ -323,22 +243,4 @@ fn is_benign_warning(e: &turbojpeg::Error) -> bool {
     msg.contains("extraneous bytes before marker")
         || msg.contains("unknown JFIF revision")
         || msg.contains("Invalid SOS parameters for sequential JPEG")
-}
-
-fn decode_error(input: &[u8], e: turbojpeg::Error) -> ImageError {
-    let msg = e.to_string();
-    let has_eoi = input.windows(2).rev().any(|w| w == [0xFF, 0xD9]);
-    if msg.contains("Premature end") || msg.contains("premature end") || !has_eoi {
-        ImageError::Truncated(msg)
-    } else {
-        ImageError::Corrupt(msg)
-    }
-}
-
-fn dim(v: usize) -> Result<u32, ImageError> {
-    u32::try_from(v).map_err(|_| ImageError::Corrupt(format!("dimension {v} out of range")))
-}
-
-fn internal(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Internal(format!("libjpeg-turbo: {e}"))
 }

@@ -9,7 +9,6 @@ use exif::{In, Tag, Value};
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use super::orient::Orientation;
-use super::sniff;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Meta {
@@ -17,13 +16,13 @@ pub(super) struct Meta {
     pub captured_at: Option<PrimitiveDateTime>,
 }
 
-/// Reads EXIF from a JPEG (APP1), PNG (eXIf) or WebP (EXIF chunk). Missing or
-/// malformed EXIF is not an error: the photo is simply treated as upright with
-/// no capture time.
-pub(super) fn read(input: &[u8]) -> Meta {
+/// Reads EXIF from a JPEG (APP1), PNG (eXIf) or WebP (EXIF chunk, `webp_exif`: its
+/// payload, found by the probe's walk of the RIFF chunks). Missing or malformed EXIF is not
+/// an error: the photo is simply treated as upright with no capture time.
+pub(super) fn read(input: &[u8], webp_exif: Option<&[u8]>) -> Meta {
     let exif = match exif::Reader::new().read_from_container(&mut Cursor::new(input)) {
         Ok(exif) => exif,
-        Err(_) => match webp_exif_with_prefix(input) {
+        Err(_) => match webp_exif.and_then(exif_with_prefix) {
             Some(exif) => exif,
             None => return Meta::default(),
         },
@@ -57,11 +56,7 @@ pub(super) fn read(input: &[u8]) -> Meta {
 
 /// Some WebP writers (libvips among them) store the EXIF chunk with the JPEG
 /// APP1 "Exif\0\0" prefix, which `kamadak-exif` rejects; browsers accept it.
-fn webp_exif_with_prefix(input: &[u8]) -> Option<exif::Exif> {
-    if sniff::sniff(input) != sniff::Sniffed::Supported(super::PhotoFormat::WebP) {
-        return None;
-    }
-    let (_, payload) = sniff::riff_chunks(input).find(|(fourcc, _)| fourcc == b"EXIF")?;
+fn exif_with_prefix(payload: &[u8]) -> Option<exif::Exif> {
     let tiff = payload.strip_prefix(b"Exif\0\0")?;
     exif::Reader::new().read_raw(tiff.to_vec()).ok()
 }

@@ -5,18 +5,20 @@
 //! JPEG): call it from `tokio::task::spawn_blocking`. It never writes anything
 //! and never keeps the uploaded bytes.
 //!
-//! Steps, cheapest first so that hostile input is refused before any large
-//! allocation:
-//! 1. byte-count limit, then format sniffing from magic bytes ([`sniff`]);
-//! 2. dimensions read from the header only, checked against [`Limits`]
-//!    (a 65000×65000 header or a decompression bomb is refused here);
-//! 3. EXIF orientation and capture time read with `kamadak-exif` ([`meta`]);
-//! 4. decode (for JPEG at a reduced DCT scale, see [`jpeg`]), apply the
-//!    orientation to the pixels, resize ([`resize`]) and re-encode the display
-//!    copy and the thumbnail; quality checks on the display pixels ([`quality`]);
-//! 5. the full-size image: for JPEG a lossless libjpeg-turbo transform that
-//!    rotates the DCT blocks and copies no marker at all; for PNG/WebP a
-//!    re-encode from the decoded pixels ([`raster`]).
+//! Two steps, and the bytes go through each once:
+//! 1. the probe ([`probe()`], `probe.rs`), cheapest first so that hostile input
+//!    is refused before any large allocation: byte-count limit, format from the
+//!    magic bytes ([`sniff`]), dimensions from the header checked against
+//!    [`Limits`] (a 65000×65000 header or a decompression bomb is refused here),
+//!    EXIF orientation and capture time ([`meta`]). It also tells the caller
+//!    what the render will cost (memory, threads) before it starts;
+//! 2. decode and render ([`process_probed`]), on libjpeg-turbo ([`jpeg`]) or on
+//!    the `image` crate ([`raster`]: PNG, WebP, CMYK JPEG): decode (for JPEG at a
+//!    reduced DCT scale), apply the orientation to the pixels, resize
+//!    ([`resize`]) and encode the display copy and the thumbnail ([`turbo`]);
+//!    quality checks on the display pixels ([`quality`]); the full-size image:
+//!    for JPEG a lossless libjpeg-turbo transform that rotates the DCT blocks
+//!    and copies no marker at all, for PNG/WebP a re-encode from the pixels.
 //!
 //! Nothing of the original container survives: every output is written by an
 //! encoder (or by libjpeg-turbo's transformer with "copy no markers") from
@@ -29,11 +31,12 @@ mod icc;
 mod jpeg;
 mod meta;
 mod orient;
+mod probe;
 mod quality;
 mod raster;
 mod resize;
 mod sniff;
-pub mod synth;
+mod turbo;
 
 #[cfg(test)]
 mod tests;
@@ -272,35 +275,51 @@ fn unsupported_message(detected: &str) -> String {
     }
 }
 
-/// Estimated peak memory, in bytes, of [`process`] on this upload, read from its header alone
-/// (nothing is decoded), so a caller can reserve that much before the work starts (see
-/// `state::DecodeBudget`). Per pixel: the decoded source at its own depth (16-bit PNGs take
-/// 2 bytes a sample) plus three 8-bit copies (working image, flattened or resized copy,
-/// encoder output). Deliberately generous: it bounds the peak, it does not predict it. Input
-/// that [`process`] refuses before decoding (unknown format, bad header, too many pixels)
-/// costs its own size.
-pub fn decode_estimate(input: &[u8], limits: &Limits) -> u64 {
-    let shape = match sniff::sniff(input) {
-        sniff::Sniffed::Supported(PhotoFormat::Png) => raster::png_shape(input),
-        sniff::Sniffed::Supported(PhotoFormat::WebP) => raster::webp_shape(input),
-        sniff::Sniffed::Supported(PhotoFormat::Jpeg) => jpeg::shape(input),
-        sniff::Sniffed::Unsupported(_) => None,
-    };
-    match shape {
-        Some(s) if limits.check_dimensions(s.width, s.height).is_ok() => {
-            u64::from(s.width) * u64::from(s.height) * (s.source_bpp + 3 * s.output_bpp)
-        }
-        _ => input.len() as u64,
+/// An upload's header, read once by [`probe()`]: format, dimensions and orientation, checked
+/// against the limits, or why the photo is refused. [`process_probed`] renders from it.
+#[derive(Debug)]
+pub struct Probe {
+    header: Result<probe::Header, ImageError>,
+    limits: Limits,
+    input_len: usize,
+}
+
+/// The probe step alone: reads the header (nothing is decoded), so a caller can reserve what
+/// the render will need ([`Probe::decode_estimate`], [`Probe::threads`]) before it starts.
+pub fn probe(input: &[u8], limits: &Limits) -> Probe {
+    let header = catch_unwind(AssertUnwindSafe(|| probe::read(input, limits)))
+        .unwrap_or_else(|_| Err(panicked()));
+    Probe {
+        header,
+        limits: *limits,
+        input_len: input.len(),
     }
 }
 
-/// What [`decode_estimate`] needs to know about an image: its size and bytes per pixel as
-/// decoded, and as the 8-bit image the renditions are made from.
-struct Shape {
-    width: u32,
-    height: u32,
-    source_bpp: u64,
-    output_bpp: u64,
+impl Probe {
+    /// Estimated peak memory, in bytes, of the render, from the header alone (see
+    /// `state::DecodeBudget`). Per pixel: the decoded source at its own depth (16-bit PNGs
+    /// take 2 bytes a sample) plus three 8-bit copies (working image, flattened or resized
+    /// copy, encoder output). Deliberately generous: it bounds the peak, it does not predict
+    /// it. Input that the probe refuses (unknown format, bad header, too many pixels) costs
+    /// its own size.
+    pub fn decode_estimate(&self) -> u64 {
+        match &self.header {
+            Ok(h) => h.decode_estimate(),
+            Err(_) => self.input_len as u64,
+        }
+    }
+
+    /// Threads the render runs at once (2 for a baseline JPEG on two or more cores: its
+    /// lossless full-size transform runs beside the display path; else 1).
+    pub fn threads(&self) -> u32 {
+        self.header.as_ref().map_or(1, probe::Header::threads)
+    }
+}
+
+/// [`Probe::decode_estimate`] of `input`.
+pub fn decode_estimate(input: &[u8], limits: &Limits) -> u64 {
+    probe(input, limits).decode_estimate()
 }
 
 /// Wall time of each stage of one [`process_timed`] call.
@@ -327,6 +346,11 @@ pub fn process(input: &[u8], limits: &Limits) -> Result<Processed, ImageError> {
     process_timed(input, limits).0
 }
 
+/// [`process`] from a [`probe()`] of the same `input`.
+pub fn process_probed(input: &[u8], probe: Probe) -> Result<Processed, ImageError> {
+    render(input, probe, &mut StageTimings::default())
+}
+
 /// [`process`], also reporting how long each stage took (for tracing and the
 /// benchmark).
 pub fn process_timed(
@@ -335,20 +359,34 @@ pub fn process_timed(
 ) -> (Result<Processed, ImageError>, StageTimings) {
     let mut timings = StageTimings::default();
     let start = Instant::now();
+    let probe = probe(input, limits);
+    timings.sniff_header = start.elapsed();
+    let result = render(input, probe, &mut timings);
+    timings.total = start.elapsed();
+    (result, timings)
+}
+
+fn render(input: &[u8], probe: Probe, t: &mut StageTimings) -> Result<Processed, ImageError> {
+    debug_assert_eq!(
+        input.len(),
+        probe.input_len,
+        "rendering other bytes than probed"
+    );
     // The decoders are C (libjpeg-turbo) and safe Rust; a panic from the Rust
     // side would be a bug in a dependency, and must not take the worker down
     // or surface as anything but a refused photo.
-    let result = catch_unwind(AssertUnwindSafe(|| run(input, limits, &mut timings)))
-        .unwrap_or_else(|_| {
-            Err(ImageError::Corrupt(
-                "a decoder panicked on this input".into(),
-            ))
-        });
-    timings.total = start.elapsed();
+    let result = probe.header.and_then(|header| {
+        catch_unwind(AssertUnwindSafe(|| run(input, &header, &probe.limits, t)))
+            .unwrap_or_else(|_| Err(panicked()))
+    });
     if let Err(e) = &result {
         tracing::debug!(code = e.code(), error = ?e, "photo refused");
     }
-    (result, timings)
+    result
+}
+
+fn panicked() -> ImageError {
+    ImageError::Corrupt("a decoder panicked on this input".into())
 }
 
 /// What a format-specific path hands back.
@@ -359,36 +397,24 @@ struct Outputs {
     warnings: Vec<QualityWarning>,
 }
 
-fn run(input: &[u8], limits: &Limits, t: &mut StageTimings) -> Result<Processed, ImageError> {
-    let clock = Instant::now();
-    if input.is_empty() {
-        return Err(ImageError::Empty);
-    }
-    if input.len() > limits.max_bytes {
-        return Err(ImageError::TooLarge {
-            size: input.len(),
-            max: limits.max_bytes,
-        });
-    }
-    let format = match sniff::sniff(input) {
-        sniff::Sniffed::Supported(f) => f,
-        sniff::Sniffed::Unsupported(detected) => {
-            return Err(ImageError::UnsupportedFormat { detected })
+fn run(
+    input: &[u8],
+    header: &probe::Header,
+    limits: &Limits,
+    t: &mut StageTimings,
+) -> Result<Processed, ImageError> {
+    let out = match &header.decoder {
+        probe::Decoder::Turbo { header: jpeg, grey } => {
+            jpeg::render(input, header, jpeg, *grey, t)?
         }
-    };
-    let meta = meta::read(input);
-    t.sniff_header = clock.elapsed();
-
-    let out = match format {
-        PhotoFormat::Jpeg => jpeg::process(input, limits, &meta, t)?,
-        PhotoFormat::Png | PhotoFormat::WebP => raster::process(input, format, limits, &meta, t)?,
+        probe::Decoder::Image { lossless } => raster::render(input, header, *lossless, limits, t)?,
     };
     Ok(Processed {
-        source_format: format,
+        source_format: header.format,
         full: out.full,
         display: out.display,
         thumb: out.thumb,
         warnings: out.warnings,
-        captured_at: meta.captured_at,
+        captured_at: header.meta.captured_at,
     })
 }

@@ -105,14 +105,4 @@ impl Orientation {
         };
         img.apply_orientation(o);
     }
-
-    /// The orientation that undoes this one (used to fabricate camera-style
-    /// test images: store `inverse().apply(upright)` with tag `self`).
-    pub fn inverse(self) -> Orientation {
-        match self {
-            Orientation::Rotate90 => Orientation::Rotate270,
-            Orientation::Rotate270 => Orientation::Rotate90,
-            other => other,
-        }
-    }
 }

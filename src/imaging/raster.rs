@@ -17,50 +17,26 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 use turbojpeg::Subsamp;
 
-use super::jpeg::encode_rendition;
-use super::meta::Meta;
-use super::{icc, quality, resize, sniff};
+use super::probe::Header;
+use super::turbo::encode_rendition;
+use super::{icc, quality, resize};
 use super::{ImageError, Limits, Outputs, PhotoFormat, Rendition, StageTimings};
 use super::{
     DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
     THUMB_LONG_EDGE,
 };
 
-pub(super) fn process(
+/// Decodes with the `image` crate and renders, from the probe's `header` (its dimensions
+/// already checked against `limits`); `lossless_source`: PNG or lossless WebP.
+pub(super) fn render(
     input: &[u8],
-    format: PhotoFormat,
+    header: &Header,
+    lossless_source: bool,
     limits: &Limits,
-    meta: &Meta,
-    t: &mut StageTimings,
-) -> Result<Outputs, ImageError> {
-    decode_and_render(input, format, None, limits, meta, t)
-}
-
-fn decode_and_render(
-    input: &[u8],
-    format: PhotoFormat,
-    jpeg_dims: Option<(u32, u32)>,
-    limits: &Limits,
-    meta: &Meta,
     t: &mut StageTimings,
 ) -> Result<Outputs, ImageError> {
     let clock = Instant::now();
-    // Cheap header checks before any decoder exists, so that a header
-    // claiming 65000×65000 is refused in microseconds.
-    let header_dims = match format {
-        PhotoFormat::Png => png_ihdr_dimensions(input)?,
-        PhotoFormat::WebP => {
-            check_riff_length(input)?;
-            webp_dimensions(input)?
-        }
-        PhotoFormat::Jpeg => jpeg_dims.unwrap_or((0, 0)),
-    };
-    limits.check_dimensions(header_dims.0, header_dims.1)?;
-    let lossless_source = match format {
-        PhotoFormat::Png => true,
-        PhotoFormat::WebP => webp_is_lossless(input),
-        PhotoFormat::Jpeg => false,
-    };
+    let (format, header_dims) = (header.format, (header.width, header.height));
     let image_format = match format {
         PhotoFormat::Png => ImageFormat::Png,
         PhotoFormat::WebP => ImageFormat::WebP,
@@ -92,7 +68,7 @@ fn decode_and_render(
         (_, true) => DynamicImage::ImageRgba8(decoded.to_rgba8()),
     };
     drop(decoded);
-    meta.orientation.apply(&mut img);
+    header.meta.orientation.apply(&mut img);
     let channels = img.color().channel_count();
     let colour = icc::Colour::for_profile(raw_profile.as_deref(), channels);
     // Every rendition is made from these pixels: convert once, at full size.
@@ -140,17 +116,6 @@ fn decode_and_render(
     })
 }
 
-/// JPEGs libjpeg-turbo cannot turn into RGB (CMYK, YCCK).
-pub(super) fn process_jpeg_fallback(
-    input: &[u8],
-    dims: (u32, u32),
-    limits: &Limits,
-    meta: &Meta,
-    t: &mut StageTimings,
-) -> Result<Outputs, ImageError> {
-    decode_and_render(input, PhotoFormat::Jpeg, Some(dims), limits, meta, t)
-}
-
 fn encode_png(img: &DynamicImage, profile: Option<&[u8]>) -> Result<Rendition, ImageError> {
     let mut out = Vec::new();
     // Fast (fdeflate) compression: ~10× quicker than the default on photos for
@@ -193,98 +158,6 @@ fn flatten_on_white(img: &DynamicImage) -> DynamicImage {
         }
     }
     DynamicImage::ImageRgb8(rgb)
-}
-
-/// Size and depth from the IHDR chunk (bit depth at byte 24, colour type at 25). Palette and
-/// sub-byte images expand to 8 bits a sample; alpha keeps 4 channels for the full-size PNG.
-pub(super) fn png_shape(input: &[u8]) -> Option<super::Shape> {
-    let (width, height) = png_ihdr_dimensions(input).ok()?;
-    let bytes_per_sample = if input[24] == 16 { 2 } else { 1 };
-    let (channels, output_bpp) = match input[25] {
-        0 => (1, 1),
-        2 => (3, 3),
-        3 => (4, 4),
-        4 => (2, 4),
-        _ => (4, 4),
-    };
-    Some(super::Shape {
-        width,
-        height,
-        source_bpp: channels * bytes_per_sample,
-        output_bpp,
-    })
-}
-
-/// WebP decodes to 8-bit RGB or RGBA; counted as RGBA.
-pub(super) fn webp_shape(input: &[u8]) -> Option<super::Shape> {
-    let (width, height) = webp_dimensions(input).ok()?;
-    Some(super::Shape {
-        width,
-        height,
-        source_bpp: 4,
-        output_bpp: 4,
-    })
-}
-
-/// Width and height from the IHDR chunk, which the PNG spec requires to come
-/// first. Read by hand (8 bytes at a fixed offset) so a header claiming
-/// 65000×65000 is refused before a decoder is even created.
-fn png_ihdr_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
-    if input.len() < 33 {
-        return Err(ImageError::Truncated("PNG shorter than its header".into()));
-    }
-    if &input[12..16] != b"IHDR" {
-        return Err(ImageError::Corrupt("PNG does not start with IHDR".into()));
-    }
-    let be32 =
-        |at: usize| u32::from_be_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]);
-    Ok((be32(16), be32(20)))
-}
-
-/// A RIFF header whose length field runs past the end of the file is a
-/// truncated upload.
-fn check_riff_length(input: &[u8]) -> Result<(), ImageError> {
-    let declared = u32::from_le_bytes([input[4], input[5], input[6], input[7]]) as usize;
-    if declared.saturating_add(8) > input.len() {
-        return Err(ImageError::Truncated(format!(
-            "RIFF says {} bytes, file has {}",
-            declared + 8,
-            input.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Canvas size from a WebP header (VP8X extended, VP8L lossless or VP8
-/// lossy bitstream header), read by hand for the same reason as the PNG one.
-fn webp_dimensions(input: &[u8]) -> Result<(u32, u32), ImageError> {
-    if input.len() < 30 {
-        return Err(ImageError::Truncated("WebP shorter than its header".into()));
-    }
-    let b = input;
-    let le24 =
-        |at: usize| u32::from(b[at]) | u32::from(b[at + 1]) << 8 | u32::from(b[at + 2]) << 16;
-    match &b[12..16] {
-        b"VP8X" => Ok((le24(24) + 1, le24(27) + 1)),
-        b"VP8L" if b[20] == 0x2F => {
-            let bits = u32::from_le_bytes([b[21], b[22], b[23], b[24]]);
-            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
-        }
-        b"VP8 " if b[23..26] == [0x9D, 0x01, 0x2A] => {
-            let w = u32::from(u16::from_le_bytes([b[26], b[27]]) & 0x3FFF);
-            let h = u32::from(u16::from_le_bytes([b[28], b[29]]) & 0x3FFF);
-            Ok((w, h))
-        }
-        _ => Err(ImageError::Corrupt("unrecognised WebP header".into())),
-    }
-}
-
-/// Whether the WebP image data is VP8L (lossless) rather than VP8 (lossy):
-/// the first of the two chunk types in the RIFF chunk list.
-fn webp_is_lossless(input: &[u8]) -> bool {
-    sniff::riff_chunks(input)
-        .find(|(fourcc, _)| fourcc == b"VP8L" || fourcc == b"VP8 ")
-        .is_some_and(|(fourcc, _)| &fourcc == b"VP8L")
 }
 
 fn decode_error(

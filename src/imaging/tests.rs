@@ -22,8 +22,8 @@ use sha2::Digest as _;
 
 use super::icc::{self, Space};
 use super::orient::Orientation;
-use super::synth::{self, ExifSpec};
 use super::*;
+use aghub_testkit::synth::{self, ExifSpec};
 
 // ───────────────────────────── helpers ─────────────────────────────
 

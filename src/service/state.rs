@@ -77,7 +77,16 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let permit = self.cpu_permits.clone().acquire_owned().await?;
+        self.run_blocking_threads(1, work).await
+    }
+
+    /// [`Self::run_blocking`] for work that runs `threads` threads: it holds a core for each.
+    async fn run_blocking_threads<T, F>(&self, threads: u32, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = self.cpu_permits.clone().acquire_many_owned(threads).await?;
         let span = tracing::Span::current();
         Ok(tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -88,17 +97,23 @@ impl AppState {
     }
 
     /// Runs the photo pipeline on an upload once its estimated decode memory is reserved
-    /// (then under a core, as [`Self::run_blocking`]).
+    /// (then under a core for each thread it runs, as [`Self::run_blocking`]).
     pub async fn process_photo(
         &self,
         original: impl AsRef<[u8]> + Send + 'static,
     ) -> anyhow::Result<Result<Processed, ImageError>> {
-        let limits = Limits::default();
-        let _memory = self
-            .decode_memory
-            .reserve(imaging::decode_estimate(original.as_ref(), &limits))
-            .await;
-        self.run_blocking(move || imaging::process(original.as_ref(), &limits))
-            .await
+        // The probe may read the whole upload (looking for EXIF), so not on an async thread;
+        // header work only, it takes no CPU permit, so a photo queues for the cores once.
+        let (original, probe) = tokio::task::spawn_blocking(move || {
+            let probe = imaging::probe(original.as_ref(), &Limits::default());
+            (original, probe)
+        })
+        .await?;
+        let _memory = self.decode_memory.reserve(probe.decode_estimate()).await;
+        // A baseline JPEG's lossless transform runs on a second thread: a permit per thread.
+        self.run_blocking_threads(probe.threads(), move || {
+            imaging::process_probed(original.as_ref(), probe)
+        })
+        .await
     }
 }

@@ -304,7 +304,7 @@ async fn gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean(s
 /// copyright, device and viewing-condition texts, and a private tag) came back in every stored
 /// size. Every stored object is read straight from the store (folder or bucket) and searched.
 async fn text_in_a_photos_colour_profile_is_in_no_stored_object(stack: Stack) {
-    use aghub::imaging::synth;
+    use aghub_testkit::synth;
     let w = World::new(stack).await;
     const PLANTED: &str = "NHS 9434765919";
     let icc = synth::icc_profile_with_text(moxcms::ColorProfile::new_display_p3(), PLANTED);

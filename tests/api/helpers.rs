@@ -406,7 +406,7 @@ pub async fn error_code(response: reqwest::Response) -> String {
 
 /// A phone-like JPEG with camera metadata (GPS, serial number, maker note) and an orientation.
 pub fn phone_jpeg(width: u32, height: u32, orientation: u16, seed: u64) -> Vec<u8> {
-    use aghub::imaging::synth;
+    use aghub_testkit::synth;
     let upright = synth::skin_photo(width, height, seed);
     synth::camera_jpeg(
         &upright,

@@ -1,5 +1,5 @@
 //! Synthetic "phone photo of a skin lesion" images, for the tests, the
-//! benchmark and the demo sample images. Never used on uploads.
+//! benchmark and the demo sample images. Not part of aghub: never used on uploads.
 //!
 //! Procedural: skin tone with low-frequency mottling, micro-texture and
 //! pores, a pigmented lesion with an irregular border, darker globules and an
@@ -9,9 +9,8 @@
 //! metadata (orientation, make/model/serial, GPS, DateTimeOriginal, a maker
 //! note) without external tools.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage};
-
-use super::orient::Orientation;
 
 /// xorshift64*: hand-written so the images are bit-identical across
 /// platforms and `rand` versions, and fast enough for 12 MP per-pixel noise.
@@ -229,10 +228,19 @@ fn draw_hairs(img: &mut RgbImage, rng: &mut Rng, scale: f32) {
 /// `exif_orientation`: the returned pixels, displayed with that tag applied,
 /// show `upright`.
 pub fn as_stored_by_camera(upright: &RgbImage, exif_orientation: u16) -> RgbImage {
+    // The inverse of what the tag asks a viewer to do (the flips and transposes undo
+    // themselves); unknown values mean upright, as for aghub and browsers.
+    let undo = match u8::try_from(exif_orientation)
+        .ok()
+        .and_then(Orientation::from_exif)
+    {
+        Some(Orientation::Rotate90) => Orientation::Rotate270,
+        Some(Orientation::Rotate270) => Orientation::Rotate90,
+        Some(other) => other,
+        None => Orientation::NoTransforms,
+    };
     let mut img = DynamicImage::ImageRgb8(upright.clone());
-    Orientation::from_exif(u32::from(exif_orientation))
-        .inverse()
-        .apply(&mut img);
+    img.apply_orientation(undo);
     img.to_rgb8()
 }
 
