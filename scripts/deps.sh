@@ -40,6 +40,21 @@ ensure_chromium() {
     ensure_apt chromium chromium-driver
 }
 
+# axe-core (npm): the accessibility checker the browser test runs on every page it visits
+# (tests/api/browser.rs); pinned, installed under target/.
+AXE_CORE_VERSION=4.14.1
+ensure_axe() {
+    local dir="$AGHUB_ROOT/target/axe-core-$AXE_CORE_VERSION"
+    if [ ! -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+        command -v npm >/dev/null 2>&1 || ensure_apt npm
+        log "installing axe-core@$AXE_CORE_VERSION from npm"
+        mkdir -p "$dir"
+        npm install --silent --no-audit --no-fund --prefix "$dir" "axe-core@$AXE_CORE_VERSION" \
+            || die "npm install axe-core failed"
+    fi
+    export AXE_CORE_JS="$dir/node_modules/axe-core/axe.min.js"
+}
+
 # schemathesis (PyPI): an independent client generator and fuzzer that checks the running API
 # against its OpenAPI document (tests/api/openapi_fuzz.rs).
 SCHEMATHESIS_VERSION=4.32.5

@@ -2,6 +2,20 @@
 // Without JavaScript the forms post normally. The form's idempotency key makes a re-send safe.
 (function () {
   "use strict";
+  // Before sending: say so when nobody is on duty for the chosen specialty.
+  var specialty = document.getElementById("specialty");
+  var dutyNotice = document.getElementById("duty-notice");
+  var dutyNotices = document.querySelector("[data-duty-notices]");
+  if (specialty && dutyNotice && dutyNotices && window.CSS && CSS.escape) {
+    dutyNotices.hidden = true;
+    var showDuty = function () {
+      dutyNotice.textContent = "";
+      var n = dutyNotices.querySelector('[data-specialty="' + CSS.escape(specialty.value) + '"]');
+      if (n) { dutyNotice.appendChild(n.cloneNode(true)); }
+    };
+    specialty.addEventListener("change", showDuty);
+    showDuty();
+  }
   // Check each photo as soon as it is picked, so a blurred or dark one can be retaken at once.
   document.querySelectorAll("input[type=file][data-check]").forEach(function (input) {
     var box = input.parentNode.querySelector(".photo-feedback");

@@ -37,6 +37,8 @@ pub struct CaseRow {
     pub first_reply_at_ms: Option<i64>,
     pub answered_at_ms: Option<i64>,
     pub closed_at_ms: Option<i64>,
+    /// When the GP last responded to a request for information, until a consultant replies.
+    pub gp_responded_at_ms: Option<i64>,
     pub routine_target_ms: i64,
     pub urgent_target_ms: i64,
     pub escalation_ms: i64,
@@ -69,6 +71,7 @@ impl sqlx::FromRow<'_, AnyRow> for CaseRow {
             first_reply_at_ms: r.try_get("first_reply_at_ms")?,
             answered_at_ms: r.try_get("answered_at_ms")?,
             closed_at_ms: r.try_get("closed_at_ms")?,
+            gp_responded_at_ms: r.try_get("gp_responded_at_ms")?,
             routine_target_ms: r.try_get("routine_target_ms")?,
             urgent_target_ms: r.try_get("urgent_target_ms")?,
             escalation_ms: r.try_get("escalation_ms")?,
@@ -93,7 +96,7 @@ const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_od
     c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
     c.conversion_authorised, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
-    c.closed_at_ms, s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
+    c.closed_at_ms, c.gp_responded_at_ms, s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
     FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
 
 #[derive(Debug, Clone)]
@@ -188,6 +191,15 @@ fn held_by_sql(t: &str, user: &str, now: &str) -> String {
     )
 }
 
+/// The claim expiry to write when `user` claims or works on the case: `expires`, unless they
+/// already hold it for longer (a case returned to them from the GP keeps its longer hold).
+fn later_expiry(t: &str, user: &str, expires: &str) -> String {
+    format!(
+        "CASE WHEN {t}.status = 'claimed' AND {t}.claimed_by = {user} \
+         AND {t}.claim_expires_at_ms > {expires} THEN {t}.claim_expires_at_ms ELSE {expires} END"
+    )
+}
+
 /// Cases this consultant may claim now, urgent first, then the longest waiting. `windows` are
 /// `domain::queue::queue_windows`: per specialty, the latest queue entry they may take.
 pub async fn queue(db: &Db, now_ms: i64, windows: &[(String, i64)]) -> DbResult<Vec<CaseRow>> {
@@ -256,9 +268,11 @@ pub async fn claim(
     queued_by_ms: i64,
 ) -> DbResult<bool> {
     let sql = format!(
-        "UPDATE cases SET status = 'claimed', claimed_by = $1, claimed_at_ms = $2, claim_expires_at_ms = $3 \
+        "UPDATE cases SET status = 'claimed', claimed_by = $1, claimed_at_ms = $2, \
+         claim_expires_at_ms = {} \
          WHERE cases.id = $4 AND cases.queued_at_ms <= $5 \
          AND ({} OR (cases.status = 'claimed' AND cases.claimed_by = $1))",
+        later_expiry("cases", "$1", "$3"),
         claimable("cases", "$2")
     );
     let done = sqlx::query(&sql)
@@ -281,7 +295,8 @@ pub async fn touch_claim(
     expires_at_ms: i64,
 ) -> DbResult<()> {
     let sql = format!(
-        "UPDATE cases SET claim_expires_at_ms = $1 WHERE cases.id = $2 AND {}",
+        "UPDATE cases SET claim_expires_at_ms = {} WHERE cases.id = $2 AND {}",
+        later_expiry("cases", "$3", "$1"),
         held_by_sql("cases", "$3", "$4")
     );
     sqlx::query(&sql)
@@ -324,7 +339,7 @@ pub async fn reply(
     let closed_at = (new_status == CaseStatus::Closed).then_some(now_ms);
     let sql = format!(
         "UPDATE cases SET status = $1, outcome = $2, advice = $3, answered_by = $4, answered_at_ms = $5, \
-         first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, \
+         first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, gp_responded_at_ms = NULL, \
          claimed_by = NULL, claimed_at_ms = NULL, claim_expires_at_ms = NULL \
          WHERE cases.id = $7 AND {}",
         held_by_sql("cases", "$4", "$5")
@@ -342,15 +357,24 @@ pub async fn reply(
     Ok(done.rows_affected() == 1)
 }
 
-/// The GP's response to a request for information puts the case back in the queue.
-pub async fn requeue_after_response(
+/// The GP's response to a request for information: the case goes back to `held` = (the
+/// consultant who asked, until when), or to the queue when there is no one to hold it; either
+/// way marked as answered by the GP.
+pub async fn return_after_response(
     tx: &mut Transaction<'_, Any>,
     case_id: &str,
+    held: Option<(&str, i64)>,
     now_ms: i64,
 ) -> DbResult<bool> {
+    let (claimed_by, expires_at_ms) = held.unzip();
     let done = sqlx::query(
-        "UPDATE cases SET status = 'submitted', queued_at_ms = $1 WHERE id = $2 AND status = 'awaiting_gp'",
+        "UPDATE cases SET status = CASE WHEN $1 IS NULL THEN 'submitted' ELSE 'claimed' END, \
+         claimed_by = $1, claimed_at_ms = CASE WHEN $1 IS NULL THEN NULL ELSE $3 END, \
+         claim_expires_at_ms = $2, queued_at_ms = $3, gp_responded_at_ms = $3 \
+         WHERE id = $4 AND status = 'awaiting_gp'",
     )
+    .bind(claimed_by)
+    .bind(expires_at_ms)
     .bind(now_ms)
     .bind(case_id)
     .execute(&mut **tx)

@@ -120,6 +120,44 @@ pub async fn current_shifts(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec
         .map_err(Into::into)
 }
 
+/// A consultant's shifts of one specialty (if they still answer it) that end after `after_ms`,
+/// as (start, end).
+pub async fn duty_in_specialty(
+    db: &Db,
+    user_id: &str,
+    specialty: &str,
+    after_ms: i64,
+) -> DbResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT r.starts_at_ms, r.ends_at_ms FROM rota_shifts r \
+         JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
+         WHERE r.user_id = $1 AND r.specialty = $2 AND r.ends_at_ms > $3",
+    )
+    .bind(user_id)
+    .bind(specialty)
+    .bind(after_ms)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The shifts that have not ended, of consultants who still answer the specialty and can sign
+/// in: the shifts that will take cases.
+pub async fn live_upcoming(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.user_id, r.specialty, r.pool, r.starts_at_ms, r.ends_at_ms FROM rota_shifts r \
+         JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
+         JOIN users u ON u.id = r.user_id AND u.disabled_at_ms IS NULL \
+         WHERE r.ends_at_ms > $1 ORDER BY r.specialty, r.starts_at_ms",
+    )
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(shift)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// Every shift that has not ended yet, of every specialty, soonest first (the admin page).
 pub async fn upcoming_all(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
     let rows = sqlx::query(

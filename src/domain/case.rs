@@ -1,6 +1,7 @@
-//! The case and its life: submitted → claimed → (awaiting_gp → submitted …) → closed.
+//! The case and its life: submitted → claimed → (awaiting_gp → claimed by the consultant who
+//! asked, or submitted …) → closed.
 
-use super::word_enum;
+use super::{word_enum, Role};
 
 word_enum!(
     /// Maps to e-RS: submitted/claimed ≈ PROVIDER_RESPONSE_REQUIRED,
@@ -87,11 +88,14 @@ impl Outcome {
 }
 
 impl CaseStatus {
-    pub fn label(self) -> &'static str {
+    /// The status in words for whoever reads it: a case waiting for the GP is the GP's to act
+    /// on ("Your response needed") and the consultant's to wait for.
+    pub fn label(self, reader: Role) -> &'static str {
         match self {
             CaseStatus::Submitted => "Waiting for a consultant",
             CaseStatus::Claimed => "With a consultant",
-            CaseStatus::AwaitingGp => "Awaiting your response",
+            CaseStatus::AwaitingGp if reader == Role::Gp => "Your response needed",
+            CaseStatus::AwaitingGp => "Waiting for the GP",
             CaseStatus::Closed => "Closed",
         }
     }
@@ -100,6 +104,18 @@ impl CaseStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_waiting_for_the_gp_reads_as_the_gps_to_act_on_and_the_consultants_to_wait_for() {
+        assert_eq!(
+            CaseStatus::AwaitingGp.label(Role::Gp),
+            "Your response needed"
+        );
+        for reader in [Role::Consultant, Role::Admin] {
+            assert_eq!(CaseStatus::AwaitingGp.label(reader), "Waiting for the GP");
+        }
+        assert_eq!(CaseStatus::Closed.label(Role::Gp), "Closed");
+    }
 
     #[test]
     fn only_request_information_keeps_the_case_open() {

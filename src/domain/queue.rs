@@ -117,6 +117,69 @@ pub fn due_at_ms(
         }
 }
 
+/// Who a specialty's rotas have on duty now, and when a local consultant is next on: what a GP
+/// should know before sending a case (the national pool only takes it after the escalation window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cover {
+    pub local_now: bool,
+    pub national_now: bool,
+    /// The start of the next local shift, when nobody local is on now.
+    pub next_local_start_ms: Option<i64>,
+}
+
+/// The cover of one specialty from its shifts as (pool, start, end).
+pub fn cover(shifts: &[(Pool, i64, i64)], now_ms: i64) -> Cover {
+    let on = |pool| {
+        shifts
+            .iter()
+            .any(|(p, start, end)| *p == pool && *start <= now_ms && now_ms < *end)
+    };
+    let local_now = on(Pool::Local);
+    Cover {
+        local_now,
+        national_now: on(Pool::National),
+        next_local_start_ms: shifts
+            .iter()
+            .filter(|(p, start, _)| *p == Pool::Local && *start > now_ms)
+            .map(|(_, start, _)| *start)
+            .min()
+            .filter(|_| !local_now),
+    }
+}
+
+/// When a case that came back from the GP leaves the consultant who asked for the information:
+/// once they have been off duty (no shift of the specialty, either pool) for longer than the
+/// escalation window. Until then it stays theirs, through the gaps between their shifts.
+/// `shifts` are their shifts of the specialty as (start, end); only those ending after
+/// `now - escalation` matter. `None` when they already have been off duty that long: the case
+/// goes back to the queue now.
+pub fn returned_case_held_until(
+    shifts: &[(i64, i64)],
+    escalation_ms: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    let mut shifts: Vec<(i64, i64)> = shifts
+        .iter()
+        .copied()
+        .filter(|(start, end)| start < end)
+        .collect();
+    shifts.sort_unstable();
+    // The end of the duty they are on now, or of the last one, if it ended within the window.
+    let mut duty_end = shifts
+        .iter()
+        .filter(|(start, _)| *start <= now_ms)
+        .map(|(_, end)| *end)
+        .max()
+        .filter(|end| *end + escalation_ms >= now_ms)?;
+    // Later shifts that start before the window after the current one runs out extend it.
+    for (start, end) in shifts {
+        if start <= duty_end + escalation_ms && end > duty_end {
+            duty_end = end;
+        }
+    }
+    Some(duty_end + escalation_ms)
+}
+
 /// "3 h 20 min left", "1 day 2 h overdue": what a consultant scanning the queue needs.
 pub fn describe_time_left(due_at_ms: i64, now_ms: i64) -> String {
     let diff = due_at_ms - now_ms;
@@ -141,6 +204,74 @@ mod tests {
     use super::*;
 
     const H: i64 = 3_600_000;
+
+    #[test]
+    fn cover_says_who_is_on_now_and_when_the_next_local_shift_starts() {
+        let shifts = [
+            (Pool::National, 0, 24 * H),
+            (Pool::Local, 20 * H, 30 * H),
+            (Pool::Local, 44 * H, 54 * H),
+        ];
+        assert_eq!(
+            cover(&shifts, 12 * H),
+            Cover {
+                local_now: false,
+                national_now: true,
+                next_local_start_ms: Some(20 * H),
+            }
+        );
+        let on = cover(&shifts, 21 * H);
+        assert!(on.local_now && on.national_now);
+        assert_eq!(on.next_local_start_ms, None, "someone local is on now");
+        assert_eq!(
+            cover(&shifts, 30 * H),
+            Cover {
+                local_now: false,
+                national_now: false,
+                next_local_start_ms: Some(44 * H),
+            },
+            "a shift ends at its end"
+        );
+        assert_eq!(cover(&[], 0), Cover::default());
+    }
+
+    #[test]
+    fn a_returned_case_stays_with_its_consultant_until_off_duty_longer_than_the_window() {
+        let w = 4 * H;
+        // On a shift 8:00-18:00 now (12:00): theirs until 22:00.
+        assert_eq!(
+            returned_case_held_until(&[(8 * H, 18 * H)], w, 12 * H),
+            Some(22 * H)
+        );
+        // A shift the next morning starts more than 4 h after 18:00: no extension.
+        assert_eq!(
+            returned_case_held_until(&[(8 * H, 18 * H), (32 * H, 42 * H)], w, 12 * H),
+            Some(22 * H)
+        );
+        // An evening shift starting within 4 h of the end carries it on.
+        assert_eq!(
+            returned_case_held_until(&[(19 * H, 23 * H), (8 * H, 18 * H)], w, 12 * H),
+            Some(27 * H)
+        );
+        // Off duty since 10:00, response at 12:00: still theirs until 14:00.
+        assert_eq!(
+            returned_case_held_until(&[(2 * H, 10 * H)], w, 12 * H),
+            Some(14 * H)
+        );
+        // Exactly the window off duty is not longer than it.
+        assert_eq!(
+            returned_case_held_until(&[(2 * H, 8 * H)], w, 12 * H),
+            Some(12 * H)
+        );
+        // Off duty for longer than the window, or no shift at all: back to the queue now.
+        assert_eq!(returned_case_held_until(&[(0, 7 * H)], w, 12 * H), None);
+        assert_eq!(returned_case_held_until(&[], w, 12 * H), None);
+        // Only a future shift: off duty now, so back to the queue.
+        assert_eq!(
+            returned_case_held_until(&[(13 * H, 20 * H)], w, 12 * H),
+            None
+        );
+    }
 
     #[test]
     fn national_pool_waits_for_the_escalation_window() {

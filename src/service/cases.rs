@@ -874,8 +874,9 @@ pub async fn reply(
     load(state, user, id).await
 }
 
-/// The GP's answer to a request for information (text and/or photos): back to the queue,
-/// keeping the original submission time for turnaround.
+/// The GP's answer to a request for information (text and/or photos): back to the consultant
+/// who asked (or the queue), marked "GP replied", keeping the original submission time for
+/// turnaround.
 pub async fn respond(
     state: &AppState,
     user: &Principal,
@@ -923,8 +924,20 @@ async fn respond_inner(
         )]));
     }
     let now = state.now_ms();
+    // Back to the consultant who asked, while they are on duty or off it for less than the
+    // escalation window (contract 1.1); to the queue otherwise.
+    let held = match row.answered_by.as_deref() {
+        Some(asker) => {
+            let window = row.escalation_ms;
+            let shifts =
+                db::rotas::duty_in_specialty(&state.db, asker, &row.specialty, now - window)
+                    .await?;
+            queue::returned_case_held_until(&shifts, window, now).map(|until| (asker, until))
+        }
+        None => None,
+    };
     let mut tx = state.db.pool().begin().await?;
-    if !db::cases::requeue_after_response(&mut tx, case_id, now).await? {
+    if !db::cases::return_after_response(&mut tx, case_id, held, now).await? {
         drop(tx);
         return Err(ServiceError::Conflict {
             code: "not_awaiting_gp",
@@ -955,7 +968,9 @@ async fn respond_inner(
             actor_id: Some(user.user_id.as_str()),
             action: "case.responded",
             case_id: Some(case_id),
-            detail: Some(json!({ "photos": photos.photos.len() })),
+            detail: Some(
+                json!({ "photos": photos.photos.len(), "returned_to": held.map(|(asker, _)| asker) }),
+            ),
             ..Default::default()
         },
         now,
@@ -998,6 +1013,26 @@ pub async fn photos_of_listed(
 /// Every specialty aghub serves, with its targets.
 pub async fn specialties(state: &AppState) -> ServiceResult<Vec<db::specialties::Specialty>> {
     Ok(db::specialties::list(&state.db).await?)
+}
+
+/// Each specialty with who is on duty for it now: the new-case form tells the GP before they
+/// send a case that nobody local will see it yet.
+pub async fn cover(state: &AppState) -> ServiceResult<Vec<(Specialty, queue::Cover)>> {
+    let now = state.now_ms();
+    let shifts = db::rotas::live_upcoming(&state.db, now).await?;
+    Ok(specialties(state)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let of_specialty: Vec<_> = shifts
+                .iter()
+                .filter(|r| r.specialty == s.slug)
+                .map(|r| (r.pool, r.starts_at_ms, r.ends_at_ms))
+                .collect();
+            let cover = queue::cover(&of_specialty, now);
+            (s, cover)
+        })
+        .collect())
 }
 
 /// Every practice (the reports' filters).

@@ -267,6 +267,7 @@ fn case_view(
         answered_at: row.answered_at_ms.map(rfc3339),
         closed_at: row.closed_at_ms.map(rfc3339),
         two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+        gp_responded: row.gp_responded_at_ms.is_some(),
         history: detail.then(|| row.history.clone()),
         question: detail.then(|| row.question.clone()),
         messages,
@@ -554,7 +555,8 @@ async fn specialty_topics(
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{id}/respond", params(("id" = String, Path)), request_body(content = GpResponse, content_type = "multipart/form-data"), responses((status = 200, body = CaseJson), (status = 403, description = "Not a GP of the case's practice", body = ErrorBody), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "The case is not waiting for the GP", body = ErrorBody), (status = 422, description = "A field or photo is invalid", body = ErrorBody)))]
-/// The GP's response to a request for information: back to the queue.
+/// The GP's response to a request for information: back to the consultant who asked (contract
+/// 1.1), or to the queue when they have been off duty longer than the escalation window.
 async fn respond(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -104,6 +104,9 @@ pub struct CaseJson {
     pub closed_at: Option<String>,
     /// True when the outcome is a two-week-wait (suspected cancer) referral.
     pub two_week_wait: bool,
+    /// True once the GP has responded to a request for information, until a consultant replies
+    /// again (contract 1.1: the case goes back to the consultant who asked).
+    pub gp_responded: bool,
     /// Present when a single case is returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<String>,

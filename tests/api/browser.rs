@@ -91,11 +91,42 @@ struct Shots {
 }
 
 impl Shots {
+    /// Saves a screenshot of the page, and checks it with axe-core first: every page the
+    /// journey shows must have no WCAG 2.2 AA violation (at the browser's size: phone or desktop).
     async fn take(&mut self, c: &Client, name: &str) {
         self.n += 1;
+        let violations = axe_violations(c).await;
+        assert!(
+            violations.as_array().is_some_and(Vec::is_empty),
+            "{name}: WCAG 2.2 AA violations found by axe-core: {violations:#}"
+        );
         let png = c.screenshot().await.expect("screenshot");
         std::fs::write(self.dir.join(format!("{:02}-{name}.png", self.n)), png).unwrap();
     }
+}
+
+/// axe-core (from npm, installed by scripts/deps.sh `ensure_axe`) injected into the page and run
+/// against the WCAG 2.0, 2.1 and 2.2 A and AA rules: the violations, each with its rule, impact
+/// and the elements it found.
+async fn axe_violations(c: &Client) -> serde_json::Value {
+    let path = std::env::var("AXE_CORE_JS")
+        .expect("AXE_CORE_JS is not set: run the suite with scripts/test, which installs axe-core");
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    c.execute(&source, vec![]).await.expect("inject axe-core");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, { runOnly: { type: 'tag', values: \
+               ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })\
+             .then(r => done(r.violations.map(v => ({ rule: v.id, impact: v.impact, help: v.help, \
+               nodes: v.nodes.map(n => n.target.join(' ')) }))))\
+             .catch(e => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    assert!(found.get("error").is_none(), "axe-core failed: {found}");
+    found
 }
 
 async fn sign_in(c: &Client, base: &str, email: &str) {
@@ -200,12 +231,38 @@ async fn whole_journey_in_a_real_browser() {
         width <= 390.0,
         "no sideways scrolling on a phone ({width}px)"
     );
+    // A specialty nobody covers now says so before the GP sends anything.
+    gp.find(Locator::Css("#specialty"))
+        .await
+        .unwrap()
+        .select_by_value("gastroenterology")
+        .await
+        .unwrap();
+    let notice = gp
+        .wait()
+        .for_element(Locator::Css("#duty-notice .warning-callout"))
+        .await
+        .expect("a notice for a specialty with nobody on duty")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        notice.contains("No Gastroenterology consultant is on duty now."),
+        "{notice}"
+    );
+    shots.take(&gp, "gp-nobody-on-duty").await;
     gp.find(Locator::Css("#specialty"))
         .await
         .unwrap()
         .select_by_value("dermatology")
         .await
         .unwrap();
+    assert!(
+        gp.find(Locator::Css("#duty-notice .warning-callout"))
+            .await
+            .is_err(),
+        "dermatology has a consultant on duty"
+    );
     gp.find(Locator::Css("#nhs_number"))
         .await
         .unwrap()
@@ -297,10 +354,14 @@ async fn whole_journey_in_a_real_browser() {
         .for_element(Locator::Css(".tag.status-awaiting_gp"))
         .await
         .unwrap();
+    assert!(text(&doc).await.contains("Waiting for the GP"));
 
     // The GP answers from the phone.
     sign_in(&gp, &base, "gp@a.example").await;
     gp.goto(&format!("{base}{case_path}")).await.unwrap();
+    let page = text(&gp).await;
+    assert!(page.contains("Your response needed"), "{page}");
+    assert!(page.contains("Request for information"), "{page}");
     gp.find(Locator::Css("#message"))
         .await
         .unwrap()
@@ -316,13 +377,18 @@ async fn whole_journey_in_a_real_browser() {
     shots.take(&gp, "gp-responds").await;
     click(&gp, "form[action$='/respond'] button[type=submit]").await;
     gp.wait()
-        .for_element(Locator::Css(".tag.status-submitted"))
+        .for_element(Locator::Css(".tag.status-claimed"))
         .await
-        .expect("back in the queue");
+        .expect("back with the consultant who asked");
 
-    // The consultant closes it.
+    // The consultant who asked finds it among the cases they hold, marked, and closes it.
     doc.goto(&format!("{base}/queue")).await.unwrap();
-    click(&doc, "form[action$='/claim'] button").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.gp-replied"))
+        .await
+        .expect("marked GP replied in the cases they hold");
+    shots.take(&doc, "consultant-sees-gp-replied").await;
+    click(&doc, "td[data-label=Question] a").await;
     doc.wait()
         .for_element(Locator::Css("#advice"))
         .await

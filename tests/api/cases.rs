@@ -19,7 +19,8 @@ on_both_stacks!(
     bad_submissions_get_precise_errors_and_leave_nothing_behind,
     local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation,
     claim_is_exclusive_and_reply_closes_the_case,
-    request_information_loop_keeps_the_submission_time,
+    request_information_loop_returns_to_the_consultant_who_asked,
+    a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_duty_past_the_window,
     claims_lapse_after_idling_and_can_be_released,
     racing_claims_on_two_instances_never_both_win,
     retried_submission_with_the_same_key_creates_one_case,
@@ -647,7 +648,15 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
     assert_eq!(bad_status.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
+/// The user id behind a token, as the API reports it.
+async fn user_id(w: &World, token: &str) -> String {
+    let me: Value = w.get(token, "/api/v1/me").await.json().await.unwrap();
+    me["id"].as_str().unwrap().to_string()
+}
+
+/// Contract 1.1: the GP's response goes back to the consultant who asked, claimed by them and
+/// marked `gp_responded`, not to the shared queue; the submission time stays for turnaround.
+async fn request_information_loop_returns_to_the_consultant_who_asked(stack: Stack) {
     let w = World::new(stack).await;
     let case = w.case("dermatology", "routine", 1).await;
     let id = case["id"].as_str().unwrap();
@@ -693,7 +702,9 @@ async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
     let responded = respond(&w.gp_same_practice, form).await;
     assert_eq!(responded.status(), StatusCode::OK);
     let responded: Value = responded.json().await.unwrap();
-    assert_eq!(responded["status"], "submitted");
+    assert_eq!(responded["status"], "claimed");
+    assert_eq!(responded["claimed_by"], user_id(&w, &w.derm_local).await);
+    assert_eq!(responded["gp_responded"], true);
     assert_eq!(
         responded["submitted_at"], "2026-11-23T09:00:00Z",
         "turnaround keeps the original time"
@@ -703,22 +714,17 @@ async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
     let again = respond(&w.gp, Form::new().text("message", "more")).await;
     assert_eq!(error_code(again).await, "not_awaiting_gp");
 
-    let q: Value = w
-        .get(&w.derm_local_2, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ids(&q), vec![id.to_string()]);
-    assert_eq!(
-        w.post(&w.derm_local_2, &format!("/api/v1/cases/{id}/claim"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    for other in [&w.derm_local_2, &w.derm_national] {
+        let q: Value = w.get(other, "/api/v1/queue").await.json().await.unwrap();
+        assert!(ids(&q).is_empty(), "back with the consultant who asked");
+        let taken = w.post(other, &format!("/api/v1/cases/{id}/claim")).await;
+        assert_ne!(taken.status(), StatusCode::OK);
+    }
+    // Hours later (more than a claim's idle limit), it is still theirs: no claim needed.
+    w.app.clock.advance(3 * H);
     let closed: Value = w
         .post_json(
-            &w.derm_local_2,
+            &w.derm_local,
             &format!("/api/v1/cases/{id}/reply"),
             serde_json::json!({"advice": "Benign naevus.", "outcome": "manage_in_primary_care"}),
         )
@@ -727,6 +733,7 @@ async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
         .await
         .unwrap();
     assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["gp_responded"], false, "cleared by the reply");
     let messages = closed["messages"].as_array().unwrap();
     let kinds: Vec<&str> = messages
         .iter()
@@ -739,6 +746,138 @@ async fn request_information_loop_keeps_the_submission_time(stack: Stack) {
             .await
             .status(),
         StatusCode::OK
+    );
+}
+
+/// The consultant who asked keeps a case the GP answered while on duty and for the escalation
+/// window after their shift ends; then it goes back to the queue, still marked. A response that
+/// arrives when they have been off duty longer than that goes straight to the queue.
+async fn a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_duty_past_the_window(
+    stack: Stack,
+) {
+    let w = World::new(stack).await;
+    let ask = |id: String| {
+        let w = &w;
+        async move {
+            let claim = w
+                .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+                .await;
+            assert_eq!(claim.status(), StatusCode::OK);
+            let asked = w
+                .post_json(
+                    &w.derm_local,
+                    &format!("/api/v1/cases/{id}/reply"),
+                    serde_json::json!({"advice": "Is it itchy?", "outcome": "request_information"}),
+                )
+                .await;
+            assert_eq!(asked.status(), StatusCode::OK);
+        }
+    };
+    let respond = |id: String| {
+        let w = &w;
+        async move {
+            let r = w
+                .client()
+                .post(w.app.url(&format!("/api/v1/cases/{id}/respond")))
+                .bearer_auth(&w.gp)
+                .multipart(Form::new().text("message", "Yes, very."))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let first = w.case("dermatology", "routine", 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = w.case("dermatology", "routine", 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ask(first.clone()).await;
+    ask(second.clone()).await;
+    // Every dermatology shift of the world ends at T0 + 7 days; the window is 4 hours. A
+    // consultant not on any rota until then takes the next week.
+    let shift_end = T0 + 7 * 24 * H;
+    let derm3 = user_id(&w, &w.derm_off_duty).await;
+    aghub::db::rotas::insert(
+        &w.app.state.db,
+        &derm3,
+        "dermatology",
+        aghub::domain::queue::Pool::Local,
+        shift_end,
+        shift_end + 7 * 24 * H,
+        T0,
+    )
+    .await
+    .unwrap();
+
+    w.app.clock.set(shift_end - H);
+    let back = respond(first.clone()).await;
+    assert_eq!(back["status"], "claimed", "the asker is on duty");
+    let path = format!("/api/v1/cases/{first}");
+    w.app.clock.set(shift_end + 4 * H);
+    // Read by the GP: a read by the consultant would be work on the case, which renews a claim.
+    let held: Value = w.get(&w.gp, &path).await.json().await.unwrap();
+    assert_eq!(
+        held["status"], "claimed",
+        "off duty for the window, not longer"
+    );
+    let q: Value = w
+        .get(&w.derm_off_duty, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&q).is_empty());
+
+    w.app.clock.set(shift_end + 4 * H + 60_000);
+    let q: Value = w
+        .get(&w.derm_off_duty, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q), vec![first.clone()], "back in the queue");
+    assert_eq!(q["cases"][0]["status"], "submitted");
+    assert_eq!(q["cases"][0]["gp_responded"], true, "still marked");
+
+    // Off duty for five hours when the GP answers: straight to the queue.
+    w.app.clock.set(shift_end + 5 * H);
+    let queued = respond(second.clone()).await;
+    assert_eq!(queued["status"], "submitted");
+    assert_eq!(queued["gp_responded"], true);
+    let q: Value = w
+        .get(&w.derm_off_duty, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q).len(), 2);
+    for id in [&first, &second] {
+        let claim = w
+            .post(&w.derm_off_duty, &format!("/api/v1/cases/{id}/claim"))
+            .await;
+        assert_eq!(claim.status(), StatusCode::OK);
+    }
+    let events = aghub::db::audit::recent(&w.app.state.db, 100)
+        .await
+        .unwrap();
+    let returned: Vec<Option<String>> = events
+        .iter()
+        .filter(|e| e.action == "case.responded")
+        .map(|e| {
+            e.detail.as_ref().unwrap()["returned_to"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let asker = user_id(&w, &w.derm_local).await;
+    assert!(
+        returned.contains(&Some(asker)) && returned.contains(&None),
+        "{returned:?}"
     );
 }
 

@@ -13,6 +13,7 @@ on_both_stacks!(
     web_submission_without_csrf_token_is_refused_and_stores_nothing,
     web_form_errors_are_shown_on_the_form,
     other_practices_and_commissioners_get_html_refusals,
+    the_new_case_form_says_when_nobody_is_on_duty_for_a_specialty,
 );
 
 const XSS: &str = "<script>alert('x')</script>";
@@ -96,6 +97,69 @@ async fn post_multipart(b: &Browser, path: &str, form: Form) -> reqwest::Respons
         .send()
         .await
         .unwrap()
+}
+
+/// Before sending, the GP learns that nobody covers a specialty now, when the next shift starts
+/// and whether the national pool can take it; a specialty with someone on duty has no notice.
+async fn the_new_case_form_says_when_nobody_is_on_duty_for_a_specialty(stack: Stack) {
+    let w = web(stack).await;
+    let db = &w.app.state.db;
+    let cardio = w
+        .app
+        .add_user("cardio@h.example", Role::Consultant, None, &["cardiology"])
+        .await;
+    let national = w
+        .app
+        .add_user("nat@h.example", Role::Consultant, None, &["cardiology"])
+        .await;
+    let h = 3_600_000;
+    // Cardiology: local from tomorrow 08:00 GMT, the national pool on now.
+    let tomorrow_8am = crate::helpers::T0 + 23 * h;
+    for (id, pool, from) in [
+        (&cardio, aghub::db::rotas::Pool::Local, tomorrow_8am),
+        (
+            &national,
+            aghub::db::rotas::Pool::National,
+            crate::helpers::T0 - h,
+        ),
+    ] {
+        aghub::db::rotas::insert(db, id, "cardiology", pool, from, from + 10 * h, 0)
+            .await
+            .unwrap();
+    }
+    let gp = signed_in(&w.app, "gp@a.example").await;
+    let page = gp.get_text("/cases/new").await;
+    let notice = |slug: &str| {
+        let start = page.find(&format!("data-specialty=\"{slug}\""))?;
+        let end = page[start..].find("</div>")? + start;
+        Some(page[start..end].to_string())
+    };
+    let cardiology = notice("cardiology").expect("a notice for cardiology");
+    assert!(
+        cardiology.contains("No Cardiology consultant is on duty now."),
+        "{cardiology}"
+    );
+    assert!(
+        cardiology.contains("The next shift starts 24 Nov 2026, 08:00 GMT."),
+        "{cardiology}"
+    );
+    assert!(
+        cardiology.contains("within 4 hours, a consultant from the national pool can"),
+        "{cardiology}"
+    );
+    let ent = notice("ent").expect("a notice for ENT, which has no rota");
+    assert!(ent.contains("No shift is planned yet."), "{ent}");
+    assert!(
+        ent.contains("Nobody from the national pool is on duty now either."),
+        "{ent}"
+    );
+    assert!(
+        notice("dermatology").is_none(),
+        "dermatology has a consultant on duty"
+    );
+    for banned in ["escalation", "missing_field"] {
+        assert!(!page.contains(banned), "plain English: {banned}");
+    }
 }
 
 async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {

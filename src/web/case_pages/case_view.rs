@@ -23,6 +23,8 @@ struct CaseView {
     specialty: String,
     status: &'static str,
     status_label: &'static str,
+    /// Shown to consultants: the GP answered their request for information.
+    gp_replied: bool,
     nhs_number: String,
     date_of_birth: String,
     practice: String,
@@ -32,6 +34,8 @@ struct CaseView {
     conversion_authorised: bool,
     outcome_label: Option<&'static str>,
     two_week_wait: bool,
+    /// "Request for information" for a request, "Advice" otherwise.
+    advice_heading: &'static str,
     advice: String,
     history: String,
     question: String,
@@ -198,7 +202,8 @@ pub(super) async fn case_page(
         short_id: row.short_id(),
         specialty: specialty_name(&names, &row.specialty),
         status: status.as_str(),
-        status_label: status.label(),
+        status_label: status.label(user.role),
+        gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
         date_of_birth: row.date_of_birth.clone(),
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
@@ -212,6 +217,11 @@ pub(super) async fn case_page(
         conversion_authorised: row.conversion_authorised,
         outcome_label: outcome.map(|o| o.label()),
         two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+        advice_heading: if outcome == Some(Outcome::RequestInformation) {
+            "Request for information"
+        } else {
+            "Advice"
+        },
         advice: row.advice.clone().unwrap_or_default(),
         history: row.history.clone(),
         question: row.question.clone(),

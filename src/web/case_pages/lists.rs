@@ -83,7 +83,7 @@ pub async fn list(
                 specialty: specialty_name(&names, &r.specialty),
                 urgent: r.urgency == Urgency::Urgent,
                 status: status.as_str(),
-                status_label: status.label(),
+                status_label: status.label(user.role),
                 outcome_label: outcome.map_or("", |o| o.label()),
                 two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
             }
@@ -95,7 +95,7 @@ pub async fn list(
         can_submit: user.may_submit_cases(),
         statuses: CaseStatus::ALL
             .iter()
-            .map(|s| (s.as_str(), s.label(), s.as_str() == status))
+            .map(|s| (s.as_str(), s.label(user.role), s.as_str() == status))
             .collect(),
         status,
         rows,
@@ -104,13 +104,14 @@ pub async fn list(
 
 struct QueueRow {
     id: String,
-    short_id: String,
     specialty: String,
     urgent: bool,
     question: String,
     age: String,
     time_left: String,
     overdue: bool,
+    /// The GP has answered a request for information since the last reply.
+    gp_replied: bool,
 }
 
 #[derive(Template)]
@@ -136,13 +137,13 @@ fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
     }
     QueueRow {
         id: r.id.clone(),
-        short_id: r.short_id(),
         specialty: specialty_name(names, &r.specialty),
         urgent: urgency == Urgency::Urgent,
         question,
         age: fmt_age(now - r.submitted_at_ms),
         time_left: describe_time_left(due, now),
         overdue: due < now,
+        gp_replied: r.gp_responded_at_ms.is_some(),
     }
 }
 

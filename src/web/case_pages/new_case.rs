@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::specialty_names;
 use crate::domain::access::Principal;
+use crate::domain::queue::Cover;
 use crate::service::cases::{self, Specialty};
 use crate::service::AppState;
 use crate::service::{FieldError, ServiceError};
@@ -15,6 +15,7 @@ use crate::web::auth::CurrentUser;
 use crate::web::case_form;
 use crate::web::error::{AppError, AppResult};
 use crate::web::templates::{render, Layout};
+use crate::web::uk_time;
 
 #[derive(Default)]
 struct FormValues {
@@ -25,6 +26,44 @@ struct FormValues {
     history: String,
     question: String,
     conversion_authorised: String,
+}
+
+/// What the GP should know before sending a case to a specialty nobody local covers now.
+struct DutyNotice {
+    slug: String,
+    lines: Vec<String>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn duty_notice(s: &Specialty, cover: Cover) -> Option<DutyNotice> {
+    if cover.local_now {
+        return None;
+    }
+    let wait = if s.escalation_ms % HOUR_MS == 0 {
+        let hours = s.escalation_ms / HOUR_MS;
+        format!("{hours} hour{}", if hours == 1 { "" } else { "s" })
+    } else {
+        uk_time::fmt_age(s.escalation_ms)
+    };
+    Some(DutyNotice {
+        slug: s.slug.clone(),
+        lines: vec![
+            format!("No {} consultant is on duty now.", s.name),
+            match cover.next_local_start_ms {
+                Some(at) => format!("The next shift starts {}.", uk_time::format(at)),
+                None => "No shift is planned yet.".into(),
+            },
+            if cover.national_now {
+                format!(
+                    "If nobody takes your case within {wait}, a consultant from the national \
+                     pool can."
+                )
+            } else {
+                "Nobody from the national pool is on duty now either.".into()
+            },
+        ],
+    })
 }
 
 /// One photo input on the form, pre-set to the view teledermatology asks for.
@@ -38,6 +77,7 @@ struct PhotoSlot {
 struct NewPage {
     layout: Layout,
     specialties: Vec<Specialty>,
+    duty_notices: Vec<DutyNotice>,
     form: FormValues,
     errors: Vec<FieldError>,
     photos_lost: bool,
@@ -53,9 +93,14 @@ async fn new_page(
     errors: Vec<FieldError>,
     photos_lost: bool,
 ) -> AppResult<Html<String>> {
+    let cover = cases::cover(state).await?;
     render(&NewPage {
         layout: Layout::new(session, Some(user)).await?,
-        specialties: specialty_names(state).await?,
+        duty_notices: cover
+            .iter()
+            .filter_map(|(s, c)| duty_notice(s, *c))
+            .collect(),
+        specialties: cover.into_iter().map(|(s, _)| s).collect(),
         form,
         errors,
         photos_lost,
