@@ -10,11 +10,15 @@ pub enum NhsNumberError {
     #[error("Enter the NHS number.")]
     Empty,
     #[error(
-        "An NHS number has only digits (spaces are allowed between groups); this one has '{0}'."
+        "An NHS number has only digits (spaces or hyphens are allowed between groups); this one has '{0}'."
     )]
     BadCharacter(char),
     #[error("An NHS number has 10 digits; this one has {0}.")]
     WrongLength(usize),
+    #[error(
+        "An NHS number is never one digit ten times over: please check it against the patient's record."
+    )]
+    RepeatedDigit,
     #[error(
         "This NHS number fails its check digit: please check it against the patient's record."
     )]
@@ -22,7 +26,8 @@ pub enum NhsNumberError {
 }
 
 impl NhsNumber {
-    /// Accepts plain digits or spaced groups ("943 476 5919"); anything else is refused with a reason.
+    /// Accepts plain digits or groups with spaces or hyphens ("943 476 5919", "943-476-5919", as
+    /// GP systems print them); anything else is refused with a reason.
     pub fn parse(input: &str) -> Result<Self, NhsNumberError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -32,12 +37,17 @@ impl NhsNumber {
         for c in trimmed.chars() {
             match c {
                 '0'..='9' => digits.push(c),
-                ' ' => {}
+                ' ' | '-' => {}
                 other => return Err(NhsNumberError::BadCharacter(other)),
             }
         }
         if digits.len() != 10 {
             return Err(NhsNumberError::WrongLength(digits.len()));
+        }
+        // 0000000000, 1111111111, …: placeholders typed to get past a form, some of which pass
+        // the check digit.
+        if digits.bytes().all(|b| b == digits.as_bytes()[0]) {
+            return Err(NhsNumberError::RepeatedDigit);
         }
         let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
         let sum: u32 = d[..9]
@@ -78,7 +88,13 @@ mod tests {
 
     #[test]
     fn accepts_valid_numbers_plain_and_spaced() {
-        for n in ["9434765919", "943 476 5919", " 401 023 2137 ", "9990000018"] {
+        for n in [
+            "9434765919",
+            "943 476 5919",
+            "943-476-5919",
+            " 401 023 2137 ",
+            "9990000018",
+        ] {
             assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
         }
         assert_eq!(
@@ -102,10 +118,26 @@ mod tests {
             Err(NhsNumberError::WrongLength(9))
         );
         assert_eq!(
-            NhsNumber::parse("943-476-5919"),
-            Err(NhsNumberError::BadCharacter('-'))
+            NhsNumber::parse("943/476/5919"),
+            Err(NhsNumberError::BadCharacter('/'))
         );
         assert_eq!(NhsNumber::parse("  "), Err(NhsNumberError::Empty));
+    }
+
+    #[test]
+    fn one_digit_ten_times_over_is_refused_even_when_its_check_digit_fits() {
+        for d in '0'..='9' {
+            let n: String = std::iter::repeat_n(d, 10).collect();
+            assert_eq!(
+                NhsNumber::parse(&n),
+                Err(NhsNumberError::RepeatedDigit),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            NhsNumber::parse("111 111 1111"),
+            Err(NhsNumberError::RepeatedDigit)
+        );
     }
 
     #[test]

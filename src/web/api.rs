@@ -311,6 +311,10 @@ async fn create_case(
     let header_key = idempotency_key(&headers)?;
     // A retry of a submission that already succeeded: answer with that case, store nothing.
     if let Some(id) = cases::existing_submission(&state, &user, header_key.as_deref()).await? {
+        // Read the retried body, unprocessed: a client still sending it would otherwise see its
+        // connection closed (a broken pipe) instead of this answer.
+        let mut multipart = multipart;
+        case_form::drain(&mut multipart).await;
         let row = cases::view(&state, &user, &id).await?;
         return Ok((StatusCode::OK, Json(case_json(&state, &row, true).await?)).into_response());
     }

@@ -98,7 +98,7 @@ pub async fn read(
 /// the body is read closes the socket while the client is still sending: the client sees a
 /// broken pipe instead of our error (seen in CI on a refused form). Oversized uploads are not
 /// drained: they are cut off, as the limit promises.
-async fn drain(multipart: &mut Multipart) {
+pub async fn drain(multipart: &mut Multipart) {
     const MAX_DRAIN_BYTES: usize = 8 * 1024 * 1024;
     let mut drained = 0;
     while let Ok(Some(mut field)) = multipart.next_field().await {

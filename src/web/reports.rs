@@ -206,7 +206,8 @@ struct Headline {
     answered: i64,
     closed: i64,
     awaiting_gp_now: i64,
-    information_requested: i64,
+    /// "1 case had one", "3 cases had one".
+    information_requested_text: String,
     turnaround: Vec<TurnaroundRow>,
     waits: i64,
     wait_median: String,
@@ -231,7 +232,10 @@ fn headline(f: &Figures) -> Headline {
         answered: f.answered,
         closed: f.closed,
         awaiting_gp_now: f.awaiting_gp_now,
-        information_requested: f.information_requested,
+        information_requested_text: match f.information_requested {
+            1 => "1 case had one".to_string(),
+            n => format!("{n} cases had one"),
+        },
         turnaround: vec![
             TurnaroundRow {
                 label: "Submission to first reply (advice or request for information)",

@@ -35,12 +35,64 @@ pub fn parse_form(value: &str) -> Option<i64> {
     Some(zoned.timestamp().as_millisecond())
 }
 
+/// A date of birth as people read it, with the age today in England: "4 July 1961 (65 years)";
+/// under two, in months ("8 months"). A stored value that is not a date is shown as it is.
+pub fn date_of_birth(iso: &str, now_ms: i64) -> String {
+    let Ok(born) = iso.parse::<jiff::civil::Date>() else {
+        return iso.to_string();
+    };
+    let Ok(now) = jiff::Timestamp::from_millisecond(now_ms) else {
+        return iso.to_string();
+    };
+    let today = now.to_zoned_datetime(LONDON.clone()).date();
+    let before_birthday = (today.month(), today.day()) < (born.month(), born.day());
+    let years = i32::from(today.year() - born.year()) - i32::from(before_birthday);
+    let months = (i32::from(today.year()) * 12 + i32::from(today.month()))
+        - (i32::from(born.year()) * 12 + i32::from(born.month()))
+        - i32::from(today.day() < born.day());
+    let plural = |n: i32, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let age = if years >= 2 {
+        plural(years, "year")
+    } else {
+        plural(months.max(0), "month")
+    };
+    format!("{} ({age})", born.strftime("%-d %B %Y"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn utc_ms(rfc3339: &str) -> i64 {
         rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn dates_of_birth_read_with_the_age_today() {
+        let now = utc_ms("2026-11-23T09:00:00Z");
+        assert_eq!(date_of_birth("1961-07-04", now), "4 July 1961 (65 years)");
+        assert_eq!(
+            date_of_birth("1984-11-24", now),
+            "24 November 1984 (41 years)"
+        );
+        assert_eq!(
+            date_of_birth("1984-11-23", now),
+            "23 November 1984 (42 years)"
+        );
+        assert_eq!(date_of_birth("2026-03-24", now), "24 March 2026 (7 months)");
+        assert_eq!(
+            date_of_birth("2025-11-23", now),
+            "23 November 2025 (12 months)"
+        );
+        assert_eq!(
+            date_of_birth("2024-11-23", now),
+            "23 November 2024 (2 years)"
+        );
+        assert_eq!(
+            date_of_birth("2026-11-01", now),
+            "1 November 2026 (0 months)"
+        );
+        assert_eq!(date_of_birth("not a date", now), "not a date");
     }
 
     #[test]

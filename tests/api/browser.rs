@@ -311,7 +311,9 @@ async fn whole_journey_in_a_real_browser() {
         .expect("case sent");
     let case_url = gp.current_url().await.unwrap();
     let case_path = case_url.path().to_string();
-    assert!(text(&gp).await.contains("NHS 943 476 5919"));
+    let page = text(&gp).await;
+    assert!(page.contains("NHS 943 476 5919"), "{page}");
+    assert!(page.contains("born 27 March 1984 (42 years)"), "{page}");
     shots.take(&gp, "gp-case-sent").await;
     sign_out(&gp).await;
 

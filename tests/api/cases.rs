@@ -377,6 +377,12 @@ async fn bad_submissions_get_precise_errors_and_leave_nothing_behind(stack: Stac
             "invalid_nhs_number",
         ),
         (
+            // Passes the check digit, but one digit ten times over is a placeholder.
+            text_form("cardiology", "routine").text("nhs_number", "111-111-1111"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_nhs_number",
+        ),
+        (
             text_form("dermatology", "routine"),
             StatusCode::UNPROCESSABLE_ENTITY,
             "photo_required",

@@ -372,14 +372,22 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    let csv = r.text().await.unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "a UTF-8 byte-order mark, so Excel reads UTF-8"
+    );
+    let csv = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], aghub::service::reports::CSV_COLUMNS);
+    assert!(
+        lines[0].starts_with("Group,Key,Name,Submitted,Answered,Closed,Waiting for the GP now,")
+    );
     assert_eq!(
         lines[1],
         "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,71.4,3,1,1,0,0,60.0,1,16.7,1,33.3"
     );
-    assert!(lines[2].starts_with("week,2026-11-23,Week from 2026-11-23,6,5,4,"));
+    assert!(lines[2].starts_with("week,23/11/2026,Week from 23/11/2026,6,5,4,"));
     assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0.0,0,0,1,0,0,0.0,0,0.0,0,"));
     assert_eq!(lines.len(), 1 + 1 + 2 + 2 + 2);
 
@@ -803,7 +811,7 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
         .contains("aghub-topics-2026-11-23-to-2026-11-23.csv"));
     assert_eq!(
         r.text().await.unwrap(),
-        "ods_code,practice,topic,cases\r\nA81001,Practice A81001,Atrial fibrillation,1\r\nA81001,Practice A81001,Palpitations,1\r\n"
+        "\u{feff}ODS code,Practice,Topic,Cases\r\nA81001,Practice A81001,Atrial fibrillation,1\r\nA81001,Practice A81001,Palpitations,1\r\n"
     );
     let csv = c
         .get_text("/reports.csv?from=2026-11-23&to=2026-11-23&specialty=cardiology")
@@ -1095,7 +1103,7 @@ async fn list_topics_reach_reports_as_labels_and_the_other_topic_never_does(stac
     assert_eq!(
         c.get_text(&format!("/reports.csv?{PERIOD}&table=topics"))
             .await,
-        "ods_code,practice,topic,cases\r\nA81001,Practice A81001,Acne,1\r\nA81001,Practice A81001,Suspected skin cancer,1\r\n"
+        "\u{feff}ODS code,Practice,Topic,Cases\r\nA81001,Practice A81001,Acne,1\r\nA81001,Practice A81001,Suspected skin cancer,1\r\n"
     );
     assert!(!c
         .get_text(&format!("/reports.csv?{PERIOD}"))

@@ -1,7 +1,12 @@
 //! The report as CSV: figures (a row for the period, then per week, specialty and practice) and
-//! topics by practice.
+//! topics by practice. Column names in words, dates as UK spreadsheets read them, and a UTF-8
+//! byte-order mark so that Excel opens them as UTF-8.
 
 use super::figures::{Figures, Report};
+use crate::clock::ISO_DATE;
+
+/// The UTF-8 byte-order mark: without it Excel reads the file as Windows-1252.
+pub const BOM: &str = "\u{feff}";
 
 /// A CSV field: quoted when needed; text that a spreadsheet would run as a formula is prefixed
 /// with an apostrophe.
@@ -29,12 +34,21 @@ fn pct(share: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-pub const CSV_COLUMNS: &str = "group,key,name,submitted,answered,closed,awaiting_gp_now,information_requested,\
-first_reply_cases,first_reply_median_hours,first_reply_p90_hours,first_reply_within_target,first_reply_within_target_pct,\
-close_cases,close_median_hours,close_p90_hours,close_within_target,close_within_target_pct,\
-awaiting_gp_cases,awaiting_gp_median_hours,awaiting_gp_p90_hours,answer_rate_within_target_pct,\
-manage_in_primary_care,refer_routine,refer_urgent,refer_two_week_wait,redirect_specialty,deflection_pct,\
-national_pool,national_pool_pct,re_presented,re_presentation_pct";
+pub const CSV_COLUMNS: &str = "Group,Key,Name,Submitted,Answered,Closed,Waiting for the GP now,\
+Had a request for information,First reply: cases,First reply: median hours,First reply: 90th percentile hours,\
+First reply within target,First reply within target %,Closed: cases,To close: median hours,\
+To close: 90th percentile hours,Closed within target,Closed within target %,Waited for the GP: cases,\
+Waited for the GP: median hours,Waited for the GP: 90th percentile hours,Answered within target % of submitted,\
+Managed in primary care,Referred (routine),Referred (urgent),Referred (two-week wait),\
+Redirected to another specialty,Managed in primary care % of closed,Answered by the national pool,\
+Answered by the national pool %,Came back within 90 days,Came back within 90 days % of managed in primary care";
+
+/// "2026-11-23" as "23/11/2026", which spreadsheets set to English (UK) read as a date.
+fn uk_date(iso: &str) -> String {
+    time::Date::parse(iso, ISO_DATE)
+        .map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()))
+        .unwrap_or_else(|_| iso.to_string())
+}
 
 fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
     let w = f.awaiting_gp.as_ref();
@@ -79,8 +93,7 @@ fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
 /// The figures as CSV: one row for the period, then one per week, specialty and practice.
 /// Durations in hours (2 decimals), shares in percent (1 decimal).
 pub fn figures_csv(r: &Report) -> String {
-    let mut out = String::from(CSV_COLUMNS);
-    out.push_str("\r\n");
+    let mut out = format!("{BOM}{CSV_COLUMNS}\r\n");
     csv_row(
         &mut out,
         "total",
@@ -89,11 +102,12 @@ pub fn figures_csv(r: &Report) -> String {
         &r.totals,
     );
     for w in &r.weeks {
+        let from = uk_date(&w.week_start);
         csv_row(
             &mut out,
             "week",
-            &w.week_start,
-            &format!("Week from {}", w.week_start),
+            &from,
+            &format!("Week from {from}"),
             &w.figures,
         );
     }
@@ -108,7 +122,7 @@ pub fn figures_csv(r: &Report) -> String {
 
 /// Topics by practice as CSV.
 pub fn topics_csv(r: &Report) -> String {
-    let mut out = String::from("ods_code,practice,topic,cases\r\n");
+    let mut out = format!("{BOM}ODS code,Practice,Topic,Cases\r\n");
     for p in &r.topics_by_practice {
         for t in &p.topics {
             out.push_str(&format!(
@@ -133,5 +147,11 @@ mod tests {
         assert_eq!(csv_field("a, b"), "\"a, b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+    }
+
+    #[test]
+    fn dates_are_written_the_uk_way() {
+        assert_eq!(uk_date("2026-11-23"), "23/11/2026");
+        assert_eq!(uk_date("2027-01-04"), "04/01/2027");
     }
 }

@@ -205,7 +205,7 @@ pub(super) async fn case_page(
         status_label: status.label(user.role),
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
-        date_of_birth: row.date_of_birth.clone(),
+        date_of_birth: uk_time::date_of_birth(&row.date_of_birth, now),
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
         urgent: urgency == Urgency::Urgent,
         submitted: uk_time::format(row.submitted_at_ms),
