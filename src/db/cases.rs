@@ -357,6 +357,32 @@ pub async fn reply(
     Ok(done.rows_affected() == 1)
 }
 
+/// A redirect (contract 1.1): the consultant who holds the case sends it to another specialty's
+/// queue, waiting as if newly queued; their note stays as the reply message.
+pub async fn redirect(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    user_id: &str,
+    to: &str,
+    now_ms: i64,
+) -> DbResult<bool> {
+    let sql = format!(
+        "UPDATE cases SET specialty = $1, status = 'submitted', queued_at_ms = $2, answered_by = $3, \
+         answered_at_ms = $2, first_reply_at_ms = COALESCE(first_reply_at_ms, $2), outcome = NULL, \
+         advice = NULL, gp_responded_at_ms = NULL, claimed_by = NULL, claimed_at_ms = NULL, \
+         claim_expires_at_ms = NULL WHERE cases.id = $4 AND {}",
+        held_by_sql("cases", "$3", "$2")
+    );
+    let done = sqlx::query(&sql)
+        .bind(to)
+        .bind(now_ms)
+        .bind(user_id)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The GP's response to a request for information: the case goes back to `held` = (the
 /// consultant who asked, until when), or to the queue when there is no one to hold it; either
 /// way marked as answered by the GP.

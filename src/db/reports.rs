@@ -139,7 +139,20 @@ fn fact_where<'a>(f: &Filter<'a>) -> (String, Vec<&'a str>) {
 
 const FACT_COLUMNS: &str = "f.case_id, f.practice_id, f.specialty, f.urgency, f.target_ms, \
     f.submitted_at_ms, f.first_reply_ms, f.information_requests, f.awaiting_since_ms, \
-    f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, f.represented_at_ms";
+    f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, f.redirected, \
+    f.represented_at_ms";
+
+/// A 0/1 column; anything else is a decode error naming it.
+fn flag(r: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    match r.try_get::<i64, _>(column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(sqlx::Error::ColumnDecode {
+            index: column.into(),
+            source: format!("{other} is not 0 or 1").into(),
+        }),
+    }
+}
 
 fn facts_from_row(r: &AnyRow) -> Result<CaseFacts, sqlx::Error> {
     Ok(CaseFacts {
@@ -156,16 +169,8 @@ fn facts_from_row(r: &AnyRow) -> Result<CaseFacts, sqlx::Error> {
         closed_at_ms: r.try_get("closed_at_ms")?,
         to_close_ms: r.try_get("to_close_ms")?,
         outcome: optional_word(r, "outcome")?,
-        national: match r.try_get::<i64, _>("national")? {
-            0 => false,
-            1 => true,
-            other => {
-                return Err(sqlx::Error::ColumnDecode {
-                    index: "national".into(),
-                    source: format!("{other} is not 0 or 1").into(),
-                })
-            }
-        },
+        national: flag(r, "national")?,
+        redirected: flag(r, "redirected")?,
         represented_at_ms: r.try_get("represented_at_ms")?,
     })
 }
@@ -307,14 +312,16 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO case_facts (case_id, practice_id, specialty, urgency, target_ms, \
          submitted_at_ms, week_start_ms, first_reply_ms, information_requests, awaiting_since_ms, \
-         awaiting_gp_ms, closed_at_ms, to_close_ms, outcome, national, represented_at_ms, flags) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         awaiting_gp_ms, closed_at_ms, to_close_ms, outcome, national, represented_at_ms, flags, \
+         redirected) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (case_id) DO UPDATE SET first_reply_ms = excluded.first_reply_ms, \
          information_requests = excluded.information_requests, \
          awaiting_since_ms = excluded.awaiting_since_ms, awaiting_gp_ms = excluded.awaiting_gp_ms, \
          closed_at_ms = excluded.closed_at_ms, to_close_ms = excluded.to_close_ms, \
          outcome = excluded.outcome, national = excluded.national, \
-         represented_at_ms = excluded.represented_at_ms, flags = excluded.flags",
+         represented_at_ms = excluded.represented_at_ms, flags = excluded.flags, \
+         redirected = excluded.redirected",
     )
     .bind(&f.case_id)
     .bind(&f.practice_id)
@@ -333,6 +340,7 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
     .bind(i64::from(f.national))
     .bind(f.represented_at_ms)
     .bind(f.counts().flags())
+    .bind(i64::from(f.redirected))
     .execute(&mut **tx)
     .await?;
     Ok(())

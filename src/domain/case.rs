@@ -62,16 +62,20 @@ word_enum!(
 );
 
 impl Outcome {
-    /// Every outcome but a request for information closes the case.
+    /// Advice and referrals close the case; a request for information waits for the GP, and a
+    /// redirect moves the case to another specialty's queue (contract 1.1).
     pub fn closes_case(self) -> bool {
-        self != Outcome::RequestInformation
+        !matches!(
+            self,
+            Outcome::RequestInformation | Outcome::RedirectSpecialty
+        )
     }
 
     pub fn status_after(self) -> CaseStatus {
-        if self.closes_case() {
-            CaseStatus::Closed
-        } else {
-            CaseStatus::AwaitingGp
+        match self {
+            Outcome::RequestInformation => CaseStatus::AwaitingGp,
+            Outcome::RedirectSpecialty => CaseStatus::Submitted,
+            _ => CaseStatus::Closed,
         }
     }
 
@@ -118,14 +122,15 @@ mod tests {
     }
 
     #[test]
-    fn only_request_information_keeps_the_case_open() {
+    fn requests_and_redirects_keep_the_case_open() {
         for o in Outcome::ALL {
-            let expected = if *o == Outcome::RequestInformation {
-                CaseStatus::AwaitingGp
-            } else {
-                CaseStatus::Closed
+            let expected = match o {
+                Outcome::RequestInformation => CaseStatus::AwaitingGp,
+                Outcome::RedirectSpecialty => CaseStatus::Submitted,
+                _ => CaseStatus::Closed,
             };
             assert_eq!(o.status_after(), expected, "{o}");
+            assert_eq!(o.closes_case(), expected == CaseStatus::Closed, "{o}");
         }
     }
 

@@ -48,6 +48,9 @@ pub struct CaseFacts {
     pub outcome: Option<Outcome>,
     /// A consultant on the national pool rota replied.
     pub national: bool,
+    /// A consultant moved the case to another specialty's queue (the case stays in the cohort of
+    /// the specialty it was submitted to).
+    pub redirected: bool,
     /// For a case closed as manage in primary care: when a case for the same patient and
     /// specialty was next submitted, within [`REPRESENTATION_WINDOW_MS`] of the close.
     pub represented_at_ms: Option<i64>,
@@ -57,7 +60,8 @@ pub struct CaseFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseEvent {
     /// A consultant's reply: advice closes the case, a request for information waits for the
-    /// GP. `pool` is the rota the consultant replied from (none when their shift had ended).
+    /// GP, a redirect sends it to another specialty. `pool` is the rota the consultant replied
+    /// from (none when their shift had ended).
     Replied {
         at_ms: i64,
         outcome: Outcome,
@@ -93,6 +97,7 @@ impl CaseFacts {
             to_close_ms: None,
             outcome: None,
             national: false,
+            redirected: false,
             represented_at_ms: None,
         }
     }
@@ -107,10 +112,12 @@ impl CaseFacts {
                 self.first_reply_ms
                     .get_or_insert(at_ms - self.submitted_at_ms);
                 let closes = outcome.closes_case();
-                if !closes {
+                let asks = outcome == Outcome::RequestInformation;
+                if asks {
                     self.information_requests += 1;
                 }
-                self.awaiting_since_ms = (!closes).then_some(at_ms);
+                self.awaiting_since_ms = asks.then_some(at_ms);
+                self.redirected |= outcome == Outcome::RedirectSpecialty;
                 self.closed_at_ms = closes.then_some(at_ms);
                 self.to_close_ms =
                     closes.then(|| at_ms - self.submitted_at_ms - self.awaiting_gp_ms);
@@ -226,7 +233,8 @@ figures! {
     refer_routine: |f| f.outcome == Some(Outcome::ReferRoutine),
     refer_urgent: |f| f.outcome == Some(Outcome::ReferUrgent),
     refer_two_week_wait: |f| f.outcome == Some(Outcome::ReferTwoWeekWait),
-    redirect_specialty: |f| f.outcome == Some(Outcome::RedirectSpecialty),
+    /// Sent on to another specialty (before contract 1.1 a redirect closed the case).
+    redirect_specialty: |f| f.redirected || f.outcome == Some(Outcome::RedirectSpecialty),
     /// At least one request for information.
     information_requested: |f| f.information_requests > 0,
     /// Waiting for the GP's response now.
@@ -358,6 +366,35 @@ mod tests {
                 to_close_ms: Some(30 * H),
                 awaiting_gp_ms: Some(30 * H),
             }
+        );
+    }
+
+    #[test]
+    fn a_redirect_is_a_reply_that_leaves_the_case_open() {
+        let mut f = case();
+        f.apply(&replied(
+            1002,
+            Outcome::RedirectSpecialty,
+            Some(Pool::Local),
+        ));
+        let c = f.counts();
+        assert_eq!((c.answered, c.closed, c.redirect_specialty), (1, 0, 1));
+        assert_eq!((c.awaiting_gp, c.information_requested), (0, 0));
+        f.apply(&replied(
+            1010,
+            Outcome::ManageInPrimaryCare,
+            Some(Pool::Local),
+        ));
+        let c = f.counts();
+        assert_eq!(
+            f.first_reply_ms,
+            Some(2 * H),
+            "the redirect was the first reply"
+        );
+        assert_eq!(f.to_close_ms, Some(10 * H));
+        assert_eq!(
+            (c.closed, c.manage_in_primary_care, c.redirect_specialty),
+            (1, 1, 1)
         );
     }
 

@@ -739,6 +739,53 @@ pub struct ReplyInput {
     pub topics: Vec<String>,
     /// Free text kept with the reply for the case's GP and consultants; never in reports.
     pub other_topic: String,
+    /// With `redirect_specialty`: the slug of the specialty the case moves to.
+    pub redirect_to: String,
+}
+
+/// The specialty a redirect sends the case to, checked against the outcome and the case.
+async fn redirect_target(
+    state: &AppState,
+    row: &CaseRow,
+    outcome: Option<Outcome>,
+    redirect_to: &str,
+) -> ServiceResult<Result<Option<String>, FieldError>> {
+    let to = redirect_to.trim();
+    let redirecting = outcome == Some(Outcome::RedirectSpecialty);
+    if to.is_empty() {
+        return Ok(if redirecting {
+            Err(field(
+                "redirect_to",
+                "missing_field",
+                "Choose the specialty to send the case to.",
+            ))
+        } else {
+            Ok(None)
+        });
+    }
+    if !redirecting {
+        return Ok(Err(field(
+            "redirect_to",
+            "redirect_without_redirect",
+            "A specialty to send the case to goes only with the outcome 'Redirect to another specialty'.",
+        )));
+    }
+    let known = specialties(state).await?.into_iter().any(|s| s.slug == to);
+    Ok(if !known {
+        Err(field(
+            "redirect_to",
+            "invalid_specialty",
+            format!("'{to}' is not a specialty: choose one from the list."),
+        ))
+    } else if to == row.specialty {
+        Err(field(
+            "redirect_to",
+            "same_specialty",
+            "The case is already with this specialty: choose another one.",
+        ))
+    } else {
+        Ok(Some(to.to_string()))
+    })
 }
 
 /// The reply's topics → the slugs of the case's specialty's active list, or the field error.
@@ -776,7 +823,8 @@ async fn reply_topics(
 
 /// The consultant's advice and outcome, with topics from the specialty's list for commissioners'
 /// reports and an optional free-text other topic that stays with the case.
-/// Needs a live claim; closes the case unless the outcome asks the GP for more information.
+/// Needs a live claim; closes the case unless the outcome asks the GP for more information or
+/// sends the case to another specialty (`redirect_to`).
 pub async fn reply(
     state: &AppState,
     user: &Principal,
@@ -800,6 +848,10 @@ pub async fn reply(
     let other_topic = topics::check_other(&input.other_topic)
         .map_err(|m| errors.push(field("other_topic", "field_too_long", m)))
         .unwrap_or_default();
+    let redirect_to = redirect_target(state, &row, outcome, &input.redirect_to)
+        .await?
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -809,17 +861,22 @@ pub async fn reply(
     let pool = queue::on_duty(&shifts, &row.specialty).pool();
     let mut tx = state.db.pool().begin().await?;
     let new_status = outcome.status_after();
-    if !db::cases::reply(
-        &mut tx,
-        case_id,
-        user.user_id.as_str(),
-        &advice,
-        outcome,
-        new_status,
-        now,
-    )
-    .await?
-    {
+    let done = match &redirect_to {
+        Some(to) => db::cases::redirect(&mut tx, case_id, user.user_id.as_str(), to, now).await?,
+        None => {
+            db::cases::reply(
+                &mut tx,
+                case_id,
+                user.user_id.as_str(),
+                &advice,
+                outcome,
+                new_status,
+                now,
+            )
+            .await?
+        }
+    };
+    if !done {
         drop(tx);
         let row = load(state, user, id).await?;
         return Err(match explain(&row, user, now) {
@@ -863,7 +920,7 @@ pub async fn reply(
             action: "case.replied",
             case_id: Some(case_id),
             detail: Some(
-                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool.map(|p| p.as_str()), "topics": tags.len(), "other_topic": other_topic.is_some() }),
+                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool.map(|p| p.as_str()), "topics": tags.len(), "other_topic": other_topic.is_some(), "redirect_to": redirect_to }),
             ),
             ..Default::default()
         },

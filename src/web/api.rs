@@ -399,7 +399,7 @@ pub async fn photo_response(
 #[utoipa::path(
     get, path = "/api/v1/cases/{id}/photos/{photo_id}",
     params(("id" = String, Path), ("photo_id" = String, Path), ("size" = Option<String>, Query, description = "full (default), display or thumb")),
-    responses((status = 200, description = "The image", content_type = "image/jpeg"), (status = 404, description = "No such case or photo that you may see", body = ErrorBody), (status = 422, description = "size is not full, display or thumb", body = ErrorBody))
+    responses((status = 200, description = "The image: JPEG, or PNG for the full size of a PNG upload (kept lossless)", content(("image/jpeg"), ("image/png"))), (status = 404, description = "No such case or photo that you may see", body = ErrorBody), (status = 422, description = "size is not full, display or thumb", body = ErrorBody))
 )]
 /// A photo's stored, metadata-free bytes.
 async fn get_photo(
@@ -526,6 +526,7 @@ async fn reply(
         outcome: text("outcome"),
         topics,
         other_topic,
+        redirect_to: text("redirect_to"),
     };
     let row = cases::reply(&state, &user, &id, &input).await?;
     Ok(Json(case_json(&state, &row, true).await?))

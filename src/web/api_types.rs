@@ -135,6 +135,11 @@ pub struct ReplyBody {
     /// Optional free text (at most 200 characters) for a topic not on the list: kept with the
     /// reply for the case's GP and consultants, never shown in reports.
     pub other_topic: Option<String>,
+    /// Required with `redirect_specialty`, refused with any other outcome: the slug of another
+    /// specialty. The case moves to its queue (`submitted`), keeping its history, photos and
+    /// this reply as a message (contract 1.1).
+    #[schema(example = "cardiology", pattern = "^[a-z][a-z0-9-]{1,59}$")]
+    pub redirect_to: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,7 +5,7 @@ use aghub::db::rotas::Pool;
 use aghub::domain::Role;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{
     error_code, exiftool_json, exiftool_tags, phone_jpeg, stored_object_bytes, stored_objects,
@@ -20,6 +20,7 @@ on_both_stacks!(
     local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation,
     claim_is_exclusive_and_reply_closes_the_case,
     request_information_loop_returns_to_the_consultant_who_asked,
+    a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_history,
     a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_duty_past_the_window,
     claims_lapse_after_idling_and_can_be_released,
     racing_claims_on_two_instances_never_both_win,
@@ -753,6 +754,125 @@ async fn request_information_loop_returns_to_the_consultant_who_asked(stack: Sta
             .status(),
         StatusCode::OK
     );
+}
+
+/// Contract 1.1: `redirect_specialty` with `redirect_to` moves the case to that specialty's
+/// queue with its history and photos, the note kept as a message; it does not close it.
+async fn a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_history(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.case("dermatology", "routine", 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claim = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(claim.status(), StatusCode::OK);
+    let reply_path = format!("/api/v1/cases/{id}/reply");
+    let reply = |body: Value| w.post_json(&w.derm_local, &reply_path, body);
+    let note = "Palpitations, not a skin problem: cardiology please.";
+    for (body, code) in [
+        (
+            json!({"advice": note, "outcome": "redirect_specialty"}),
+            "missing_field",
+        ),
+        (
+            json!({"advice": note, "outcome": "redirect_specialty", "redirect_to": "dermatology"}),
+            "same_specialty",
+        ),
+        (
+            json!({"advice": note, "outcome": "redirect_specialty", "redirect_to": "astrology"}),
+            "invalid_specialty",
+        ),
+        (
+            json!({"advice": note, "outcome": "manage_in_primary_care", "redirect_to": "cardiology"}),
+            "redirect_without_redirect",
+        ),
+    ] {
+        let r = reply(body).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["fields"][0]["field"], "redirect_to", "{e}");
+        assert_eq!(e["error"]["fields"][0]["code"], code, "{e}");
+    }
+    let unchanged: Value = w
+        .get(&w.derm_local, &format!("/api/v1/cases/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unchanged["status"], "claimed",
+        "a refused reply changes nothing"
+    );
+
+    w.app.clock.advance(H);
+    let r = reply(
+        json!({"advice": note, "outcome": "redirect_specialty", "redirect_to": "cardiology"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let moved: Value = r.json().await.unwrap();
+    assert_eq!(moved["status"], "submitted");
+    assert_eq!(moved["specialty"], "cardiology");
+    assert_eq!(moved["outcome"], Value::Null, "not answered yet");
+    assert_eq!(
+        moved["photos"].as_array().unwrap().len(),
+        1,
+        "photos go with it"
+    );
+    assert_eq!(moved["messages"][0]["body"], note);
+    assert_eq!(moved["messages"][0]["outcome"], "redirect_specialty");
+
+    let q: Value = w
+        .get(&w.derm_local_2, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&q).is_empty(), "no longer a dermatology case");
+    let q: Value = w
+        .get(&w.cardio, "/api/v1/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&q), vec![id.clone()]);
+    let claim = w
+        .post(&w.cardio, &format!("/api/v1/cases/{id}/claim"))
+        .await;
+    assert_eq!(claim.status(), StatusCode::OK);
+    let closed: Value = w
+        .post_json(
+            &w.cardio,
+            &format!("/api/v1/cases/{id}/reply"),
+            json!({"advice": "Ambulatory ECG via the GP.", "outcome": "manage_in_primary_care"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["messages"].as_array().unwrap().len(), 2);
+    // The dermatologist who sent it on can still read what became of it.
+    let seen = w.get(&w.derm_local, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(seen.status(), StatusCode::OK);
+
+    // Reports: the case stays in the cohort it was submitted to, redirected once, then closed.
+    let report: Value = w
+        .get(
+            &w.commissioner,
+            "/api/v1/reports/turnaround?from=2026-11-23&to=2026-11-29",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let totals = &report["totals"];
+    assert_eq!(totals["outcomes"]["redirect_specialty"], 1, "{totals}");
+    assert_eq!(totals["outcomes"]["manage_in_primary_care"], 1, "{totals}");
+    assert_eq!(totals["closed"], 1, "{totals}");
+    assert_eq!(report["specialties"][0]["key"], "dermatology", "{report}");
 }
 
 /// The consultant who asked keeps a case the GP answered while on duty and for the escalation

@@ -45,6 +45,7 @@ fn reply_input(pairs: Vec<(String, String)>) -> cases::ReplyInput {
             "outcome" => input.outcome = value,
             "topics" => input.topics.push(value),
             "other_topic" => input.other_topic = value,
+            "redirect_to" => input.redirect_to = value,
             _ => {}
         }
     }

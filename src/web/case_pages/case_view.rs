@@ -82,6 +82,8 @@ struct CasePage {
     can_reply: bool,
     can_respond: bool,
     outcomes: Vec<(&'static str, &'static str)>,
+    /// The other specialties a redirect may send the case to: (slug, name).
+    redirect_choices: Vec<(String, String)>,
     back_href: &'static str,
     back_label: &'static str,
 }
@@ -251,6 +253,11 @@ pub(super) async fn case_page(
         outcomes: Outcome::ALL
             .iter()
             .map(|o| (o.as_str(), o.label()))
+            .collect(),
+        redirect_choices: names
+            .iter()
+            .filter(|s| s.slug != row.specialty)
+            .map(|s| (s.slug.clone(), s.name.clone()))
             .collect(),
         back_href,
         back_label,
