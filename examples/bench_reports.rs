@@ -282,6 +282,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     history: "bench history",
                     question: "bench question",
                     conversion_authorised: true,
+                    sex: None,
                     idempotency_key: None,
                     now_ms: END_MS,
                 },

@@ -221,6 +221,7 @@ struct DemoCase {
     photos: &'static [(&'static str, &'static str, &'static str)],
     nhs_number: &'static str,
     date_of_birth: &'static str,
+    sex: &'static str,
 }
 
 // Real phone-like photos with planted EXIF, GPS, serial numbers and orientations
@@ -274,6 +275,7 @@ const CASES: &[DemoCase] = &[
         photos: &[(FOREARM, "site", "left forearm")],
         nhs_number: "9990000018",
         date_of_birth: "1983-05-14",
+        sex: "female",
     },
     DemoCase {
         gp: "ben.clarke@riverside.example",
@@ -286,6 +288,7 @@ const CASES: &[DemoCase] = &[
         photos: &[(BACK, "close_up", "upper back")],
         nhs_number: "9990000026",
         date_of_birth: "1958-09-02",
+        sex: "male",
     },
     DemoCase {
         gp: "tom.evans@hillview.example",
@@ -297,6 +300,7 @@ const CASES: &[DemoCase] = &[
         photos: &[(SHIN, "site", "right shin")],
         nhs_number: "9990000034",
         date_of_birth: "1990-01-21",
+        sex: "female",
     },
     DemoCase {
         gp: "ben.clarke@riverside.example",
@@ -308,6 +312,7 @@ const CASES: &[DemoCase] = &[
         photos: &[(CHEEK, "close_up", "left cheek")],
         nhs_number: "9990000050",
         date_of_birth: "1996-07-08",
+        sex: "male",
     },
     DemoCase {
         gp: "asha.patel@riverside.example",
@@ -319,6 +324,7 @@ const CASES: &[DemoCase] = &[
         photos: &[],
         nhs_number: "9990000042",
         date_of_birth: "1967-11-30",
+        sex: "female",
     },
 ];
 
@@ -355,6 +361,7 @@ async fn seed_cases(
             history: c.history.into(),
             question: c.question.into(),
             conversion_authorised: "true".into(),
+            sex: c.sex.into(),
             idempotency_key: Some(c.key.into()),
         };
         cases::create(state, &gp, input, batch, &case_id).await?;

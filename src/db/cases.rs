@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbResult};
 use crate::domain::queue::effective_status;
-use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Urgency};
+use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Sex, Urgency};
 
 /// A case as stored, decoded into domain types. A value the domain does not know (a corrupted
 /// `urgency`, say) is an error, never a silent default.
@@ -26,6 +26,7 @@ pub struct CaseRow {
     pub history: String,
     pub question: String,
     pub conversion_authorised: bool,
+    pub sex: Option<Sex>,
     pub status: CaseStatus,
     pub submitted_at_ms: i64,
     pub queued_at_ms: i64,
@@ -60,6 +61,7 @@ impl sqlx::FromRow<'_, AnyRow> for CaseRow {
             history: r.try_get("history")?,
             question: r.try_get("question")?,
             conversion_authorised: flag != 0,
+            sex: super::optional_word(r, "sex")?,
             status: super::word(r, "status")?,
             submitted_at_ms: r.try_get("submitted_at_ms")?,
             queued_at_ms: r.try_get("queued_at_ms")?,
@@ -94,7 +96,7 @@ impl CaseRow {
 
 const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_ods, p.name AS practice_name, \
     c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
-    c.conversion_authorised, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
+    c.conversion_authorised, c.sex, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
     c.closed_at_ms, c.gp_responded_at_ms, s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
     FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
@@ -111,6 +113,7 @@ pub struct NewCase<'a> {
     pub history: &'a str,
     pub question: &'a str,
     pub conversion_authorised: bool,
+    pub sex: Option<Sex>,
     pub idempotency_key: Option<&'a str>,
     pub now_ms: i64,
 }
@@ -118,8 +121,8 @@ pub struct NewCase<'a> {
 pub async fn insert(tx: &mut Transaction<'_, Any>, c: &NewCase<'_>) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, \
-         history, question, conversion_authorised, status, submitted_at_ms, queued_at_ms, idempotency_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $11, $12)",
+         history, question, conversion_authorised, status, submitted_at_ms, queued_at_ms, idempotency_key, sex) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $11, $12, $13)",
     )
     .bind(c.id)
     .bind(c.practice_id)
@@ -133,6 +136,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, c: &NewCase<'_>) -> DbResult<
     .bind(i64::from(c.conversion_authorised))
     .bind(c.now_ms)
     .bind(c.idempotency_key)
+    .bind(c.sex.map(Sex::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(())

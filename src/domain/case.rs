@@ -33,6 +33,28 @@ word_enum!(
 );
 
 word_enum!(
+    /// The patient's sex as the NHS administrative-gender codes (FHIR AdministrativeGender):
+    /// recorded with the case, shown beside the age.
+    Sex, "sex", {
+        Male => "male",
+        Female => "female",
+        Other => "other",
+        Unknown => "unknown",
+    }
+);
+
+impl Sex {
+    pub fn label(self) -> &'static str {
+        match self {
+            Sex::Male => "Male",
+            Sex::Female => "Female",
+            Sex::Other => "Other",
+            Sex::Unknown => "Not known",
+        }
+    }
+}
+
+word_enum!(
     /// Who wrote a message in a case's conversation: a consultant's reply (advice or a request
     /// for information) or the GP's response.
     MessageKind, "message kind", {

@@ -10,7 +10,7 @@ pub mod role;
 pub mod sign_in;
 pub mod topics;
 
-pub use case::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Urgency};
+pub use case::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Sex, Urgency};
 pub use ids::{CaseId, PhotoId, PracticeId, UserId};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use role::Role;

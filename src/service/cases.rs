@@ -12,7 +12,7 @@ use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
 use crate::domain::reports::CaseEvent;
 use crate::domain::{
     topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, PracticeId,
-    Role, Urgency,
+    Role, Sex, Urgency,
 };
 use crate::service::AppState;
 
@@ -33,6 +33,8 @@ pub struct CaseInput {
     pub history: String,
     pub question: String,
     pub conversion_authorised: String,
+    /// NHS administrative gender: male, female, other or unknown; may be left out.
+    pub sex: String,
     pub idempotency_key: Option<String>,
 }
 
@@ -44,6 +46,7 @@ struct Valid {
     history: String,
     question: String,
     conversion_authorised: bool,
+    sex: Option<Sex>,
 }
 
 fn field(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
@@ -180,6 +183,13 @@ async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> Se
         MAX_QUESTION,
     );
     let conversion_authorised = parse_bool(&mut errors, &input.conversion_authorised);
+    let sex = match input.sex.trim() {
+        "" => None,
+        word => word
+            .parse::<Sex>()
+            .map_err(|e| errors.push(field("sex", "invalid_sex", e.to_string())))
+            .ok(),
+    };
     if let Some(s) = &specialty {
         if s.photos_required && photo_count == 0 {
             errors.push(field(
@@ -198,6 +208,7 @@ async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> Se
             history,
             question,
             conversion_authorised,
+            sex,
         }),
         _ => Err(ServiceError::Invalid(errors)),
     }
@@ -292,6 +303,7 @@ async fn create_inner(
             history: &v.history,
             question: &v.question,
             conversion_authorised: v.conversion_authorised,
+            sex: v.sex,
             idempotency_key: input.idempotency_key.as_deref(),
             now_ms: now,
         },

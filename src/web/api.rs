@@ -242,6 +242,7 @@ fn case_view(
         specialty: row.specialty.clone(),
         status,
         urgency,
+        sex: row.sex,
         nhs_number: row.nhs_number.clone(),
         date_of_birth: row.date_of_birth.clone(),
         practice: PracticeJson {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, Role, Urgency};
+use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, Role, Sex, Urgency};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
@@ -84,6 +84,8 @@ pub struct CaseJson {
     pub specialty: String,
     pub status: CaseStatus,
     pub urgency: Urgency,
+    /// NHS administrative gender, when recorded.
+    pub sex: Option<Sex>,
     /// 10 digits, no spaces.
     #[schema(example = "9434765919")]
     pub nhs_number: String,
@@ -203,6 +205,8 @@ pub struct CaseSubmission {
     #[schema(example = "1984-03-27", format = Date)]
     pub date_of_birth: String,
     pub urgency: Urgency,
+    /// The patient's sex as the NHS administrative-gender codes (optional).
+    pub sex: Option<Sex>,
     #[schema(min_length = 1, max_length = 20000, pattern = "[^ ]")]
     pub history: String,
     #[schema(min_length = 1, max_length = 5000, pattern = "[^ ]")]

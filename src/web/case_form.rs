@@ -196,6 +196,7 @@ async fn read_parts(
                     "nhs_number" => input.nhs_number = value,
                     "date_of_birth" => input.date_of_birth = value,
                     "urgency" => input.urgency = value,
+                    "sex" => input.sex = value,
                     "history" => input.history = value,
                     "question" => input.question = value,
                     "conversion_authorised" => input.conversion_authorised = value,

@@ -263,6 +263,7 @@ async fn whole_journey_in_a_real_browser() {
             .is_err(),
         "dermatology has a consultant on duty"
     );
+    click(&gp, "input[name=sex][value=female]").await;
     gp.find(Locator::Css("#nhs_number"))
         .await
         .unwrap()
@@ -313,7 +314,10 @@ async fn whole_journey_in_a_real_browser() {
     let case_path = case_url.path().to_string();
     let page = text(&gp).await;
     assert!(page.contains("NHS 943 476 5919"), "{page}");
-    assert!(page.contains("born 27 March 1984 (42 years)"), "{page}");
+    assert!(
+        page.contains("born 27 March 1984 (42 years), Female"),
+        "{page}"
+    );
     shots.take(&gp, "gp-case-sent").await;
     sign_out(&gp).await;
 

@@ -200,6 +200,7 @@ pub fn text_form(specialty: &str, urgency: &str) -> Form {
         .text("specialty", specialty.to_string())
         .text("nhs_number", "943 476 5919")
         .text("date_of_birth", "1984-03-27")
+        .text("sex", "female")
         .text("urgency", urgency.to_string())
         .text(
             "history",
@@ -243,6 +244,7 @@ async fn gp_submits_a_dermatology_case_with_photos_and_stored_copies_are_clean(s
     assert_eq!(case["nhs_number"], "9434765919");
     assert_eq!(case["specialty"], "dermatology");
     assert_eq!(case["urgency"], "routine");
+    assert_eq!(case["sex"], "female");
     assert_eq!(case["conversion_authorised"], true);
     assert_eq!(case["submitted_at"], "2026-11-23T09:00:00Z");
     let photos = case["photos"].as_array().unwrap();
@@ -376,6 +378,11 @@ async fn bad_submissions_get_precise_errors_and_leave_nothing_behind(stack: Stac
             text_form("dermatology", "routine").text("nhs_number", "943 476 5918"),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_nhs_number",
+        ),
+        (
+            text_form("cardiology", "routine").text("sex", "woman"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sex",
         ),
         (
             // Passes the check digit, but one digit ten times over is a placeholder.

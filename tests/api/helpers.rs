@@ -587,3 +587,33 @@ pub fn socket_of(url: &str) -> std::net::SocketAddr {
         .parse()
         .unwrap_or_else(|_| panic!("host:port in {url}"))
 }
+
+/// A case row as the service of schema 2 to 9 wrote it, in raw SQL: tests that build an older
+/// installation must not depend on today's insert, which writes columns added since.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_old_case(
+    db: &aghub::db::Db,
+    id: &str,
+    practice_id: &str,
+    created_by: &str,
+    specialty: &str,
+    nhs_number: &str,
+    urgency: &str,
+    at_ms: i64,
+) {
+    sqlx::query(
+        "INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, \
+         history, question, conversion_authorised, status, submitted_at_ms, queued_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, '1961-07-04', $6, 'h', 'q', 1, 'submitted', $7, $7)",
+    )
+    .bind(id)
+    .bind(practice_id)
+    .bind(created_by)
+    .bind(specialty)
+    .bind(nhs_number)
+    .bind(urgency)
+    .bind(at_ms)
+    .execute(db.pool())
+    .await
+    .unwrap();
+}

@@ -574,6 +574,7 @@ async fn a_patient_returning_in_twenty_cases_at_once_is_one_re_presentation(stac
             history: "History.".into(),
             question: "Question?".into(),
             conversion_authorised: "true".into(),
+            sex: "female".into(),
             idempotency_key: None,
         };
         let id = aghub::service::cases::new_case_id();
@@ -1303,27 +1304,17 @@ async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack
     let gp = old_user(&db, "gp@a.example", Role::Gp, Some(practice.id.as_str())).await;
     let consultant = old_user(&db, "derm1@h.example", Role::Consultant, None).await;
     let case_id = db::new_id();
-    let mut tx = db.pool().begin().await.unwrap();
-    db::cases::insert(
-        &mut tx,
-        &db::cases::NewCase {
-            id: &case_id,
-            practice_id: &practice.id,
-            created_by: &gp,
-            specialty: "dermatology",
-            nhs_number: PATIENTS[0],
-            date_of_birth: "1961-07-04",
-            urgency: aghub::domain::Urgency::Routine,
-            history: "h",
-            question: "q",
-            conversion_authorised: false,
-            idempotency_key: None,
-            now_ms: T0,
-        },
+    crate::helpers::insert_old_case(
+        &db,
+        &case_id,
+        &practice.id,
+        &gp,
+        "dermatology",
+        PATIENTS[0],
+        "routine",
+        T0,
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     let replied = T0 + H;
     sqlx::query(
         "INSERT INTO case_messages (id, case_id, author_id, kind, body, outcome, created_at_ms) \

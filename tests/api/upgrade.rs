@@ -11,7 +11,7 @@ use aghub::domain::Role;
 use serde_json::json;
 use sqlx::{Column, Row};
 
-use crate::helpers::{Backends, Stack, TestApp, T0};
+use crate::helpers::{insert_old_case, Backends, Stack, TestApp, T0};
 
 on_both_stacks!(an_installation_at_schema_6_upgrades_in_place_with_every_figure_unchanged);
 
@@ -181,27 +181,8 @@ async fn fill_as_schema_6_did(db: &Db) {
             Step::Created => {
                 let id = db::new_id();
                 let urgency = if k % 4 == 0 { "urgent" } else { "routine" };
-                let mut tx = db.pool().begin().await.unwrap();
-                db::cases::insert(
-                    &mut tx,
-                    &db::cases::NewCase {
-                        id: &id,
-                        practice_id: practice,
-                        created_by: gp,
-                        specialty,
-                        nhs_number: PATIENTS[k % PATIENTS.len()],
-                        date_of_birth: "1961-07-04",
-                        urgency: urgency.parse().unwrap(),
-                        history: "h",
-                        question: "q",
-                        conversion_authorised: true,
-                        idempotency_key: None,
-                        now_ms: at,
-                    },
-                )
-                .await
-                .unwrap();
-                tx.commit().await.unwrap();
+                let patient = PATIENTS[k % PATIENTS.len()];
+                insert_old_case(db, &id, practice, gp, specialty, patient, urgency, at).await;
                 if specialty == "dermatology" {
                     let photo = db::new_id();
                     sqlx::query(

@@ -6,7 +6,7 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, specialty_name, specialty_names};
+use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names};
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseId, CaseStatus, Outcome, PhotoKind, Role, Urgency};
@@ -207,7 +207,7 @@ pub(super) async fn case_page(
         status_label: status.label(user.role),
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
-        date_of_birth: uk_time::date_of_birth(&row.date_of_birth, now),
+        date_of_birth: patient_age_and_sex(&row, now),
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
         urgent: urgency == Urgency::Urgent,
         submitted: uk_time::format(row.submitted_at_ms),

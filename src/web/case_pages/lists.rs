@@ -79,7 +79,7 @@ pub async fn list(
                 submitted: uk_time::format(r.submitted_at_ms),
                 age: fmt_age(now - r.submitted_at_ms),
                 nhs_number: formatted_nhs(&r.nhs_number),
-                date_of_birth: uk_time::date_of_birth(&r.date_of_birth, now),
+                date_of_birth: super::patient_age_and_sex(r, now),
                 specialty: specialty_name(&names, &r.specialty),
                 urgent: r.urgency == Urgency::Urgent,
                 status: status.as_str(),

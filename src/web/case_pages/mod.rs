@@ -37,3 +37,13 @@ pub(super) fn specialty_name(all: &[Specialty], slug: &str) -> String {
 
 #[derive(Deserialize)]
 pub struct Empty {}
+
+/// "4 July 1961 (65 years), Female": the date of birth with the age today, and the sex when
+/// recorded.
+pub(super) fn patient_age_and_sex(row: &cases::CaseRow, now_ms: i64) -> String {
+    let born = crate::web::uk_time::date_of_birth(&row.date_of_birth, now_ms);
+    match row.sex {
+        Some(sex) => format!("{born}, {}", sex.label()),
+        None => born,
+    }
+}

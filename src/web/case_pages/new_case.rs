@@ -8,6 +8,7 @@ use tower_sessions::Session;
 
 use crate::domain::access::Principal;
 use crate::domain::queue::Cover;
+use crate::domain::Sex;
 use crate::service::cases::{self, Specialty};
 use crate::service::AppState;
 use crate::service::{FieldError, ServiceError};
@@ -23,6 +24,7 @@ struct FormValues {
     nhs_number: String,
     date_of_birth: String,
     urgency: String,
+    sex: String,
     history: String,
     question: String,
     conversion_authorised: String,
@@ -78,6 +80,8 @@ struct NewPage {
     layout: Layout,
     specialties: Vec<Specialty>,
     duty_notices: Vec<DutyNotice>,
+    /// (code, label, checked) for the sex radios.
+    sexes: Vec<(&'static str, &'static str, bool)>,
     form: FormValues,
     errors: Vec<FieldError>,
     photos_lost: bool,
@@ -94,7 +98,12 @@ async fn new_page(
     photos_lost: bool,
 ) -> AppResult<Html<String>> {
     let cover = cases::cover(state).await?;
+    let sexes = Sex::ALL
+        .iter()
+        .map(|s| (s.as_str(), s.label(), s.as_str() == form.sex))
+        .collect();
     render(&NewPage {
+        sexes,
         layout: Layout::new(session, Some(user)).await?,
         duty_notices: cover
             .iter()
@@ -182,6 +191,7 @@ pub async fn create(
                 nhs_number: input.nhs_number,
                 date_of_birth: input.date_of_birth,
                 urgency: input.urgency,
+                sex: input.sex,
                 history: input.history,
                 question: input.question,
                 conversion_authorised: input.conversion_authorised,
