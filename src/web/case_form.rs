@@ -23,6 +23,20 @@ pub struct Submission {
     pub photos: PhotoBatch,
 }
 
+/// A refused form: the error, and the text fields read before it, so that a page can show the
+/// form again with what the GP typed (photos come after the text in our forms).
+pub struct Refusal {
+    pub error: AppError,
+    pub input: CaseInput,
+    pub message: String,
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        r.error
+    }
+}
+
 pub fn multipart_error(e: MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::new(
@@ -76,20 +90,34 @@ pub async fn read(
     case_id: &CaseId,
     mut multipart: Multipart,
     session: Option<&Session>,
-) -> Result<Submission, AppError> {
+) -> Result<Submission, Refusal> {
     let mut photos = PhotoBatch::new(state, case_id);
-    match read_parts(&mut multipart, session, &mut photos).await {
-        Ok((input, message)) => Ok(Submission {
+    let mut input = CaseInput::default();
+    let mut message = String::new();
+    match read_parts(
+        &mut multipart,
+        session,
+        &mut photos,
+        &mut input,
+        &mut message,
+    )
+    .await
+    {
+        Ok(()) => Ok(Submission {
             input,
             message,
             photos,
         }),
-        Err(e) => {
+        Err(error) => {
             photos.discard().await;
-            if e.status != StatusCode::PAYLOAD_TOO_LARGE {
+            if error.status != StatusCode::PAYLOAD_TOO_LARGE {
                 drain(&mut multipart).await;
             }
-            Err(e)
+            Err(Refusal {
+                error,
+                input,
+                message,
+            })
         }
     }
 }
@@ -115,9 +143,9 @@ async fn read_parts(
     multipart: &mut Multipart,
     session: Option<&Session>,
     photos: &mut PhotoBatch,
-) -> Result<(CaseInput, String), AppError> {
-    let mut input = CaseInput::default();
-    let mut message = String::new();
+    input: &mut CaseInput,
+    message: &mut String,
+) -> Result<(), AppError> {
     let mut csrf_checked = session.is_none();
     // Describing fields after an untouched file input describe nothing.
     let mut skipping_empty_photo = false;
@@ -204,7 +232,7 @@ async fn read_parts(
                         input.idempotency_key =
                             Some(value.trim().to_string()).filter(|k| !k.is_empty())
                     }
-                    "message" => message = value,
+                    "message" => *message = value,
                     _ => {
                         return Err(AppError::invalid(
                             "unknown_field",
@@ -218,7 +246,7 @@ async fn read_parts(
     if !csrf_checked {
         csrf::verify(session.expect("checked above"), None).await?;
     }
-    Ok((input, message))
+    Ok(())
 }
 
 fn human_size(bytes: usize) -> String {

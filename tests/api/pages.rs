@@ -307,7 +307,76 @@ async fn web_form_errors_are_shown_on_the_form(stack: Stack) {
         html.contains("JPEG") && html.contains("There is a problem"),
         "{html}"
     );
+    // Nothing the GP typed is lost to a refused photo.
+    for kept in [
+        "value=\"943 476 5919\"",
+        "value=\"1984-03-27\"",
+        "Itchy lesion &#60;script&#62;",
+        "Benign?",
+        "<option value=\"dermatology\" selected",
+    ] {
+        assert!(html.contains(kept), "{kept} kept: {html}");
+    }
     assert_eq!(stored_objects(&w._backends).await, 0);
+
+    // The GP's response: an empty one, or one with a refused photo, is shown on the case page
+    // with the error beside the form and the text kept, not on a page of its own.
+    let r = post_multipart(&gp, "/cases", web_case_form(&csrf, true)).await;
+    let case_path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_end_matches("?submitted=1")
+        .to_string();
+    let case_id = case_path.trim_start_matches("/cases/");
+    let derm = aghub::service::accounts::user_id_by_email(&w.app.state.db, "derm@h.example")
+        .await
+        .unwrap();
+    let derm = aghub::service::accounts::principal(&w.app.state.db, &derm)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = aghub::domain::CaseId::new(case_id);
+    aghub::service::cases::claim(&w.app.state, &derm, &id)
+        .await
+        .unwrap();
+    let ask = aghub::service::cases::ReplyInput {
+        advice: "A close-up, please.".into(),
+        outcome: "request_information".into(),
+        ..Default::default()
+    };
+    aghub::service::cases::reply(&w.app.state, &derm, &id, &ask)
+        .await
+        .unwrap();
+    let csrf = gp.csrf_token(&case_path).await;
+    let empty = Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("message", "  ");
+    let r = post_multipart(&gp, &format!("{case_path}/respond"), empty).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("There is a problem") && html.contains("href=\"#message\""),
+        "{html}"
+    );
+    assert!(html.contains("Write a response or add a photo."), "{html}");
+    assert!(
+        html.contains("Respond to the specialist"),
+        "the form is on the page: {html}"
+    );
+    assert!(!html.contains("missing_field"), "{html}");
+    let typed = "It has grown 2 mm since last month.";
+    let bad_photo = Form::new()
+        .text("csrf_token", csrf)
+        .text("message", typed)
+        .part(
+            "photo",
+            Part::bytes(b"<html>hi</html>".to_vec()).file_name("x.jpg"),
+        );
+    let r = post_multipart(&gp, &format!("{case_path}/respond"), bad_photo).await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("href=\"#respond-photo\""), "{html}");
+    assert!(html.contains(typed), "the response is kept: {html}");
 }
 
 async fn other_practices_and_commissioners_get_html_refusals(stack: Stack) {

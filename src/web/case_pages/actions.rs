@@ -6,9 +6,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::case_view::{case_page, Notices};
+use super::new_case::shows_on_the_form;
 use super::Empty;
 use crate::service::AppState;
-use crate::service::{cases, ServiceError};
+use crate::service::{cases, FieldError, ServiceError};
 use crate::web::auth::CurrentUser;
 use crate::web::case_form;
 use crate::web::csrf::CsrfForm;
@@ -87,16 +88,46 @@ pub async fn reply(
     }
 }
 
+/// The GP's response from the case page. What cannot be accepted (an empty response, a refused
+/// photo) shows on the case page, next to the form, with what was typed kept.
 pub async fn respond(
     State(state): State<AppState>,
     session: Session,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
     multipart: Multipart,
-) -> AppResult<Redirect> {
+) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
     cases::load(&state, &user, &id).await?;
-    let submission = case_form::read(&state, &id, multipart, Some(&session)).await?;
-    cases::respond(&state, &user, &id, &submission.message, submission.photos).await?;
-    Ok(Redirect::to(&format!("/cases/{id}")))
+    let (errors, draft, status) = match case_form::read(&state, &id, multipart, Some(&session))
+        .await
+    {
+        Ok(submission) => {
+            let draft = submission.message.clone();
+            match cases::respond(&state, &user, &id, &submission.message, submission.photos).await {
+                Ok(_) => return Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+                Err(ServiceError::Invalid(errors)) => {
+                    (errors, draft, StatusCode::UNPROCESSABLE_ENTITY)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(refused) if shows_on_the_form(&refused.error) => {
+            let status = refused.error.status;
+            let error = FieldError {
+                field: "respond-photo",
+                code: refused.error.code,
+                message: refused.error.message,
+            };
+            (vec![error], refused.message, status)
+        }
+        Err(refused) => return Err(refused.into()),
+    };
+    let notices = Notices {
+        errors,
+        response_draft: draft,
+        ..Default::default()
+    };
+    let page = case_page(&state, &session, &user, &id, notices).await?;
+    Ok((status, page).into_response())
 }

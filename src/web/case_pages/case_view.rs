@@ -78,6 +78,7 @@ struct CasePage {
     advice_draft: String,
     topic_choices: Vec<TopicChoice>,
     other_topic_draft: String,
+    response_draft: String,
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
@@ -133,6 +134,8 @@ pub(super) struct Notices {
     /// Topic slugs ticked in a reply that needs fixing.
     pub(super) topics_draft: Vec<String>,
     pub(super) other_topic_draft: String,
+    /// The GP's response that needs fixing.
+    pub(super) response_draft: String,
 }
 
 pub(super) async fn case_page(
@@ -245,6 +248,7 @@ pub(super) async fn case_page(
         advice_draft: notices.advice_draft,
         topic_choices,
         other_topic_draft: notices.other_topic_draft,
+        response_draft: notices.response_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
         can_respond: status == CaseStatus::AwaitingGp

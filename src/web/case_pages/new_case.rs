@@ -163,21 +163,19 @@ pub async fn create(
     let case_id = cases::new_case_id();
     let submission = match case_form::read(&state, &case_id, multipart, Some(&session)).await {
         Ok(s) => s,
-        Err(e)
-            if e.status.is_client_error()
-                && e.code != "csrf_failed"
-                && e.status != StatusCode::FORBIDDEN =>
-        {
+        // A refused photo: the form again, with everything typed (the photos must be picked
+        // again, and the page says so).
+        Err(refused) if shows_on_the_form(&refused.error) => {
             let errors = vec![FieldError {
                 field: "photo",
-                code: e.code,
-                message: e.message,
+                code: refused.error.code,
+                message: refused.error.message,
             }];
-            let page =
-                new_page(&state, &session, &user, FormValues::default(), errors, true).await?;
-            return Ok((e.status, page).into_response());
+            let form = FormValues::from(refused.input);
+            let page = new_page(&state, &session, &user, form, errors, true).await?;
+            return Ok((refused.error.status, page).into_response());
         }
-        Err(e) => return Err(e),
+        Err(refused) => return Err(refused.into()),
     };
     let input = submission.input.clone();
     let had_photos = !submission.photos.photos.is_empty();
@@ -186,19 +184,30 @@ pub async fn create(
             Ok(Redirect::to(&format!("/cases/{}?submitted=1", created.case_id)).into_response())
         }
         Err(ServiceError::Invalid(errors)) => {
-            let form = FormValues {
-                specialty: input.specialty,
-                nhs_number: input.nhs_number,
-                date_of_birth: input.date_of_birth,
-                urgency: input.urgency,
-                sex: input.sex,
-                history: input.history,
-                question: input.question,
-                conversion_authorised: input.conversion_authorised,
-            };
+            let form = FormValues::from(input);
             let page = new_page(&state, &session, &user, form, errors, had_photos).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A refusal the person can fix on the form (not a forged or expired form, not a missing right).
+pub(super) fn shows_on_the_form(e: &AppError) -> bool {
+    e.status.is_client_error() && e.code != "csrf_failed" && e.status != StatusCode::FORBIDDEN
+}
+
+impl From<cases::CaseInput> for FormValues {
+    fn from(input: cases::CaseInput) -> Self {
+        FormValues {
+            specialty: input.specialty,
+            nhs_number: input.nhs_number,
+            date_of_birth: input.date_of_birth,
+            urgency: input.urgency,
+            sex: input.sex,
+            history: input.history,
+            question: input.question,
+            conversion_authorised: input.conversion_authorised,
+        }
     }
 }
