@@ -324,7 +324,12 @@ async fn whole_journey_in_a_real_browser() {
     // The consultant, at a desktop.
     let doc = browser(port, 1280, 900, &work.path().join("derm-profile")).await;
     sign_in(&doc, &base, "derm@h.example").await;
-    assert!(text(&doc).await.contains("Benign or refer?"));
+    let queue = text(&doc).await;
+    assert!(queue.contains("Benign or refer?"), "{queue}");
+    assert!(
+        queue.contains("(42 years), Female"),
+        "age and sex tell cases apart: {queue}"
+    );
     shots.take(&doc, "consultant-queue").await;
     click(&doc, "form[action$='/claim'] button").await;
     doc.wait()

@@ -6,7 +6,7 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, specialty_name, specialty_names};
+use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names};
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, Outcome, Role, Urgency};
 use crate::service::cases::{self, CaseRow, Specialty};
@@ -107,6 +107,8 @@ struct QueueRow {
     specialty: String,
     urgent: bool,
     question: String,
+    /// "42 years, Female": what tells two patients' cases apart at a glance.
+    patient: String,
     age: String,
     time_left: String,
     overdue: bool,
@@ -140,6 +142,7 @@ fn queue_row(r: &CaseRow, names: &[Specialty], now: i64) -> QueueRow {
         specialty: specialty_name(names, &r.specialty),
         urgent: urgency == Urgency::Urgent,
         question,
+        patient: patient_age_and_sex(r, now),
         age: fmt_age(now - r.submitted_at_ms),
         time_left: describe_time_left(due, now),
         overdue: due < now,
