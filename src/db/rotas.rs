@@ -158,6 +158,42 @@ pub async fn live_upcoming(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
         .map_err(Into::into)
 }
 
+/// A shift that has not ended yet: only those can be changed or removed.
+pub async fn unended_in(tx: &mut super::Tx<'_>, id: &str, now_ms: i64) -> DbResult<Option<Shift>> {
+    let row = sqlx::query(
+        "SELECT id, user_id, specialty, pool, starts_at_ms, ends_at_ms FROM rota_shifts \
+         WHERE id = $1 AND ends_at_ms > $2",
+    )
+    .bind(id)
+    .bind(now_ms)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.as_ref().map(shift).transpose()?)
+}
+
+pub async fn set_times_in(
+    tx: &mut super::Tx<'_>,
+    id: &str,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE rota_shifts SET starts_at_ms = $1, ends_at_ms = $2 WHERE id = $3")
+        .bind(starts_at_ms)
+        .bind(ends_at_ms)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_in(tx: &mut super::Tx<'_>, id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM rota_shifts WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Every shift that has not ended yet, of every specialty, soonest first (the admin page).
 pub async fn upcoming_all(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
     let rows = sqlx::query(

@@ -68,6 +68,61 @@ pub async fn add_shift(
     Ok(id)
 }
 
+fn no_such_shift() -> ServiceError {
+    ServiceError::NotFound("There is no current or future shift with this id.".into())
+}
+
+/// Moves a current or future shift's start and end (audited with the times before and after).
+pub async fn change_shift(
+    db: &Db,
+    actor: Actor<'_>,
+    id: &str,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    now_ms: i64,
+) -> ServiceResult<()> {
+    if ends_at_ms <= starts_at_ms {
+        return Err(ServiceError::Invalid(vec![FieldError {
+            field: "to",
+            code: "invalid_shift",
+            message: "The shift must end after it starts.".into(),
+        }]));
+    }
+    let mut tx = db.pool().begin().await?;
+    let shift = db::rotas::unended_in(&mut tx, id, now_ms)
+        .await?
+        .ok_or_else(no_such_shift)?;
+    db::rotas::set_times_in(&mut tx, id, starts_at_ms, ends_at_ms).await?;
+    let detail = json!({
+        "consultant": shift.user_id,
+        "specialty": shift.specialty,
+        "from": [shift.starts_at_ms, starts_at_ms],
+        "to": [shift.ends_at_ms, ends_at_ms],
+    });
+    record_change(&mut tx, actor, "rota.shift_changed", id, detail, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a current or future shift off the rota (audited with what it was).
+pub async fn remove_shift(db: &Db, actor: Actor<'_>, id: &str, now_ms: i64) -> ServiceResult<()> {
+    let mut tx = db.pool().begin().await?;
+    let shift = db::rotas::unended_in(&mut tx, id, now_ms)
+        .await?
+        .ok_or_else(no_such_shift)?;
+    db::rotas::delete_in(&mut tx, id).await?;
+    let detail = json!({
+        "consultant": shift.user_id,
+        "specialty": shift.specialty,
+        "pool": shift.pool.as_str(),
+        "from": shift.starts_at_ms,
+        "to": shift.ends_at_ms,
+    });
+    record_change(&mut tx, actor, "rota.shift_removed", id, detail, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Shifts of one specialty that have not ended yet, soonest first.
 pub async fn upcoming_shifts(db: &Db, specialty: &str, now_ms: i64) -> ServiceResult<Vec<Shift>> {
     Ok(db::rotas::upcoming(db, specialty, now_ms).await?)

@@ -14,9 +14,9 @@ use super::templates::{render, Layout};
 use super::uk_time;
 use crate::domain::access::Principal;
 use crate::domain::queue::Pool;
+use crate::service::topics::TopicRow;
 use crate::service::AppState;
 use crate::service::{admin, topics, ServiceError, ServiceResult};
-use crate::service::{admin::Consultant, topics::TopicRow};
 
 fn require_admin(user: &Principal) -> AppResult<()> {
     if user.may_administer() {
@@ -29,11 +29,21 @@ fn require_admin(user: &Principal) -> AppResult<()> {
 }
 
 struct ShiftRow {
+    id: String,
     specialty: String,
     consultant: String,
     pool: String,
+    /// The start as people read it, to name the row's buttons.
     from: String,
-    to: String,
+    /// The times as the row's form shows them (London, `datetime-local`).
+    from_value: String,
+    to_value: String,
+}
+
+/// A consultant and one of their specialties, by name, for the rota form.
+struct ConsultantChoice {
+    value: String,
+    label: String,
 }
 
 struct SpecialtyRow {
@@ -50,7 +60,7 @@ struct AdminPage {
     layout: Layout,
     notice: Option<String>,
     errors: Vec<String>,
-    consultants: Vec<Consultant>,
+    consultants: Vec<ConsultantChoice>,
     shifts: Vec<ShiftRow>,
     specialties: Vec<SpecialtyRow>,
 }
@@ -72,6 +82,9 @@ async fn page(
     let shifts = shifts
         .into_iter()
         .map(|(specialty, shift)| ShiftRow {
+            id: shift.id.clone(),
+            from_value: uk_time::form_value(shift.starts_at_ms),
+            to_value: uk_time::form_value(shift.ends_at_ms),
             specialty,
             consultant: consultants
                 .iter()
@@ -79,7 +92,19 @@ async fn page(
                 .map_or_else(|| shift.user_id.clone(), |c| c.name.clone()),
             pool: shift.pool.as_str().to_string(),
             from: uk_time::format(shift.starts_at_ms),
-            to: uk_time::format(shift.ends_at_ms),
+        })
+        .collect();
+    let specialty_name = |slug: &str| {
+        specialties
+            .iter()
+            .find(|s| s.slug == slug)
+            .map_or_else(|| slug.to_string(), |s| s.name.clone())
+    };
+    let consultants = consultants
+        .iter()
+        .map(|c| ConsultantChoice {
+            value: format!("{}|{}", c.id, c.specialty),
+            label: format!("{} – {}", c.name, specialty_name(&c.specialty)),
         })
         .collect();
     render(&AdminPage {
@@ -115,6 +140,8 @@ pub async fn index(
     require_admin(&user)?;
     let notice = match q.saved.as_deref() {
         Some("rota") => Some("The shift was added.".to_string()),
+        Some("rota-changed") => Some("The shift was changed.".to_string()),
+        Some("rota-removed") => Some("The shift was removed.".to_string()),
         Some("specialty") => Some("The specialty's targets were saved.".to_string()),
         _ => None,
     };
@@ -184,6 +211,53 @@ pub async fn add_shift(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ShiftTimesForm {
+    from: String,
+    to: String,
+}
+
+/// Saves a shift's new times (one form per row of the shift table).
+pub async fn change_shift(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ShiftTimesForm>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let (Some(from), Some(to)) = (
+        uk_time::parse_form(&form.from),
+        uk_time::parse_form(&form.to),
+    ) else {
+        let errors = vec!["Enter when the shift starts and ends.".to_string()];
+        let html = page(&state, &session, &user, None, errors).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+    };
+    let actor = crate::service::Actor::Admin(user.user_id.as_str());
+    match admin::change_shift(&state.db, actor, &id, from, to, state.now_ms()).await {
+        Ok(()) => Ok(Redirect::to("/admin?saved=rota-changed#rota").into_response()),
+        Err(ServiceError::Invalid(refused)) => {
+            let errors = refused.into_iter().map(|e| e.message).collect();
+            let html = page(&state, &session, &user, None, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn remove_shift(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<crate::web::case_pages::Empty>,
+) -> AppResult<Redirect> {
+    require_admin(&user)?;
+    let actor = crate::service::Actor::Admin(user.user_id.as_str());
+    admin::remove_shift(&state.db, actor, &id, state.now_ms()).await?;
+    Ok(Redirect::to("/admin?saved=rota-removed#rota"))
 }
 
 #[derive(Deserialize)]

@@ -78,6 +78,8 @@ pub fn router(state: AppState) -> Router {
         .route("/reports.csv", get(reports::csv))
         .route("/admin", get(admin_pages::index))
         .route("/admin/rotas", post(admin_pages::add_shift))
+        .route("/admin/rotas/{id}", post(admin_pages::change_shift))
+        .route("/admin/rotas/{id}/remove", post(admin_pages::remove_shift))
         .route(
             "/admin/specialties/{slug}",
             post(admin_pages::save_specialty),

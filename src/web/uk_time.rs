@@ -27,6 +27,17 @@ pub fn format(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// London time as a `datetime-local` form value ("2026-11-23T08:00"), to fill a form with.
+pub fn form_value(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned_datetime(LONDON.clone())
+                .strftime("%Y-%m-%dT%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// A `datetime-local` form value ("2026-11-23T08:00") as London time. In the hour the clocks go
 /// back it means the first of the two; in the hour they go forward, the time an hour later.
 pub fn parse_form(value: &str) -> Option<i64> {
@@ -128,6 +139,16 @@ mod tests {
             Some(utc_ms("2026-03-29T01:30:00Z"))
         );
         assert_eq!(parse_form("23/11/2026 08:00"), None);
+        for ms in [
+            utc_ms("2026-11-23T08:00:00Z"),
+            utc_ms("2026-07-01T08:00:00Z"),
+        ] {
+            assert_eq!(parse_form(&form_value(ms)), Some(ms), "round trip");
+        }
+        assert_eq!(
+            form_value(utc_ms("2026-07-01T08:00:00Z")),
+            "2026-07-01T09:00"
+        );
         assert_eq!(parse_form(""), None);
     }
 }

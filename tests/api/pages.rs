@@ -484,7 +484,17 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         .await;
     assert_eq!(summer.status(), StatusCode::SEE_OTHER);
     let page = admin.get_text("/admin?saved=rota").await;
-    assert!(page.contains("1 Jul 2027, 09:00 BST") && page.contains("1 Jul 2027, 17:00 BST"));
+    assert!(page.contains("1 Jul 2027, 09:00 BST"), "{page}");
+    assert!(
+        page.contains(r#"value="2027-07-01T09:00""#)
+            && page.contains(r#"value="2027-07-01T17:00""#),
+        "each row's form shows its UK times: {page}"
+    );
+    assert!(
+        !page.contains("– dermatology<"),
+        "the consultant picker names specialties, not slugs"
+    );
+    assert!(page.contains("– Dermatology</option>"), "{page}");
     let starts: Vec<i64> = sqlx::query_scalar("SELECT starts_at_ms FROM rota_shifts")
         .fetch_all(w.app.state.db.pool())
         .await
@@ -493,6 +503,77 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         starts.contains(&1_814_428_800_000),
         "09:00 BST on 1 Jul 2027 is 08:00 UTC: {starts:?}"
     );
+    // Each row saves or removes its own shift, and both are audited.
+    let summer_id: String =
+        sqlx::query_scalar("SELECT id FROM rota_shifts WHERE starts_at_ms = 1814428800000")
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    for (path, fields, status) in [
+        (
+            format!("/admin/rotas/{summer_id}"),
+            vec![("from", "2027-07-01T09:00"), ("to", "2027-07-01T08:00")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/admin/rotas/{summer_id}"),
+            vec![("from", "2027-07-01T10:00"), ("to", "2027-07-01T19:00")],
+            StatusCode::SEE_OTHER,
+        ),
+    ] {
+        let mut form = vec![("csrf_token", token.as_str())];
+        form.extend(fields);
+        let r = admin.post_form(&path, &form).await;
+        assert_eq!(r.status(), status, "{path}");
+    }
+    let (from, to): (i64, i64) =
+        sqlx::query_as("SELECT starts_at_ms, ends_at_ms FROM rota_shifts WHERE id = $1")
+            .bind(&summer_id)
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (from, to),
+        (1_814_432_400_000, 1_814_464_800_000),
+        "10:00 to 19:00 BST"
+    );
+    let gp_token = gp.csrf_token("/cases/new").await;
+    let refused = gp
+        .post_form(
+            &format!("/admin/rotas/{summer_id}/remove"),
+            &[("csrf_token", &gp_token)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let removed = admin
+        .post_form(
+            &format!("/admin/rotas/{summer_id}/remove"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rota_shifts WHERE id = $1")
+        .bind(&summer_id)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let again = admin
+        .post_form(
+            &format!("/admin/rotas/{summer_id}/remove"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let events = aghub::db::audit::recent(&w.app.state.db, 50).await.unwrap();
+    for action in ["rota.shift_changed", "rota.shift_removed"] {
+        let e = events.iter().find(|e| e.action == action).expect(action);
+        assert_eq!(
+            e.subject_id.as_deref(),
+            Some(summer_id.as_str()),
+            "{action}"
+        );
+    }
     let saved = admin
         .post_form(
             "/admin/specialties/dermatology",
