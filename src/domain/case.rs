@@ -93,6 +93,13 @@ impl Outcome {
         )
     }
 
+    pub fn is_referral(self) -> bool {
+        matches!(
+            self,
+            Outcome::ReferRoutine | Outcome::ReferUrgent | Outcome::ReferTwoWeekWait
+        )
+    }
+
     pub fn status_after(self) -> CaseStatus {
         match self {
             Outcome::RequestInformation => CaseStatus::AwaitingGp,

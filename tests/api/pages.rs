@@ -245,8 +245,20 @@ async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
         "2WW flagged to the GP"
     );
     assert!(seen.contains("Refer today."));
+    // Never a green "Closed" beside a two-week-wait referral, nor "Advice only".
+    assert!(
+        seen.contains(
+            r#"<span class="tag status-refer-urgent">Refer today (two-week wait)</span>"#
+        ),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("status-closed") && !seen.contains("Advice only"),
+        "{seen}"
+    );
     let list = gp.get_text("/cases?status=closed").await;
     assert!(list.contains("Two-week-wait referral"));
+    assert!(list.contains("Refer today (two-week wait)") && !list.contains("status-closed"));
 }
 
 async fn web_submission_without_csrf_token_is_refused_and_stores_nothing(stack: Stack) {

@@ -6,7 +6,7 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names};
+use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names, status_tag};
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseId, CaseStatus, Outcome, PhotoKind, Role, Urgency};
@@ -31,7 +31,8 @@ struct CaseView {
     urgent: bool,
     submitted: String,
     time_left: String,
-    conversion_authorised: bool,
+    /// Whether the GP authorised converting the request into a referral, in words.
+    conversion: &'static str,
     outcome_label: Option<&'static str>,
     two_week_wait: bool,
     /// "Request for information" for a request, "Advice" otherwise.
@@ -206,8 +207,8 @@ pub(super) async fn case_page(
     let c = CaseView {
         short_id: row.short_id(),
         specialty: specialty_name(&names, &row.specialty),
-        status: status.as_str(),
-        status_label: status.label(user.role),
+        status: status_tag(status, outcome, user.role).0,
+        status_label: status_tag(status, outcome, user.role).1,
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
         date_of_birth: patient_age_and_sex(&row, now),
@@ -219,7 +220,11 @@ pub(super) async fn case_page(
         } else {
             describe_time_left(due, now)
         },
-        conversion_authorised: row.conversion_authorised,
+        conversion: match (row.conversion_authorised, outcome) {
+            (true, _) => "Authorised by the GP",
+            (false, Some(o)) if o.is_referral() => "Not authorised: the GP makes the referral",
+            (false, _) => "Not authorised (advice only)",
+        },
         outcome_label: outcome.map(|o| o.label()),
         two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
         advice_heading: if outcome == Some(Outcome::RequestInformation) {

@@ -6,7 +6,7 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names};
+use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names, status_tag};
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, Outcome, Role, Urgency};
 use crate::service::cases::{self, CaseRow, Specialty};
@@ -82,8 +82,8 @@ pub async fn list(
                 date_of_birth: super::patient_age_and_sex(r, now),
                 specialty: specialty_name(&names, &r.specialty),
                 urgent: r.urgency == Urgency::Urgent,
-                status: status.as_str(),
-                status_label: status.label(user.role),
+                status: status_tag(status, outcome, user.role).0,
+                status_label: status_tag(status, outcome, user.role).1,
                 outcome_label: outcome.map_or("", |o| o.label()),
                 two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
             }

@@ -14,7 +14,7 @@ pub use new_case::{create, new_form};
 
 use serde::Deserialize;
 
-use crate::domain::NhsNumber;
+use crate::domain::{CaseStatus, NhsNumber, Outcome, Role};
 use crate::service::cases::{self, Specialty};
 use crate::service::AppState;
 use crate::web::error::AppResult;
@@ -45,5 +45,23 @@ pub(super) fn patient_age_and_sex(row: &cases::CaseRow, now_ms: i64) -> String {
     match row.sex {
         Some(sex) => format!("{born}, {}", sex.label()),
         None => born,
+    }
+}
+
+/// A case's status tag for `reader`: the word for its CSS class and the label. A case closed
+/// with a referral outcome is not a green "Closed": the patient still has to be referred (for
+/// the two-week wait, today).
+pub(super) fn status_tag(
+    status: CaseStatus,
+    outcome: Option<Outcome>,
+    reader: Role,
+) -> (&'static str, &'static str) {
+    match (status, outcome) {
+        (CaseStatus::Closed, Some(Outcome::ReferTwoWeekWait)) => {
+            ("refer-urgent", "Refer today (two-week wait)")
+        }
+        (CaseStatus::Closed, Some(Outcome::ReferUrgent)) => ("refer", "Referral advised (urgent)"),
+        (CaseStatus::Closed, Some(Outcome::ReferRoutine)) => ("refer", "Referral advised"),
+        _ => (status.as_str(), status.label(reader)),
     }
 }
