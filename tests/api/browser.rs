@@ -472,6 +472,64 @@ async fn whole_journey_in_a_real_browser() {
     shots.take(&icb, "commissioner-dashboard").await;
     icb.close().await.unwrap();
 
+    // A case for the wrong specialty: the consultant redirects it, and it moves on, open.
+    let gp_id = aghub::service::accounts::user_id_by_email(&app.state.db, "gp@a.example")
+        .await
+        .unwrap();
+    let gp_user = aghub::service::accounts::principal(&app.state.db, &gp_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = aghub::service::cases::new_case_id();
+    let mut photos = aghub::service::photos::PhotoBatch::new(&app.state, &id);
+    photos.add(phone_jpeg(800, 600, 1, 7)).await.unwrap();
+    let input = aghub::service::cases::CaseInput {
+        specialty: "dermatology".into(),
+        nhs_number: "401 023 2137".into(),
+        date_of_birth: "1950-02-01".into(),
+        urgency: "routine".into(),
+        sex: "male".into(),
+        history: "Palpitations and a flushed rash on the chest.".into(),
+        question: "Is the rash related to his heart rhythm?".into(),
+        conversion_authorised: "false".into(),
+        idempotency_key: None,
+    };
+    aghub::service::cases::create(&app.state, &gp_user, input, photos, &id)
+        .await
+        .unwrap();
+    doc.goto(&format!("{base}/queue")).await.unwrap();
+    click(&doc, "form[action$='/claim'] button").await;
+    doc.wait()
+        .for_element(Locator::Css("#advice"))
+        .await
+        .unwrap();
+    doc.find(Locator::Css("#advice"))
+        .await
+        .unwrap()
+        .send_keys("Rash is a flushing pattern; the palpitations need cardiology.")
+        .await
+        .unwrap();
+    click(&doc, "input[value=redirect_specialty]").await;
+    doc.find(Locator::Css("#redirect_to"))
+        .await
+        .unwrap()
+        .select_by_value("cardiology")
+        .await
+        .unwrap();
+    shots.take(&doc, "consultant-redirects").await;
+    click(&doc, "form[action$='/reply'] button[type=submit]").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.status-submitted"))
+        .await
+        .expect("open again, in another queue");
+    let page = text(&doc).await;
+    assert!(page.contains("Cardiology case"), "{page}");
+    assert!(
+        page.contains("Rash is a flushing pattern; the palpitations need cardiology."),
+        "the note stays with the case: {page}"
+    );
+    shots.take(&doc, "consultant-redirected").await;
+
     gp.close().await.unwrap();
     doc.close().await.unwrap();
     app.stop().await;
