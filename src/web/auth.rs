@@ -97,18 +97,10 @@ pub async fn authenticate(
             }
             response
         }
-        Err(e) => {
-            // Read a small unread body before refusing: a client still sending it would
-            // otherwise see its connection closed (a broken pipe) instead of this answer. A
-            // large one is not worth reading for someone we cannot serve: it is cut off.
-            let _ = axum::body::to_bytes(req.into_body(), REFUSED_BODY_READ_BYTES).await;
-            e.into_response()
-        }
+        // The unread body is read by `unread_body` before this answer goes out.
+        Err(e) => e.into_response(),
     }
 }
-
-/// How much of a refused request's body [`authenticate`] reads before answering.
-const REFUSED_BODY_READ_BYTES: usize = 1024 * 1024;
 
 /// Routes that show patient data: a refusal there is worth an audit row.
 fn is_patient_route(path: &str) -> bool {

@@ -108,11 +108,9 @@ pub async fn read(
             message,
             photos,
         }),
+        // What is left of the body is read by `unread_body` before the refusal goes out.
         Err(error) => {
             photos.discard().await;
-            if error.status != StatusCode::PAYLOAD_TOO_LARGE {
-                drain(&mut multipart).await;
-            }
             Err(Refusal {
                 error,
                 input,
@@ -122,10 +120,10 @@ pub async fn read(
     }
 }
 
-/// Reads and drops the rest of a refused upload, up to a bound. A server that answers before
-/// the body is read closes the socket while the client is still sending: the client sees a
-/// broken pipe instead of our error (seen in CI on a refused form). Oversized uploads are not
-/// drained: they are cut off, as the limit promises.
+/// Reads and drops the rest of an upload, up to a bound, before a success that did not need it
+/// (a retried submission whose case exists): a server that answers before the body is read
+/// closes the socket while the client is still sending, and the client sees a broken pipe
+/// instead of the answer. Refusals get the same from `web::unread_body`.
 pub async fn drain(multipart: &mut Multipart) {
     const MAX_DRAIN_BYTES: usize = 8 * 1024 * 1024;
     let mut drained = 0;

@@ -17,6 +17,7 @@ pub mod reports;
 pub mod slow_body;
 pub mod templates;
 pub mod uk_time;
+mod unread_body;
 
 use std::time::Duration;
 
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), auth::record_refusals))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(from_fn(unread_body::read_rest_of_refused_bodies))
         .layer(from_fn_with_state(
             slow_body::BodyPace::from_settings(&state.settings),
             slow_body::cut_off_slow_bodies,
