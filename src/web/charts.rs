@@ -53,7 +53,8 @@ impl Frame {
         let mut svg = String::new();
         let _ = write!(
             svg,
-            "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"100%\" height=\"{H}\" \
+            // No fixed height: the chart scales with the page's width.
+            "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"100%\" \
              preserveAspectRatio=\"xMinYMin meet\" role=\"img\" \
              aria-labelledby=\"{id}-title\" font-family=\"Arial, sans-serif\" font-size=\"12\" \
              xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-title\">{}</title>",
