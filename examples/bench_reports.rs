@@ -266,7 +266,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
         for keep_facts in [false, true] {
             let id = uuid::Uuid::now_v7().to_string();
             let pr = i % 200;
-            let specialty = &specialties[i % specialties.len()].slug;
+            let specialty = &specialties[i % specialties.len()];
             let t = Instant::now();
             let mut tx = db.pool().begin().await?;
             db::cases::insert(
@@ -275,7 +275,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     id: &id,
                     practice_id: &format!("p{pr:035}"),
                     created_by: &format!("g{pr:035}"),
-                    specialty,
+                    specialty: &specialty.slug,
                     nhs_number: &format!("999{:07}", (i * 7919) % 300_000),
                     date_of_birth: "1970-01-01",
                     urgency: aghub::domain::Urgency::Routine,
@@ -293,8 +293,9 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     &mut tx,
                     &id,
                     &format!("p{pr:035}"),
-                    specialty,
+                    &specialty.slug,
                     Urgency::Routine,
+                    specialty.routine_target_ms,
                     END_MS,
                 )
                 .await?;

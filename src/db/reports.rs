@@ -293,20 +293,6 @@ pub async fn earlier_facts_of_patient(tx: &mut Tx<'_>, case_id: &str) -> DbResul
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
-/// The response target in force for a specialty and urgency.
-pub async fn target_ms(tx: &mut Tx<'_>, specialty: &str, urgency: Urgency) -> DbResult<i64> {
-    let column = match urgency {
-        Urgency::Urgent => "urgent_target_ms",
-        Urgency::Routine => "routine_target_ms",
-    };
-    Ok(
-        sqlx::query_scalar(&format!("SELECT {column} FROM specialties WHERE slug = $1"))
-            .bind(specialty)
-            .fetch_one(&mut **tx)
-            .await?,
-    )
-}
-
 /// Inserts or replaces a case's facts and its figures' flags.
 pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
     sqlx::query(

@@ -110,11 +110,15 @@ pub fn due_at_ms(
     routine_target_ms: i64,
     urgent_target_ms: i64,
 ) -> i64 {
-    submitted_at_ms
-        + match urgency {
-            Urgency::Routine => routine_target_ms,
-            Urgency::Urgent => urgent_target_ms,
-        }
+    submitted_at_ms + target_ms(urgency, routine_target_ms, urgent_target_ms)
+}
+
+/// The specialty's response target for a case of this urgency.
+pub fn target_ms(urgency: Urgency, routine_target_ms: i64, urgent_target_ms: i64) -> i64 {
+    match urgency {
+        Urgency::Routine => routine_target_ms,
+        Urgency::Urgent => urgent_target_ms,
+    }
 }
 
 /// Who a specialty's rotas have on duty now, and when a local consultant is next on: what a GP

@@ -15,9 +15,9 @@ pub async fn submitted(
     practice_id: &str,
     specialty: &str,
     urgency: Urgency,
+    target_ms: i64,
     now_ms: i64,
 ) -> DbResult<()> {
-    let target_ms = rdb::target_ms(tx, specialty, urgency).await?;
     let facts = CaseFacts::submitted(case_id, practice_id, specialty, urgency, target_ms, now_ms);
     store(tx, None, &facts).await?;
     for before in rdb::earlier_facts_of_patient(tx, case_id).await? {
@@ -64,30 +64,33 @@ pub async fn bring_up_to_date(db: &Db) -> DbResult<bool> {
     if rdb::definition(db.pool()).await?.as_deref() == Some(current.as_str()) {
         return Ok(false);
     }
+    rebuild_under_lock(db, Some(&current)).await
+}
+
+/// Recomputes every case's flags and both day tables from the facts, with the running code.
+pub async fn rebuild(db: &Db) -> DbResult<()> {
+    rebuild_under_lock(db, None).await.map(drop)
+}
+
+/// The rebuild, in one transaction under the rebuild lock; with `unless_current`, skipped when
+/// another instance recorded that figure set while this one waited for the lock.
+async fn rebuild_under_lock(db: &Db, unless_current: Option<&str>) -> DbResult<bool> {
     let mut tx = db.pool().begin().await?;
     rdb::lock_for_rebuild(&mut tx).await?;
-    if rdb::definition(&mut *tx).await?.as_deref() == Some(current.as_str()) {
-        return Ok(false);
+    if let Some(current) = unless_current {
+        if rdb::definition(&mut *tx).await?.as_deref() == Some(current) {
+            return Ok(false);
+        }
     }
     let started = std::time::Instant::now();
     let cases = rebuild_in(&mut tx).await?;
-    rdb::set_definition(&mut tx, &current).await?;
+    rdb::set_definition(&mut tx, &Counts::definition()).await?;
     tx.commit().await?;
     if cases > 0 {
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(cases, seconds, "report figures rebuilt from the case facts");
     }
     Ok(true)
-}
-
-/// Recomputes every case's flags and both day tables from the facts, with the running code.
-pub async fn rebuild(db: &Db) -> DbResult<()> {
-    let mut tx = db.pool().begin().await?;
-    rdb::lock_for_rebuild(&mut tx).await?;
-    rebuild_in(&mut tx).await?;
-    rdb::set_definition(&mut tx, &Counts::definition()).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Returns how many cases it counted.

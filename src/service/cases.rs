@@ -47,6 +47,8 @@ struct Valid {
     question: String,
     conversion_authorised: bool,
     sex: Option<Sex>,
+    /// The specialty's target for this urgency now (reports keep it with the case).
+    target_ms: i64,
 }
 
 fn field(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
@@ -201,6 +203,7 @@ async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> Se
     }
     match (specialty, nhs_number, urgency) {
         (Some(s), Some(nhs_number), Some(urgency)) if errors.is_empty() => Ok(Valid {
+            target_ms: queue::target_ms(urgency, s.routine_target_ms, s.urgent_target_ms),
             specialty: s.slug,
             nhs_number,
             date_of_birth,
@@ -325,8 +328,16 @@ async fn create_inner(
     }
     insert_photos(&mut tx, case_id, None, photos, now).await?;
     photos.settle(&mut tx).await?;
-    super::case_facts::submitted(&mut tx, case_id, practice_id, &v.specialty, v.urgency, now)
-        .await?;
+    super::case_facts::submitted(
+        &mut tx,
+        case_id,
+        practice_id,
+        &v.specialty,
+        v.urgency,
+        v.target_ms,
+        now,
+    )
+    .await?;
     audit::record(
         &mut *tx,
         audit::Event {

@@ -126,6 +126,17 @@ async fn page(
     })
 }
 
+/// The admin page again, saying what to fix (422).
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    errors: Vec<String>,
+) -> AppResult<Response> {
+    let html = page(state, session, user, None, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+}
+
 #[derive(Deserialize)]
 pub struct Notice {
     saved: Option<String>,
@@ -185,8 +196,7 @@ pub async fn add_shift(
         _ => errors.push("Enter when the shift starts and ends.".into()),
     }
     let (Some(pool), Some(from), Some(to), true) = (pool, from, to, errors.is_empty()) else {
-        let html = page(&state, &session, &user, None, errors).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        return refused(&state, &session, &user, errors).await;
     };
     let shift = admin::NewShift {
         consultant_id,
@@ -204,10 +214,9 @@ pub async fn add_shift(
     .await
     {
         Ok(_) => Ok(Redirect::to("/admin?saved=rota").into_response()),
-        Err(ServiceError::Invalid(refused)) => {
-            let errors = refused.into_iter().map(|e| e.message).collect();
-            let html = page(&state, &session, &user, None, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        Err(ServiceError::Invalid(errors)) => {
+            let errors = errors.into_iter().map(|e| e.message).collect();
+            refused(&state, &session, &user, errors).await
         }
         Err(e) => Err(e.into()),
     }
@@ -233,16 +242,14 @@ pub async fn change_shift(
         uk_time::parse_form(&form.to),
     ) else {
         let errors = vec!["Enter when the shift starts and ends.".to_string()];
-        let html = page(&state, &session, &user, None, errors).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        return refused(&state, &session, &user, errors).await;
     };
     let actor = crate::service::Actor::Admin(user.user_id.as_str());
     match admin::change_shift(&state.db, actor, &id, from, to, state.now_ms()).await {
         Ok(()) => Ok(Redirect::to("/admin?saved=rota-changed#rota").into_response()),
-        Err(ServiceError::Invalid(refused)) => {
-            let errors = refused.into_iter().map(|e| e.message).collect();
-            let html = page(&state, &session, &user, None, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        Err(ServiceError::Invalid(errors)) => {
+            let errors = errors.into_iter().map(|e| e.message).collect();
+            refused(&state, &session, &user, errors).await
         }
         Err(e) => Err(e.into()),
     }
@@ -288,8 +295,7 @@ pub async fn save_specialty(
         let errors = vec![
             "Targets are 0.25 to 720 hours; the escalation window 0 to 720 hours.".to_string(),
         ];
-        let html = page(&state, &session, &user, None, errors).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        return refused(&state, &session, &user, errors).await;
     };
     admin::save_targets(
         &state.db,

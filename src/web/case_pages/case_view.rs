@@ -204,11 +204,12 @@ pub(super) async fn case_page(
     } else {
         Vec::new()
     };
+    let (tag, tag_label) = status_tag(status, outcome, user.role);
     let c = CaseView {
         short_id: row.short_id(),
         specialty: specialty_name(&names, &row.specialty),
-        status: status_tag(status, outcome, user.role).0,
-        status_label: status_tag(status, outcome, user.role).1,
+        status: tag,
+        status_label: tag_label,
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
         date_of_birth: patient_age_and_sex(&row, now),

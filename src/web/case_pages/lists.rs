@@ -74,6 +74,7 @@ pub async fn list(
         .map(|r| {
             let status = r.status_at(now);
             let outcome = r.outcome;
+            let (tag, tag_label) = status_tag(status, outcome, user.role);
             ListRow {
                 id: r.id.clone(),
                 submitted: uk_time::format(r.submitted_at_ms),
@@ -82,8 +83,8 @@ pub async fn list(
                 date_of_birth: super::patient_age_and_sex(r, now),
                 specialty: specialty_name(&names, &r.specialty),
                 urgent: r.urgency == Urgency::Urgent,
-                status: status_tag(status, outcome, user.role).0,
-                status_label: status_tag(status, outcome, user.role).1,
+                status: tag,
+                status_label: tag_label,
                 outcome_label: outcome.map_or("", |o| o.label()),
                 two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
             }
