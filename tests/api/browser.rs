@@ -131,18 +131,8 @@ async fn axe_violations(c: &Client) -> serde_json::Value {
 
 async fn sign_in(c: &Client, base: &str, email: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(c, "#email", email).await;
+    type_into(c, "#password", PASSWORD).await;
     c.find(Locator::Css("form[action='/login'] button[type=submit]"))
         .await
         .unwrap()
@@ -181,6 +171,15 @@ async fn text(c: &Client) -> String {
         .text()
         .await
         .unwrap()
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
@@ -264,42 +263,17 @@ async fn whole_journey_in_a_real_browser() {
         "dermatology has a consultant on duty"
     );
     click(&gp, "input[name=sex][value=female]").await;
-    gp.find(Locator::Css("#nhs_number"))
-        .await
-        .unwrap()
-        .send_keys("943 476 5919")
-        .await
-        .unwrap();
+    type_into(&gp, "#nhs_number", "943 476 5919").await;
     gp.execute(
         "document.getElementById('date_of_birth').value = '1984-03-27'",
         vec![],
     )
     .await
     .unwrap();
-    gp.find(Locator::Css("#history"))
-        .await
-        .unwrap()
-        .send_keys("Changing mole on the back for 3 months.")
-        .await
-        .unwrap();
-    gp.find(Locator::Css("#question"))
-        .await
-        .unwrap()
-        .send_keys("Benign or refer?")
-        .await
-        .unwrap();
-    gp.find(Locator::Css("#photo-1"))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
-    gp.find(Locator::Css("#photo-site-1"))
-        .await
-        .unwrap()
-        .send_keys("upper back")
-        .await
-        .unwrap();
+    type_into(&gp, "#history", "Changing mole on the back for 3 months.").await;
+    type_into(&gp, "#question", "Benign or refer?").await;
+    type_into(&gp, "#photo-1", photo.to_str().unwrap()).await;
+    type_into(&gp, "#photo-site-1", "upper back").await;
     gp.wait()
         .for_element(Locator::Css(".photo-feedback .check-ok"))
         .await
@@ -352,12 +326,7 @@ async fn whole_journey_in_a_real_browser() {
     click(&doc, "label[for=zoom]").await;
     shots.take(&doc, "consultant-photo-zoomed").await;
     doc.goto(&format!("{base}{case_path}")).await.unwrap();
-    doc.find(Locator::Css("#advice"))
-        .await
-        .unwrap()
-        .send_keys("Please send a dermoscopic image.")
-        .await
-        .unwrap();
+    type_into(&doc, "#advice", "Please send a dermoscopic image.").await;
     click(&doc, "input[value=request_information]").await;
     shots.take(&doc, "consultant-asks-for-information").await;
     click(&doc, "form[action$='/reply'] button[type=submit]").await;
@@ -373,18 +342,8 @@ async fn whole_journey_in_a_real_browser() {
     let page = text(&gp).await;
     assert!(page.contains("Your response needed"), "{page}");
     assert!(page.contains("Request for information"), "{page}");
-    gp.find(Locator::Css("#message"))
-        .await
-        .unwrap()
-        .send_keys("Dermoscopy attached.")
-        .await
-        .unwrap();
-    gp.find(Locator::Css("#respond-photo"))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
+    type_into(&gp, "#message", "Dermoscopy attached.").await;
+    type_into(&gp, "#respond-photo", photo.to_str().unwrap()).await;
     shots.take(&gp, "gp-responds").await;
     click(&gp, "form[action$='/respond'] button[type=submit]").await;
     gp.wait()
@@ -404,21 +363,11 @@ async fn whole_journey_in_a_real_browser() {
         .for_element(Locator::Css("#advice"))
         .await
         .unwrap();
-    doc.find(Locator::Css("#advice"))
-        .await
-        .unwrap()
-        .send_keys("Benign naevus: reassure and safety-net.")
-        .await
-        .unwrap();
+    type_into(&doc, "#advice", "Benign naevus: reassure and safety-net.").await;
     click(&doc, "input[value=manage_in_primary_care]").await;
     // Topics are ticked from the dermatology list; anything else is a note that stays here.
     click(&doc, "input[name=topics][value=benign-lesion]").await;
-    doc.find(Locator::Css("#other_topic"))
-        .await
-        .unwrap()
-        .send_keys("Dermoscopy teaching case")
-        .await
-        .unwrap();
+    type_into(&doc, "#other_topic", "Dermoscopy teaching case").await;
     shots.take(&doc, "consultant-tags-topics").await;
     click(&doc, "form[action$='/reply'] button[type=submit]").await;
     doc.wait()
@@ -503,12 +452,12 @@ async fn whole_journey_in_a_real_browser() {
         .for_element(Locator::Css("#advice"))
         .await
         .unwrap();
-    doc.find(Locator::Css("#advice"))
-        .await
-        .unwrap()
-        .send_keys("Rash is a flushing pattern; the palpitations need cardiology.")
-        .await
-        .unwrap();
+    type_into(
+        &doc,
+        "#advice",
+        "Rash is a flushing pattern; the palpitations need cardiology.",
+    )
+    .await;
     click(&doc, "input[value=redirect_specialty]").await;
     doc.find(Locator::Css("#redirect_to"))
         .await

@@ -162,6 +162,11 @@ impl World {
             .unwrap()
     }
 
+    /// GET that must succeed with a JSON body.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        self.get(token, path).await.json().await.unwrap()
+    }
+
     pub async fn post_json(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
         self.client()
             .post(self.app.url(path))
@@ -468,7 +473,7 @@ async fn bad_submissions_get_precise_errors_and_leave_nothing_behind(stack: Stac
     assert_eq!(body["error"]["field"], fields[0]);
     assert_eq!(body["error"]["code"], body["error"]["fields"][0]["code"]);
     assert_eq!(stored_objects(&w.backends).await, 0, "no orphan objects");
-    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    let list: Value = w.get_json(&w.gp, "/api/v1/cases").await;
     assert_eq!(
         list["cases"].as_array().unwrap().len(),
         0,
@@ -484,12 +489,7 @@ async fn local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation
     let urgent = w.case("dermatology", "urgent", 1).await;
     let cardio = w.case("cardiology", "routine", 0).await;
 
-    let q: Value = w
-        .get(&w.derm_local, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_local, "/api/v1/queue").await;
     assert_eq!(
         ids(&q),
         vec![
@@ -498,29 +498,16 @@ async fn local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation
         ],
         "urgent first, then oldest"
     );
-    let q: Value = w
-        .get(&w.derm_national, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_national, "/api/v1/queue").await;
     assert!(
         ids(&q).is_empty(),
         "national pool waits for the escalation window"
     );
-    let q: Value = w
-        .get(&w.derm_off_duty, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_off_duty, "/api/v1/queue").await;
     assert!(ids(&q).is_empty(), "off duty: nothing to take");
     let q: Value = w
-        .get(&w.cardio, "/api/v1/queue?specialty=cardiology")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&w.cardio, "/api/v1/queue?specialty=cardiology")
+        .await;
     assert_eq!(ids(&q), vec![cardio["id"].as_str().unwrap()]);
     let r = w
         .get(&w.cardio, "/api/v1/queue?specialty=dermatology")
@@ -529,24 +516,14 @@ async fn local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation
 
     // Dermatology escalates after 4 hours without a local claim.
     w.app.clock.advance(4 * H - 60_000);
-    let q: Value = w
-        .get(&w.derm_national, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_national, "/api/v1/queue").await;
     assert_eq!(
         ids(&q),
         vec![routine["id"].as_str().unwrap()],
         "only the case waiting 4 h so far"
     );
     w.app.clock.advance(60_000);
-    let q: Value = w
-        .get(&w.derm_national, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_national, "/api/v1/queue").await;
     assert_eq!(ids(&q).len(), 2);
     let r = w
         .post(
@@ -590,12 +567,7 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
         .await;
     assert_eq!(other.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(other).await, "already_claimed");
-    let q: Value = w
-        .get(&w.derm_local_2, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_local_2, "/api/v1/queue").await;
     assert!(ids(&q).is_empty(), "a claimed case leaves the queue");
 
     let bad = w
@@ -641,22 +613,14 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
     assert_eq!(claim_closed.status(), StatusCode::CONFLICT);
 
     let seen: Value = w
-        .get(&w.gp_same_practice, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&w.gp_same_practice, &format!("/api/v1/cases/{id}"))
+        .await;
     assert_eq!(
         seen["advice"],
         "Looks like a seborrhoeic keratosis; <b>reassure</b>."
     );
     assert_eq!(seen["answered_at"], "2026-11-23T09:00:00Z");
-    let closed: Value = w
-        .get(&w.gp, "/api/v1/cases?status=closed")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let closed: Value = w.get_json(&w.gp, "/api/v1/cases?status=closed").await;
     assert_eq!(ids(&closed), vec![id.to_string()]);
     let bad_status = w.get(&w.gp, "/api/v1/cases?status=lost").await;
     assert_eq!(bad_status.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -664,7 +628,7 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
 
 /// The user id behind a token, as the API reports it.
 async fn user_id(w: &World, token: &str) -> String {
-    let me: Value = w.get(token, "/api/v1/me").await.json().await.unwrap();
+    let me: Value = w.get_json(token, "/api/v1/me").await;
     me["id"].as_str().unwrap().to_string()
 }
 
@@ -688,12 +652,7 @@ async fn request_information_loop_returns_to_the_consultant_who_asked(stack: Sta
         .await
         .unwrap();
     assert_eq!(asked["status"], "awaiting_gp");
-    let q: Value = w
-        .get(&w.derm_local_2, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_local_2, "/api/v1/queue").await;
     assert!(ids(&q).is_empty(), "awaiting the GP: not in any queue");
 
     let respond = |token: &str, form: Form| {
@@ -729,7 +688,7 @@ async fn request_information_loop_returns_to_the_consultant_who_asked(stack: Sta
     assert_eq!(error_code(again).await, "not_awaiting_gp");
 
     for other in [&w.derm_local_2, &w.derm_national] {
-        let q: Value = w.get(other, "/api/v1/queue").await.json().await.unwrap();
+        let q: Value = w.get_json(other, "/api/v1/queue").await;
         assert!(ids(&q).is_empty(), "back with the consultant who asked");
         let taken = w.post(other, &format!("/api/v1/cases/{id}/claim")).await;
         assert_ne!(taken.status(), StatusCode::OK);
@@ -803,11 +762,8 @@ async fn a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_histor
         assert_eq!(e["error"]["fields"][0]["code"], code, "{e}");
     }
     let unchanged: Value = w
-        .get(&w.derm_local, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&w.derm_local, &format!("/api/v1/cases/{id}"))
+        .await;
     assert_eq!(
         unchanged["status"], "claimed",
         "a refused reply changes nothing"
@@ -831,19 +787,9 @@ async fn a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_histor
     assert_eq!(moved["messages"][0]["body"], note);
     assert_eq!(moved["messages"][0]["outcome"], "redirect_specialty");
 
-    let q: Value = w
-        .get(&w.derm_local_2, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_local_2, "/api/v1/queue").await;
     assert!(ids(&q).is_empty(), "no longer a dermatology case");
-    let q: Value = w
-        .get(&w.cardio, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.cardio, "/api/v1/queue").await;
     assert_eq!(ids(&q), vec![id.clone()]);
     let claim = w
         .post(&w.cardio, &format!("/api/v1/cases/{id}/claim"))
@@ -867,14 +813,11 @@ async fn a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_histor
 
     // Reports: the case stays in the cohort it was submitted to, redirected once, then closed.
     let report: Value = w
-        .get(
+        .get_json(
             &w.commissioner,
             "/api/v1/reports/turnaround?from=2026-11-23&to=2026-11-29",
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let totals = &report["totals"];
     assert_eq!(totals["outcomes"]["redirect_specialty"], 1, "{totals}");
     assert_eq!(totals["outcomes"]["manage_in_primary_care"], 1, "{totals}");
@@ -953,26 +896,16 @@ async fn a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_du
     let path = format!("/api/v1/cases/{first}");
     w.app.clock.set(shift_end + 4 * H);
     // Read by the GP: a read by the consultant would be work on the case, which renews a claim.
-    let held: Value = w.get(&w.gp, &path).await.json().await.unwrap();
+    let held: Value = w.get_json(&w.gp, &path).await;
     assert_eq!(
         held["status"], "claimed",
         "off duty for the window, not longer"
     );
-    let q: Value = w
-        .get(&w.derm_off_duty, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_off_duty, "/api/v1/queue").await;
     assert!(ids(&q).is_empty());
 
     w.app.clock.set(shift_end + 4 * H + 60_000);
-    let q: Value = w
-        .get(&w.derm_off_duty, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_off_duty, "/api/v1/queue").await;
     assert_eq!(ids(&q), vec![first.clone()], "back in the queue");
     assert_eq!(q["cases"][0]["status"], "submitted");
     assert_eq!(q["cases"][0]["gp_responded"], true, "still marked");
@@ -982,12 +915,7 @@ async fn a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_du
     let queued = respond(second.clone()).await;
     assert_eq!(queued["status"], "submitted");
     assert_eq!(queued["gp_responded"], true);
-    let q: Value = w
-        .get(&w.derm_off_duty, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_off_duty, "/api/v1/queue").await;
     assert_eq!(ids(&q).len(), 2);
     for id in [&first, &second] {
         let claim = w
@@ -1042,12 +970,7 @@ async fn claims_lapse_after_idling_and_can_be_released(stack: Stack) {
         "already_claimed"
     );
     w.app.clock.advance(2000);
-    let seen: Value = w
-        .get(&w.gp, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(
         seen["status"], "submitted",
         "an idle claim returns the case to the queue"
@@ -1078,12 +1001,7 @@ async fn claims_lapse_after_idling_and_can_be_released(stack: Stack) {
         .await
         .unwrap();
     assert_eq!(released["status"], "submitted");
-    let q: Value = w
-        .get(&w.derm_local, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = w.get_json(&w.derm_local, "/api/v1/queue").await;
     assert_eq!(ids(&q), vec![id.to_string()]);
 }
 
@@ -1171,7 +1089,7 @@ async fn retried_submission_with_the_same_key_creates_one_case(stack: Stack) {
         )
         .await;
     assert_eq!(via_form.status(), StatusCode::OK);
-    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    let list: Value = w.get_json(&w.gp, "/api/v1/cases").await;
     assert_eq!(list["cases"].as_array().unwrap().len(), 1);
     assert_eq!(
         stored_objects(&w.backends).await,
@@ -1228,12 +1146,7 @@ async fn access_rules_hold_for_every_case_and_photo_route(stack: Stack) {
         );
     }
     // The other practice's list does not include it; commissioners and consultants cannot list.
-    let other: Value = w
-        .get(&w.gp_other_practice, "/api/v1/cases")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other: Value = w.get_json(&w.gp_other_practice, "/api/v1/cases").await;
     assert!(ids(&other).is_empty());
     assert_eq!(
         w.get(&w.commissioner, "/api/v1/cases").await.status(),
@@ -1294,7 +1207,7 @@ async fn views_of_cases_and_photos_are_audited(stack: Stack) {
     .await;
     w.get(&w.gp_other_practice, &format!("/api/v1/cases/{id}"))
         .await;
-    let audit: Value = w.get(&w.admin, "/api/v1/audit").await.json().await.unwrap();
+    let audit: Value = w.get_json(&w.admin, "/api/v1/audit").await;
     let events = audit["events"].as_array().unwrap();
     let count = |action: &str| {
         events
@@ -1328,24 +1241,14 @@ async fn queue_and_list_show_each_case_with_its_own_photos(stack: Stack) {
         made.push(w.case(specialty, "routine", photos).await);
         w.app.clock.advance(1_000);
     }
-    let queue: Value = w
-        .get(&w.derm_local, "/api/v1/queue")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let list: Value = w.get(&w.gp, "/api/v1/cases").await.json().await.unwrap();
+    let queue: Value = w.get_json(&w.derm_local, "/api/v1/queue").await;
+    let list: Value = w.get_json(&w.gp, "/api/v1/cases").await;
     assert_eq!(list["cases"].as_array().unwrap().len(), 4);
     assert_eq!(queue["cases"].as_array().unwrap().len(), 3);
     for view in [&queue, &list] {
         for case in view["cases"].as_array().unwrap() {
             let id = case["id"].as_str().unwrap();
-            let own: Value = w
-                .get(&w.gp, &format!("/api/v1/cases/{id}"))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let own: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{id}")).await;
             assert_eq!(case["photos"], own["photos"], "photos of {id}");
         }
     }

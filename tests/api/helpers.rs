@@ -617,3 +617,54 @@ pub async fn insert_old_case(
     .await
     .unwrap();
 }
+
+/// Applies the migrations before `version` (e.g. "0007"), as an older installation ran them.
+pub async fn migrate_before(backends: &Backends, db: &aghub::db::Db, version: &str) {
+    let dir = match db.backend() {
+        aghub::db::Backend::Sqlite => "sqlite",
+        aghub::db::Backend::Postgres => "postgres",
+    };
+    let older = backends
+        .dir
+        .path()
+        .join(format!("migrations-before-{version}"));
+    std::fs::create_dir(&older).unwrap();
+    for entry in
+        std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.as_str() < version {
+            std::fs::copy(&path, older.join(name)).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(older.as_path())
+        .await
+        .unwrap()
+        .run(db.pool())
+        .await
+        .unwrap();
+}
+
+/// A user as an older installation stored them (no password, no specialties).
+pub async fn insert_old_user(
+    db: &aghub::db::Db,
+    email: &str,
+    role: Role,
+    practice_id: Option<&str>,
+) -> String {
+    aghub::db::users::insert(
+        db,
+        aghub::db::users::NewUser {
+            email,
+            name: email,
+            role,
+            practice_id,
+            specialties: &[],
+            password_hash: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap()
+}

@@ -550,33 +550,29 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         "10:00 to 19:00 BST"
     );
     let gp_token = gp.csrf_token("/cases/new").await;
-    let refused = gp
-        .post_form(
-            &format!("/admin/rotas/{summer_id}/remove"),
-            &[("csrf_token", &gp_token)],
-        )
-        .await;
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let removed = admin
-        .post_form(
-            &format!("/admin/rotas/{summer_id}/remove"),
-            &[("csrf_token", &token)],
-        )
-        .await;
-    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    async fn remove(who: &Browser, path: &str, csrf: &str) -> StatusCode {
+        who.post_form(path, &[("csrf_token", csrf)]).await.status()
+    }
+    let remove_path = format!("/admin/rotas/{summer_id}/remove");
+    assert_eq!(
+        remove(&gp, &remove_path, &gp_token).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        remove(&admin, &remove_path, &token).await,
+        StatusCode::SEE_OTHER
+    );
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rota_shifts WHERE id = $1")
         .bind(&summer_id)
         .fetch_one(w.app.state.db.pool())
         .await
         .unwrap();
     assert_eq!(left, 0);
-    let again = admin
-        .post_form(
-            &format!("/admin/rotas/{summer_id}/remove"),
-            &[("csrf_token", &token)],
-        )
-        .await;
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        remove(&admin, &remove_path, &token).await,
+        StatusCode::NOT_FOUND,
+        "already gone"
+    );
     let events = aghub::db::audit::recent(&w.app.state.db, 50).await.unwrap();
     for action in ["rota.shift_changed", "rota.shift_removed"] {
         let e = events.iter().find(|e| e.action == action).expect(action);

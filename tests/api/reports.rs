@@ -907,20 +907,12 @@ async fn reply_topics_come_from_the_case_specialty_list(stack: Stack) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["field"], "other_topic");
-    let case: Value = w
-        .get(&w.gp, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let case: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["status"], "claimed", "a refused reply changes nothing");
     // The list an API client picks from; unknown specialties are 404.
     let list: Value = w
-        .get(&w.cardio, "/api/v1/specialties/cardiology/topics")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&w.cardio, "/api/v1/specialties/cardiology/topics")
+        .await;
     assert!(list["topics"]
         .as_array()
         .unwrap()
@@ -931,12 +923,7 @@ async fn reply_topics_come_from_the_case_specialty_list(stack: Stack) {
             .status(),
         StatusCode::NOT_FOUND
     );
-    let doc: Value = w
-        .get(&w.cardio, "/api/v1/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = w.get_json(&w.cardio, "/api/v1/openapi.json").await;
     assert!(doc["paths"]["/api/v1/specialties/{slug}/topics"]["get"].is_object());
     let reply_body = &doc["components"]["schemas"]["ReplyBody"]["properties"];
     assert!(reply_body["topics"]["description"]
@@ -1024,12 +1011,7 @@ async fn free_text_topics_are_refused_and_nothing_is_stored(stack: Stack) {
     assert!(html.contains("Your reply"), "the form is shown again");
 
     assert_eq!(replies_in_the_database(&w).await, (0, 0), "nothing stored");
-    let case: Value = w
-        .get(&w.gp, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let case: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["status"], "claimed");
     assert_eq!(case["messages"], json!([]));
     let events = aghub::db::audit::recent(&w.app.state.db, 100)
@@ -1062,12 +1044,7 @@ async fn list_topics_reach_reports_as_labels_and_the_other_topic_never_does(stac
     let case: Value = r.json().await.unwrap();
     assert_eq!(case["messages"][0]["other_topic"], "jane doe 1980");
     // The other topic stays with the case: its GP sees it in the API and on the page.
-    let case: Value = w
-        .get(&w.gp, &format!("/api/v1/cases/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let case: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["messages"][0]["other_topic"], "jane doe 1980");
     let gp = w.app.browser();
     gp.sign_in("gp@a.example", PASSWORD).await;
@@ -1114,14 +1091,11 @@ async fn list_topics_reach_reports_as_labels_and_the_other_topic_never_does(stac
 
 async fn topic_ids(w: &World, specialty: &str) -> Vec<String> {
     let list: Value = w
-        .get(
+        .get_json(
             &w.cardio,
             &format!("/api/v1/specialties/{specialty}/topics"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     list["topics"]
         .as_array()
         .unwrap()
@@ -1275,34 +1249,17 @@ async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack
     use aghub::db::{self, reports as rdb};
     let backends = crate::helpers::Backends::new(stack).await;
     let db = db::Db::connect(&backends.database_url).await.unwrap();
-    let dir = match db.backend() {
-        db::Backend::Sqlite => "sqlite",
-        db::Backend::Postgres => "postgres",
-    };
     // The migrations before 0006, as an older installation ran them.
-    let older = backends.dir.path().join("older-migrations");
-    std::fs::create_dir(&older).unwrap();
-    for entry in
-        std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if name.as_str() < "0006" {
-            std::fs::copy(&path, older.join(name)).unwrap();
-        }
-    }
-    sqlx::migrate::Migrator::new(older.as_path())
-        .await
-        .unwrap()
-        .run(db.pool())
-        .await
-        .unwrap();
+    crate::helpers::migrate_before(&backends, &db, "0006").await;
 
     let practice = db::practices::insert(&db, "A81001", "Practice A81001", T0)
         .await
         .unwrap();
-    let gp = old_user(&db, "gp@a.example", Role::Gp, Some(practice.id.as_str())).await;
-    let consultant = old_user(&db, "derm1@h.example", Role::Consultant, None).await;
+    let gp =
+        crate::helpers::insert_old_user(&db, "gp@a.example", Role::Gp, Some(practice.id.as_str()))
+            .await;
+    let consultant =
+        crate::helpers::insert_old_user(&db, "derm1@h.example", Role::Consultant, None).await;
     let case_id = db::new_id();
     crate::helpers::insert_old_case(
         &db,
@@ -1376,28 +1333,6 @@ async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack
         assert!(list.len() >= 10, "{} has {} topics", s.slug, list.len());
     }
     db.close().await;
-}
-
-async fn old_user(
-    db: &aghub::db::Db,
-    email: &str,
-    role: Role,
-    practice_id: Option<&str>,
-) -> String {
-    aghub::db::users::insert(
-        db,
-        aghub::db::users::NewUser {
-            email,
-            name: email,
-            role,
-            practice_id,
-            specialties: &[],
-            password_hash: None,
-        },
-        T0,
-    )
-    .await
-    .unwrap()
 }
 
 /// The demo world (`aghub serve --demo`) on the new lists: a demo consultant tags a demo case

@@ -11,7 +11,9 @@ use aghub::domain::Role;
 use serde_json::json;
 use sqlx::{Column, Row};
 
-use crate::helpers::{insert_old_case, Backends, Stack, TestApp, T0};
+use crate::helpers::{
+    insert_old_case, insert_old_user, migrate_before, Backends, Stack, TestApp, T0,
+};
 
 on_both_stacks!(an_installation_at_schema_6_upgrades_in_place_with_every_figure_unchanged);
 
@@ -139,22 +141,6 @@ async fn audit(
 }
 
 async fn fill_as_schema_6_did(db: &Db) {
-    let user = |email: &'static str, role, practice: Option<String>| async move {
-        db::users::insert(
-            db,
-            db::users::NewUser {
-                email,
-                name: email,
-                role,
-                practice_id: practice.as_deref(),
-                specialties: &[],
-                password_hash: None,
-            },
-            T0,
-        )
-        .await
-        .unwrap()
-    };
     let mut gps = Vec::new();
     for ods in ["A81001", "B82002"] {
         let practice = db::practices::insert(db, ods, ods, T0).await.unwrap();
@@ -165,10 +151,10 @@ async fn fill_as_schema_6_did(db: &Db) {
         };
         gps.push((
             practice.id.clone(),
-            user(email, Role::Gp, Some(practice.id)).await,
+            insert_old_user(db, email, Role::Gp, Some(&practice.id)).await,
         ));
     }
-    let consultant = user("derm@h.example", Role::Consultant, None).await;
+    let consultant = insert_old_user(db, "derm@h.example", Role::Consultant, None).await;
     let mut ids = Vec::new();
     for (at, k, step) in history() {
         let (practice, gp) = &gps[k % 2];
@@ -304,27 +290,7 @@ const KEPT: [&str; 9] = [
 async fn an_installation_at_schema_6_upgrades_in_place_with_every_figure_unchanged(stack: Stack) {
     let backends = Backends::new(stack).await;
     let db = Db::connect(&backends.database_url).await.unwrap();
-    let dir = match db.backend() {
-        db::Backend::Sqlite => "sqlite",
-        db::Backend::Postgres => "postgres",
-    };
-    let older = backends.dir.path().join("schema-6");
-    std::fs::create_dir(&older).unwrap();
-    for entry in
-        std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if name.as_str() < "0007" {
-            std::fs::copy(&path, older.join(name)).unwrap();
-        }
-    }
-    sqlx::migrate::Migrator::new(older.as_path())
-        .await
-        .unwrap()
-        .run(db.pool())
-        .await
-        .unwrap();
+    migrate_before(&backends, &db, "0007").await;
     fill_as_schema_6_did(&db).await;
 
     let mut before = BTreeMap::new();
