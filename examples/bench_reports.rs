@@ -306,6 +306,8 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                         at_ms: END_MS + 3_600_000,
                         outcome: Outcome::ManageInPrimaryCare,
                         pool: Some(Pool::Local),
+                        converted: false,
+                        referral_due_at_ms: None,
                     },
                 )
                 .await?;
@@ -438,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
         let mut report = None;
         for _ in 0..=args.runs {
             let t = Instant::now();
-            let data = reports::read(&db, &filter).await?;
+            let data = reports::read(&db, &filter, END_MS).await?;
             let r = reports::compute(&s.period, s.specialty, s.practice_ods, &names, &data, 0);
             times.push(t.elapsed());
             report = Some(r);

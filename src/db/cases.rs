@@ -40,6 +40,11 @@ pub struct CaseRow {
     pub closed_at_ms: Option<i64>,
     /// When the GP last responded to a request for information, until a consultant replies.
     pub gp_responded_at_ms: Option<i64>,
+    /// A `gp_to_refer` case is overdue after this (end of its last working day).
+    pub referral_due_at_ms: Option<i64>,
+    /// The GP's confirmation of the referral: the day (YYYY-MM-DD) and the e-RS UBRN if given.
+    pub referred_on: Option<String>,
+    pub referral_reference: Option<String>,
     pub routine_target_ms: i64,
     pub urgent_target_ms: i64,
     pub escalation_ms: i64,
@@ -74,6 +79,9 @@ impl sqlx::FromRow<'_, AnyRow> for CaseRow {
             answered_at_ms: r.try_get("answered_at_ms")?,
             closed_at_ms: r.try_get("closed_at_ms")?,
             gp_responded_at_ms: r.try_get("gp_responded_at_ms")?,
+            referral_due_at_ms: r.try_get("referral_due_at_ms")?,
+            referred_on: r.try_get("referred_on")?,
+            referral_reference: r.try_get("referral_reference")?,
             routine_target_ms: r.try_get("routine_target_ms")?,
             urgent_target_ms: r.try_get("urgent_target_ms")?,
             escalation_ms: r.try_get("escalation_ms")?,
@@ -87,6 +95,11 @@ impl CaseRow {
         effective_status(self.status, self.claim_expires_at_ms, now_ms)
     }
 
+    /// A referral the GP has to make and has not confirmed by its deadline (contract 1.1).
+    pub fn referral_overdue_at(&self, now_ms: i64) -> bool {
+        self.status == CaseStatus::GpToRefer && self.referral_due_at_ms.is_some_and(|d| now_ms > d)
+    }
+
     /// The last six characters of the id: enough for people to tell cases apart on a page.
     pub fn short_id(&self) -> String {
         let start = self.id.len().saturating_sub(6);
@@ -98,7 +111,8 @@ const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_od
     c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
     c.conversion_authorised, c.sex, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
-    c.closed_at_ms, c.gp_responded_at_ms, s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
+    c.closed_at_ms, c.gp_responded_at_ms, c.referral_due_at_ms, c.referred_on, c.referral_reference, \
+    s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
     FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
 
 #[derive(Debug, Clone)]
@@ -329,35 +343,69 @@ pub async fn release(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the consultant's reply if they hold a live claim. `new_status` is `closed` or `awaiting_gp`.
-#[allow(clippy::too_many_arguments)]
+/// What a consultant's reply does to the case (besides the reply message).
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    pub advice: &'a str,
+    pub outcome: Outcome,
+    pub new_status: CaseStatus,
+    /// For `gp_to_refer`: when the GP's referral becomes overdue.
+    pub referral_due_at_ms: Option<i64>,
+}
+
+/// Records the consultant's reply if they hold a live claim.
 pub async fn reply(
     tx: &mut Transaction<'_, Any>,
     case_id: &str,
     user_id: &str,
-    advice: &str,
-    outcome: Outcome,
-    new_status: CaseStatus,
+    reply: &Reply<'_>,
     now_ms: i64,
 ) -> DbResult<bool> {
-    let closed_at = (new_status == CaseStatus::Closed).then_some(now_ms);
+    let closed_at =
+        matches!(reply.new_status, CaseStatus::Closed | CaseStatus::Converted).then_some(now_ms);
     let sql = format!(
         "UPDATE cases SET status = $1, outcome = $2, advice = $3, answered_by = $4, answered_at_ms = $5, \
          first_reply_at_ms = COALESCE(first_reply_at_ms, $5), closed_at_ms = $6, gp_responded_at_ms = NULL, \
-         claimed_by = NULL, claimed_at_ms = NULL, claim_expires_at_ms = NULL \
-         WHERE cases.id = $7 AND {}",
+         referral_due_at_ms = $7, claimed_by = NULL, claimed_at_ms = NULL, claim_expires_at_ms = NULL \
+         WHERE cases.id = $8 AND {}",
         held_by_sql("cases", "$4", "$5")
     );
     let done = sqlx::query(&sql)
-        .bind(new_status.as_str())
-        .bind(outcome.as_str())
-        .bind(advice)
+        .bind(reply.new_status.as_str())
+        .bind(reply.outcome.as_str())
+        .bind(reply.advice)
         .bind(user_id)
         .bind(now_ms)
         .bind(closed_at)
+        .bind(reply.referral_due_at_ms)
         .bind(case_id)
         .execute(&mut **tx)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The GP confirms the referral a consultant advised: the case closes, once (compare-and-set
+/// on `gp_to_refer`).
+pub async fn referral_made(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    user_id: &str,
+    referred_on: &str,
+    reference: Option<&str>,
+    now_ms: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE cases SET status = 'closed', closed_at_ms = $1, referred_on = $2, \
+         referral_reference = $3, referral_confirmed_by = $4, referral_confirmed_at_ms = $1 \
+         WHERE id = $5 AND status = 'gp_to_refer'",
+    )
+    .bind(now_ms)
+    .bind(referred_on)
+    .bind(reference)
+    .bind(user_id)
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -145,8 +145,29 @@ impl Db {
     /// so instances starting together take turns.
     pub async fn migrate(&self) -> DbResult<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => self.migrate_sqlite().await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// SQLite changes a constraint by rebuilding the table, which needs foreign keys off while
+    /// the old table goes; sqlx runs each migration in a transaction, where that pragma is a
+    /// no-op, so it is set on the connection first and every reference is checked after.
+    async fn migrate_sqlite(&self) -> DbResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await;
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut *conn)
+            .await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        migrated?;
+        let dangling = dangling?.len();
+        if dangling > 0 {
+            return Err(DbError::Config(format!(
+                "after migrating, {dangling} rows refer to rows that do not exist (PRAGMA foreign_key_check)"
+            )));
         }
         Ok(())
     }

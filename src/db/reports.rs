@@ -140,7 +140,7 @@ fn fact_where<'a>(f: &Filter<'a>) -> (String, Vec<&'a str>) {
 const FACT_COLUMNS: &str = "f.case_id, f.practice_id, f.specialty, f.urgency, f.target_ms, \
     f.submitted_at_ms, f.first_reply_ms, f.information_requests, f.awaiting_since_ms, \
     f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, f.redirected, \
-    f.represented_at_ms";
+    f.converted, f.referral_due_at_ms, f.referral_made_at_ms, f.represented_at_ms";
 
 /// A 0/1 column; anything else is a decode error naming it.
 fn flag(r: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
@@ -171,6 +171,9 @@ fn facts_from_row(r: &AnyRow) -> Result<CaseFacts, sqlx::Error> {
         outcome: optional_word(r, "outcome")?,
         national: flag(r, "national")?,
         redirected: flag(r, "redirected")?,
+        converted: flag(r, "converted")?,
+        referral_due_at_ms: r.try_get("referral_due_at_ms")?,
+        referral_made_at_ms: r.try_get("referral_made_at_ms")?,
         represented_at_ms: r.try_get("represented_at_ms")?,
     })
 }
@@ -249,6 +252,28 @@ pub async fn practice_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<Pract
         .map_err(Into::into)
 }
 
+/// Referrals the GP has to make that are past their deadline now, of the filter's cases: a
+/// figure of time rather than of events, so counted from `cases` when the report is read.
+pub async fn referrals_overdue(db: &Db, filter: &Filter<'_>, now_ms: i64) -> DbResult<i64> {
+    let (clause, texts) = fact_where(filter);
+    let sql = format!(
+        // CROSS JOIN makes SQLite start from the few overdue cases (index cases_referrals_due),
+        // not from a year of facts; PostgreSQL plans it as any join.
+        "SELECT COUNT(*) FROM cases c CROSS JOIN case_facts f \
+         WHERE c.status = 'gp_to_refer' AND c.referral_due_at_ms < ${} AND f.case_id = c.id \
+         AND {clause}",
+        texts.len() + 3
+    );
+    let q = ReportSql { sql, texts };
+    let n: i64 = q
+        .query(filter)
+        .bind(now_ms)
+        .fetch_one(db.pool())
+        .await?
+        .try_get(0)?;
+    Ok(n)
+}
+
 // Writing: the service decides, in the transaction of each case event, and stores here.
 
 /// Locks the fact rows read (alias `f`) on PostgreSQL, and only those: locking the joined
@@ -299,15 +324,18 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
         "INSERT INTO case_facts (case_id, practice_id, specialty, urgency, target_ms, \
          submitted_at_ms, week_start_ms, first_reply_ms, information_requests, awaiting_since_ms, \
          awaiting_gp_ms, closed_at_ms, to_close_ms, outcome, national, represented_at_ms, flags, \
-         redirected) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         redirected, converted, referral_due_at_ms, referral_made_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21) \
          ON CONFLICT (case_id) DO UPDATE SET first_reply_ms = excluded.first_reply_ms, \
          information_requests = excluded.information_requests, \
          awaiting_since_ms = excluded.awaiting_since_ms, awaiting_gp_ms = excluded.awaiting_gp_ms, \
          closed_at_ms = excluded.closed_at_ms, to_close_ms = excluded.to_close_ms, \
          outcome = excluded.outcome, national = excluded.national, \
          represented_at_ms = excluded.represented_at_ms, flags = excluded.flags, \
-         redirected = excluded.redirected",
+         redirected = excluded.redirected, converted = excluded.converted, \
+         referral_due_at_ms = excluded.referral_due_at_ms, \
+         referral_made_at_ms = excluded.referral_made_at_ms",
     )
     .bind(&f.case_id)
     .bind(&f.practice_id)
@@ -327,6 +355,9 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
     .bind(f.represented_at_ms)
     .bind(f.counts().flags())
     .bind(i64::from(f.redirected))
+    .bind(i64::from(f.converted))
+    .bind(f.referral_due_at_ms)
+    .bind(f.referral_made_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())

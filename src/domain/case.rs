@@ -1,15 +1,19 @@
 //! The case and its life: submitted → claimed → (awaiting_gp → claimed by the consultant who
-//! asked, or submitted …) → closed.
+//! asked, or submitted …) → closed, converted (the hospital takes the referral on) or
+//! gp_to_refer (→ closed when the GP confirms the referral).
 
 use super::{word_enum, Role};
 
 word_enum!(
     /// Maps to e-RS: submitted/claimed ≈ PROVIDER_RESPONSE_REQUIRED,
-    /// awaiting_gp ≈ REFERRER_TO_SUBMIT_FURTHER_INFORMATION, closed ≈ ENDED_CLOSED / ADVICE_CONVERTED.
+    /// awaiting_gp ≈ REFERRER_TO_SUBMIT_FURTHER_INFORMATION, converted ≈ ADVICE_CONVERTED,
+    /// gp_to_refer and closed ≈ REFERRER_TO_REVIEW then ENDED_CLOSED.
     CaseStatus, "status", {
         Submitted => "submitted",
         Claimed => "claimed",
         AwaitingGp => "awaiting_gp",
+        GpToRefer => "gp_to_refer",
+        Converted => "converted",
         Closed => "closed",
     }
 );
@@ -31,6 +35,34 @@ word_enum!(
         RequestInformation => "request_information",
     }
 );
+
+word_enum!(
+    /// How soon the patient must be seen when a consultant advises a referral.
+    ReferralPriority, "priority", {
+        Routine => "routine",
+        Urgent => "urgent",
+        TwoWeekWait => "two_week_wait",
+    }
+);
+
+impl ReferralPriority {
+    /// Working days the GP has to make a referral the consultant advised (contract 1.1).
+    pub fn working_days_to_refer(self) -> u32 {
+        match self {
+            ReferralPriority::TwoWeekWait => 1,
+            ReferralPriority::Urgent => 2,
+            ReferralPriority::Routine => 10,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReferralPriority::Routine => "Routine",
+            ReferralPriority::Urgent => "Urgent",
+            ReferralPriority::TwoWeekWait => "Two-week wait (suspected cancer)",
+        }
+    }
+}
 
 word_enum!(
     /// The patient's sex as the NHS administrative-gender codes (FHIR AdministrativeGender):
@@ -84,8 +116,8 @@ word_enum!(
 );
 
 impl Outcome {
-    /// Advice and referrals close the case; a request for information waits for the GP, and a
-    /// redirect moves the case to another specialty's queue (contract 1.1).
+    /// Advice and referrals end the consultant's part; a request for information waits for the
+    /// GP, and a redirect moves the case to another specialty's queue (contract 1.1).
     pub fn closes_case(self) -> bool {
         !matches!(
             self,
@@ -93,18 +125,24 @@ impl Outcome {
         )
     }
 
-    pub fn is_referral(self) -> bool {
-        matches!(
-            self,
-            Outcome::ReferRoutine | Outcome::ReferUrgent | Outcome::ReferTwoWeekWait
-        )
+    pub fn referral_priority(self) -> Option<ReferralPriority> {
+        match self {
+            Outcome::ReferRoutine => Some(ReferralPriority::Routine),
+            Outcome::ReferUrgent => Some(ReferralPriority::Urgent),
+            Outcome::ReferTwoWeekWait => Some(ReferralPriority::TwoWeekWait),
+            _ => None,
+        }
     }
 
-    pub fn status_after(self) -> CaseStatus {
+    /// The case's status after a reply with this outcome. `convert`: the consultant turns a
+    /// referral outcome into the referral itself (only when the GP authorised it).
+    pub fn status_after(self, convert: bool) -> CaseStatus {
         match self {
             Outcome::RequestInformation => CaseStatus::AwaitingGp,
             Outcome::RedirectSpecialty => CaseStatus::Submitted,
-            _ => CaseStatus::Closed,
+            Outcome::ManageInPrimaryCare => CaseStatus::Closed,
+            _ if convert => CaseStatus::Converted,
+            _ => CaseStatus::GpToRefer,
         }
     }
 
@@ -129,6 +167,9 @@ impl CaseStatus {
             CaseStatus::Claimed => "With a consultant",
             CaseStatus::AwaitingGp if reader == Role::Gp => "Your response needed",
             CaseStatus::AwaitingGp => "Waiting for the GP",
+            CaseStatus::GpToRefer if reader == Role::Gp => "You need to refer",
+            CaseStatus::GpToRefer => "GP to refer",
+            CaseStatus::Converted => "Referred by the hospital",
             CaseStatus::Closed => "Closed",
         }
     }
@@ -151,16 +192,34 @@ mod tests {
     }
 
     #[test]
-    fn requests_and_redirects_keep_the_case_open() {
+    fn requests_and_redirects_keep_the_case_open_and_referrals_wait_for_someone_to_refer() {
         for o in Outcome::ALL {
-            let expected = match o {
-                Outcome::RequestInformation => CaseStatus::AwaitingGp,
-                Outcome::RedirectSpecialty => CaseStatus::Submitted,
-                _ => CaseStatus::Closed,
-            };
-            assert_eq!(o.status_after(), expected, "{o}");
-            assert_eq!(o.closes_case(), expected == CaseStatus::Closed, "{o}");
+            for convert in [false, true] {
+                let expected = match o {
+                    Outcome::RequestInformation => CaseStatus::AwaitingGp,
+                    Outcome::RedirectSpecialty => CaseStatus::Submitted,
+                    Outcome::ManageInPrimaryCare => CaseStatus::Closed,
+                    _ if convert => CaseStatus::Converted,
+                    _ => CaseStatus::GpToRefer,
+                };
+                assert_eq!(o.status_after(convert), expected, "{o} {convert}");
+                assert_eq!(
+                    o.closes_case(),
+                    !matches!(expected, CaseStatus::AwaitingGp | CaseStatus::Submitted),
+                    "{o}"
+                );
+                assert_eq!(
+                    o.referral_priority().is_some(),
+                    matches!(expected, CaseStatus::GpToRefer | CaseStatus::Converted)
+                );
+            }
         }
+        assert_eq!(
+            Outcome::ReferTwoWeekWait
+                .referral_priority()
+                .map(ReferralPriority::working_days_to_refer),
+            Some(1)
+        );
     }
 
     #[test]

@@ -9,8 +9,11 @@ pub mod reports;
 pub mod role;
 pub mod sign_in;
 pub mod topics;
+pub mod working_days;
 
-pub use case::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Sex, Urgency};
+pub use case::{
+    CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, ReferralPriority, Sex, Urgency,
+};
 pub use ids::{CaseId, PhotoId, PracticeId, UserId};
 pub use nhs_number::{NhsNumber, NhsNumberError};
 pub use role::Role;

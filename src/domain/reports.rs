@@ -51,6 +51,11 @@ pub struct CaseFacts {
     /// A consultant moved the case to another specialty's queue (the case stays in the cohort of
     /// the specialty it was submitted to).
     pub redirected: bool,
+    /// The consultant converted a referral outcome: the hospital took the referral on.
+    pub converted: bool,
+    /// For a referral the GP has to make: its deadline, and when the GP confirmed it.
+    pub referral_due_at_ms: Option<i64>,
+    pub referral_made_at_ms: Option<i64>,
     /// For a case closed as manage in primary care: when a case for the same patient and
     /// specialty was next submitted, within [`REPRESENTATION_WINDOW_MS`] of the close.
     pub represented_at_ms: Option<i64>,
@@ -61,12 +66,17 @@ pub struct CaseFacts {
 pub enum CaseEvent {
     /// A consultant's reply: advice closes the case, a request for information waits for the
     /// GP, a redirect sends it to another specialty. `pool` is the rota the consultant replied
-    /// from (none when their shift had ended).
+    /// from (none when their shift had ended). A referral outcome is either `converted` or
+    /// the GP's to make by `referral_due_at_ms`.
     Replied {
         at_ms: i64,
         outcome: Outcome,
         pool: Option<Pool>,
+        converted: bool,
+        referral_due_at_ms: Option<i64>,
     },
+    /// The GP confirmed they made the referral the consultant advised.
+    ReferralMade { at_ms: i64 },
     /// The GP's response to a request for information.
     Responded { at_ms: i64 },
     /// Another case for the same patient (NHS number) and specialty was submitted.
@@ -98,6 +108,9 @@ impl CaseFacts {
             outcome: None,
             national: false,
             redirected: false,
+            converted: false,
+            referral_due_at_ms: None,
+            referral_made_at_ms: None,
             represented_at_ms: None,
         }
     }
@@ -108,6 +121,8 @@ impl CaseFacts {
                 at_ms,
                 outcome,
                 pool,
+                converted,
+                referral_due_at_ms,
             } => {
                 self.first_reply_ms
                     .get_or_insert(at_ms - self.submitted_at_ms);
@@ -123,6 +138,11 @@ impl CaseFacts {
                     closes.then(|| at_ms - self.submitted_at_ms - self.awaiting_gp_ms);
                 self.outcome = closes.then_some(outcome);
                 self.national |= pool == Some(Pool::National);
+                self.converted = converted;
+                self.referral_due_at_ms = referral_due_at_ms;
+            }
+            CaseEvent::ReferralMade { at_ms } => {
+                self.referral_made_at_ms.get_or_insert(at_ms);
             }
             CaseEvent::Responded { at_ms } => {
                 if let Some(since) = self.awaiting_since_ms.take() {
@@ -243,6 +263,13 @@ figures! {
     national_pool: |f| f.national,
     /// Closed as manage in primary care and re-presented within 90 days.
     represented: |f| f.represented_at_ms.is_some(),
+    /// A referral outcome the hospital took on (converted by the consultant).
+    converted: |f| f.converted,
+    /// A referral the GP had to make, confirmed after its deadline.
+    referral_made_late: |f| f
+        .referral_made_at_ms
+        .zip(f.referral_due_at_ms)
+        .is_some_and(|(made, due)| made > due),
 }
 
 impl Counts {
@@ -319,6 +346,8 @@ mod tests {
             at_ms: at * H,
             outcome,
             pool,
+            converted: false,
+            referral_due_at_ms: None,
         }
     }
 
@@ -408,10 +437,44 @@ mod tests {
             at_ms: 1048 * H + 1,
             outcome: Outcome::ManageInPrimaryCare,
             pool: Some(Pool::Local),
+            converted: false,
+            referral_due_at_ms: None,
         });
         let c = g.counts();
         assert_eq!((c.answered_in_target, c.closed_in_target), (0, 0));
         assert_eq!(c.national_pool, 0);
+    }
+
+    #[test]
+    fn a_referral_confirmed_after_its_deadline_counts_as_late_and_a_converted_one_as_converted() {
+        for (made_at, late) in [(1060, 0), (1061, 0), (1062, 1)] {
+            let mut f = case();
+            f.apply(&CaseEvent::Replied {
+                at_ms: 1010 * H,
+                outcome: Outcome::ReferUrgent,
+                pool: None,
+                converted: false,
+                referral_due_at_ms: Some(1061 * H),
+            });
+            assert_eq!(f.counts().referral_made_late, 0, "not confirmed yet");
+            f.apply(&CaseEvent::ReferralMade { at_ms: made_at * H });
+            let c = f.counts();
+            assert_eq!((c.referral_made_late, c.converted), (late, 0), "{made_at}");
+            assert_eq!((c.refer_urgent, c.closed), (1, 1));
+        }
+        let mut f = case();
+        f.apply(&CaseEvent::Replied {
+            at_ms: 1010 * H,
+            outcome: Outcome::ReferTwoWeekWait,
+            pool: None,
+            converted: true,
+            referral_due_at_ms: None,
+        });
+        let c = f.counts();
+        assert_eq!(
+            (c.converted, c.refer_two_week_wait, c.referral_made_late),
+            (1, 1, 0)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::domain::access::{CaseAccess, Principal};
 use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
 use crate::domain::reports::CaseEvent;
 use crate::domain::{
-    topics, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize, PracticeId,
-    Role, Sex, Urgency,
+    topics, working_days, CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoId, PhotoSize,
+    PracticeId, Role, Sex, Urgency,
 };
 use crate::service::AppState;
 
@@ -658,7 +658,7 @@ pub async fn held(state: &AppState, user: &Principal) -> ServiceResult<Vec<CaseR
 /// Why a compare-and-set failed, in words for the person who tried.
 fn explain(row: &CaseRow, user: &Principal, now: i64) -> ServiceError {
     match row.status_at(now) {
-        CaseStatus::Closed => ServiceError::Conflict {
+        CaseStatus::Closed | CaseStatus::GpToRefer | CaseStatus::Converted => ServiceError::Conflict {
             code: "case_closed",
             message: "This case is closed: it has been answered already.".into(),
         },
@@ -764,6 +764,32 @@ pub struct ReplyInput {
     pub other_topic: String,
     /// With `redirect_specialty`: the slug of the specialty the case moves to.
     pub redirect_to: String,
+    /// With a referral outcome: the hospital takes the referral on (needs the GP's
+    /// authorisation), instead of the GP making it.
+    pub convert: bool,
+}
+
+/// Whether the reply converts a referral outcome into the referral, checked against the
+/// outcome and the GP's authorisation.
+fn conversion(row: &CaseRow, outcome: Option<Outcome>, convert: bool) -> Result<bool, FieldError> {
+    if !convert {
+        return Ok(false);
+    }
+    if outcome.and_then(Outcome::referral_priority).is_none() {
+        return Err(field(
+            "convert",
+            "convert_without_referral",
+            "Only a referral outcome can be converted into a referral.",
+        ));
+    }
+    if !row.conversion_authorised {
+        return Err(field(
+            "convert",
+            "conversion_not_authorised",
+            "The GP did not authorise conversion: choose the referral without converting it, and the GP will make it.",
+        ));
+    }
+    Ok(true)
 }
 
 /// The specialty a redirect sends the case to, checked against the outcome and the case.
@@ -875,6 +901,9 @@ pub async fn reply(
         .await?
         .map_err(|e| errors.push(e))
         .unwrap_or_default();
+    let convert = conversion(&row, outcome, input.convert)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -883,20 +912,21 @@ pub async fn reply(
     let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let pool = queue::on_duty(&shifts, &row.specialty).pool();
     let mut tx = state.db.pool().begin().await?;
-    let new_status = outcome.status_after();
+    let new_status = outcome.status_after(convert);
+    let referral_due_at_ms = (new_status == CaseStatus::GpToRefer)
+        .then(|| outcome.referral_priority())
+        .flatten()
+        .map(|p| working_days::end_of_working_days_after(now, p.working_days_to_refer()));
     let done = match &redirect_to {
         Some(to) => db::cases::redirect(&mut tx, case_id, user.user_id.as_str(), to, now).await?,
         None => {
-            db::cases::reply(
-                &mut tx,
-                case_id,
-                user.user_id.as_str(),
-                &advice,
+            let reply = db::cases::Reply {
+                advice: &advice,
                 outcome,
                 new_status,
-                now,
-            )
-            .await?
+                referral_due_at_ms,
+            };
+            db::cases::reply(&mut tx, case_id, user.user_id.as_str(), &reply, now).await?
         }
     };
     if !done {
@@ -933,6 +963,8 @@ pub async fn reply(
             at_ms: now,
             outcome,
             pool,
+            converted: new_status == CaseStatus::Converted,
+            referral_due_at_ms,
         },
     )
     .await?;
@@ -943,7 +975,7 @@ pub async fn reply(
             action: "case.replied",
             case_id: Some(case_id),
             detail: Some(
-                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool.map(|p| p.as_str()), "topics": tags.len(), "other_topic": other_topic.is_some(), "redirect_to": redirect_to }),
+                json!({ "outcome": outcome.as_str(), "status": new_status.as_str(), "pool": pool.map(|p| p.as_str()), "topics": tags.len(), "other_topic": other_topic.is_some(), "redirect_to": redirect_to, "referral_due_at_ms": referral_due_at_ms }),
             ),
             ..Default::default()
         },
@@ -1051,6 +1083,114 @@ async fn respond_inner(
             detail: Some(
                 json!({ "photos": photos.photos.len(), "returned_to": held.map(|(asker, _)| asker) }),
             ),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    load(state, user, id).await
+}
+
+/// The GP's confirmation of a referral the consultant advised: the day they referred and the
+/// e-RS reference (UBRN, 12 digits) when they have it. Closes a `gp_to_refer` case.
+pub async fn referral_made(
+    state: &AppState,
+    user: &Principal,
+    id: &CaseId,
+    referred_on: &str,
+    reference: &str,
+) -> ServiceResult<CaseRow> {
+    let case_id = id.as_str();
+    let row = load(state, user, id).await?;
+    if !user.may_act_as_requester(&row.practice_id) {
+        return Err(ServiceError::Forbidden(
+            "Only a GP of the case's practice can confirm the referral.".into(),
+        ));
+    }
+    let now = state.now_ms();
+    let mut errors = Vec::new();
+    let advised_on = utc_date(row.answered_at_ms.unwrap_or(row.submitted_at_ms));
+    let referred_on = match time::Date::parse(referred_on.trim(), ISO_DATE) {
+        Ok(d) if d > utc_date(now) => {
+            errors.push(field(
+                "referred_on",
+                "invalid_date",
+                "The referral date is in the future.",
+            ));
+            None
+        }
+        Ok(d) if d < advised_on => {
+            errors.push(field(
+                "referred_on",
+                "invalid_date",
+                "The referral date is before the consultant advised it.",
+            ));
+            None
+        }
+        Ok(d) => d.format(ISO_DATE).ok(),
+        Err(_) if referred_on.trim().is_empty() => {
+            errors.push(field(
+                "referred_on",
+                "missing_field",
+                "Enter the date you referred.",
+            ));
+            None
+        }
+        Err(_) => {
+            errors.push(field(
+                "referred_on",
+                "invalid_date",
+                "Enter the date you referred as a real date, for example 1 December 2026.",
+            ));
+            None
+        }
+    };
+    let reference: String = reference
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let ubrn = reference.len() == 12 && reference.bytes().all(|b| b.is_ascii_digit());
+    if !reference.is_empty() && !ubrn {
+        errors.push(field(
+            "reference",
+            "invalid_reference",
+            "The e-RS reference (UBRN) is 12 digits; leave it empty if you do not have it.",
+        ));
+    }
+    let Some(referred_on) = referred_on.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let reference = (!reference.is_empty()).then_some(reference);
+    let mut tx = state.db.pool().begin().await?;
+    let done = db::cases::referral_made(
+        &mut tx,
+        case_id,
+        user.user_id.as_str(),
+        &referred_on,
+        reference.as_deref(),
+        now,
+    )
+    .await?;
+    if !done {
+        drop(tx);
+        return Err(ServiceError::Conflict {
+            code: "not_gp_to_refer",
+            message: "This case has no referral waiting for you to make.".into(),
+        });
+    }
+    super::case_facts::apply(&mut tx, case_id, CaseEvent::ReferralMade { at_ms: now }).await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action: "case.referral_made",
+            case_id: Some(case_id),
+            detail: Some(json!({
+                "referred_on": referred_on,
+                "reference": reference.is_some(),
+                "overdue": row.referral_overdue_at(now),
+            })),
             ..Default::default()
         },
         now,

@@ -35,6 +35,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases/{id}/release", post(release))
         .route("/cases/{id}/reply", post(reply))
         .route("/cases/{id}/respond", uploads.apply(post(respond)))
+        .route("/cases/{id}/referral-made", post(referral_made))
         .route("/queue", get(queue))
         .route("/specialties/{slug}/topics", get(specialty_topics))
         .route("/reports/turnaround", get(super::reports::api_turnaround))
@@ -51,8 +52,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
@@ -269,6 +270,20 @@ fn case_view(
         closed_at: row.closed_at_ms.map(rfc3339),
         two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
         gp_responded: row.gp_responded_at_ms.is_some(),
+        referral: outcome
+            .and_then(Outcome::referral_priority)
+            .map(|priority| {
+                let converted = status == CaseStatus::Converted;
+                ReferralJson {
+                    priority,
+                    converted_at: row.answered_at_ms.filter(|_| converted).map(rfc3339),
+                    converted_by: row.answered_by.clone().filter(|_| converted),
+                    due_at: row.referral_due_at_ms.map(rfc3339),
+                    referred_on: row.referred_on.clone(),
+                    reference: row.referral_reference.clone(),
+                }
+            }),
+        referral_overdue: row.referral_overdue_at(now),
         history: detail.then(|| row.history.clone()),
         question: detail.then(|| row.question.clone()),
         messages,
@@ -528,8 +543,42 @@ async fn reply(
         topics,
         other_topic,
         redirect_to: text("redirect_to"),
+        convert: match body.get("convert") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(invalid_field(
+                    "convert",
+                    "invalid_convert",
+                    "convert must be true or false.",
+                ))
+            }
+        },
     };
     let row = cases::reply(&state, &user, &id, &input).await?;
+    Ok(Json(case_json(&state, &row, true).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/referral-made", params(("id" = String, Path)), request_body = ReferralMadeBody, responses((status = 200, body = CaseJson), (status = 403, description = "Not a GP of the case's practice", body = ErrorBody), (status = 404, description = "No such case that you may see", body = ErrorBody), (status = 409, description = "The case has no referral for the GP to make (`not_gp_to_refer`)", body = ErrorBody), (status = 422, description = "The date or reference is invalid", body = ErrorBody)))]
+/// The GP confirms they made the referral the consultant advised: the case closes.
+async fn referral_made(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Json<ReferralMadeBody>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<Json<CaseJson>> {
+    let id = cases::case_id(&id)?;
+    let Json(body) = body.map_err(|e| {
+        AppError::bad_request(
+            "invalid_json",
+            format!(
+                "The body must be JSON like {{\"referred_on\": \"2026-12-01\", \"reference\": \"000012345678\"}}: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let reference = body.reference.unwrap_or_default();
+    let row = cases::referral_made(&state, &user, &id, &body.referred_on, &reference).await?;
     Ok(Json(case_json(&state, &row, true).await?))
 }
 

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, Role, Sex, Urgency};
+use crate::domain::{
+    CaseStatus, MessageKind, Outcome, PhotoKind, ReferralPriority, Role, Sex, Urgency,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
@@ -109,6 +111,10 @@ pub struct CaseJson {
     /// True once the GP has responded to a request for information, until a consultant replies
     /// again (contract 1.1: the case goes back to the consultant who asked).
     pub gp_responded: bool,
+    /// With a referral outcome (contract 1.1): its priority and who makes it.
+    pub referral: Option<ReferralJson>,
+    /// A referral the GP has to make (`gp_to_refer`) and has not confirmed by its deadline.
+    pub referral_overdue: bool,
     /// Present when a single case is returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<String>,
@@ -116,6 +122,32 @@ pub struct CaseJson {
     pub question: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageJson>>,
+}
+
+/// A referral the consultant advised: converted (the hospital took it on) or the GP's to make.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralJson {
+    pub priority: ReferralPriority,
+    /// RFC 3339, when the consultant converted it (converted referrals only).
+    pub converted_at: Option<String>,
+    /// The id of the consultant who converted it.
+    pub converted_by: Option<String>,
+    /// RFC 3339, when the GP's referral becomes overdue (GP referrals only).
+    pub due_at: Option<String>,
+    /// The day the GP made the referral (YYYY-MM-DD), once confirmed.
+    pub referred_on: Option<String>,
+    /// The e-RS reference (UBRN) the GP gave, if any.
+    pub reference: Option<String>,
+}
+
+/// The GP's confirmation that they made the referral (`POST /api/v1/cases/{id}/referral-made`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReferralMadeBody {
+    #[schema(example = "2026-12-01")]
+    pub referred_on: String,
+    /// The e-RS Unique Booking Reference Number (12 digits), when the GP has it.
+    #[schema(example = "000012345678")]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,6 +174,10 @@ pub struct ReplyBody {
     /// this reply as a message (contract 1.1).
     #[schema(example = "cardiology", pattern = "^[a-z][a-z0-9-]{1,59}$")]
     pub redirect_to: Option<String>,
+    /// With a referral outcome, when the GP set `conversion_authorised`: the hospital takes the
+    /// referral on (`converted`). Without it the GP must refer (`gp_to_refer`). Refused with
+    /// 422 (field `convert`) when the GP did not authorise it or the outcome is not a referral.
+    pub convert: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

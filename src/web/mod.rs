@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/claim", post(case_pages::claim))
         .route("/cases/{id}/release", post(case_pages::release))
         .route("/cases/{id}/reply", post(case_pages::reply))
+        .route("/cases/{id}/referral-made", post(case_pages::referral_made))
         .route(
             "/cases/{id}/respond",
             uploads.apply(post(case_pages::respond)),

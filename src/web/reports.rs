@@ -216,6 +216,9 @@ struct Headline {
     answered_in_target: i64,
     deflection: String,
     outcomes: Vec<(&'static str, i64, String)>,
+    converted: i64,
+    gp_referrals_made_late: i64,
+    gp_referrals_overdue_now: i64,
     national: i64,
     national_pct: String,
     mipc: i64,
@@ -223,7 +226,7 @@ struct Headline {
     re_presented_pct: String,
 }
 
-fn headline(f: &Figures) -> Headline {
+fn headline(f: &Figures, gp_referrals_overdue_now: i64) -> Headline {
     let w = f.awaiting_gp.as_ref();
     let o = &f.outcomes;
     let of_closed = |n: i64| percent((f.closed > 0).then(|| n as f64 / f.closed as f64));
@@ -270,6 +273,9 @@ fn headline(f: &Figures) -> Headline {
         .into_iter()
         .map(|(outcome, n)| (outcome.label(), n, of_closed(n)))
         .collect(),
+        converted: f.converted,
+        gp_referrals_made_late: f.gp_referrals_made_late,
+        gp_referrals_overdue_now,
         national: f.national_pool,
         national_pct: percent(f.national_pool_share),
         mipc: o.manage_in_primary_care,
@@ -408,7 +414,7 @@ fn view(r: &Report) -> ReportView {
         },
     ];
     ReportView {
-        headline: headline(&r.totals),
+        headline: headline(&r.totals, r.gp_referrals_overdue_now),
         charts,
         weeks: r
             .weeks

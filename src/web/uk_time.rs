@@ -46,6 +46,24 @@ pub fn parse_form(value: &str) -> Option<i64> {
     Some(zoned.timestamp().as_millisecond())
 }
 
+/// A stored date (YYYY-MM-DD) as people read it: "1 December 2026"; anything else as it is.
+pub fn long_date(iso: &str) -> String {
+    iso.parse::<jiff::civil::Date>()
+        .map_or_else(|_| iso.to_string(), |d| d.strftime("%-d %B %Y").to_string())
+}
+
+/// The London day a deadline at its midnight ends: "Tuesday 1 December 2026" for
+/// 2026-12-02T00:00 GMT.
+pub fn deadline_day(end_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(end_ms - 1)
+        .map(|t| {
+            t.to_zoned_datetime(LONDON.clone())
+                .strftime("%A %-d %B %Y")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// A date of birth as people read it, with the age today in England: "4 July 1961 (65 years)";
 /// under two, in months ("8 months"). A stored value that is not a date is shown as it is.
 pub fn date_of_birth(iso: &str, now_ms: i64) -> String {
@@ -73,6 +91,20 @@ pub fn date_of_birth(iso: &str, now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_read_as_the_day_they_end_in_london() {
+        let ms = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        assert_eq!(
+            deadline_day(ms("2026-12-02T00:00:00Z")),
+            "Tuesday 1 December 2026"
+        );
+        assert_eq!(
+            deadline_day(ms("2026-04-08T23:00:00Z")),
+            "Wednesday 8 April 2026"
+        );
+        assert_eq!(long_date("2026-12-01"), "1 December 2026");
+    }
 
     fn utc_ms(rfc3339: &str) -> i64 {
         rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()

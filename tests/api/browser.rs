@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use aghub::clock::Clock;
 use aghub::domain::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 
@@ -429,23 +430,34 @@ async fn whole_journey_in_a_real_browser() {
         .await
         .unwrap()
         .unwrap();
-    let id = aghub::service::cases::new_case_id();
-    let mut photos = aghub::service::photos::PhotoBatch::new(&app.state, &id);
-    photos.add(phone_jpeg(800, 600, 1, 7)).await.unwrap();
-    let input = aghub::service::cases::CaseInput {
-        specialty: "dermatology".into(),
-        nhs_number: "401 023 2137".into(),
-        date_of_birth: "1950-02-01".into(),
-        urgency: "routine".into(),
-        sex: "male".into(),
-        history: "Palpitations and a flushed rash on the chest.".into(),
-        question: "Is the rash related to his heart rhythm?".into(),
-        conversion_authorised: "false".into(),
-        idempotency_key: None,
+    let seed_case = |nhs_number: &'static str, question: &'static str, authorised: bool| {
+        let (state, gp_user) = (app.state.clone(), gp_user.clone());
+        async move {
+            let id = aghub::service::cases::new_case_id();
+            let mut photos = aghub::service::photos::PhotoBatch::new(&state, &id);
+            photos.add(phone_jpeg(800, 600, 1, 7)).await.unwrap();
+            let input = aghub::service::cases::CaseInput {
+                specialty: "dermatology".into(),
+                nhs_number: nhs_number.into(),
+                date_of_birth: "1950-02-01".into(),
+                urgency: "routine".into(),
+                sex: "male".into(),
+                history: "Palpitations and a flushed rash on the chest.".into(),
+                question: question.into(),
+                conversion_authorised: authorised.to_string(),
+                idempotency_key: None,
+            };
+            aghub::service::cases::create(&state, &gp_user, input, photos, &id)
+                .await
+                .unwrap();
+        }
     };
-    aghub::service::cases::create(&app.state, &gp_user, input, photos, &id)
-        .await
-        .unwrap();
+    seed_case(
+        "401 023 2137",
+        "Is the rash related to his heart rhythm?",
+        false,
+    )
+    .await;
     doc.goto(&format!("{base}/queue")).await.unwrap();
     click(&doc, "form[action$='/claim'] button").await;
     doc.wait()
@@ -478,6 +490,103 @@ async fn whole_journey_in_a_real_browser() {
         "the note stays with the case: {page}"
     );
     shots.take(&doc, "consultant-redirected").await;
+
+    // Referral outcomes: with the GP's authorisation the consultant converts the referral;
+    // without it the GP must refer, is flagged when that is overdue, and confirms it.
+    let claim_next = |question: &'static str| {
+        let doc = &doc;
+        let base = &base;
+        async move {
+            seed_case(
+                "943 476 5919",
+                question,
+                question.starts_with("Conversion authorised"),
+            )
+            .await;
+            doc.goto(&format!("{base}/queue")).await.unwrap();
+            click(doc, "form[action$='/claim'] button").await;
+            doc.wait()
+                .for_element(Locator::Css("#advice"))
+                .await
+                .unwrap();
+        }
+    };
+    claim_next("Conversion authorised: biopsy?").await;
+    type_into(
+        &doc,
+        "#advice",
+        "Needs excision biopsy: booked into our clinic.",
+    )
+    .await;
+    click(&doc, "input[value=refer_urgent]").await;
+    click(&doc, "input[name=convert]").await;
+    shots.take(&doc, "consultant-converts").await;
+    click(&doc, "form[action$='/reply'] button[type=submit]").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.status-converted"))
+        .await
+        .expect("converted: the hospital's referral");
+    assert!(text(&doc).await.contains("the GP does not need to refer"));
+
+    claim_next("Not authorised: is this a melanoma?").await;
+    assert!(
+        doc.find(Locator::Css("input[name=convert]")).await.is_err(),
+        "no conversion without the GP's authorisation"
+    );
+    type_into(
+        &doc,
+        "#advice",
+        "Suspicious for melanoma: refer on the two-week wait.",
+    )
+    .await;
+    click(&doc, "input[value=refer_two_week_wait]").await;
+    click(&doc, "form[action$='/reply'] button[type=submit]").await;
+    doc.wait()
+        .for_element(Locator::Css(".tag.status-refer-urgent"))
+        .await
+        .expect("left for the GP to refer");
+    let page = text(&doc).await;
+    assert!(
+        page.contains("GP to refer (two-week wait)") && page.contains("The GP is to refer"),
+        "{page}"
+    );
+    let case_url = doc.current_url().await.unwrap();
+
+    // Two days later (the deadline was the end of the next working day) the GP opens aghub.
+    app.clock.advance(2 * 24 * 3_600_000);
+    sign_in(&gp, &base, "gp@a.example").await;
+    gp.goto(&format!("{base}/cases")).await.unwrap();
+    gp.wait()
+        .for_element(Locator::Css(".tag.overdue"))
+        .await
+        .expect("the overdue referral flagged in the GP's list");
+    shots.take(&gp, "gp-referral-overdue").await;
+    gp.goto(case_url.as_str()).await.unwrap();
+    let page = text(&gp).await;
+    assert!(
+        page.contains("You need to refer") && page.contains("Referral overdue"),
+        "{page}"
+    );
+    let today = jiff::Timestamp::from_millisecond(app.clock.now_ms())
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    type_into(&gp, "#referred_on-day", &today.day().to_string()).await;
+    type_into(&gp, "#referred_on-month", &today.month().to_string()).await;
+    type_into(&gp, "#referred_on-year", &today.year().to_string()).await;
+    type_into(&gp, "#reference", "0001 2345 6789").await;
+    shots.take(&gp, "gp-confirms-referral").await;
+    click(&gp, "form[action$='/referral-made'] button[type=submit]").await;
+    gp.wait()
+        .for_element(Locator::Css(".tag.status-referred"))
+        .await
+        .expect("referral made");
+    let page = text(&gp).await;
+    assert!(
+        page.contains("Referral made") && page.contains("e-RS reference 0001 2345 6789"),
+        "{page}"
+    );
+    shots.take(&gp, "gp-referral-made").await;
 
     gp.close().await.unwrap();
     doc.close().await.unwrap();

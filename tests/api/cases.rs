@@ -18,7 +18,7 @@ on_both_stacks!(
     text_in_a_photos_colour_profile_is_in_no_stored_object,
     bad_submissions_get_precise_errors_and_leave_nothing_behind,
     local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation,
-    claim_is_exclusive_and_reply_closes_the_case,
+    claim_is_exclusive_and_reply_answers_the_case,
     request_information_loop_returns_to_the_consultant_who_asked,
     a_redirect_moves_the_case_to_the_other_specialtys_queue_with_its_history,
     a_case_back_from_the_gp_goes_to_the_queue_once_its_consultant_is_off_duty_past_the_window,
@@ -534,7 +534,7 @@ async fn local_rota_sees_the_case_at_once_and_the_national_pool_after_escalation
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
+async fn claim_is_exclusive_and_reply_answers_the_case(stack: Stack) {
     let w = World::new(stack).await;
     let case = w.case("dermatology", "routine", 1).await;
     let id = case["id"].as_str().unwrap();
@@ -594,7 +594,7 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
         .await;
     assert_eq!(answered.status(), StatusCode::OK);
     let answered: Value = answered.json().await.unwrap();
-    assert_eq!(answered["status"], "closed");
+    assert_eq!(answered["status"], "gp_to_refer");
     assert_eq!(answered["outcome"], "refer_two_week_wait");
     assert_eq!(answered["two_week_wait"], true);
 
@@ -620,14 +620,14 @@ async fn claim_is_exclusive_and_reply_closes_the_case(stack: Stack) {
         "Looks like a seborrhoeic keratosis; <b>reassure</b>."
     );
     assert_eq!(seen["answered_at"], "2026-11-23T09:00:00Z");
-    let closed: Value = w.get_json(&w.gp, "/api/v1/cases?status=closed").await;
-    assert_eq!(ids(&closed), vec![id.to_string()]);
+    let to_refer: Value = w.get_json(&w.gp, "/api/v1/cases?status=gp_to_refer").await;
+    assert_eq!(ids(&to_refer), vec![id.to_string()]);
     let bad_status = w.get(&w.gp, "/api/v1/cases?status=lost").await;
     assert_eq!(bad_status.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 /// The user id behind a token, as the API reports it.
-async fn user_id(w: &World, token: &str) -> String {
+pub async fn user_id(w: &World, token: &str) -> String {
     let me: Value = w.get_json(token, "/api/v1/me").await;
     me["id"].as_str().unwrap().to_string()
 }

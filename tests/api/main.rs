@@ -32,6 +32,7 @@ mod helpers;
 mod openapi_fuzz;
 mod pages;
 mod platform;
+mod referrals;
 mod reports;
 mod security;
 mod slow_clients;

@@ -256,9 +256,52 @@ async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
         !seen.contains("status-closed") && !seen.contains("Advice only"),
         "{seen}"
     );
-    let list = gp.get_text("/cases?status=closed").await;
+    let list = gp.get_text("/cases?status=gp_to_refer").await;
     assert!(list.contains("Two-week-wait referral"));
     assert!(list.contains("Refer today (two-week wait)") && !list.contains("status-closed"));
+
+    // The GP confirms the referral with the three-box date; a wrong date is shown at its field
+    // with what was typed kept.
+    assert!(seen.contains("You need to refer") && seen.contains("Confirm referral made"));
+    let csrf = gp.csrf_token(&case_path).await;
+    let confirm = |day: &'static str, reference: &'static str| {
+        let csrf = csrf.clone();
+        let gp = &gp;
+        let path = format!("{case_path}/referral-made");
+        async move {
+            gp.post_form(
+                &path,
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("referred_on_day", day),
+                    ("referred_on_month", "11"),
+                    ("referred_on_year", "2026"),
+                    ("reference", reference),
+                ],
+            )
+            .await
+        }
+    };
+    let wrong = confirm("31", "0001 2345 6789").await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = wrong.text().await.unwrap();
+    assert!(
+        html.contains(r##"<a href="#referred_on">"##)
+            && html.contains("Error:</span> Enter the date you referred as a real date")
+            && html.contains(r#"value="31""#)
+            && html.contains(r#"value="0001 2345 6789""#),
+        "{html}"
+    );
+    let done = confirm("23", "").await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let seen = gp.get_text(&case_path).await;
+    assert!(
+        seen.contains("Referral made")
+            && seen.contains("on 23 November 2026")
+            && !seen.contains("You need to refer")
+            && !seen.contains("status-closed"),
+        "{seen}"
+    );
 }
 
 async fn web_submission_without_csrf_token_is_refused_and_stores_nothing(stack: Stack) {

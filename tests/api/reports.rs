@@ -385,10 +385,10 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     );
     assert_eq!(
         lines[1],
-        "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,71.4,3,1,1,0,0,60.0,1,16.7,1,33.3"
+        "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,71.4,3,1,1,0,0,0,0,60.0,1,16.7,1,33.3"
     );
     assert!(lines[2].starts_with("week,23/11/2026,Week from 23/11/2026,6,5,4,"));
-    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0.0,0,0,1,0,0,0.0,0,0.0,0,"));
+    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0.0,0,0,1,0,0,0,0,0.0,0,0.0,0,"));
     assert_eq!(lines.len(), 1 + 1 + 2 + 2 + 2);
 
     // Every view was audited, with what was asked for.
@@ -412,14 +412,14 @@ fn normalised(mut cells: Vec<DayCell>) -> Vec<DayCell> {
 }
 
 /// Every case's facts as the domain's rules make them from the audit trail alone: each
-/// `case.created`, `case.replied` (its outcome and rota pool) and `case.responded`, in order.
+/// `case.created`, `case.replied` (its outcome and rota pool) `case.responded` and `case.referral_made`, in order.
 async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT a.action, a.case_id, a.at_ms, a.detail, c.practice_id, c.specialty, c.urgency, \
          c.nhs_number, CASE c.urgency WHEN 'urgent' THEN s.urgent_target_ms ELSE s.routine_target_ms END AS target_ms \
          FROM audit_events a JOIN cases c ON c.id = a.case_id JOIN specialties s ON s.slug = c.specialty \
-         WHERE a.action IN ('case.created', 'case.replied', 'case.responded') ORDER BY a.at_ms, a.id",
+         WHERE a.action IN ('case.created', 'case.replied', 'case.responded', 'case.referral_made') ORDER BY a.at_ms, a.id",
     )
     .fetch_all(db.pool())
     .await
@@ -459,7 +459,10 @@ async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
                 at_ms,
                 outcome: detail["outcome"].as_str().unwrap().parse().unwrap(),
                 pool: detail["pool"].as_str().map(|p| p.parse().unwrap()),
+                converted: detail["status"] == "converted",
+                referral_due_at_ms: detail["referral_due_at_ms"].as_i64(),
             },
+            "case.referral_made" => CaseEvent::ReferralMade { at_ms },
             _ => CaseEvent::Responded { at_ms },
         };
         let (_, f) = facts
@@ -528,7 +531,7 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
         "stored facts = the audit trail replayed"
     );
 
-    let report = || aghub::service::reports::read(db, &all);
+    let report = || aghub::service::reports::read(db, &all, 0);
     let before = report().await.unwrap();
     aghub::service::case_facts::rebuild(db).await.unwrap();
     let rebuilt = report().await.unwrap();

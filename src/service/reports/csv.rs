@@ -40,7 +40,7 @@ First reply within target,First reply within target %,Closed: cases,To close: me
 To close: 90th percentile hours,Closed within target,Closed within target %,Waited for the GP: cases,\
 Waited for the GP: median hours,Waited for the GP: 90th percentile hours,Answered within target % of submitted,\
 Managed in primary care,Referred (routine),Referred (urgent),Referred (two-week wait),\
-Redirected to another specialty,Managed in primary care % of closed,Answered by the national pool,\
+Redirected to another specialty,Converted into a referral,GP referrals confirmed late,Managed in primary care % of closed,Answered by the national pool,\
 Answered by the national pool %,Came back within 90 days,Came back within 90 days % of managed in primary care";
 
 /// "2026-11-23" as "23/11/2026", which spreadsheets set to English (UK) read as a date.
@@ -80,6 +80,8 @@ fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
         f.outcomes.refer_urgent.to_string(),
         f.outcomes.refer_two_week_wait.to_string(),
         f.outcomes.redirect_specialty.to_string(),
+        f.converted.to_string(),
+        f.gp_referrals_made_late.to_string(),
         pct(f.deflection_rate),
         f.national_pool.to_string(),
         pct(f.national_pool_share),

@@ -65,6 +65,11 @@ pub struct Figures {
     pub answer_rate_within_target: Option<f64>,
     /// Closing outcomes.
     pub outcomes: OutcomeCounts,
+    /// Referral outcomes the consultant converted: the hospital took the referral on.
+    pub converted: i64,
+    /// Referrals the GP had to make, confirmed after their deadline (two-week wait: 1 working
+    /// day; urgent: 2; routine: 10).
+    pub gp_referrals_made_late: i64,
     /// Closed as manage in primary care / closed.
     pub deflection_rate: Option<f64>,
     /// Cases a national-pool consultant replied to.
@@ -120,6 +125,8 @@ pub struct Report {
     pub practice: Option<String>,
     pub generated_at: String,
     pub totals: Figures,
+    /// Referrals the GP has to make that are past their deadline and not yet confirmed, now.
+    pub gp_referrals_overdue_now: i64,
     pub weeks: Vec<WeekFigures>,
     pub specialties: Vec<GroupFigures>,
     pub practices: Vec<GroupFigures>,
@@ -204,6 +211,8 @@ fn figures(c: &Counts, d: Option<DurationLists>) -> Figures {
             refer_two_week_wait: c.refer_two_week_wait,
             redirect_specialty: c.redirect_specialty,
         },
+        converted: c.converted,
+        gp_referrals_made_late: c.referral_made_late,
         deflection_rate: share(c.manage_in_primary_care, c.closed),
         national_pool: c.national_pool,
         national_pool_share: share(c.national_pool, c.answered),
@@ -233,6 +242,7 @@ pub struct ReportData {
     pub topics: Vec<rdb::TopicCount>,
     /// Every practice: id → (ODS code, name).
     pub practice_names: BTreeMap<String, (String, String)>,
+    pub referrals_overdue_now: i64,
 }
 
 /// Computes the report from its data (pure).
@@ -291,6 +301,7 @@ pub fn compute(
         practice: practice.map(str::to_string),
         generated_at: rfc3339(now_ms),
         totals: figures(&total, Some(all)),
+        gp_referrals_overdue_now: data.referrals_overdue_now,
         weeks,
         specialties,
         practices,

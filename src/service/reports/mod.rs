@@ -52,8 +52,8 @@ pub struct ReportRequest {
 }
 
 /// Reads a report's data: day cells from the rollup, or from `case_facts` for a practice.
-/// The three reads run side by side.
-pub async fn read(db: &db::Db, filter: &Filter<'_>) -> ServiceResult<ReportData> {
+/// The reads run side by side.
+pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
     let cells = async {
         if filter.practice_id.is_some() {
             rdb::fact_days(db, filter).await
@@ -61,11 +61,12 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>) -> ServiceResult<ReportData>
             rdb::specialty_days(db, filter).await
         }
     };
-    let (cells, practices, topics, all_practices) = tokio::try_join!(
+    let (cells, practices, topics, all_practices, referrals_overdue_now) = tokio::try_join!(
         cells,
         rdb::practice_counts(db, filter),
         rdb::topic_counts(db, filter),
-        db::practices::list(db)
+        db::practices::list(db),
+        rdb::referrals_overdue(db, filter, now_ms)
     )?;
     Ok(ReportData {
         cells,
@@ -75,6 +76,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>) -> ServiceResult<ReportData>
             .into_iter()
             .map(|p| (p.id, (p.ods_code, p.name)))
             .collect(),
+        referrals_overdue_now,
     })
 }
 
@@ -151,7 +153,7 @@ pub async fn turnaround(
         specialty,
         practice_id: practice.as_ref().map(|p| p.id.as_str()),
     };
-    let data = read(&state.db, &filter).await?;
+    let data = read(&state.db, &filter, state.now_ms()).await?;
     let now = state.now_ms();
     audit::record(
         state.db.pool(),

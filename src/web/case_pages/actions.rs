@@ -3,9 +3,10 @@
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::case_view::{case_page, Notices};
+use super::case_view::{case_page, Notices, ReferralDraft};
 use super::new_case::shows_on_the_form;
 use super::Empty;
 use crate::service::AppState;
@@ -47,6 +48,7 @@ fn reply_input(pairs: Vec<(String, String)>) -> cases::ReplyInput {
             "topics" => input.topics.push(value),
             "other_topic" => input.other_topic = value,
             "redirect_to" => input.redirect_to = value,
+            "convert" => input.convert = value == "true",
             _ => {}
         }
     }
@@ -130,4 +132,73 @@ pub async fn respond(
     };
     let page = case_page(&state, &session, &user, &id, notices).await?;
     Ok((status, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReferralMadeForm {
+    #[serde(default)]
+    referred_on_day: String,
+    #[serde(default)]
+    referred_on_month: String,
+    #[serde(default)]
+    referred_on_year: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// The three boxes as YYYY-MM-DD when each is a number; otherwise as typed, for the service to
+/// refuse with its message ("" when all are empty: the date is missing).
+fn date_from_boxes(day: &str, month: &str, year: &str) -> String {
+    let (d, m, y) = (day.trim(), month.trim(), year.trim());
+    match (d.parse::<u8>(), m.parse::<u8>(), y.parse::<u16>()) {
+        (Ok(d), Ok(m), Ok(y)) if y >= 1000 => format!("{y:04}-{m:02}-{d:02}"),
+        _ if d.is_empty() && m.is_empty() && y.is_empty() => String::new(),
+        _ => format!("{y}-{m}-{d}"),
+    }
+}
+
+pub async fn referral_made(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ReferralMadeForm>,
+) -> AppResult<Response> {
+    let id = cases::case_id(&id)?;
+    let date = date_from_boxes(
+        &form.referred_on_day,
+        &form.referred_on_month,
+        &form.referred_on_year,
+    );
+    match cases::referral_made(&state, &user, &id, &date, &form.reference).await {
+        Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        Err(ServiceError::Invalid(errors)) => {
+            let notices = Notices {
+                errors,
+                referral_draft: ReferralDraft {
+                    day: form.referred_on_day,
+                    month: form.referred_on_month,
+                    year: form.referred_on_year,
+                    reference: form.reference,
+                },
+                ..Default::default()
+            };
+            let page = case_page(&state, &session, &user, &id, notices).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date_from_boxes;
+
+    #[test]
+    fn three_boxes_make_a_date_and_anything_else_stays_as_typed_for_the_service_to_refuse() {
+        assert_eq!(date_from_boxes("1", "12", "2026"), "2026-12-01");
+        assert_eq!(date_from_boxes(" 31", "2 ", "2026"), "2026-02-31");
+        assert_eq!(date_from_boxes("", "", ""), "");
+        assert_eq!(date_from_boxes("x", "12", "26"), "26-12-x");
+    }
 }

@@ -42,6 +42,30 @@ struct CaseView {
     question: String,
 }
 
+/// A referral the consultant advised, as the case page shows it.
+struct ReferralView {
+    priority: &'static str,
+    /// The GP still has to make it (and, for the GP of the practice, confirm it here).
+    gp_to_refer: bool,
+    converted: bool,
+    /// "Tuesday 1 December 2026": the last working day to make it.
+    due: String,
+    overdue: bool,
+    converted_at: String,
+    /// Once the GP confirmed: "1 December 2026", and the UBRN as 4 4 4.
+    referred_on: Option<String>,
+    reference: Option<String>,
+}
+
+/// What the GP typed in the "referral made" form, kept when it needs fixing.
+#[derive(Default)]
+pub(super) struct ReferralDraft {
+    pub(super) day: String,
+    pub(super) month: String,
+    pub(super) year: String,
+    pub(super) reference: String,
+}
+
 struct PhotoView {
     id: String,
     caption: String,
@@ -83,6 +107,11 @@ struct CasePage {
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
+    referral: Option<ReferralView>,
+    can_confirm_referral: bool,
+    referral_draft: ReferralDraft,
+    /// The GP authorised conversion, so the reply form offers it.
+    can_convert: bool,
     outcomes: Vec<(&'static str, &'static str)>,
     /// The other specialties a redirect may send the case to: (slug, name).
     redirect_choices: Vec<(String, String)>,
@@ -137,6 +166,7 @@ pub(super) struct Notices {
     pub(super) other_topic_draft: String,
     /// The GP's response that needs fixing.
     pub(super) response_draft: String,
+    pub(super) referral_draft: ReferralDraft,
 }
 
 pub(super) async fn case_page(
@@ -216,18 +246,24 @@ pub(super) async fn case_page(
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
         urgent: urgency == Urgency::Urgent,
         submitted: uk_time::format(row.submitted_at_ms),
-        time_left: if status == CaseStatus::Closed {
+        time_left: if !matches!(
+            status,
+            CaseStatus::Submitted | CaseStatus::Claimed | CaseStatus::AwaitingGp
+        ) {
             "answered".into()
         } else {
             describe_time_left(due, now)
         },
         conversion: match (row.conversion_authorised, outcome) {
             (true, _) => "Authorised by the GP",
-            (false, Some(o)) if o.is_referral() => "Not authorised: the GP makes the referral",
+            (false, Some(o)) if o.referral_priority().is_some() => {
+                "Not authorised: the GP makes the referral"
+            }
             (false, _) => "Not authorised (advice only)",
         },
         outcome_label: outcome.map(|o| o.label()),
-        two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+        two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait)
+            && status == CaseStatus::GpToRefer,
         advice_heading: if outcome == Some(Outcome::RequestInformation) {
             "Request for information"
         } else {
@@ -238,6 +274,28 @@ pub(super) async fn case_page(
         question: row.question.clone(),
         id: row.id.clone(),
     };
+    let referral = outcome
+        .and_then(Outcome::referral_priority)
+        .map(|p| ReferralView {
+            priority: p.label(),
+            gp_to_refer: status == CaseStatus::GpToRefer,
+            converted: status == CaseStatus::Converted,
+            due: row
+                .referral_due_at_ms
+                .map(uk_time::deadline_day)
+                .unwrap_or_default(),
+            overdue: row.referral_overdue_at(now),
+            converted_at: row.answered_at_ms.map(uk_time::format).unwrap_or_default(),
+            referred_on: row.referred_on.as_deref().map(uk_time::long_date),
+            reference: row.referral_reference.as_deref().map(|r| {
+                r.as_bytes()
+                    .chunks(4)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+        });
+    let is_practice_gp = user.role == Role::Gp && user.practice() == Some(row.practice_id.as_str());
     let (back_href, back_label) = if user.role == Role::Consultant {
         ("/queue", "Your queue")
     } else {
@@ -257,9 +315,11 @@ pub(super) async fn case_page(
         response_draft: notices.response_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
-        can_respond: status == CaseStatus::AwaitingGp
-            && user.practice() == Some(row.practice_id.as_str())
-            && user.role == Role::Gp,
+        can_respond: status == CaseStatus::AwaitingGp && is_practice_gp,
+        referral,
+        can_confirm_referral: status == CaseStatus::GpToRefer && is_practice_gp,
+        referral_draft: notices.referral_draft,
+        can_convert: holds && row.conversion_authorised,
         outcomes: Outcome::ALL
             .iter()
             .map(|o| (o.as_str(), o.label()))

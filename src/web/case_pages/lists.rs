@@ -29,6 +29,7 @@ struct ListRow {
     status_label: &'static str,
     outcome_label: &'static str,
     two_week_wait: bool,
+    referral_overdue: bool,
 }
 
 #[derive(Template)]
@@ -87,6 +88,7 @@ pub async fn list(
                 status_label: tag_label,
                 outcome_label: outcome.map_or("", |o| o.label()),
                 two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
+                referral_overdue: r.referral_overdue_at(now),
             }
         })
         .collect();

@@ -7,7 +7,7 @@ mod case_view;
 mod lists;
 mod new_case;
 
-pub use actions::{claim, release, reply, respond};
+pub use actions::{claim, referral_made, release, reply, respond};
 pub use case_view::{photo, show};
 pub use lists::{list, queue};
 pub use new_case::{create, new_form};
@@ -48,20 +48,25 @@ pub(super) fn patient_age_and_sex(row: &cases::CaseRow, now_ms: i64) -> String {
     }
 }
 
-/// A case's status tag for `reader`: the word for its CSS class and the label. A case closed
-/// with a referral outcome is not a green "Closed": the patient still has to be referred (for
-/// the two-week wait, today).
+/// A case's status tag for `reader`: the word for its CSS class and the label. A referral
+/// outcome is never a green "Closed": the patient still has to be referred (for the two-week
+/// wait, today), or the referral was made.
 pub(super) fn status_tag(
     status: CaseStatus,
     outcome: Option<Outcome>,
     reader: Role,
 ) -> (&'static str, &'static str) {
-    match (status, outcome) {
-        (CaseStatus::Closed, Some(Outcome::ReferTwoWeekWait)) => {
+    let two_week_wait = outcome == Some(Outcome::ReferTwoWeekWait);
+    match status {
+        CaseStatus::GpToRefer if two_week_wait && reader == Role::Gp => {
             ("refer-urgent", "Refer today (two-week wait)")
         }
-        (CaseStatus::Closed, Some(Outcome::ReferUrgent)) => ("refer", "Referral advised (urgent)"),
-        (CaseStatus::Closed, Some(Outcome::ReferRoutine)) => ("refer", "Referral advised"),
+        CaseStatus::GpToRefer if two_week_wait => ("refer-urgent", "GP to refer (two-week wait)"),
+        CaseStatus::GpToRefer => ("refer", status.label(reader)),
+        CaseStatus::Converted => ("converted", status.label(reader)),
+        CaseStatus::Closed if outcome.is_some_and(|o| o.referral_priority().is_some()) => {
+            ("referred", "Referral made by the GP")
+        }
         _ => (status.as_str(), status.label(reader)),
     }
 }
