@@ -1,4 +1,5 @@
-// Progressive enhancement for upload forms: show upload progress and survive a flaky connection.
+// Progressive enhancement for upload forms: photos upload as they are picked, progress shows, and
+// a flaky connection loses nothing.
 // Without JavaScript the forms post normally. The form's idempotency key makes a re-send safe.
 (function () {
   "use strict";
@@ -16,56 +17,147 @@
     specialty.addEventListener("change", showDuty);
     showDuty();
   }
-  // Check each photo as soon as it is picked, so a blurred or dark one can be retaken at once.
-  document.querySelectorAll("input[type=file][data-check]").forEach(function (input) {
-    var box = input.parentNode.querySelector(".photo-feedback");
-    var token = input.form && input.form.querySelector("input[name=csrf_token]");
-    if (!box || !token || !window.FormData) { return; }
-    input.addEventListener("change", function () {
-      box.textContent = "";
-      if (!input.files || !input.files[0]) { return; }
-      box.textContent = "Checking the photo…";
-      var data = new FormData();
-      data.append("photo", input.files[0]);
+  // Each photo uploads as soon as it is picked (its own request, progress and retry), is
+  // cleaned and checked like any case photo, and comes back as a thumbnail with its quality
+  // check; the form then sends only the photo's id. Without JavaScript the file travels with
+  // the form instead.
+  var pending = 0;
+  function csrfOf(form) {
+    var t = form && form.querySelector("input[name=csrf_token]");
+    return t ? t.value : "";
+  }
+  function para(cls, text) {
+    var p = document.createElement("p");
+    if (cls) { p.className = cls; }
+    p.textContent = text;
+    return p;
+  }
+  function resetSlot(input, box) {
+    var hidden = box.querySelector("input[name=staged_photo]");
+    if (hidden) { hidden.remove(); }
+    box.textContent = "";
+    input.setAttribute("name", "photo");
+    input.value = "";
+  }
+  function wireRemove(button, input, box) {
+    button.addEventListener("click", function () {
+      var id = button.getAttribute("data-remove");
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", "/api/v1/photo-checks");
-      xhr.setRequestHeader("X-CSRF-Token", token.value);
-      xhr.addEventListener("load", function () {
-        var body = {};
-        try { body = JSON.parse(xhr.responseText); } catch (e) { /* shown below */ }
-        box.textContent = "";
-        var p = document.createElement("p");
-        if (xhr.status === 200) {
-          if (body.warning_messages.length === 0) {
-            p.className = "check-ok";
-            p.textContent = "Photo looks good (" + body.width + "×" + body.height + ").";
-            box.appendChild(p);
-          }
-          body.warning_messages.forEach(function (m) {
-            var w = document.createElement("p");
-            w.className = "warning-callout";
-            w.textContent = m;
-            box.appendChild(w);
-          });
-        } else {
-          p.className = "field-error";
-          p.textContent = (body.error && body.error.message) || "This photo could not be checked.";
-          box.appendChild(p);
+      xhr.open("DELETE", "/api/v1/staged-photos/" + encodeURIComponent(id));
+      xhr.setRequestHeader("X-CSRF-Token", csrfOf(input.form));
+      xhr.send();
+      resetSlot(input, box);
+      box.appendChild(para("", "Photo removed."));
+      input.focus();
+    });
+  }
+  function showStaged(input, box, body, n) {
+    box.textContent = "";
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "staged_photo";
+    hidden.value = body.id;
+    box.appendChild(hidden);
+    var wrap = document.createElement("div");
+    wrap.className = "staged-photo";
+    var img = document.createElement("img");
+    img.src = body.thumb_href;
+    img.alt = "Photo " + n + " as it will be sent";
+    wrap.appendChild(img);
+    var side = document.createElement("div");
+    if (body.warning_messages.length === 0) {
+      side.appendChild(para("check-ok", "Uploaded: photo looks good (" + body.width + "×" + body.height + ")."));
+    } else {
+      side.appendChild(para("", "Uploaded (" + body.width + "×" + body.height + ")."));
+    }
+    body.warning_messages.forEach(function (m) { side.appendChild(para("warning-callout", m)); });
+    var remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "button secondary";
+    remove.setAttribute("data-remove", body.id);
+    remove.textContent = "Remove photo " + n;
+    side.appendChild(remove);
+    wrap.appendChild(side);
+    box.appendChild(wrap);
+    wireRemove(remove, input, box);
+    // The photo now travels by id, not with the form.
+    input.removeAttribute("name");
+    input.value = "";
+  }
+  document.querySelectorAll("[data-slot]").forEach(function (slot, i) {
+    var input = slot.querySelector("input[type=file][data-stage]");
+    var box = slot.querySelector(".photo-feedback");
+    var progress = slot.querySelector(".upload-progress");
+    if (!input || !box || !progress || !window.FormData) { return; }
+    var bar = progress.querySelector("progress");
+    var text = progress.querySelector(".progress-text");
+    var n = i + 1;
+    box.querySelectorAll("[data-remove]").forEach(function (b) { wireRemove(b, input, box); });
+    function upload(file) {
+      var old = box.querySelector("input[name=staged_photo]");
+      if (old) { resetSlot(input, box); }
+      box.textContent = "";
+      progress.hidden = false;
+      bar.value = 0;
+      text.textContent = "Uploading photo " + n + "…";
+      pending += 1;
+      var data = new FormData();
+      data.append("photo", file);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/v1/staged-photos");
+      xhr.setRequestHeader("X-CSRF-Token", csrfOf(input.form));
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          var pct = Math.round((e.loaded / e.total) * 100);
+          bar.value = pct;
+          text.textContent = pct < 100 ? "Uploading photo " + n + ": " + pct + "%" : "Checking photo " + n + "…";
         }
       });
-      xhr.addEventListener("error", function () { box.textContent = "Could not check the photo (connection lost); it will be checked when you send."; });
+      function done() { pending -= 1; progress.hidden = true; }
+      xhr.addEventListener("load", function () {
+        done();
+        var body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* shown below */ }
+        if (xhr.status === 201) {
+          showStaged(input, box, body, n);
+        } else if (xhr.status >= 400 && xhr.status < 500) {
+          input.value = "";
+          box.appendChild(para("field-error", (body.error && body.error.message) || "This photo cannot be used."));
+        } else {
+          offerRetry(file);
+        }
+      });
+      xhr.addEventListener("error", function () { done(); offerRetry(file); });
       xhr.send(data);
+    }
+    function offerRetry(file) {
+      box.textContent = "";
+      box.appendChild(para("field-error", "Photo " + n + " did not upload (the connection dropped)."));
+      var retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "button secondary";
+      retry.textContent = "Try photo " + n + " again";
+      retry.addEventListener("click", function () { upload(file); });
+      box.appendChild(retry);
+    }
+    input.addEventListener("change", function () {
+      if (input.files && input.files[0]) { upload(input.files[0]); }
     });
   });
 
   document.querySelectorAll("form[data-progress]").forEach(function (form) {
-    var box = form.querySelector(".upload-progress");
+    var box = form.querySelector(".form-progress");
     var bar = box && box.querySelector("progress");
     var text = box && box.querySelector(".progress-text");
     var button = form.querySelector("button[type=submit]");
     form.addEventListener("submit", function (event) {
       if (!window.FormData || !box) { return; }
       event.preventDefault();
+      if (pending > 0) {
+        box.hidden = false;
+        text.textContent = "Wait for the photos to finish uploading, then send.";
+        return;
+      }
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       box.hidden = false;

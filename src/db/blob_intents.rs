@@ -8,13 +8,18 @@ use super::{Db, DbResult};
 pub const GRACE_MS: i64 = 60 * 60 * 1000;
 
 pub async fn record(db: &Db, key: &str, now_ms: i64) -> DbResult<()> {
+    record_until(db, key, now_ms, now_ms + GRACE_MS).await
+}
+
+/// As [`record`], for an object kept uncommitted on purpose until `expires_at_ms` (staged photos).
+pub async fn record_until(db: &Db, key: &str, now_ms: i64, expires_at_ms: i64) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO blob_intents (object_key, created_at_ms, expires_at_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (object_key) DO NOTHING",
     )
     .bind(key)
     .bind(now_ms)
-    .bind(now_ms + GRACE_MS)
+    .bind(expires_at_ms)
     .execute(db.pool())
     .await?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod rotas;
 pub mod sessions;
 pub mod sign_in;
 pub mod specialties;
+pub mod staged_photos;
 pub mod tokens;
 pub mod topics;
 pub mod users;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::photos::PhotoBatch;
+use super::photos::{PhotoBatch, ReadyPhoto};
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit};
@@ -326,8 +326,8 @@ async fn create_inner(
         }
         return Err(e.into());
     }
-    insert_photos(&mut tx, case_id, None, photos, now).await?;
-    photos.settle(&mut tx).await?;
+    let ready = photos.settle(&mut tx, user.user_id.as_str(), now).await?;
+    insert_photos(&mut tx, case_id, None, &ready, now).await?;
     super::case_facts::submitted(
         &mut tx,
         case_id,
@@ -361,14 +361,14 @@ async fn insert_photos(
     tx: &mut crate::db::Tx<'_>,
     case_id: &str,
     message_id: Option<&str>,
-    photos: &PhotoBatch,
+    photos: &[ReadyPhoto],
     now: i64,
 ) -> ServiceResult<()> {
     let base: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM photos WHERE case_id = $1")
         .bind(case_id)
         .fetch_one(&mut **tx)
         .await?;
-    for (i, p) in photos.photos.iter().enumerate() {
+    for (i, p) in photos.iter().enumerate() {
         let warnings =
             serde_json::to_string(&p.warnings).map_err(|e| ServiceError::Internal(e.into()))?;
         db::cases::insert_photo(
@@ -1071,8 +1071,8 @@ async fn respond_inner(
         },
     )
     .await?;
-    insert_photos(&mut tx, case_id, Some(&message_id), photos, now).await?;
-    photos.settle(&mut tx).await?;
+    let ready = photos.settle(&mut tx, user.user_id.as_str(), now).await?;
+    insert_photos(&mut tx, case_id, Some(&message_id), &ready, now).await?;
     super::case_facts::apply(&mut tx, case_id, CaseEvent::Responded { at_ms: now }).await?;
     audit::record(
         &mut *tx,

@@ -103,8 +103,13 @@ pub struct FieldError {
 pub enum ServiceError {
     #[error("{}", .0.first().map(|e| e.message.as_str()).unwrap_or("invalid input"))]
     Invalid(Vec<FieldError>),
-    #[error("Photo {number}: {source}")]
-    Image { number: usize, source: ImageError },
+    /// A photo that cannot be used: `number` is its place in a form with several (none for a
+    /// photo uploaded on its own).
+    #[error("{}{source}", number.map(|n| format!("Photo {n}: ")).unwrap_or_default())]
+    Image {
+        number: Option<usize>,
+        source: ImageError,
+    },
     #[error("{0}")]
     TooManyPhotos(String),
     #[error("{0}")]

@@ -40,6 +40,17 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/specialties/{slug}/topics", get(specialty_topics))
         .route("/reports/turnaround", get(super::reports::api_turnaround))
         .route(
+            "/staged-photos",
+            uploads.apply_with_body_limit(
+                post(super::staged_photos::stage),
+                case_form::MAX_PHOTO_BYTES + 64 * 1024,
+            ),
+        )
+        .route(
+            "/staged-photos/{id}",
+            get(super::staged_photos::get).delete(super::staged_photos::remove),
+        )
+        .route(
             "/photo-checks",
             uploads.apply_with_body_limit(
                 post(super::photo_check::check),
@@ -52,8 +63,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck)),
+    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
@@ -370,7 +381,7 @@ async fn get_case(
 
 #[derive(Deserialize)]
 pub struct SizeQuery {
-    size: Option<String>,
+    pub size: Option<String>,
 }
 
 pub fn parse_size(size: Option<&str>) -> AppResult<PhotoSize> {
@@ -393,6 +404,15 @@ pub async fn photo_response(
 ) -> AppResult<Response> {
     let size = parse_size(size)?;
     let (key, content_type) = cases::photo(state, user, case_id, photo_id, size).await?;
+    object_response(state, key, content_type).await
+}
+
+/// A stored photo object as a private, uncached response, streamed from the store.
+pub async fn object_response(
+    state: &AppState,
+    key: String,
+    content_type: String,
+) -> AppResult<Response> {
     let key = crate::blob::BlobKey::new(key).map_err(AppError::internal)?;
     let object = state.blobs.read_stream(&key).await?;
     let mut response = (

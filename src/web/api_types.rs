@@ -255,6 +255,11 @@ pub struct CaseSubmission {
     #[schema(value_type = Option<Vec<PhotoKind>>)]
     pub photo_kind: Option<Vec<String>>,
     pub photo_site: Option<Vec<String>>,
+    /// Ids from `POST /api/v1/staged-photos` (photos uploaded ahead by the same GP), each may be
+    /// followed by `photo_kind` and `photo_site`; 422 `staged_photo_unavailable` when one
+    /// expired, was removed or went with another case.
+    #[schema(pattern = "^[0-9a-zA-Z-]{1,64}$")]
+    pub staged_photo: Option<Vec<String>>,
 }
 
 /// multipart/form-data for `POST /api/v1/cases/{id}/respond`.
@@ -268,6 +273,9 @@ pub struct GpResponse {
     pub photo: Option<Vec<Vec<u8>>>,
     #[schema(value_type = Option<Vec<PhotoKind>>)]
     pub photo_kind: Option<Vec<String>>,
+    /// As for a case: ids of photos uploaded ahead.
+    #[schema(pattern = "^[0-9a-zA-Z-]{1,64}$")]
+    pub staged_photo: Option<Vec<String>>,
 }
 
 /// multipart/form-data for `POST /api/v1/photo-checks`: one photo, checked and never stored.

@@ -9,7 +9,7 @@ use super::csrf;
 use super::error::AppError;
 use crate::domain::CaseId;
 use crate::service::cases::CaseInput;
-use crate::service::photos::{PhotoBatch, PhotoKind};
+use crate::service::photos::{PhotoBatch, PhotoKind, StagedChoice};
 use crate::service::AppState;
 
 /// Largest single photo upload (phones send 2–6 MB; 48 MP RAW-ish JPEGs reach ~25 MB).
@@ -29,6 +29,8 @@ pub struct Refusal {
     pub error: AppError,
     pub input: CaseInput,
     pub message: String,
+    /// Photos uploaded ahead that the form referred to: still staged, to show again.
+    pub staged: Vec<StagedChoice>,
 }
 
 impl From<Refusal> for AppError {
@@ -73,6 +75,11 @@ async fn read_limited(mut field: Field<'_>, max: usize, what: &str) -> Result<Ve
     Ok(buf)
 }
 
+/// One photo part, refused past [`MAX_PHOTO_BYTES`].
+pub async fn read_photo(field: Field<'_>) -> Result<Vec<u8>, AppError> {
+    read_limited(field, MAX_PHOTO_BYTES, "photo").await
+}
+
 async fn read_text(field: Field<'_>, name: &str) -> Result<String, AppError> {
     let bytes = read_limited(field, MAX_TEXT_BYTES, name).await?;
     String::from_utf8(bytes).map_err(|_| {
@@ -110,11 +117,13 @@ pub async fn read(
         }),
         // What is left of the body is read by `unread_body` before the refusal goes out.
         Err(error) => {
+            let staged = photos.staged();
             photos.discard().await;
             Err(Refusal {
                 error,
                 input,
                 message,
+                staged,
             })
         }
     }
@@ -167,8 +176,23 @@ async fn read_parts(
                     read_limited(field, MAX_TEXT_BYTES, "photo").await?;
                     continue;
                 }
-                let bytes = read_limited(field, MAX_PHOTO_BYTES, "photo").await?;
+                let bytes = read_photo(field).await?;
                 photos.add(bytes).await?;
+            }
+            "staged_photo" => {
+                let value = read_text(field, &name).await?;
+                let id = value.trim();
+                skipping_empty_photo = id.is_empty();
+                if skipping_empty_photo {
+                    continue;
+                }
+                if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return Err(AppError::invalid(
+                        "invalid_staged_photo",
+                        "staged_photo must be the id of a photo uploaded to /api/v1/staged-photos.",
+                    ));
+                }
+                photos.add_staged(id)?;
             }
             "photo_kind" => {
                 let value = read_text(field, &name).await?;

@@ -170,8 +170,9 @@ impl From<ServiceError> for AppError {
                 e.fields = errors;
                 e
             }
-            ServiceError::Image { number, source } => {
-                AppError::from_image(&source, format!("Photo {number}: {source}"))
+            ServiceError::Image { ref source, .. } => {
+                let message = e.to_string();
+                AppError::from_image(source, message)
             }
             ServiceError::TooManyPhotos(m) => {
                 AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_photos", m)

@@ -15,6 +15,7 @@ pub mod pages;
 pub mod photo_check;
 pub mod reports;
 pub mod slow_body;
+pub mod staged_photos;
 pub mod templates;
 pub mod uk_time;
 mod unread_body;

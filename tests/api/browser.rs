@@ -273,13 +273,85 @@ async fn whole_journey_in_a_real_browser() {
     .unwrap();
     type_into(&gp, "#history", "Changing mole on the back for 3 months.").await;
     type_into(&gp, "#question", "Benign or refer?").await;
+    // Photos upload as they are picked: a thumbnail and the quality check come back at once.
     type_into(&gp, "#photo-1", photo.to_str().unwrap()).await;
     type_into(&gp, "#photo-site-1", "upper back").await;
     gp.wait()
-        .for_element(Locator::Css(".photo-feedback .check-ok"))
+        .for_element(Locator::Css(
+            "[data-slot]:nth-of-type(1) .staged-photo .check-ok",
+        ))
         .await
-        .expect("instant photo check");
+        .expect("uploaded and checked as picked");
+    // Not a photo: refused in its slot, before anything is sent.
+    let not_photo = work.path().join("notes.jpg");
+    std::fs::write(&not_photo, b"these are notes, not a photo").unwrap();
+    type_into(&gp, "#photo-2", not_photo.to_str().unwrap()).await;
+    gp.wait()
+        .for_element(Locator::Css("[data-slot]:nth-of-type(2) .field-error"))
+        .await
+        .expect("refused in its slot");
+    // A photo picked by mistake is removed before sending.
+    type_into(&gp, "#photo-3", photo.to_str().unwrap()).await;
+    gp.wait()
+        .for_element(Locator::Css("button[data-remove]:not([data-remove=''])"))
+        .await
+        .unwrap();
+    gp.wait()
+        .for_element(Locator::Css(
+            "[data-slot]:nth-of-type(3) button[data-remove]",
+        ))
+        .await
+        .unwrap();
     shots.take(&gp, "gp-new-case-filled").await;
+    click(&gp, "[data-slot]:nth-of-type(3) button[data-remove]").await;
+    assert_eq!(
+        gp.find_all(Locator::Css(".staged-photo"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the removed photo is gone from the form"
+    );
+    // A mistyped NHS number: refused, and nothing the GP typed or uploaded is lost.
+    let nhs = gp.find(Locator::Css("#nhs_number")).await.unwrap();
+    nhs.clear().await.unwrap();
+    nhs.send_keys("943 476 5918").await.unwrap();
+    click(&gp, "#case-form button[type=submit]").await;
+    gp.wait()
+        .for_element(Locator::Css(".error-summary"))
+        .await
+        .expect("refused");
+    let kept = |css: &'static str| {
+        let gp = &gp;
+        async move {
+            gp.find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"))
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(kept("#specialty").await, "dermatology");
+    assert_eq!(kept("#date_of_birth").await, "1984-03-27");
+    assert_eq!(
+        kept("#history").await,
+        "Changing mole on the back for 3 months."
+    );
+    assert_eq!(kept("#question").await, "Benign or refer?");
+    assert_eq!(kept("#photo-site-1").await, "upper back");
+    assert!(gp
+        .find(Locator::Css("input[name=sex][value=female]:checked"))
+        .await
+        .is_ok());
+    gp.find(Locator::Css("[data-slot]:nth-of-type(1) .staged-photo img"))
+        .await
+        .expect("the uploaded photo is still there");
+    shots.take(&gp, "gp-refused-keeps-everything").await;
+    let nhs = gp.find(Locator::Css("#nhs_number")).await.unwrap();
+    nhs.clear().await.unwrap();
+    nhs.send_keys("943 476 5919").await.unwrap();
     click(&gp, "#case-form button[type=submit]").await;
     gp.wait()
         .for_element(Locator::Css(".success-callout"))
@@ -289,6 +361,10 @@ async fn whole_journey_in_a_real_browser() {
     let case_path = case_url.path().to_string();
     let page = text(&gp).await;
     assert!(page.contains("NHS 943 476 5919"), "{page}");
+    assert!(
+        page.contains("Site view, upper back"),
+        "the photo went with the case: {page}"
+    );
     assert!(
         page.contains("born 27 March 1984 (42 years), Female"),
         "{page}"
@@ -344,7 +420,11 @@ async fn whole_journey_in_a_real_browser() {
     assert!(page.contains("Your response needed"), "{page}");
     assert!(page.contains("Request for information"), "{page}");
     type_into(&gp, "#message", "Dermoscopy attached.").await;
-    type_into(&gp, "#respond-photo", photo.to_str().unwrap()).await;
+    type_into(&gp, "#respond-photo-1", photo.to_str().unwrap()).await;
+    gp.wait()
+        .for_element(Locator::Css("#respond-photo .staged-photo img"))
+        .await
+        .expect("the response's photo uploaded as picked");
     shots.take(&gp, "gp-responds").await;
     click(&gp, "form[action$='/respond'] button[type=submit]").await;
     gp.wait()

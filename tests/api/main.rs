@@ -36,4 +36,5 @@ mod referrals;
 mod reports;
 mod security;
 mod slow_clients;
+mod staged_photos;
 mod upgrade;

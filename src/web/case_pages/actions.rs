@@ -101,33 +101,36 @@ pub async fn respond(
 ) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
     cases::load(&state, &user, &id).await?;
-    let (errors, draft, status) = match case_form::read(&state, &id, multipart, Some(&session))
-        .await
-    {
-        Ok(submission) => {
-            let draft = submission.message.clone();
-            match cases::respond(&state, &user, &id, &submission.message, submission.photos).await {
-                Ok(_) => return Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
-                Err(ServiceError::Invalid(errors)) => {
-                    (errors, draft, StatusCode::UNPROCESSABLE_ENTITY)
+    let (errors, draft, staged, status) =
+        match case_form::read(&state, &id, multipart, Some(&session)).await {
+            Ok(submission) => {
+                let draft = submission.message.clone();
+                let staged = submission.photos.staged();
+                match cases::respond(&state, &user, &id, &submission.message, submission.photos)
+                    .await
+                {
+                    Ok(_) => return Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+                    Err(ServiceError::Invalid(errors)) => {
+                        (errors, draft, staged, StatusCode::UNPROCESSABLE_ENTITY)
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
-        }
-        Err(refused) if shows_on_the_form(&refused.error) => {
-            let status = refused.error.status;
-            let error = FieldError {
-                field: "respond-photo",
-                code: refused.error.code,
-                message: refused.error.message,
-            };
-            (vec![error], refused.message, status)
-        }
-        Err(refused) => return Err(refused.into()),
-    };
+            Err(refused) if shows_on_the_form(&refused.error) => {
+                let status = refused.error.status;
+                let error = FieldError {
+                    field: "respond-photo",
+                    code: refused.error.code,
+                    message: refused.error.message,
+                };
+                (vec![error], refused.message, refused.staged, status)
+            }
+            Err(refused) => return Err(refused.into()),
+        };
     let notices = Notices {
         errors,
         response_draft: draft,
+        response_staged: staged,
         ..Default::default()
     };
     let page = case_page(&state, &session, &user, &id, notices).await?;

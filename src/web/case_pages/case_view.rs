@@ -6,10 +6,14 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names, status_tag};
+use super::{
+    formatted_nhs, patient_age_and_sex, photo_slots, specialty_name, specialty_names, status_tag,
+    PhotoSlot,
+};
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseId, CaseStatus, Outcome, PhotoKind, Role, Urgency};
+use crate::service::photos::{self, StagedChoice};
 use crate::service::AppState;
 use crate::service::{cases, FieldError};
 use crate::web::auth::CurrentUser;
@@ -107,6 +111,9 @@ struct CasePage {
     can_claim: bool,
     can_reply: bool,
     can_respond: bool,
+    /// The response form's photo inputs.
+    photo_slots: Vec<PhotoSlot>,
+    photo_prefix: &'static str,
     referral: Option<ReferralView>,
     can_confirm_referral: bool,
     referral_draft: ReferralDraft,
@@ -164,8 +171,9 @@ pub(super) struct Notices {
     /// Topic slugs ticked in a reply that needs fixing.
     pub(super) topics_draft: Vec<String>,
     pub(super) other_topic_draft: String,
-    /// The GP's response that needs fixing.
+    /// The GP's response that needs fixing, and the photos it had uploaded ahead.
     pub(super) response_draft: String,
+    pub(super) response_staged: Vec<StagedChoice>,
     pub(super) referral_draft: ReferralDraft,
 }
 
@@ -296,6 +304,13 @@ pub(super) async fn case_page(
             }),
         });
     let is_practice_gp = user.role == Role::Gp && user.practice() == Some(row.practice_id.as_str());
+    let can_respond = status == CaseStatus::AwaitingGp && is_practice_gp;
+    let photo_slots = if can_respond {
+        let staged = photos::staged_of(state, user, &notices.response_staged).await?;
+        photo_slots(staged, &["", "", ""])
+    } else {
+        Vec::new()
+    };
     let (back_href, back_label) = if user.role == Role::Consultant {
         ("/queue", "Your queue")
     } else {
@@ -315,7 +330,9 @@ pub(super) async fn case_page(
         response_draft: notices.response_draft,
         can_claim: is_consultant && status == CaseStatus::Submitted,
         can_reply: holds,
-        can_respond: status == CaseStatus::AwaitingGp && is_practice_gp,
+        can_respond,
+        photo_slots,
+        photo_prefix: "respond-photo",
         referral,
         can_confirm_referral: status == CaseStatus::GpToRefer && is_practice_gp,
         referral_draft: notices.referral_draft,

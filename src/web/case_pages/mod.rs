@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role};
 use crate::service::cases::{self, Specialty};
+use crate::service::photos;
 use crate::service::AppState;
 use crate::web::error::AppResult;
 
@@ -37,6 +38,62 @@ pub(super) fn specialty_name(all: &[Specialty], slug: &str) -> String {
 
 #[derive(Deserialize)]
 pub struct Empty {}
+
+/// A photo uploaded ahead, as its form slot shows it.
+pub(super) struct StagedView {
+    id: String,
+    width: u32,
+    height: u32,
+    warnings: Vec<&'static str>,
+}
+
+/// One photo input of a form: empty, pre-set to a view, or holding a photo uploaded ahead.
+pub(super) struct PhotoSlot {
+    n: usize,
+    kind: &'static str,
+    site: String,
+    staged: Option<StagedView>,
+}
+
+/// The form's photo inputs: the staged photos it still refers to, in order, then empty ones
+/// pre-set to `kinds` (and at least one empty input while there is room).
+pub(super) fn photo_slots(
+    staged: Vec<(photos::StagedChoice, photos::StagedPhoto)>,
+    kinds: &[&'static str],
+) -> Vec<PhotoSlot> {
+    let mut slots: Vec<PhotoSlot> = staged
+        .into_iter()
+        .map(|(choice, p)| PhotoSlot {
+            n: 0,
+            kind: choice.kind.map_or("", |k| k.as_str()),
+            site: choice.body_site.unwrap_or_default(),
+            staged: Some(StagedView {
+                id: p.id,
+                width: p.width,
+                height: p.height,
+                warnings: p
+                    .warnings
+                    .iter()
+                    .map(|w| crate::web::photo_check::warning_message(w))
+                    .collect(),
+            }),
+        })
+        .collect();
+    let empty_from = slots.len();
+    let wanted = kinds.len().max(empty_from + 1).min(photos::MAX_PHOTOS);
+    for i in empty_from..wanted {
+        slots.push(PhotoSlot {
+            n: 0,
+            kind: kinds.get(i).copied().unwrap_or(""),
+            site: String::new(),
+            staged: None,
+        });
+    }
+    for (i, slot) in slots.iter_mut().enumerate() {
+        slot.n = i + 1;
+    }
+    slots
+}
 
 /// "4 July 1961 (65 years), Female": the date of birth with the age today, and the sex when
 /// recorded.

@@ -6,10 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
+use super::{photo_slots, PhotoSlot};
 use crate::domain::access::Principal;
 use crate::domain::queue::Cover;
 use crate::domain::Sex;
 use crate::service::cases::{self, Specialty};
+use crate::service::photos::{self, StagedChoice};
 use crate::service::AppState;
 use crate::service::{FieldError, ServiceError};
 use crate::web::auth::CurrentUser;
@@ -68,12 +70,6 @@ fn duty_notice(s: &Specialty, cover: Cover) -> Option<DutyNotice> {
     })
 }
 
-/// One photo input on the form, pre-set to the view teledermatology asks for.
-struct PhotoSlot {
-    n: usize,
-    kind: &'static str,
-}
-
 #[derive(Template)]
 #[template(path = "case_new.html")]
 struct NewPage {
@@ -87,17 +83,33 @@ struct NewPage {
     photos_lost: bool,
     idempotency_key: String,
     photo_slots: Vec<PhotoSlot>,
+    photo_prefix: &'static str,
+}
+
+/// The form shown again after a refusal: what was typed, the photos uploaded ahead, and whether
+/// photos sent with the form itself were lost.
+#[derive(Default)]
+struct Again {
+    form: FormValues,
+    errors: Vec<FieldError>,
+    photos_lost: bool,
+    staged: Vec<StagedChoice>,
 }
 
 async fn new_page(
     state: &AppState,
     session: &Session,
     user: &Principal,
-    form: FormValues,
-    errors: Vec<FieldError>,
-    photos_lost: bool,
+    again: Again,
 ) -> AppResult<Html<String>> {
+    let Again {
+        form,
+        errors,
+        photos_lost,
+        staged,
+    } = again;
     let cover = cases::cover(state).await?;
+    let staged = photos::staged_of(state, user, &staged).await?;
     let sexes = Sex::ALL
         .iter()
         .map(|s| (s.as_str(), s.label(), s.as_str() == form.sex))
@@ -115,11 +127,8 @@ async fn new_page(
         photos_lost,
         // A fresh key per form: a re-sent form (double tap, flaky network) finds its first case.
         idempotency_key: uuid::Uuid::new_v4().to_string(),
-        photo_slots: ["site", "close_up", "dermoscopic"]
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| PhotoSlot { n: i + 1, kind })
-            .collect(),
+        photo_slots: photo_slots(staged, &["site", "close_up", "dermoscopic"]),
+        photo_prefix: "photo",
     })
 }
 
@@ -139,18 +148,15 @@ pub async fn new_form(
     CurrentUser(user): CurrentUser,
 ) -> AppResult<Html<String>> {
     require_gp(&user)?;
-    new_page(
-        &state,
-        &session,
-        &user,
-        FormValues {
-            urgency: "routine".into(),
-            ..Default::default()
-        },
-        Vec::new(),
-        false,
-    )
-    .await
+    let form = FormValues {
+        urgency: "routine".into(),
+        ..Default::default()
+    };
+    let again = Again {
+        form,
+        ..Default::default()
+    };
+    new_page(&state, &session, &user, again).await
 }
 
 pub async fn create(
@@ -163,29 +169,39 @@ pub async fn create(
     let case_id = cases::new_case_id();
     let submission = match case_form::read(&state, &case_id, multipart, Some(&session)).await {
         Ok(s) => s,
-        // A refused photo: the form again, with everything typed (the photos must be picked
-        // again, and the page says so).
+        // A refused photo: the form again, with everything typed and the photos uploaded
+        // ahead (photos sent with the form must be picked again, and the page says so).
         Err(refused) if shows_on_the_form(&refused.error) => {
-            let errors = vec![FieldError {
-                field: "photo",
-                code: refused.error.code,
-                message: refused.error.message,
-            }];
-            let form = FormValues::from(refused.input);
-            let page = new_page(&state, &session, &user, form, errors, true).await?;
+            let again = Again {
+                errors: vec![FieldError {
+                    field: "photo",
+                    code: refused.error.code,
+                    message: refused.error.message,
+                }],
+                form: FormValues::from(refused.input),
+                photos_lost: true,
+                staged: refused.staged,
+            };
+            let page = new_page(&state, &session, &user, again).await?;
             return Ok((refused.error.status, page).into_response());
         }
         Err(refused) => return Err(refused.into()),
     };
     let input = submission.input.clone();
-    let had_photos = !submission.photos.photos.is_empty();
+    let staged = submission.photos.staged();
+    let photos_lost = submission.photos.photos.len() > staged.len();
     match cases::create(&state, &user, submission.input, submission.photos, &case_id).await {
         Ok(created) => {
             Ok(Redirect::to(&format!("/cases/{}?submitted=1", created.case_id)).into_response())
         }
         Err(ServiceError::Invalid(errors)) => {
-            let form = FormValues::from(input);
-            let page = new_page(&state, &session, &user, form, errors, had_photos).await?;
+            let again = Again {
+                form: FormValues::from(input),
+                errors,
+                photos_lost,
+                staged,
+            };
+            let page = new_page(&state, &session, &user, again).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
