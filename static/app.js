@@ -73,7 +73,7 @@
     body.warning_messages.forEach(function (m) { side.appendChild(para("warning-callout", m)); });
     var remove = document.createElement("button");
     remove.type = "button";
-    remove.className = "button secondary";
+    remove.className = "nhsuk-button nhsuk-button--secondary";
     remove.setAttribute("data-remove", body.id);
     remove.textContent = "Remove photo " + n;
     side.appendChild(remove);
@@ -135,7 +135,7 @@
       box.appendChild(para("field-error", "Photo " + n + " did not upload (the connection dropped)."));
       var retry = document.createElement("button");
       retry.type = "button";
-      retry.className = "button secondary";
+      retry.className = "nhsuk-button nhsuk-button--secondary";
       retry.textContent = "Try photo " + n + " again";
       retry.addEventListener("click", function () { upload(file); });
       box.appendChild(retry);

@@ -69,7 +69,11 @@ pub async fn authenticate(
 ) -> Response {
     let path = req.uri().path();
     // Static files and health checks carry no patient data and need nobody signed in.
-    if path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
+    if path.starts_with("/static/")
+        || path.starts_with("/assets/")
+        || path == "/healthz"
+        || path == "/readyz"
+    {
         req.extensions_mut().insert(Identity(None));
         return next.run(req).await;
     }

@@ -156,6 +156,8 @@ async fn read_parts(
     let mut csrf_checked = session.is_none();
     // Describing fields after an untouched file input describe nothing.
     let mut skipping_empty_photo = false;
+    // The web form's date of birth comes as three boxes (day, month, year).
+    let mut dob_boxes: Option<[String; 3]> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         if !csrf_checked {
@@ -245,6 +247,20 @@ async fn read_parts(
                     "specialty" => input.specialty = value,
                     "nhs_number" => input.nhs_number = value,
                     "date_of_birth" => input.date_of_birth = value,
+                    "date_of_birth_day" | "date_of_birth_month" | "date_of_birth_year" => {
+                        let boxes = dob_boxes.get_or_insert_default();
+                        let i = [
+                            "date_of_birth_day",
+                            "date_of_birth_month",
+                            "date_of_birth_year",
+                        ]
+                        .iter()
+                        .position(|n| *n == other)
+                        .expect("matched above");
+                        boxes[i] = value;
+                        // Kept up to date, so a refusal later in the form still has it.
+                        input.date_of_birth = date_from_boxes(&boxes[0], &boxes[1], &boxes[2]);
+                    }
                     "urgency" => input.urgency = value,
                     "sex" => input.sex = value,
                     "history" => input.history = value,
@@ -271,10 +287,34 @@ async fn read_parts(
     Ok(())
 }
 
+/// The three boxes as YYYY-MM-DD when each is a number; otherwise as typed, for the service to
+/// refuse with its message ("" when all are empty: the date is missing).
+pub fn date_from_boxes(day: &str, month: &str, year: &str) -> String {
+    let (d, m, y) = (day.trim(), month.trim(), year.trim());
+    match (d.parse::<u8>(), m.parse::<u8>(), y.parse::<u16>()) {
+        (Ok(d), Ok(m), Ok(y)) if y >= 1000 => format!("{y:04}-{m:02}-{d:02}"),
+        _ if d.is_empty() && m.is_empty() && y.is_empty() => String::new(),
+        _ => format!("{y}-{m}-{d}"),
+    }
+}
+
 fn human_size(bytes: usize) -> String {
     if bytes >= 1024 * 1024 {
         format!("{} MB", bytes / (1024 * 1024))
     } else {
         format!("{} KB", bytes / 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date_from_boxes;
+
+    #[test]
+    fn three_boxes_make_a_date_and_anything_else_stays_as_typed_for_the_service_to_refuse() {
+        assert_eq!(date_from_boxes("1", "12", "2026"), "2026-12-01");
+        assert_eq!(date_from_boxes(" 31", "2 ", "2026"), "2026-02-31");
+        assert_eq!(date_from_boxes("", "", ""), "");
+        assert_eq!(date_from_boxes("x", "12", "26"), "26-12-x");
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin_pages;
 pub mod api;
 pub mod api_types;
+mod assets;
 pub mod auth;
 pub mod case_form;
 pub mod case_pages;
@@ -99,10 +100,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/topics/{specialty}/{slug}/retire",
             post(admin_pages::retire_topic),
         )
-        .route("/static/app.js", get(pages::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
-        .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/{*path}", get(assets::static_file))
+        .route("/assets/images/{name}", get(assets::icon))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api::router(&uploads))

@@ -164,26 +164,6 @@ pub async fn home(CurrentUser(user): CurrentUser) -> Redirect {
     })
 }
 
-pub async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/app.css"),
-    )
-}
-
-pub async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/app.js"),
-    )
-}
-
 pub async fn not_found() -> AppError {
     AppError::not_found("There is no page at this address.")
 }

@@ -212,6 +212,8 @@ async fn whole_journey_in_a_real_browser() {
     let photo = work.path().join("IMG_0042.JPG");
     std::fs::write(&photo, phone_jpeg(1600, 1200, 6, 42)).unwrap();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/browser");
+    // Only this run's screenshots, so none is mistaken for what the pages look like now.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut shots = Shots { dir, n: 0 };
     let (_driver, port) = start_driver().await;
@@ -265,12 +267,9 @@ async fn whole_journey_in_a_real_browser() {
     );
     click(&gp, "input[name=sex][value=female]").await;
     type_into(&gp, "#nhs_number", "943 476 5919").await;
-    gp.execute(
-        "document.getElementById('date_of_birth').value = '1984-03-27'",
-        vec![],
-    )
-    .await
-    .unwrap();
+    type_into(&gp, "#date_of_birth-day", "27").await;
+    type_into(&gp, "#date_of_birth-month", "3").await;
+    type_into(&gp, "#date_of_birth-year", "1984").await;
     type_into(&gp, "#history", "Changing mole on the back for 3 months.").await;
     type_into(&gp, "#question", "Benign or refer?").await;
     // Photos upload as they are picked: a thumbnail and the quality check come back at once.
@@ -278,7 +277,7 @@ async fn whole_journey_in_a_real_browser() {
     type_into(&gp, "#photo-site-1", "upper back").await;
     gp.wait()
         .for_element(Locator::Css(
-            "[data-slot]:nth-of-type(1) .staged-photo .check-ok",
+            "#photo-1 ~ .photo-feedback .staged-photo .check-ok",
         ))
         .await
         .expect("uploaded and checked as picked");
@@ -287,7 +286,7 @@ async fn whole_journey_in_a_real_browser() {
     std::fs::write(&not_photo, b"these are notes, not a photo").unwrap();
     type_into(&gp, "#photo-2", not_photo.to_str().unwrap()).await;
     gp.wait()
-        .for_element(Locator::Css("[data-slot]:nth-of-type(2) .field-error"))
+        .for_element(Locator::Css("#photo-2 ~ .photo-feedback .field-error"))
         .await
         .expect("refused in its slot");
     // A photo picked by mistake is removed before sending.
@@ -298,12 +297,12 @@ async fn whole_journey_in_a_real_browser() {
         .unwrap();
     gp.wait()
         .for_element(Locator::Css(
-            "[data-slot]:nth-of-type(3) button[data-remove]",
+            "#photo-3 ~ .photo-feedback button[data-remove]",
         ))
         .await
         .unwrap();
     shots.take(&gp, "gp-new-case-filled").await;
-    click(&gp, "[data-slot]:nth-of-type(3) button[data-remove]").await;
+    click(&gp, "#photo-3 ~ .photo-feedback button[data-remove]").await;
     assert_eq!(
         gp.find_all(Locator::Css(".staged-photo"))
             .await
@@ -334,7 +333,14 @@ async fn whole_journey_in_a_real_browser() {
         }
     };
     assert_eq!(kept("#specialty").await, "dermatology");
-    assert_eq!(kept("#date_of_birth").await, "1984-03-27");
+    assert_eq!(
+        (
+            kept("#date_of_birth-day").await,
+            kept("#date_of_birth-month").await,
+            kept("#date_of_birth-year").await
+        ),
+        ("27".into(), "03".into(), "1984".into())
+    );
     assert_eq!(
         kept("#history").await,
         "Changing mole on the back for 3 months."
@@ -345,7 +351,7 @@ async fn whole_journey_in_a_real_browser() {
         .find(Locator::Css("input[name=sex][value=female]:checked"))
         .await
         .is_ok());
-    gp.find(Locator::Css("[data-slot]:nth-of-type(1) .staged-photo img"))
+    gp.find(Locator::Css("#photo-1 ~ .photo-feedback .staged-photo img"))
         .await
         .expect("the uploaded photo is still there");
     shots.take(&gp, "gp-refused-keeps-everything").await;

@@ -248,7 +248,7 @@ async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
     // Never a green "Closed" beside a two-week-wait referral, nor "Advice only".
     assert!(
         seen.contains(
-            r#"<span class="tag status-refer-urgent">Refer today (two-week wait)</span>"#
+            r#"<span class="nhsuk-tag nhsuk-tag--red tag status-refer-urgent">Refer today (two-week wait)</span>"#
         ),
         "{seen}"
     );
@@ -350,6 +350,11 @@ async fn web_form_errors_are_shown_on_the_form(stack: Stack) {
     let html = r.text().await.unwrap();
     assert!(html.contains("There is a problem"));
     assert!(html.contains("An NHS number has 10 digits"), "{html}");
+    // The error is also at its field, as the NHS.UK design system shows it.
+    assert!(
+        html.contains(r#"<span class="nhsuk-error-message field-error" id="nhs_number-error"><span class="nhsuk-u-visually-hidden">Error:</span> An NHS number has 10 digits"#),
+        "{html}"
+    );
     assert!(html.contains("Dermatology needs at least one photo"));
     let bad_photo = web_case_form(&csrf, false).part(
         "photo",
@@ -365,7 +370,8 @@ async fn web_form_errors_are_shown_on_the_form(stack: Stack) {
     // Nothing the GP typed is lost to a refused photo.
     for kept in [
         "value=\"943 476 5919\"",
-        "value=\"1984-03-27\"",
+        "id=\"date_of_birth-day\" name=\"date_of_birth_day\" type=\"text\" inputmode=\"numeric\" autocomplete=\"off\" value=\"27\"",
+        "value=\"1984\"",
         "Itchy lesion &#60;script&#62;",
         "Benign?",
         "<option value=\"dermatology\" selected",

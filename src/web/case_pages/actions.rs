@@ -12,7 +12,7 @@ use super::Empty;
 use crate::service::AppState;
 use crate::service::{cases, FieldError, ServiceError};
 use crate::web::auth::CurrentUser;
-use crate::web::case_form;
+use crate::web::case_form::{self, date_from_boxes};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppResult;
 
@@ -149,17 +149,6 @@ pub struct ReferralMadeForm {
     reference: String,
 }
 
-/// The three boxes as YYYY-MM-DD when each is a number; otherwise as typed, for the service to
-/// refuse with its message ("" when all are empty: the date is missing).
-fn date_from_boxes(day: &str, month: &str, year: &str) -> String {
-    let (d, m, y) = (day.trim(), month.trim(), year.trim());
-    match (d.parse::<u8>(), m.parse::<u8>(), y.parse::<u16>()) {
-        (Ok(d), Ok(m), Ok(y)) if y >= 1000 => format!("{y:04}-{m:02}-{d:02}"),
-        _ if d.is_empty() && m.is_empty() && y.is_empty() => String::new(),
-        _ => format!("{y}-{m}-{d}"),
-    }
-}
-
 pub async fn referral_made(
     State(state): State<AppState>,
     session: Session,
@@ -190,18 +179,5 @@ pub async fn referral_made(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::date_from_boxes;
-
-    #[test]
-    fn three_boxes_make_a_date_and_anything_else_stays_as_typed_for_the_service_to_refuse() {
-        assert_eq!(date_from_boxes("1", "12", "2026"), "2026-12-01");
-        assert_eq!(date_from_boxes(" 31", "2 ", "2026"), "2026-02-31");
-        assert_eq!(date_from_boxes("", "", ""), "");
-        assert_eq!(date_from_boxes("x", "12", "26"), "26-12-x");
     }
 }

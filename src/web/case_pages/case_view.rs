@@ -27,6 +27,8 @@ struct CaseView {
     specialty: String,
     status: &'static str,
     status_label: &'static str,
+    /// The NHS.UK tag colour of the status.
+    colour: &'static str,
     /// Shown to consultants: the GP answered their request for information.
     gp_replied: bool,
     nhs_number: String,
@@ -248,6 +250,7 @@ pub(super) async fn case_page(
         specialty: specialty_name(&names, &row.specialty),
         status: tag,
         status_label: tag_label,
+        colour: super::tag_colour(tag),
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
         nhs_number: formatted_nhs(&row.nhs_number),
         date_of_birth: patient_age_and_sex(&row, now),

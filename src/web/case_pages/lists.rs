@@ -27,6 +27,8 @@ struct ListRow {
     urgent: bool,
     status: &'static str,
     status_label: &'static str,
+    /// The NHS.UK tag colour of the status.
+    colour: &'static str,
     outcome_label: &'static str,
     two_week_wait: bool,
     referral_overdue: bool,
@@ -86,6 +88,7 @@ pub async fn list(
                 urgent: r.urgency == Urgency::Urgent,
                 status: tag,
                 status_label: tag_label,
+                colour: super::tag_colour(tag),
                 outcome_label: outcome.map_or("", |o| o.label()),
                 two_week_wait: outcome == Some(Outcome::ReferTwoWeekWait),
                 referral_overdue: r.referral_overdue_at(now),

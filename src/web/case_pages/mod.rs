@@ -105,6 +105,18 @@ pub(super) fn patient_age_and_sex(row: &cases::CaseRow, now_ms: i64) -> String {
     }
 }
 
+/// The NHS.UK tag colour for a status tag's word (from [`status_tag`]).
+pub(super) fn tag_colour(word: &str) -> &'static str {
+    match word {
+        "closed" => "green",
+        "refer-urgent" => "red",
+        "refer" | "awaiting_gp" => "orange",
+        "converted" | "referred" => "aqua-green",
+        "claimed" => "blue",
+        _ => "grey",
+    }
+}
+
 /// A case's status tag for `reader`: the word for its CSS class and the label. A referral
 /// outcome is never a green "Closed": the patient still has to be referred (for the two-week
 /// wait, today), or the referral was made.

@@ -24,7 +24,9 @@ use crate::web::uk_time;
 struct FormValues {
     specialty: String,
     nhs_number: String,
-    date_of_birth: String,
+    dob_day: String,
+    dob_month: String,
+    dob_year: String,
     urgency: String,
     sex: String,
     history: String,
@@ -215,10 +217,19 @@ pub(super) fn shows_on_the_form(e: &AppError) -> bool {
 
 impl From<cases::CaseInput> for FormValues {
     fn from(input: cases::CaseInput) -> Self {
+        // Back into the three boxes: "1984-03-27" (or the boxes as typed, "y-m-d").
+        let mut parts = input.date_of_birth.splitn(3, '-');
+        let (year, month, day) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
         FormValues {
             specialty: input.specialty,
             nhs_number: input.nhs_number,
-            date_of_birth: input.date_of_birth,
+            dob_day: day.to_string(),
+            dob_month: month.to_string(),
+            dob_year: year.to_string(),
             urgency: input.urgency,
             sex: input.sex,
             history: input.history,
