@@ -252,6 +252,35 @@ pub async fn practice_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<Pract
         .map_err(Into::into)
 }
 
+/// Cases of the filter with no consultant reply yet and past their target now, by specialty,
+/// practice and submission week: (specialty, practice id, week start, how many).
+pub async fn overdue_unanswered(
+    db: &Db,
+    filter: &Filter<'_>,
+    now_ms: i64,
+) -> DbResult<Vec<(String, String, i64, i64)>> {
+    let (clause, texts) = fact_where(filter);
+    let sql = format!(
+        "SELECT f.specialty, f.practice_id, f.week_start_ms, COUNT(*) AS n FROM case_facts f \
+         WHERE {clause} AND f.first_reply_ms IS NULL AND f.submitted_at_ms + f.target_ms < ${} \
+         GROUP BY f.specialty, f.practice_id, f.week_start_ms",
+        texts.len() + 3
+    );
+    let q = ReportSql { sql, texts };
+    let rows = q.query(filter).bind(now_ms).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("specialty")?,
+                r.try_get("practice_id")?,
+                r.try_get("week_start_ms")?,
+                r.try_get("n")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// Referrals the GP has to make that are past their deadline now, of the filter's cases: a
 /// figure of time rather than of events, so counted from `cases` when the report is read.
 pub async fn referrals_overdue(db: &Db, filter: &Filter<'_>, now_ms: i64) -> DbResult<i64> {

@@ -205,7 +205,10 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
         json!({"cases": 1, "median_ms": ms(5.0), "p90_ms": ms(5.0)}),
         "B waited 5 h for its GP; F is still waiting and not counted"
     );
-    assert_eq!(t["answer_rate_within_target"], 0.7143, "5 of 7");
+    // One denominator for "within target": the answered cases. E, with no reply and past its
+    // 48 h target, is counted apart.
+    assert!(t.get("answer_rate_within_target").is_none());
+    assert_eq!(t["overdue_not_answered"], 1, "E");
     assert_eq!(
         t["outcomes"],
         json!({"manage_in_primary_care": 3, "refer_routine": 1, "refer_urgent": 1, "refer_two_week_wait": 0, "redirect_specialty": 0})
@@ -229,6 +232,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     assert_eq!(w1["first_reply"]["p90_ms"], ms(32.0));
     assert_eq!(w1["first_reply"]["within_target_share"], 0.8);
     assert_eq!(w1["deflection_rate"], 0.5);
+    assert_eq!(w1["overdue_not_answered"], 1, "E, submitted in week 1");
     assert_eq!(weeks[1]["week_start"], "2026-11-30");
     let w2 = &weeks[1]["figures"];
     assert_eq!(w2["submitted"], 1);
@@ -280,7 +284,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
         Value::Null,
         "practices carry counts and rates, not durations"
     );
-    assert_eq!(pa["answer_rate_within_target"], 0.8333);
+    assert_eq!(pa["overdue_not_answered"], 1, "E");
     assert_eq!(pa["deflection_rate"], 0.75);
     assert_eq!(pa["national_pool"], 1);
     assert_eq!(pa["re_presented"], 1);
@@ -385,10 +389,10 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
     );
     assert_eq!(
         lines[1],
-        "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,71.4,3,1,1,0,0,0,0,60.0,1,16.7,1,33.3"
+        "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,1,3,1,1,0,0,0,0,60.0,1,16.7,1,33.3"
     );
     assert!(lines[2].starts_with("week,23/11/2026,Week from 23/11/2026,6,5,4,"));
-    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0.0,0,0,1,0,0,0,0,0.0,0,0.0,0,"));
+    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0,0,0,1,0,0,0,0,0.0,0,0.0,0,"));
     assert_eq!(lines.len(), 1 + 1 + 2 + 2 + 2);
 
     // Every view was audited, with what was asked for.

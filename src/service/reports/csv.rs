@@ -38,7 +38,7 @@ pub const CSV_COLUMNS: &str = "Group,Key,Name,Submitted,Answered,Closed,Waiting 
 Had a request for information,First reply: cases,First reply: median hours,First reply: 90th percentile hours,\
 First reply within target,First reply within target %,Closed: cases,To close: median hours,\
 To close: 90th percentile hours,Closed within target,Closed within target %,Waited for the GP: cases,\
-Waited for the GP: median hours,Waited for the GP: 90th percentile hours,Answered within target % of submitted,\
+Waited for the GP: median hours,Waited for the GP: 90th percentile hours,Overdue and not answered,\
 Managed in primary care,Referred (routine),Referred (urgent),Referred (two-week wait),\
 Redirected to another specialty,Converted into a referral,GP referrals confirmed late,Managed in primary care % of closed,Answered by the national pool,\
 Answered by the national pool %,Came back within 90 days,Came back within 90 days % of managed in primary care";
@@ -74,7 +74,7 @@ fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
         w.map(|w| w.cases.to_string()).unwrap_or_default(),
         hours(w.and_then(|w| w.median_ms)),
         hours(w.and_then(|w| w.p90_ms)),
-        pct(f.answer_rate_within_target),
+        f.overdue_not_answered.to_string(),
         f.outcomes.manage_in_primary_care.to_string(),
         f.outcomes.refer_routine.to_string(),
         f.outcomes.refer_urgent.to_string(),

@@ -61,8 +61,9 @@ pub struct Figures {
     /// Time closed cases spent awaiting the GP, over those that had a request for information;
     /// null for practices.
     pub awaiting_gp: Option<Spread>,
-    /// Answered within target / submitted.
-    pub answer_rate_within_target: Option<f64>,
+    /// No consultant reply yet and past the target, now (not counted in any "within target"
+    /// share, whose denominator is always the answered cases).
+    pub overdue_not_answered: i64,
     /// Closing outcomes.
     pub outcomes: OutcomeCounts,
     /// Referral outcomes the consultant converted: the hospital took the referral on.
@@ -203,7 +204,7 @@ fn figures(c: &Counts, d: Option<DurationLists>) -> Figures {
         first_reply: turnaround(c.answered, c.answered_in_target, first),
         to_close: turnaround(c.closed, c.closed_in_target, close),
         awaiting_gp: waits,
-        answer_rate_within_target: share(c.answered_in_target, c.submitted),
+        overdue_not_answered: 0,
         outcomes: OutcomeCounts {
             manage_in_primary_care: c.manage_in_primary_care,
             refer_routine: c.refer_routine,
@@ -243,6 +244,8 @@ pub struct ReportData {
     /// Every practice: id → (ODS code, name).
     pub practice_names: BTreeMap<String, (String, String)>,
     pub referrals_overdue_now: i64,
+    /// (specialty, practice id, week start, cases) with no reply and past their target now.
+    pub overdue_unanswered: Vec<(String, String, i64, i64)>,
 }
 
 /// Computes the report from its data (pure).
@@ -261,6 +264,17 @@ pub fn compute(
         total.add(&c.counts);
         all.add(c);
     }
+    let overdue = |keep: &dyn Fn(&str, &str, i64) -> bool| -> i64 {
+        data.overdue_unanswered
+            .iter()
+            .filter(|(s, p, w, _)| keep(s, p, *w))
+            .map(|r| r.3)
+            .sum()
+    };
+    let with_overdue = |mut f: Figures, n: i64| {
+        f.overdue_not_answered = n;
+        f
+    };
     let mut by_week = group_cells(cells.iter(), |c| week_start(c.day_ms));
     let mut weeks = Vec::new();
     let mut w = week_start(period.from_ms());
@@ -268,7 +282,10 @@ pub fn compute(
         let (counts, durations) = by_week.remove(&w).unwrap_or_default();
         weeks.push(WeekFigures {
             week_start: fmt_date(w),
-            figures: figures(&counts, Some(durations)),
+            figures: with_overdue(
+                figures(&counts, Some(durations)),
+                overdue(&|_, _, week| week == w),
+            ),
         });
         w += WEEK_MS;
     }
@@ -279,8 +296,11 @@ pub fn compute(
                 .get(&slug)
                 .cloned()
                 .unwrap_or_else(|| slug.clone()),
+            figures: with_overdue(
+                figures(&counts, Some(durations)),
+                overdue(&|s, _, _| s == slug),
+            ),
             key: slug,
-            figures: figures(&counts, Some(durations)),
         })
         .collect();
     specialties.sort_by(|a, b| a.name.cmp(&b.name));
@@ -290,7 +310,10 @@ pub fn compute(
         .map(|p| GroupFigures {
             key: p.ods_code.clone(),
             name: p.name.clone(),
-            figures: figures(&p.counts, None),
+            figures: with_overdue(
+                figures(&p.counts, None),
+                overdue(&|_, id, _| id == p.practice_id),
+            ),
         })
         .collect();
     let (topics, topics_by_practice) = topics(data);
@@ -300,7 +323,7 @@ pub fn compute(
         specialty: specialty.map(str::to_string),
         practice: practice.map(str::to_string),
         generated_at: rfc3339(now_ms),
-        totals: figures(&total, Some(all)),
+        totals: with_overdue(figures(&total, Some(all)), overdue(&|_, _, _| true)),
         gp_referrals_overdue_now: data.referrals_overdue_now,
         weeks,
         specialties,

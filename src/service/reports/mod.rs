@@ -10,7 +10,8 @@
 //! * Median and 90th percentile as spreadsheets compute MEDIAN and PERCENTILE.INC: linear
 //!   interpolation between the closest ranks, rounded to the millisecond.
 //! * Within target: at most the specialty's target for the case's urgency, as it stood when the
-//!   case was submitted. Answer rate within target: answered within target / submitted.
+//!   case was submitted. "Within target" always counts answered cases; the cases with no reply
+//!   that are past their target now are counted apart, as "overdue, not answered".
 //! * Deflection: closed as manage in primary care / closed.
 //! * National pool: cases a consultant on the national pool rota replied to (at reply time).
 //! * Re-presentation: cases closed as manage in primary care after which a case for the same NHS
@@ -61,12 +62,13 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             rdb::specialty_days(db, filter).await
         }
     };
-    let (cells, practices, topics, all_practices, referrals_overdue_now) = tokio::try_join!(
+    let (cells, practices, topics, all_practices, referrals_overdue_now, overdue_unanswered) = tokio::try_join!(
         cells,
         rdb::practice_counts(db, filter),
         rdb::topic_counts(db, filter),
         db::practices::list(db),
-        rdb::referrals_overdue(db, filter, now_ms)
+        rdb::referrals_overdue(db, filter, now_ms),
+        rdb::overdue_unanswered(db, filter, now_ms)
     )?;
     Ok(ReportData {
         cells,
@@ -77,6 +79,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             .map(|p| (p.id, (p.ods_code, p.name)))
             .collect(),
         referrals_overdue_now,
+        overdue_unanswered,
     })
 }
 
