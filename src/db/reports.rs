@@ -9,8 +9,8 @@
 //! * `case_facts`: one row per case, its [`CaseFacts`] and, in `flags`, which figures it counts
 //!   in (bit i = figure i of [`Counts::NAMES`]). The NHS number itself never leaves `cases`.
 //! * `report_specialty_days` and `report_practice_days`: per submission day (UTC) and specialty /
-//!   practice, the sums of the figures; the specialty cells also keep every case's durations as
-//!   text lists, so medians and 90th percentiles stay exact while a year of a large region reads
+//!   practice, the sums of the figures; the cells also keep every case's durations as text
+//!   lists, so medians and 90th percentiles stay exact while a year of a large region reads
 //!   about 6,000 + 73,000 small rows instead of a row per case.
 //!
 //! A report for a period reads the specialty cells (totals, weeks, specialties, percentiles) and
@@ -199,6 +199,36 @@ pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
 pub async fn fact_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
     let facts = facts(db, filter).await?;
     Ok(day_cells(&facts, |f| &f.specialty))
+}
+
+/// Each practice's durations by day (counts left at zero: [`practice_counts`] has them): from
+/// the practice rollup, or from `case_facts` when the report is narrowed.
+pub async fn practice_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
+    if filter.specialty.is_some() || filter.practice_id.is_some() {
+        let facts = facts(db, filter).await?;
+        return Ok(day_cells(&facts, |f| &f.practice_id));
+    }
+    let rows = sqlx::query(
+        "SELECT practice_id, day_ms, first_reply_list, to_close_list, awaiting_gp_list \
+         FROM report_practice_days WHERE day_ms >= $1 AND day_ms < $2",
+    )
+    .bind(filter.from_ms)
+    .bind(filter.to_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DayCell {
+                key: r.try_get("practice_id")?,
+                day_ms: r.try_get("day_ms")?,
+                counts: Counts::default(),
+                first_reply_ms: parse_list(r.try_get::<&str, _>("first_reply_list")?),
+                to_close_ms: parse_list(r.try_get::<&str, _>("to_close_list")?),
+                awaiting_gp_ms: parse_list(r.try_get::<&str, _>("awaiting_gp_list")?),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,8 +426,7 @@ fn list(values: &[i64]) -> String {
     values.iter().map(|v| format!(",{v}")).collect()
 }
 
-/// Adds `delta` (and, for the specialty, the durations) to the day cells of a case's specialty
-/// and practice.
+/// Adds `delta` and the durations to the day cells of a case's specialty and practice.
 pub async fn add_to_days(
     tx: &mut Tx<'_>,
     facts: &CaseFacts,
@@ -439,8 +468,9 @@ impl Rollup {
 
     fn lists(self) -> &'static [&'static str] {
         match self {
-            Rollup::Specialty => &["first_reply_list", "to_close_list", "awaiting_gp_list"],
-            Rollup::Practice => &[],
+            Rollup::Specialty | Rollup::Practice => {
+                &["first_reply_list", "to_close_list", "awaiting_gp_list"]
+            }
         }
     }
 }

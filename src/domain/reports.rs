@@ -286,7 +286,8 @@ impl Counts {
     /// The figure set the stored flags and day tables were made with: when the code's differs,
     /// they are rebuilt from the facts.
     pub fn definition() -> String {
-        Self::NAMES.join(",")
+        // The suffix names what else the rebuild fills: practice cells keep durations (0014).
+        format!("{};practice-durations", Self::NAMES.join(","))
     }
 }
 

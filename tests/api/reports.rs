@@ -279,10 +279,14 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
         (&json!(6), &json!(5), &json!(4))
     );
     assert_eq!(pa["first_reply"]["within_target"], 5);
+    // Medians for practices as for specialties: A's first replies (h) are 1, 2, 2, 4, 5 (D, at
+    // 50 h, is B's): median 2, p90 at rank 3.6: 4 + 0.6 × 1.
     assert_eq!(
-        pa["first_reply"]["median_ms"],
-        Value::Null,
-        "practices carry counts and rates, not durations"
+        (
+            &pa["first_reply"]["median_ms"],
+            &pa["first_reply"]["p90_ms"]
+        ),
+        (&ms(2.0), &ms(4.6))
     );
     assert_eq!(pa["overdue_not_answered"], 1, "E");
     assert_eq!(pa["deflection_rate"], 0.75);
@@ -392,7 +396,7 @@ async fn figures_match_hand_computed_expectations(stack: Stack) {
         "total,all,All cases in the period,7,6,5,1,2,6,3.00,27.50,5,83.3,5,5.00,39.60,4,80.0,1,5.00,5.00,1,3,1,1,0,0,0,0,60.0,1,16.7,1,33.3"
     );
     assert!(lines[2].starts_with("week,23/11/2026,Week from 23/11/2026,6,5,4,"));
-    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,,,0,0.0,1,,,0,0.0,,,,0,0,0,1,0,0,0,0,0.0,0,0.0,0,"));
+    assert!(lines.contains(&"practice,B82002,Practice B82002,1,1,1,0,0,1,50.00,50.00,0,0.0,1,50.00,50.00,0,0.0,0,,,0,0,0,1,0,0,0,0,0.0,0,0.0,0,"), "{lines:?}");
     assert_eq!(lines.len(), 1 + 1 + 2 + 2 + 2);
 
     // Every view was audited, with what was asked for.

@@ -26,7 +26,7 @@ pub struct Spread {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Turnaround {
     pub cases: i64,
-    /// Null where the breakdown has no durations (practices) or there are no cases.
+    /// Null when there are no cases with this duration.
     pub median_ms: Option<i64>,
     pub p90_ms: Option<i64>,
     pub within_target: i64,
@@ -58,8 +58,7 @@ pub struct Figures {
     pub first_reply: Turnaround,
     /// Submission to close, without the time awaiting the GP.
     pub to_close: Turnaround,
-    /// Time closed cases spent awaiting the GP, over those that had a request for information;
-    /// null for practices.
+    /// Time closed cases spent awaiting the GP, over those that had a request for information.
     pub awaiting_gp: Option<Spread>,
     /// No consultant reply yet and past the target, now (not counted in any "within target"
     /// share, whose denominator is always the answered cases).
@@ -240,6 +239,8 @@ fn group_cells<'a, K: Ord>(
 pub struct ReportData {
     pub cells: Vec<DayCell>,
     pub practices: Vec<rdb::PracticeCounts>,
+    /// Each practice's durations by day (key: practice id).
+    pub practice_days: Vec<DayCell>,
     pub topics: Vec<rdb::TopicCount>,
     /// Every practice: id → (ODS code, name).
     pub practice_names: BTreeMap<String, (String, String)>,
@@ -304,6 +305,7 @@ pub fn compute(
         })
         .collect();
     specialties.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut practice_durations = group_cells(data.practice_days.iter(), |c| c.key.clone());
     let practices = data
         .practices
         .iter()
@@ -311,7 +313,15 @@ pub fn compute(
             key: p.ods_code.clone(),
             name: p.name.clone(),
             figures: with_overdue(
-                figures(&p.counts, None),
+                figures(
+                    &p.counts,
+                    Some(
+                        practice_durations
+                            .remove(&p.practice_id)
+                            .map(|(_, d)| d)
+                            .unwrap_or_default(),
+                    ),
+                ),
                 overdue(&|_, id, _| id == p.practice_id),
             ),
         })

@@ -62,9 +62,18 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             rdb::specialty_days(db, filter).await
         }
     };
-    let (cells, practices, topics, all_practices, referrals_overdue_now, overdue_unanswered) = tokio::try_join!(
+    let (
+        cells,
+        practices,
+        practice_days,
+        topics,
+        all_practices,
+        referrals_overdue_now,
+        overdue_unanswered,
+    ) = tokio::try_join!(
         cells,
         rdb::practice_counts(db, filter),
+        rdb::practice_days(db, filter),
         rdb::topic_counts(db, filter),
         db::practices::list(db),
         rdb::referrals_overdue(db, filter, now_ms),
@@ -73,6 +82,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
     Ok(ReportData {
         cells,
         practices,
+        practice_days,
         topics,
         practice_names: all_practices
             .into_iter()
