@@ -103,6 +103,11 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/photo-viewer.js", get(pages::photo_viewer_script))
+        .route(
+            "/static/photo-viewer.css",
+            get(pages::photo_viewer_stylesheet),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api::router(&uploads))

@@ -184,6 +184,27 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
+/// The photo viewer and the consultant's photos-beside-the-form layout (photo and case pages).
+pub async fn photo_viewer_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/photo-viewer.js"),
+    )
+}
+
+pub async fn photo_viewer_stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/photo-viewer.css"),
+    )
+}
+
 pub async fn not_found() -> AppError {
     AppError::not_found("There is no page at this address.")
 }
