@@ -23,6 +23,16 @@ const STATIC: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/nhsuk-init.js"),
     ),
     (
+        "photo-viewer.js",
+        JS,
+        include_bytes!("../../static/photo-viewer.js"),
+    ),
+    (
+        "photo-viewer.css",
+        CSS,
+        include_bytes!("../../static/photo-viewer.css"),
+    ),
+    (
         "vendor/nhsuk-frontend/nhsuk-frontend.min.css",
         CSS,
         include_bytes!("../../static/vendor/nhsuk-frontend/nhsuk-frontend.min.css"),

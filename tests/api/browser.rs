@@ -1,6 +1,7 @@
 //! The whole journey in a real headless Chromium (Debian's chromium + chromium-driver):
-//! a GP on a phone-sized screen submits a dermatology case with a photo, a consultant at a
-//! desktop claims it, looks at the full-size photo, asks for more information, the GP answers,
+//! a GP on a phone-sized screen submits a dermatology case with a site view and a close-up, a
+//! consultant at a desktop claims it, sees the photos beside the reply form, zooms, pans and
+//! moves between them in the photo viewer, asks for more information, the GP answers,
 //! the consultant closes it and the GP reads the advice. Screenshots of every step are saved
 //! under target/test-artifacts/browser/ for people to look at.
 
@@ -10,6 +11,10 @@ use std::time::Duration;
 
 use aghub::clock::Clock;
 use aghub::domain::Role;
+use fantoccini::actions::{
+    InputSource, MouseActions, PointerAction, WheelAction, WheelActions, MOUSE_BUTTON_LEFT,
+};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::helpers::{phone_jpeg, Backends, Stack, TestApp, PASSWORD};
@@ -192,6 +197,95 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Waits until the JavaScript expression is true (a page's script ran, an image loaded).
+async fn wait_until(c: &Client, expr: &str) {
+    for _ in 0..100 {
+        let done = c.execute(&format!("return !!({expr});"), vec![]).await;
+        if done.is_ok_and(|v| v == true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let at = c
+        .execute(
+            "return location.href + ', focus on ' + document.activeElement.outerHTML.slice(0, 200)",
+            vec![],
+        )
+        .await;
+    panic!("still not true after 10 s: {expr} (at {at:?})");
+}
+
+async fn mouse(c: &Client, moves: impl FnOnce(MouseActions) -> MouseActions) {
+    c.perform_actions(moves(MouseActions::new("mouse".into())))
+        .await
+        .unwrap();
+}
+
+/// The photo viewer as the consultant sees it; boxes are [left, top, width, height] in the window.
+#[derive(Debug, serde::Deserialize)]
+struct Viewer {
+    zoom: f64,
+    /// Which copy is shown: "display" or "full".
+    source: String,
+    /// Inside the frame's border.
+    frame: [f64; 4],
+    img: [f64; 4],
+    /// The frame ends above the bottom of the window, and the page is no wider than it.
+    in_window: bool,
+    /// The frame has scrollbars.
+    scrolls: bool,
+    focused: bool,
+}
+
+async fn viewer(c: &Client) -> Viewer {
+    let state = c
+        .execute(
+            "const v = document.querySelector('.photo-viewer'), f = v.querySelector('.photo-frame');\
+             const fr = f.getBoundingClientRect(), ir = f.querySelector('img').getBoundingClientRect();\
+             return { zoom: Number(v.dataset.zoom), source: v.dataset.source,\
+               frame: [fr.left + f.clientLeft, fr.top + f.clientTop, f.clientWidth, f.clientHeight],\
+               img: [ir.left, ir.top, ir.width, ir.height],\
+               in_window: fr.bottom <= window.innerHeight\
+                 && document.documentElement.scrollWidth <= window.innerWidth,\
+               scrolls: f.scrollWidth > f.clientWidth || f.scrollHeight > f.clientHeight,\
+               focused: document.activeElement === f };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(state).unwrap()
+}
+
+impl Viewer {
+    /// The whole photo is in view: inside the frame, touching two of its sides, no scrolling.
+    fn assert_fitted(&self, when: &str) {
+        let ([fx, fy, fw, fh], [ix, iy, iw, ih]) = (self.frame, self.img);
+        assert!(
+            self.zoom == 1.0
+                && ix >= fx - 0.5
+                && iy >= fy - 0.5
+                && ix + iw <= fx + fw + 0.5
+                && iy + ih <= fy + fh + 0.5
+                && ((iw - fw).abs() < 1.0 || (ih - fh).abs() < 1.0)
+                && self.in_window
+                && !self.scrolls,
+            "{when}: the photo is not fitted to the window: {self:?}"
+        );
+    }
+
+    /// The point of the photo that was under `at` (in `before`) is still there, within 2 pixels.
+    fn assert_kept(&self, before: &Viewer, at: (f64, f64)) {
+        let [bx, by, bw, bh] = before.img;
+        let (u, v) = ((at.0 - bx) / bw, (at.1 - by) / bh);
+        let [x, y, w, h] = self.img;
+        let now = (x + u * w, y + v * h);
+        assert!(
+            (now.0 - at.0).abs() < 2.0 && (now.1 - at.1).abs() < 2.0,
+            "the point under the pointer moved from {at:?} to {now:?}: {before:?} -> {self:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_journey_in_a_real_browser() {
     let backends = Backends::new(Stack::SqliteFs).await;
@@ -211,6 +305,8 @@ async fn whole_journey_in_a_real_browser() {
     let work = tempfile::tempdir().unwrap();
     let photo = work.path().join("IMG_0042.JPG");
     std::fs::write(&photo, phone_jpeg(1600, 1200, 6, 42)).unwrap();
+    let close_up = work.path().join("IMG_0043.JPG");
+    std::fs::write(&close_up, phone_jpeg(1800, 2400, 1, 43)).unwrap();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/browser");
     // Only this run's screenshots, so none is mistaken for what the pages look like now.
     let _ = std::fs::remove_dir_all(&dir);
@@ -311,6 +407,21 @@ async fn whole_journey_in_a_real_browser() {
         1,
         "the removed photo is gone from the form"
     );
+    // The close-up instead, larger than the display copy (its long edge is over 1600 pixels).
+    type_into(&gp, "#photo-3", close_up.to_str().unwrap()).await;
+    gp.find(Locator::Css("#photo-kind-3"))
+        .await
+        .unwrap()
+        .select_by_value("close_up")
+        .await
+        .unwrap();
+    type_into(&gp, "#photo-site-3", "upper back").await;
+    gp.wait()
+        .for_element(Locator::Css(
+            "#photo-3 ~ .photo-feedback .staged-photo .check-ok",
+        ))
+        .await
+        .expect("the close-up uploaded and checked as picked");
     // A mistyped NHS number: refused, and nothing the GP typed or uploaded is lost.
     let nhs = gp.find(Locator::Css("#nhs_number")).await.unwrap();
     nhs.clear().await.unwrap();
@@ -368,8 +479,8 @@ async fn whole_journey_in_a_real_browser() {
     let page = text(&gp).await;
     assert!(page.contains("NHS 943 476 5919"), "{page}");
     assert!(
-        page.contains("Site view, upper back"),
-        "the photo went with the case: {page}"
+        page.contains("Site view, upper back") && page.contains("Close-up, upper back"),
+        "the photos went with the case: {page}"
     );
     assert!(
         page.contains("born 27 March 1984 (42 years), Female"),
@@ -393,21 +504,224 @@ async fn whole_journey_in_a_real_browser() {
         .for_element(Locator::Css("#advice"))
         .await
         .unwrap();
-    assert!(text(&doc).await.contains("You have claimed this case"));
-    click(&doc, ".photo-grid a").await;
-    doc.wait()
-        .for_element(Locator::Css(".photo-frame img"))
+    // The confirmation is in view without scrolling, and has focus.
+    wait_until(
+        &doc,
+        "document.activeElement.matches('[data-focus-on-load]')",
+    )
+    .await;
+    let claimed = doc
+        .execute(
+            "const c = document.activeElement, r = c.getBoundingClientRect();\
+             return r.top >= 0 && r.bottom <= window.innerHeight \
+               && c.textContent.includes('You have claimed this case');",
+            vec![],
+        )
         .await
         .unwrap();
+    assert_eq!(
+        claimed, true,
+        "the claim's confirmation is on screen in a 1280×900 window"
+    );
+    // Photos beside the reply form, the site view and the close-up side by side.
+    let desk = doc
+        .execute(
+            "const box = s => document.querySelector(s).getBoundingClientRect();\
+             const photos = box('.case-photos'), reply = box('.case-reply');\
+             const shown = [...document.querySelectorAll('.photo-preview figure:not([hidden]) img')]\
+               .map(i => i.getBoundingClientRect());\
+             return { beside: photos.right <= reply.left && photos.top < reply.bottom \
+                        && reply.top < photos.bottom && photos.top < window.innerHeight,\
+                      pair: shown.length === 2 && shown[0].right <= shown[1].left \
+                        && Math.abs(shown[0].top - shown[1].top) < 1 };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        desk,
+        serde_json::json!({ "beside": true, "pair": true }),
+        "photos beside the reply form, site view and close-up side by side"
+    );
+    shots.take(&doc, "consultant-case-desktop").await;
+    // A thumbnail shows its photo in the larger view, without leaving the page.
+    click(&doc, ".photo-grid li:nth-child(2) a").await;
+    wait_until(&doc, "document.activeElement.closest('.photo-preview')").await;
+    assert_eq!(doc.current_url().await.unwrap().path(), case_path);
+
+    // On a phone the same page stays one column, with no larger view.
+    sign_in(&gp, &base, "derm@h.example").await;
+    gp.goto(&format!("{base}{case_path}")).await.unwrap();
+    let phone = gp
+        .execute(
+            "document.querySelector('.case-photos').scrollIntoView();\
+             const photos = document.querySelector('.case-photos').getBoundingClientRect();\
+             return { fits: document.documentElement.scrollWidth <= window.innerWidth,\
+               preview: getComputedStyle(document.querySelector('.photo-preview')).display,\
+               above: photos.bottom <= document.querySelector('.case-reply').getBoundingClientRect().top };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        phone,
+        serde_json::json!({ "fits": true, "preview": "none", "above": true }),
+        "the photos above the reply form, nothing wider than the phone"
+    );
+    shots.take(&gp, "consultant-case-phone").await;
+    sign_out(&gp).await;
+
+    // The photo viewer opens fitted to the window.
+    click(&doc, ".photo-preview figure:not([hidden]) a").await;
+    wait_until(&doc, "document.querySelector('.photo-viewer[data-zoom]')").await;
+    wait_until(&doc, "document.querySelector('.photo-frame img').complete").await;
     let natural: f64 = doc
-        .execute("const i = document.querySelector('.photo-frame img'); return i.complete ? i.naturalWidth : -1", vec![])
+        .execute(
+            "return document.querySelector('.photo-frame img').naturalWidth",
+            vec![],
+        )
         .await
         .unwrap()
         .as_f64()
         .unwrap();
-    assert_eq!(natural, 1600.0, "the full-size, upright photo is shown");
-    click(&doc, "label[for=zoom]").await;
+    assert_eq!(natural, 1600.0, "the upright photo is shown");
+    let fitted = viewer(&doc).await;
+    fitted.assert_fitted("opened");
+    assert!(
+        fitted.focused,
+        "the viewer has focus, so its keys work at once"
+    );
+    shots.take(&doc, "consultant-photo-fitted").await;
+    // A click off-centre zooms in a step, keeping the point clicked under the pointer.
+    let [fx, fy, fw, fh] = fitted.frame;
+    let at = ((fx + fw / 2.0).round(), (fy + fh / 4.0).round());
+    mouse(&doc, |m| {
+        m.then(PointerAction::MoveTo {
+            duration: None,
+            x: at.0,
+            y: at.1,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        })
+    })
+    .await;
+    let zoomed = viewer(&doc).await;
+    assert_eq!(zoomed.zoom, 1.5, "one step in: {zoomed:?}");
+    zoomed.assert_kept(&fitted, at);
+    // Scrolling the wheel up zooms another step, around the point under the pointer.
+    let at = ((fx + fw / 2.0 + 150.0).round(), (fy + fh * 0.6).round());
+    let mut wheel = WheelActions::new("wheel".into());
+    wheel.push(WheelAction::Scroll {
+        duration: None,
+        x: at.0 as i64,
+        y: at.1 as i64,
+        delta_x: 0,
+        delta_y: -120,
+    });
+    doc.perform_actions(wheel).await.unwrap();
+    let wheeled = viewer(&doc).await;
+    assert_eq!(wheeled.zoom, 2.0, "another step in: {wheeled:?}");
+    wheeled.assert_kept(&zoomed, at);
     shots.take(&doc, "consultant-photo-zoomed").await;
+    // Dragging moves the photo with the pointer, and is not a click.
+    mouse(&doc, |m| {
+        m.then(PointerAction::MoveTo {
+            duration: None,
+            x: fx + fw / 2.0,
+            y: fy + fh / 2.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(300)),
+            x: 150.0,
+            y: 100.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        })
+    })
+    .await;
+    let panned = viewer(&doc).await;
+    assert_eq!(panned.zoom, 2.0, "a drag does not zoom: {panned:?}");
+    let moved = (
+        panned.img[0] - wheeled.img[0],
+        panned.img[1] - wheeled.img[1],
+    );
+    assert!(
+        (moved.0 - 150.0).abs() < 2.0 && (moved.1 - 100.0).abs() < 2.0,
+        "the photo moved with the pointer: {moved:?}"
+    );
+    shots.take(&doc, "consultant-photo-panned").await;
+    // Keys: the arrow keys move around the photo, 0 fits it again.
+    let frame = doc.find(Locator::Css(".photo-frame")).await.unwrap();
+    frame.send_keys(&Key::Down.to_string()).await.unwrap();
+    let down = viewer(&doc).await;
+    assert!(
+        down.img[1] < panned.img[1] - 20.0,
+        "↓ shows more of the bottom: {down:?}"
+    );
+    frame.send_keys("0").await.unwrap();
+    viewer(&doc).await.assert_fitted("after 0");
+    // ] goes to the next photo: the close-up, whose full-size copy is loaded once zoomed past
+    // the display copy's pixels.
+    frame.send_keys("]").await.unwrap();
+    doc.wait()
+        .for_element(Locator::Css("a[rel=prev]"))
+        .await
+        .expect("the next photo's page");
+    assert!(text(&doc).await.contains("Photo 2 of 2"));
+    wait_until(&doc, "document.querySelector('.photo-frame img').complete").await;
+    let close = viewer(&doc).await;
+    close.assert_fitted("the close-up opened");
+    assert_eq!(close.source, "display");
+    // Zoomed in step by step: the display copy (1200 pixels wide) until it would be stretched.
+    let frame = doc.find(Locator::Css(".photo-frame")).await.unwrap();
+    loop {
+        frame.send_keys("+").await.unwrap();
+        let step = viewer(&doc).await;
+        if step.img[2] > 1200.0 {
+            break;
+        }
+        assert_eq!(step.source, "display", "{step:?}");
+        assert!(
+            step.zoom < 8.0,
+            "the display copy was never stretched: {step:?}"
+        );
+    }
+    wait_until(
+        &doc,
+        "document.querySelector('.photo-viewer').dataset.source === 'full'",
+    )
+    .await;
+    let full: f64 = doc
+        .execute(
+            "return document.querySelector('.photo-frame img').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(full, 1800.0, "the full-size close-up");
+    shots.take(&doc, "consultant-close-up-full-size").await;
+    // [ goes back to the previous photo.
+    doc.find(Locator::Css(".photo-frame"))
+        .await
+        .unwrap()
+        .send_keys("[")
+        .await
+        .unwrap();
+    doc.wait()
+        .for_element(Locator::Css("a[rel=next]"))
+        .await
+        .expect("the previous photo's page");
+    assert!(text(&doc).await.contains("Photo 1 of 2"));
     doc.goto(&format!("{base}{case_path}")).await.unwrap();
     type_into(&doc, "#advice", "Please send a dermoscopic image.").await;
     click(&doc, "input[value=request_information]").await;

@@ -24,7 +24,8 @@ pub async fn claim(
 ) -> AppResult<Redirect> {
     let id = cases::case_id(&id)?;
     cases::claim(&state, &user, &id).await?;
-    Ok(Redirect::to(&format!("/cases/{id}?claimed=1#reply")))
+    // Opens at the confirmation: browsers scroll to it, and focus it as it is focusable.
+    Ok(Redirect::to(&format!("/cases/{id}?claimed=1#claimed")))
 }
 
 pub async fn release(

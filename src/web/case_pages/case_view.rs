@@ -78,6 +78,11 @@ struct PhotoView {
     width: i64,
     height: i64,
     warnings: Vec<&'static str>,
+    /// The photo shown beside it in the consultant's larger view: the site view for the
+    /// close-up, and the other way round.
+    pair: Option<String>,
+    /// Shown in the consultant's larger view when the page opens.
+    preview: bool,
 }
 
 struct MessageView {
@@ -199,11 +204,32 @@ pub(super) async fn case_page(
         row.urgent_target_ms,
     );
     let (photos, messages) = cases::photos_and_messages(state, &row, true).await?;
+    // A site view and a close-up (the first of each) are looked at together, side by side.
+    let first_of = |kind| {
+        photos
+            .iter()
+            .find(|p| p.kind == Some(kind))
+            .map(|p| p.id.clone())
+    };
+    let pair = first_of(PhotoKind::Site).zip(first_of(PhotoKind::CloseUp));
     let photos = photos
         .into_iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let codes: Vec<String> = serde_json::from_str(&p.warnings).unwrap_or_default();
+            let other = pair.as_ref().and_then(|(site, close_up)| {
+                if p.id == *site {
+                    Some(close_up.clone())
+                } else if p.id == *close_up {
+                    Some(site.clone())
+                } else {
+                    None
+                }
+            });
             PhotoView {
+                // The pair when there is one, else the first photo.
+                preview: other.is_some() || (pair.is_none() && i == 0),
+                pair: other,
                 caption: caption(p.kind, p.body_site.as_deref()),
                 id: p.id,
                 width: p.width,
