@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the service.
     Serve {
-        /// First seed a demo world (idempotent) and print its logins.
+        /// First seed a demo world with six months of history (once) and print its logins.
         #[arg(long)]
         demo: bool,
     },
@@ -176,6 +176,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let logins = demo::seed(app.state())
                     .await
                     .context("seeding the demo world")?;
+                demo::seed_history(app.state(), demo::HistorySize::SIX_MONTHS)
+                    .await
+                    .context("seeding the demo world's history")?;
                 demo::print_logins(&logins, app.local_addr());
             }
             tracing::info!(address = %app.local_addr(), "aghub is listening");

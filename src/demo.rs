@@ -1,4 +1,9 @@
-//! `aghub serve --demo`: a small world to click through, created once and left alone after.
+//! `aghub serve --demo`: a small world to click through, created once and left alone after;
+//! then, once, months of its history for the reports ([`seed_history`]).
+
+mod history;
+
+pub use history::{seed_history, HistorySize};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +40,10 @@ struct DemoUser {
 const PRACTICES: &[(&str, &str)] = &[
     ("Y00001", "Riverside Medical Centre"),
     ("Y00002", "Hillview Surgery"),
+    ("Y00003", "Meadowbank Health Centre"),
+    ("Y00004", "Castlegate Surgery"),
+    ("Y00005", "Northfield Family Practice"),
+    ("Y00006", "St Luke's Medical Practice"),
 ];
 
 const USERS: &[DemoUser] = &[
@@ -64,6 +73,42 @@ const USERS: &[DemoUser] = &[
         specialties: &[],
         rota: None,
         detail: "GP, Hillview Surgery",
+    },
+    DemoUser {
+        email: "nadia.rahman@meadowbank.example",
+        name: "Dr Nadia Rahman",
+        role: Role::Gp,
+        practice: Some("Y00003"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Meadowbank Health Centre",
+    },
+    DemoUser {
+        email: "owen.price@castlegate.example",
+        name: "Dr Owen Price",
+        role: Role::Gp,
+        practice: Some("Y00004"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Castlegate Surgery",
+    },
+    DemoUser {
+        email: "grace.liu@northfield.example",
+        name: "Dr Grace Liu",
+        role: Role::Gp,
+        practice: Some("Y00005"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, Northfield Family Practice",
+    },
+    DemoUser {
+        email: "michael.obrien@stlukes.example",
+        name: "Dr Michael O'Brien",
+        role: Role::Gp,
+        practice: Some("Y00006"),
+        specialties: &[],
+        rota: None,
+        detail: "GP, St Luke's Medical Practice",
     },
     DemoUser {
         email: "fiona.reid@hospital.example",
@@ -118,6 +163,20 @@ const USERS: &[DemoUser] = &[
         specialties: &["rheumatology"],
         rota: Some(Pool::Local),
         detail: "Rheumatologist, local rota this week",
+    },
+    DemoUser {
+        email: "daniel.osei@national.example",
+        name: "Dr Daniel Osei",
+        role: Role::Consultant,
+        practice: None,
+        specialties: &[
+            "cardiology",
+            "gastroenterology",
+            "general-surgery",
+            "rheumatology",
+        ],
+        rota: Some(Pool::National),
+        detail: "National pool (cardiology, gastro, surgery, rheumatology) this week",
     },
     DemoUser {
         email: "jo.walker@icb.example",
@@ -247,20 +306,22 @@ fn demo_photo_dir() -> PathBuf {
 
 /// Every demo photo, read before anything is seeded so a missing folder changes nothing.
 async fn read_demo_photos() -> anyhow::Result<HashMap<&'static str, Vec<u8>>> {
-    let dir = demo_photo_dir();
     let mut photos = HashMap::new();
     for name in CASES.iter().flat_map(|c| c.photos.iter().map(|p| p.0)) {
-        let path = dir.join(name);
-        let bytes = tokio::fs::read(&path).await.with_context(|| {
-            format!(
-                "reading the demo photo {} (the demo needs the sample-images/ folder of the \
-                 source tree: run from the checkout or set AGHUB_DEMO_PHOTOS to that folder)",
-                path.display()
-            )
-        })?;
-        photos.insert(name, bytes);
+        photos.insert(name, read_demo_photo(name).await?);
     }
     Ok(photos)
+}
+
+async fn read_demo_photo(name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = demo_photo_dir().join(name);
+    tokio::fs::read(&path).await.with_context(|| {
+        format!(
+            "reading the demo photo {} (the demo needs the sample-images/ folder of the \
+             source tree: run from the checkout or set AGHUB_DEMO_PHOTOS to that folder)",
+            path.display()
+        )
+    })
 }
 
 const CASES: &[DemoCase] = &[

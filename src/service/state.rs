@@ -70,6 +70,15 @@ impl AppState {
         self.clock.now_ms()
     }
 
+    /// The same state (storage, limits, settings) reading another clock: the demo's history
+    /// runs the use cases at past times.
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
+    }
+
     /// Runs CPU-heavy work off the async runtime, at most one task per core at a time,
     /// inside the caller's tracing span.
     pub async fn run_blocking<T, F>(&self, work: F) -> anyhow::Result<T>

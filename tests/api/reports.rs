@@ -27,6 +27,7 @@ on_both_stacks!(
     admins_add_rename_and_retire_topics,
     existing_free_text_tags_are_mapped_or_moved_out_of_reports,
     the_demo_world_replies_with_list_topics,
+    the_demo_history_gives_a_commissioner_weeks_of_figures,
 );
 
 const H: i64 = 3_600_000;
@@ -420,19 +421,27 @@ fn normalised(mut cells: Vec<DayCell>) -> Vec<DayCell> {
 }
 
 /// Every case's facts as the domain's rules make them from the audit trail alone: each
-/// `case.created`, `case.replied` (its outcome and rota pool) `case.responded` and `case.referral_made`, in order.
+/// `case.created` (its specialty and urgency), `case.replied` (its outcome, rota pool and any
+/// redirect), `case.responded` and `case.referral_made`, in order. A new case is a return of the
+/// patient's earlier cases in the specialty they are in at that moment (after any redirect).
 async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
     use sqlx::Row;
+    let targets: std::collections::HashMap<String, (i64, i64)> = aghub::db::specialties::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.slug, (s.routine_target_ms, s.urgent_target_ms)))
+        .collect();
     let rows = sqlx::query(
-        "SELECT a.action, a.case_id, a.at_ms, a.detail, c.practice_id, c.specialty, c.urgency, \
-         c.nhs_number, CASE c.urgency WHEN 'urgent' THEN s.urgent_target_ms ELSE s.routine_target_ms END AS target_ms \
-         FROM audit_events a JOIN cases c ON c.id = a.case_id JOIN specialties s ON s.slug = c.specialty \
+        "SELECT a.action, a.case_id, a.at_ms, a.detail, c.practice_id, c.nhs_number \
+         FROM audit_events a JOIN cases c ON c.id = a.case_id \
          WHERE a.action IN ('case.created', 'case.replied', 'case.responded', 'case.referral_made') ORDER BY a.at_ms, a.id",
     )
     .fetch_all(db.pool())
     .await
     .unwrap();
-    let mut facts: Vec<(String, CaseFacts)> = Vec::new();
+    // (patient, the specialty the case is in now, facts)
+    let mut facts: Vec<(String, String, CaseFacts)> = Vec::new();
     for r in rows {
         let action: String = r.get("action");
         let case_id: String = r.get("case_id");
@@ -443,24 +452,29 @@ async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
         let event = match action.as_str() {
             "case.created" => {
                 let patient: String = r.get("nhs_number");
-                let specialty: String = r.get("specialty");
-                for (p, f) in &mut facts {
-                    if *p == patient && f.specialty == specialty {
+                let specialty = detail["specialty"].as_str().unwrap().to_string();
+                for (p, now_in, f) in &mut facts {
+                    if *p == patient && *now_in == specialty {
                         f.apply(&CaseEvent::PatientReturned { at_ms });
                     }
                 }
-                let urgency: String = r.get("urgency");
-                facts.push((
-                    patient,
-                    CaseFacts::submitted(
-                        &case_id,
-                        r.get("practice_id"),
-                        &specialty,
-                        urgency.parse().unwrap(),
-                        r.get("target_ms"),
-                        at_ms,
-                    ),
-                ));
+                let urgency: aghub::domain::Urgency =
+                    detail["urgency"].as_str().unwrap().parse().unwrap();
+                let (routine, urgent) = targets[&specialty];
+                let target = if urgency == aghub::domain::Urgency::Urgent {
+                    urgent
+                } else {
+                    routine
+                };
+                let f = CaseFacts::submitted(
+                    &case_id,
+                    r.get("practice_id"),
+                    &specialty,
+                    urgency,
+                    target,
+                    at_ms,
+                );
+                facts.push((patient, specialty, f));
                 continue;
             }
             "case.replied" => CaseEvent::Replied {
@@ -473,24 +487,31 @@ async fn replay_audit_trail(db: &aghub::db::Db) -> Vec<CaseFacts> {
             "case.referral_made" => CaseEvent::ReferralMade { at_ms },
             _ => CaseEvent::Responded { at_ms },
         };
-        let (_, f) = facts
+        let (_, now_in, f) = facts
             .iter_mut()
-            .find(|(_, f)| f.case_id == case_id)
+            .find(|(_, _, f)| f.case_id == case_id)
             .expect("created before its other events");
+        if let Some(to) = detail["redirect_to"].as_str() {
+            *now_in = to.to_string();
+        }
         f.apply(&event);
     }
-    let mut facts: Vec<CaseFacts> = facts.into_iter().map(|(_, f)| f).collect();
+    let mut facts: Vec<CaseFacts> = facts.into_iter().map(|(_, _, f)| f).collect();
     facts.sort_by(|a, b| a.case_id.cmp(&b.case_id));
     facts
 }
 
-/// What the service stored, checked three ways with the running code: the day tables equal the
-/// stored facts summed by the domain's rules; the stored facts equal a replay of the audit trail
-/// through those rules; and a rebuild of flags and day tables from the facts changes no report.
-async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trail(stack: Stack) {
-    let w = scenario(stack).await;
-    let db = &w.app.state.db;
-    let (from_ms, to_ms) = (T0 - 24 * H, T0 + 400 * H);
+/// What the service stored over a period, checked three ways with the running code: the day
+/// tables equal the stored facts summed by the domain's rules (by specialty, by practice, and
+/// through the flags of one specialty's cases); the stored facts equal a replay of the audit
+/// trail through those rules; and a rebuild of flags and day tables from the facts changes no
+/// report. Returns the specialty day cells and the stored facts.
+async fn check_derived_tables(
+    db: &aghub::db::Db,
+    from_ms: i64,
+    to_ms: i64,
+    one_specialty: &str,
+) -> (Vec<DayCell>, Vec<CaseFacts>) {
     let filter = |specialty| rdb::Filter {
         from_ms,
         to_ms,
@@ -500,11 +521,6 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
     let all = filter(None);
     let rollup = normalised(rdb::specialty_days(db, &all).await.unwrap());
     let from_facts = normalised(rdb::fact_days(db, &all).await.unwrap());
-    assert_eq!(
-        rollup.len(),
-        3,
-        "cardiology on 23 and 30 Nov, dermatology on 23 Nov"
-    );
     assert_eq!(rollup, from_facts, "the day tables = the facts summed");
     let practices = rdb::practice_counts(db, &all).await.unwrap();
     let mut summed = Counts::default();
@@ -517,22 +533,20 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
     }
     assert_eq!(summed, total);
     // The flags path (a specialty filter) against the facts counted in Rust.
-    let cardiology = rdb::practice_counts(db, &filter(Some("cardiology")))
+    let of_one = rdb::practice_counts(db, &filter(Some(one_specialty)))
         .await
         .unwrap();
-    let facts = rdb::facts(db, &filter(Some("cardiology"))).await.unwrap();
-    for p in &cardiology {
+    let facts = rdb::facts(db, &filter(Some(one_specialty))).await.unwrap();
+    for p in &of_one {
         let mut expected = Counts::default();
         for f in facts.iter().filter(|f| f.practice_id == p.practice_id) {
             expected.add(&f.counts());
         }
         assert_eq!(p.counts, expected, "{}", p.ods_code);
     }
-    assert_eq!(cardiology.len(), 2);
 
     let mut stored = rdb::facts(db, &all).await.unwrap();
     stored.sort_by(|a, b| a.case_id.cmp(&b.case_id));
-    assert_eq!(stored.len(), 7);
     assert_eq!(
         stored,
         replay_audit_trail(db).await,
@@ -551,6 +565,30 @@ async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trai
             .await
             .unwrap(),
         "nothing to do once the figure set is recorded"
+    );
+    (rollup, stored)
+}
+
+async fn derived_tables_agree_with_the_facts_and_with_a_replay_of_the_audit_trail(stack: Stack) {
+    let w = scenario(stack).await;
+    let db = &w.app.state.db;
+    let (from_ms, to_ms) = (T0 - 24 * H, T0 + 400 * H);
+    let (rollup, stored) = check_derived_tables(db, from_ms, to_ms, "cardiology").await;
+    assert_eq!(
+        rollup.len(),
+        3,
+        "cardiology on 23 and 30 Nov, dermatology on 23 Nov"
+    );
+    assert_eq!(stored.len(), 7);
+    let cardiology = rdb::Filter {
+        from_ms,
+        to_ms,
+        specialty: Some("cardiology"),
+        practice_id: None,
+    };
+    assert_eq!(
+        rdb::practice_counts(db, &cardiology).await.unwrap().len(),
+        2
     );
 }
 
@@ -1411,5 +1449,83 @@ async fn the_demo_world_replies_with_list_topics(stack: Stack) {
     assert_eq!(
         report["topics"],
         json!([{"topic": "Psoriasis", "cases": 1}])
+    );
+}
+
+/// `aghub serve --demo`'s history, three weeks of it: what a commissioner checks through the API
+/// (cases every week, answered and closed, the national pool, requests for information, redirects,
+/// referrals converted and left to the GP, confirmed late or overdue now, several specialties and
+/// practices, list topics); the day tables against the facts and a replay of the audit trail;
+/// and a second run that adds nothing.
+async fn the_demo_history_gives_a_commissioner_weeks_of_figures(stack: Stack) {
+    use crate::helpers::{Backends, TestApp};
+    use aghub::clock::Clock;
+    use aghub::demo::HistorySize;
+    let backends = Backends::new(stack).await;
+    let app = TestApp::start(&backends).await;
+    aghub::demo::seed(&app.state).await.unwrap();
+    let size = HistorySize {
+        weeks: 3,
+        cases: 60,
+    };
+    let cases = aghub::demo::seed_history(&app.state, size)
+        .await
+        .unwrap()
+        .expect("a fresh demo database gets its history");
+    assert!((50..=60).contains(&cases), "{cases} cases");
+    assert_eq!(
+        aghub::demo::seed_history(&app.state, size).await.unwrap(),
+        None,
+        "the history is seeded once"
+    );
+    assert_eq!(app.clock.now_ms(), T0, "the app's own clock did not move");
+
+    let jo = aghub::db::users::id_by_email(&app.state.db, "jo.walker@icb.example")
+        .await
+        .unwrap();
+    let jo = app.token_for(&jo).await;
+    // The three whole weeks before T0's: Monday 2 to Sunday 22 November 2026.
+    let r: Value = app
+        .api()
+        .get(app.url("/api/v1/reports/turnaround?from=2026-11-02&to=2026-11-22"))
+        .bearer_auth(&jo)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let weeks = r["weeks"].as_array().unwrap();
+    assert_eq!(weeks.len(), 3);
+    for w in weeks {
+        assert!(w["figures"]["submitted"].as_i64().unwrap() > 0, "{w}");
+    }
+    let t = &r["totals"];
+    let n = |v: &Value| v.as_i64().unwrap();
+    assert!(n(&t["submitted"]) >= 45, "{t}");
+    assert!(n(&t["answered"]) > 0 && n(&t["closed"]) > 0, "{t}");
+    assert!(n(&t["first_reply"]["within_target"]) > 0, "{t}");
+    assert!(n(&t["national_pool"]) > 0, "{t}");
+    assert!(n(&t["information_requested"]) > 0, "{t}");
+    assert!(n(&t["outcomes"]["redirect_specialty"]) > 0, "{t}");
+    assert!(n(&t["outcomes"]["manage_in_primary_care"]) > 0, "{t}");
+    let referrals = n(&t["outcomes"]["refer_routine"])
+        + n(&t["outcomes"]["refer_urgent"])
+        + n(&t["outcomes"]["refer_two_week_wait"]);
+    assert!(n(&t["converted"]) > 0, "{t}");
+    assert!(referrals > n(&t["converted"]), "some left to the GP: {t}");
+    assert!(n(&t["gp_referrals_made_late"]) > 0, "{t}");
+    assert!(n(&r["gp_referrals_overdue_now"]) > 0, "{r}");
+    assert!(r["specialties"].as_array().unwrap().len() >= 4, "{r}");
+    assert!(r["practices"].as_array().unwrap().len() >= 4, "{r}");
+    assert!(!r["topics"].as_array().unwrap().is_empty(), "{r}");
+
+    // From before the history to after the demo's own cases (submitted at T0).
+    let db = &app.state.db;
+    let (_, stored) = check_derived_tables(db, T0 - 22 * 24 * H, T0 + 24 * H, "dermatology").await;
+    assert_eq!(
+        stored.len(),
+        cases + 5,
+        "the history and the demo's five cases"
     );
 }
