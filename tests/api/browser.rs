@@ -960,6 +960,12 @@ async fn whole_journey_in_a_real_browser() {
         .for_element(Locator::Css(".tag.overdue"))
         .await
         .expect("the overdue referral flagged in the GP's list");
+    let list = text(&gp).await;
+    assert!(
+        list.contains("You need to refer")
+            && list.contains("1 patient needs a referral a consultant advised, 1 overdue"),
+        "{list}"
+    );
     shots.take(&gp, "gp-referral-overdue").await;
     gp.goto(case_url.as_str()).await.unwrap();
     let page = text(&gp).await;

@@ -43,6 +43,10 @@ struct ListPage {
     status: String,
     statuses: Vec<(&'static str, &'static str, bool)>,
     rows: Vec<ListRow>,
+    /// For a GP: referrals the consultants advised that the practice still has to make, and how
+    /// many of those are overdue.
+    to_refer: usize,
+    to_refer_overdue: usize,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +76,11 @@ pub async fn list(
         },
         _ => "All cases".to_string(),
     };
+    let to_refer = rows
+        .iter()
+        .filter(|r| r.status == CaseStatus::GpToRefer)
+        .count();
+    let to_refer_overdue = rows.iter().filter(|r| r.referral_overdue_at(now)).count();
     let rows = rows
         .iter()
         .map(|r| {
@@ -99,6 +108,8 @@ pub async fn list(
         layout: Layout::new(&session, Some(&user)).await?,
         heading,
         can_submit: user.may_submit_cases(),
+        to_refer: if user.role == Role::Gp { to_refer } else { 0 },
+        to_refer_overdue,
         statuses: CaseStatus::ALL
             .iter()
             .map(|s| (s.as_str(), s.label(user.role), s.as_str() == status))
