@@ -570,21 +570,34 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
     .bind(p.now_ms)
     .execute(&mut **tx)
     .await?;
-    for o in p.objects {
-        sqlx::query(
-            "INSERT INTO photo_objects (photo_id, size, object_key, content_type, width, height, byte_size, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(p.id)
-        .bind(o.size.as_str())
-        .bind(&o.key)
-        .bind(&o.content_type)
-        .bind(i64::from(o.width))
-        .bind(i64::from(o.height))
-        .bind(o.byte_size as i64)
-        .bind(&o.sha256)
-        .execute(&mut **tx)
-        .await?;
+    insert_objects(tx, "photo_objects", "photo_id", p.id, p.objects).await
+}
+
+/// A photo's stored renditions, into `table` (`photo_objects`, or `staged_photo_objects` for a
+/// photo uploaded ahead) under `owner_column` = `owner`.
+pub(super) async fn insert_objects(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    owner_column: &str,
+    owner: &str,
+    objects: &[StoredObject],
+) -> DbResult<()> {
+    let sql = format!(
+        "INSERT INTO {table} ({owner_column}, size, object_key, content_type, width, height, byte_size, sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    for o in objects {
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(o.size.as_str())
+            .bind(&o.key)
+            .bind(&o.content_type)
+            .bind(i64::from(o.width))
+            .bind(i64::from(o.height))
+            .bind(o.byte_size as i64)
+            .bind(&o.sha256)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

@@ -40,22 +40,14 @@ pub async fn insert(db: &Db, s: &NewStaged<'_>) -> DbResult<()> {
     .bind(s.expires_at_ms)
     .execute(&mut *tx)
     .await?;
-    for o in s.objects {
-        sqlx::query(
-            "INSERT INTO staged_photo_objects (staged_id, size, object_key, content_type, width, height, byte_size, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(s.id)
-        .bind(o.size.as_str())
-        .bind(&o.key)
-        .bind(&o.content_type)
-        .bind(i64::from(o.width))
-        .bind(i64::from(o.height))
-        .bind(o.byte_size as i64)
-        .bind(&o.sha256)
-        .execute(&mut *tx)
-        .await?;
-    }
+    super::cases::insert_objects(
+        &mut tx,
+        "staged_photo_objects",
+        "staged_id",
+        s.id,
+        s.objects,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! The JSON API, version 1 (contract.md). Each handler carries its OpenAPI description.
 
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +12,12 @@ use super::api_types::*;
 use super::auth::CurrentUser;
 use super::case_form;
 use super::error::{AppError, AppResult};
+use super::photo_bytes::{object_response, parse_size, SizeQuery};
 use super::photo_check::warning_message;
 use crate::clock::rfc3339;
 use crate::domain::access::Principal;
 use crate::domain::queue::due_at_ms;
-use crate::domain::{CaseId, CaseStatus, Outcome, PhotoId, PhotoSize, PracticeId};
+use crate::domain::{CaseId, CaseStatus, Outcome, PhotoId, PracticeId};
 use crate::service::cases::{CaseRow, MessageRow, PhotoRow};
 use crate::service::AppState;
 use crate::service::{cases, topics};
@@ -379,59 +379,6 @@ async fn get_case(
     Ok(Json(case_json(&state, &row, true).await?))
 }
 
-#[derive(Deserialize)]
-pub struct SizeQuery {
-    pub size: Option<String>,
-}
-
-pub fn parse_size(size: Option<&str>) -> AppResult<PhotoSize> {
-    let size = size.unwrap_or("full");
-    size.parse().map_err(|_| {
-        AppError::invalid(
-            "invalid_size",
-            format!("size must be full, display or thumb, not '{size}'."),
-        )
-    })
-}
-
-/// The stored, metadata-free bytes, only after the access check; never cached by browsers or proxies.
-pub async fn photo_response(
-    state: &AppState,
-    user: &Principal,
-    case_id: &CaseId,
-    photo_id: &PhotoId,
-    size: Option<&str>,
-) -> AppResult<Response> {
-    let size = parse_size(size)?;
-    let (key, content_type) = cases::photo(state, user, case_id, photo_id, size).await?;
-    object_response(state, key, content_type).await
-}
-
-/// A stored photo object as a private, uncached response, streamed from the store.
-pub async fn object_response(
-    state: &AppState,
-    key: String,
-    content_type: String,
-) -> AppResult<Response> {
-    let key = crate::blob::BlobKey::new(key).map_err(AppError::internal)?;
-    let object = state.blobs.read_stream(&key).await?;
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "private, no-store".to_string()),
-            (header::CONTENT_DISPOSITION, "inline".to_string()),
-        ],
-        Body::from_stream(object.chunks),
-    )
-        .into_response();
-    if let Some(length) = object.length {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
-    }
-    Ok(response)
-}
-
 #[utoipa::path(
     get, path = "/api/v1/cases/{id}/photos/{photo_id}",
     params(("id" = String, Path), ("photo_id" = String, Path), ("size" = Option<String>, Query, description = "full (default), display or thumb")),
@@ -600,6 +547,19 @@ async fn referral_made(
     let reference = body.reference.unwrap_or_default();
     let row = cases::referral_made(&state, &user, &id, &body.referred_on, &reference).await?;
     Ok(Json(case_json(&state, &row, true).await?))
+}
+
+/// The stored, metadata-free bytes, only after the access check; never cached by browsers or proxies.
+pub async fn photo_response(
+    state: &AppState,
+    user: &Principal,
+    case_id: &CaseId,
+    photo_id: &PhotoId,
+    size: Option<&str>,
+) -> AppResult<Response> {
+    let size = parse_size(size)?;
+    let (key, content_type) = cases::photo(state, user, case_id, photo_id, size).await?;
+    object_response(state, key, content_type).await
 }
 
 fn invalid_field(field: &'static str, code: &'static str, message: &str) -> AppError {

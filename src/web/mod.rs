@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod error;
 pub mod health;
 pub mod pages;
+pub mod photo_bytes;
 pub mod photo_check;
 pub mod reports;
 pub mod slow_body;

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::api::{object_response, parse_size, SizeQuery};
 use super::auth::CurrentUser;
 use super::case_form::{multipart_error, read_photo};
 use super::error::{AppError, AppResult};
+use super::photo_bytes::{object_response, parse_size, SizeQuery};
 use super::photo_check::warning_message;
 use crate::clock::rfc3339;
 use crate::service::photos::{self, StagedPhoto};
