@@ -293,7 +293,7 @@ pub async fn save_specialty(
         hours(&form.escalation_hours, 0.0),
     ) else {
         let errors = vec![
-            "Targets are 0.25 to 720 hours; the escalation window 0 to 720 hours.".to_string(),
+            "Targets are 0.25 to 720 hours; the wait before the national pool is offered a case, 0 to 720 hours.".to_string(),
         ];
         return refused(&state, &session, &user, errors).await;
     };
