@@ -16,7 +16,7 @@ use crate::domain::access::Principal;
 use crate::domain::queue::Pool;
 use crate::service::topics::TopicRow;
 use crate::service::AppState;
-use crate::service::{admin, topics, ServiceError, ServiceResult};
+use crate::service::{admin, topics, FieldError, ServiceError, ServiceResult};
 
 fn require_admin(user: &Principal) -> AppResult<()> {
     if user.may_administer() {
@@ -59,7 +59,7 @@ struct SpecialtyRow {
 struct AdminPage {
     layout: Layout,
     notice: Option<String>,
-    errors: Vec<String>,
+    errors: Vec<FieldError>,
     consultants: Vec<ConsultantChoice>,
     shifts: Vec<ShiftRow>,
     specialties: Vec<SpecialtyRow>,
@@ -72,7 +72,7 @@ async fn page(
     session: &Session,
     user: &Principal,
     notice: Option<String>,
-    errors: Vec<String>,
+    errors: Vec<FieldError>,
 ) -> AppResult<Html<String>> {
     let admin::Overview {
         consultants,
@@ -126,12 +126,37 @@ async fn page(
     })
 }
 
+/// An error of the admin page, at the field (or section) `field` names.
+fn problem(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        code: "invalid",
+        message: message.into(),
+    }
+}
+
+/// The service's errors of a new shift, at the add-shift form's fields.
+fn at_rota_form(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: match e.field {
+                "consultant" => "rota-consultant",
+                "from" => "rota-from",
+                "to" => "rota-to",
+                _ => "rota",
+            },
+            ..e
+        })
+        .collect()
+}
+
 /// The admin page again, saying what to fix (422).
 async fn refused(
     state: &AppState,
     session: &Session,
     user: &Principal,
-    errors: Vec<String>,
+    errors: Vec<FieldError>,
 ) -> AppResult<Response> {
     let html = page(state, session, user, None, errors).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -181,19 +206,25 @@ pub async fn add_shift(
         .iter()
         .any(|c| c.id == consultant_id && c.specialty == specialty)
     {
-        errors.push("Choose a consultant and one of their specialties.".to_string());
+        errors.push(problem(
+            "rota-consultant",
+            "Choose a consultant and one of their specialties.",
+        ));
     }
     let pool: Option<Pool> = form
         .pool
         .parse()
-        .map_err(|e: crate::domain::UnknownValue| errors.push(e.to_string()))
+        .map_err(|e: crate::domain::UnknownValue| errors.push(problem("rota-pool", e.to_string())))
         .ok();
     let from = uk_time::parse_form(&form.from);
     let to = uk_time::parse_form(&form.to);
     match (from, to) {
-        (Some(f), Some(t)) if t <= f => errors.push("The shift must end after it starts.".into()),
+        (Some(f), Some(t)) if t <= f => {
+            errors.push(problem("rota-to", "The shift must end after it starts."))
+        }
         (Some(_), Some(_)) => {}
-        _ => errors.push("Enter when the shift starts and ends.".into()),
+        (None, _) => errors.push(problem("rota-from", "Enter when the shift starts.")),
+        (_, None) => errors.push(problem("rota-to", "Enter when the shift ends.")),
     }
     let (Some(pool), Some(from), Some(to), true) = (pool, from, to, errors.is_empty()) else {
         return refused(&state, &session, &user, errors).await;
@@ -215,8 +246,7 @@ pub async fn add_shift(
     {
         Ok(_) => Ok(Redirect::to("/admin?saved=rota").into_response()),
         Err(ServiceError::Invalid(errors)) => {
-            let errors = errors.into_iter().map(|e| e.message).collect();
-            refused(&state, &session, &user, errors).await
+            refused(&state, &session, &user, at_rota_form(errors)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -241,14 +271,18 @@ pub async fn change_shift(
         uk_time::parse_form(&form.from),
         uk_time::parse_form(&form.to),
     ) else {
-        let errors = vec!["Enter when the shift starts and ends.".to_string()];
+        let errors = vec![problem("rota", "Enter when the shift starts and ends.")];
         return refused(&state, &session, &user, errors).await;
     };
     let actor = crate::service::Actor::Admin(user.user_id.as_str());
     match admin::change_shift(&state.db, actor, &id, from, to, state.now_ms()).await {
         Ok(()) => Ok(Redirect::to("/admin?saved=rota-changed#rota").into_response()),
         Err(ServiceError::Invalid(errors)) => {
-            let errors = errors.into_iter().map(|e| e.message).collect();
+            // A row of the shift table: the error points at the table.
+            let errors = errors
+                .into_iter()
+                .map(|e| FieldError { field: "rota", ..e })
+                .collect();
             refused(&state, &session, &user, errors).await
         }
         Err(e) => Err(e.into()),
@@ -292,9 +326,10 @@ pub async fn save_specialty(
         hours(&form.urgent_hours, 0.25),
         hours(&form.escalation_hours, 0.0),
     ) else {
-        let errors = vec![
-            "Targets are 0.25 to 720 hours; the wait before the national pool is offered a case, 0 to 720 hours.".to_string(),
-        ];
+        let errors = vec![problem(
+            "specialties",
+            "Targets are 0.25 to 720 hours; the wait before the national pool is offered a case, 0 to 720 hours.",
+        )];
         return refused(&state, &session, &user, errors).await;
     };
     admin::save_targets(

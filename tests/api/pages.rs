@@ -510,11 +510,13 @@ async fn admins_manage_rotas_and_targets_and_others_cannot() {
         )
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad
-        .text()
-        .await
-        .unwrap()
-        .contains("must end after it starts"));
+    let html = bad.text().await.unwrap();
+    // In the summary, linking to the field, and at the field itself.
+    assert!(
+        html.contains(r##"<a href="#rota-to">The shift must end after it starts.</a>"##)
+            && html.contains(r#"id="rota-to-error"><span class="nhsuk-u-visually-hidden">Error:</span> The shift must end after it starts."#),
+        "{html}"
+    );
     let ok = admin
         .post_form(
             "/admin/rotas",
