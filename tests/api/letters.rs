@@ -73,6 +73,14 @@ async fn letter_versions(w: &World, case_id: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
+async fn page(w: &World, token: &str, id: &str) -> String {
+    w.get(token, &format!("/cases/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Pulls the words of a PDF's text together (pdftotext keeps the layout's line breaks).
 fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -190,6 +198,11 @@ async fn only_people_who_may_see_the_case_get_its_letter_and_only_once_answered(
     let w = World::new(stack).await;
     let case = w.case("dermatology", "routine", 1).await;
     let id = case["id"].as_str().unwrap();
+    let link = format!("href=\"/api/v1/cases/{id}/letter.pdf\"");
+    assert!(
+        !page(&w, &w.gp, id).await.contains(&link),
+        "no letter before a reply"
+    );
     let before = letter(&w, &w.gp, id).await;
     assert_eq!(before.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(before).await, "not_answered");
@@ -229,15 +242,12 @@ async fn only_people_who_may_see_the_case_get_its_letter_and_only_once_answered(
         text.contains("Refer the patient to Dermatology (two-week wait (suspected cancer) priority) through e-RS by the end of"),
         "{text}"
     );
-    // The case page offers it to the practice.
-    let page = w
-        .get(&w.gp, &format!("/cases/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains(&format!("href=\"/api/v1/cases/{id}/letter.pdf\"")),
-        "Download letter link on the GP's case page"
-    );
+    // The case page offers it to the practice and the consultant.
+    for token in [&w.gp, &w.derm_local] {
+        let html = page(&w, token, id).await;
+        assert!(
+            html.contains(&link) && html.contains("Download letter"),
+            "{html}"
+        );
+    }
 }
