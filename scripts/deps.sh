@@ -31,9 +31,10 @@ ensure_build_deps() {
     ensure_apt pkg-config build-essential cmake nasm
 }
 
-# Test oracles and peers: exiftool reads what we stored; vips/jpegtran are the speed peers.
+# Test oracles and peers: exiftool reads what we stored; vips/jpegtran are the speed peers;
+# poppler's pdftotext, pdffonts and pdfimages read the advice letter (tests/api/letters.rs).
 ensure_test_tools() {
-    ensure_apt libimage-exiftool-perl libvips-tools libjpeg-turbo-progs webp curl
+    ensure_apt libimage-exiftool-perl libvips-tools libjpeg-turbo-progs webp curl poppler-utils
 }
 
 ensure_chromium() {

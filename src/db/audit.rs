@@ -69,3 +69,23 @@ pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+/// The details of one case's events of one kind, oldest first (e.g. the letters downloaded).
+pub async fn case_details(
+    db: &Db,
+    case_id: &str,
+    action: &str,
+) -> DbResult<Vec<serde_json::Value>> {
+    let rows: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE case_id = $1 AND action = $2 ORDER BY at_ms, id",
+    )
+    .bind(case_id)
+    .bind(action)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .flatten()
+        .filter_map(|d| serde_json::from_str(&d).ok())
+        .collect())
+}

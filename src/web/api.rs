@@ -31,6 +31,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases", uploads.apply(post(create_case)))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/photos/{photo_id}", get(get_photo))
+        .route("/cases/{id}/letter.pdf", get(get_letter))
         .route("/cases/{id}/claim", post(claim))
         .route("/cases/{id}/release", post(release))
         .route("/cases/{id}/reply", post(reply))
@@ -63,7 +64,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove),
+    paths(me, list_cases, create_case, get_case, get_photo, get_letter, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove),
     components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
@@ -394,6 +395,44 @@ async fn get_photo(
     let id = cases::case_id(&id)?;
     let photo_id = cases::photo_id(&photo_id)?;
     photo_response(&state, &user, &id, &photo_id, q.size.as_deref()).await
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/letter.pdf",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The advice letter for the GP record, an A4 PDF; the same until the case changes. `ETag` is its SHA-256; `X-Letter-Version` counts the distinct letters of this case", content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, description = "No such case that you may see", body = ErrorBody),
+        (status = 409, description = "No consultant has replied yet (`not_answered`)", body = ErrorBody),
+    )
+)]
+/// The advice letter (contract 1.1): practice, patient, question, history, every message and
+/// reply, outcome, consultant, times and photo thumbnails. Each download is audited with the
+/// letter's SHA-256 and version.
+async fn get_letter(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = cases::case_id(&id)?;
+    let file = crate::service::letters::download(&state, &user, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.file_name),
+            ),
+            (header::ETAG, format!("\"{}\"", file.sha256)),
+            (
+                header::HeaderName::from_static("x-letter-version"),
+                file.version.to_string(),
+            ),
+        ],
+        file.bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

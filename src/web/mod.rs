@@ -19,7 +19,8 @@ pub mod reports;
 pub mod slow_body;
 pub mod staged_photos;
 pub mod templates;
-pub mod uk_time;
+// Moved to the crate root (the advice letter uses it too); kept here for the pages.
+pub use crate::uk_time;
 mod unread_body;
 
 use std::time::Duration;

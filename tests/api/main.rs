@@ -29,6 +29,7 @@ mod cli;
 mod db_conformance;
 mod faults;
 mod helpers;
+mod letters;
 mod openapi_fuzz;
 mod pages;
 mod platform;

@@ -123,6 +123,8 @@ struct CasePage {
     photo_prefix: &'static str,
     referral: Option<ReferralView>,
     can_confirm_referral: bool,
+    /// "Download letter": once a consultant has replied, for the practice's GPs and consultants.
+    letter_href: Option<String>,
     referral_draft: ReferralDraft,
     /// The GP authorised conversion, so the reply form offers it.
     can_convert: bool,
@@ -241,6 +243,10 @@ pub(super) async fn case_page(
             }
         })
         .collect();
+    let answered = messages
+        .iter()
+        .flatten()
+        .any(|m| m.kind == crate::domain::MessageKind::Reply);
     let messages = messages
         .unwrap_or_default()
         .into_iter()
@@ -364,6 +370,8 @@ pub(super) async fn case_page(
         photo_prefix: "respond-photo",
         referral,
         can_confirm_referral: status == CaseStatus::GpToRefer && is_practice_gp,
+        letter_href: (answered && (is_practice_gp || is_consultant))
+            .then(|| format!("/api/v1/cases/{}/letter.pdf", row.id)),
         referral_draft: notices.referral_draft,
         can_convert: holds && row.conversion_authorised,
         outcomes: Outcome::ALL

@@ -1,0 +1,325 @@
+//! The advice letter for the GP record (contract 1.1, `GET /api/v1/cases/{id}/letter.pdf`):
+//! what it says, from the case as it stands, and the audit of each download with the letter's
+//! SHA-256 and version. The letter is a function of the case alone (its times, never the
+//! clock's), so it stays the same until the case changes; each change gives a new version.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{ServiceError, ServiceResult};
+use crate::db::{self, audit};
+use crate::domain::access::Principal;
+use crate::domain::{
+    CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoKind, PhotoSize, Urgency,
+};
+use crate::letter::{self, Block, Letter, Thumb};
+use crate::service::cases::{self, CaseRow, MessageRow, PhotoRow};
+use crate::service::AppState;
+use crate::uk_time;
+
+/// A letter as served: its bytes, their SHA-256 (hex) and its version for this case (1 for
+/// the first letter anyone downloaded, 2 when the case changed after that, …).
+pub struct LetterFile {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+    pub version: usize,
+    pub file_name: String,
+}
+
+/// The case's advice letter, for whoever may see the case (the same 404 otherwise), once a
+/// consultant has replied (409 `not_answered` before). Records the download.
+pub async fn download(
+    state: &AppState,
+    user: &Principal,
+    id: &CaseId,
+) -> ServiceResult<LetterFile> {
+    let row = cases::load(state, user, id).await?;
+    let (photos, messages) = cases::photos_and_messages(state, &row, true).await?;
+    let messages = messages.unwrap_or_default();
+    if !messages.iter().any(|m| m.kind == MessageKind::Reply) {
+        return Err(ServiceError::Conflict {
+            code: "not_answered",
+            message: "There is no advice letter yet: a consultant has not replied to this case."
+                .into(),
+        });
+    }
+    let consultant = match row.answered_by.as_deref() {
+        Some(uid) => db::users::principal(&state.db, uid).await?,
+        None => None,
+    };
+    let specialty = db::specialties::get(&state.db, &row.specialty)
+        .await
+        .map(|s| s.name)
+        .unwrap_or_else(|_| row.specialty.clone());
+    let mut thumbs = Vec::new();
+    for p in &photos {
+        let Some((key, content_type)) =
+            db::cases::photo_object(&state.db, &row.id, &p.id, PhotoSize::Thumb).await?
+        else {
+            continue;
+        };
+        let bytes = state.blobs.get(&crate::blob::BlobKey::new(key)?).await?;
+        thumbs.push((p, bytes.to_vec(), content_type == "image/png"));
+    }
+    let content = Content {
+        row: &row,
+        messages: &messages,
+        specialty: &specialty,
+        consultant: consultant.as_ref(),
+        thumbs: thumbs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (p, bytes, png))| Thumb {
+                caption: photo_caption(i + 1, p),
+                bytes,
+                png,
+                width: u32::try_from(p.width).unwrap_or(1),
+                height: u32::try_from(p.height).unwrap_or(1),
+            })
+            .collect(),
+    }
+    .letter();
+    let bytes = tokio::task::spawn_blocking(move || letter::render(&content))
+        .await
+        .map_err(|e| ServiceError::Internal(e.into()))?
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let earlier = db::audit::case_details(&state.db, &row.id, "letter.downloaded").await?;
+    let version = version_of(&earlier, &sha256);
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action: "letter.downloaded",
+            case_id: Some(&row.id),
+            detail: Some(json!({ "sha256": sha256, "version": version })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(LetterFile {
+        file_name: format!("advice-letter-{}-v{version}.pdf", row.id),
+        bytes,
+        sha256,
+        version,
+    })
+}
+
+/// The version of a letter with this hash: its place among the distinct hashes this case's
+/// earlier downloads recorded (oldest first), or one more than there are for a new one.
+fn version_of(earlier: &[serde_json::Value], sha256: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for d in earlier {
+        if let Some(s) = d.get("sha256").and_then(|s| s.as_str()) {
+            if !seen.contains(&s) {
+                seen.push(s);
+            }
+        }
+    }
+    seen.iter()
+        .position(|s| *s == sha256)
+        .map_or(seen.len() + 1, |i| i + 1)
+}
+
+fn photo_caption(n: usize, p: &PhotoRow) -> String {
+    let kind = p.kind.map(|k| match k {
+        PhotoKind::Site => "site view",
+        PhotoKind::CloseUp => "close-up",
+        PhotoKind::Dermoscopic => "dermoscopic",
+    });
+    let mut caption = format!("Photo {n}");
+    match (
+        kind,
+        p.body_site.as_deref().filter(|s| !s.trim().is_empty()),
+    ) {
+        (Some(k), Some(site)) => caption.push_str(&format!(": {k}, {}", site.trim())),
+        (Some(k), None) => caption.push_str(&format!(": {k}")),
+        (None, Some(site)) => caption.push_str(&format!(": {}", site.trim())),
+        (None, None) => {}
+    }
+    if p.message_id.is_some() {
+        caption.push_str(" (sent with the GP's response)");
+    }
+    caption
+}
+
+struct Content<'a> {
+    row: &'a CaseRow,
+    messages: &'a [MessageRow],
+    specialty: &'a str,
+    consultant: Option<&'a Principal>,
+    thumbs: Vec<Thumb>,
+}
+
+fn field(label: &str, value: impl Into<String>) -> Block {
+    Block::Field {
+        label: label.into(),
+        value: value.into(),
+    }
+}
+
+fn heading(level: u16, text: impl Into<String>) -> Block {
+    Block::Heading {
+        level,
+        text: text.into(),
+    }
+}
+
+impl Content<'_> {
+    /// The letter's time: the latest thing that happened to the case, so the age and the
+    /// document date are the same every time this state of the case is printed.
+    fn as_of_ms(&self) -> i64 {
+        let row = self.row;
+        self.messages
+            .iter()
+            .map(|m| m.created_at_ms)
+            .chain(row.answered_at_ms)
+            .chain(row.closed_at_ms)
+            .chain([row.submitted_at_ms])
+            .max()
+            .unwrap_or(row.submitted_at_ms)
+    }
+
+    fn letter(self) -> Letter {
+        let row = self.row;
+        let as_of = self.as_of_ms();
+        let nhs = NhsNumber::parse(&row.nhs_number)
+            .map(|n| n.formatted())
+            .unwrap_or_else(|_| row.nhs_number.clone());
+        let born = uk_time::date_of_birth(&row.date_of_birth, as_of);
+        let mut blocks = vec![
+            field(
+                "Practice",
+                format!("{} (ODS code {})", row.practice_name, row.practice_ods),
+            ),
+            field("Specialty", self.specialty),
+            heading(2, "Patient"),
+            field("NHS number", nhs.clone()),
+            field("Date of birth", born),
+            field("Sex", row.sex.map_or("Not recorded", |s| s.label())),
+            heading(2, "Request"),
+            field(
+                "Urgency",
+                match row.urgency {
+                    Urgency::Routine => "Routine",
+                    Urgency::Urgent => "Urgent",
+                },
+            ),
+            field("Sent", uk_time::format(row.submitted_at_ms)),
+            heading(3, "Clinical history"),
+            Block::Paragraph(row.history.clone()),
+            heading(3, "Question for the specialist"),
+            Block::Paragraph(row.question.clone()),
+            heading(2, "Conversation"),
+        ];
+        for m in self.messages {
+            let who = match m.kind {
+                MessageKind::Reply => format!("Reply from {} (consultant)", m.author_name),
+                MessageKind::GpResponse => format!("Response from {} (GP)", m.author_name),
+            };
+            blocks.push(heading(
+                3,
+                format!("{who}, {}", uk_time::format(m.created_at_ms)),
+            ));
+            if !m.body.trim().is_empty() {
+                blocks.push(Block::Paragraph(m.body.clone()));
+            }
+            if let Some(o) = m.outcome {
+                blocks.push(field("Outcome", o.label()));
+            }
+        }
+        blocks.push(heading(2, "Outcome"));
+        if let Some(o) = row.outcome {
+            blocks.push(field("Outcome", o.label()));
+            blocks.push(field("What the GP needs to do", self.gp_action(o)));
+        }
+        if let Some(c) = self.consultant {
+            blocks.push(field(
+                "Consultant",
+                format!("{}, {} in {}", c.name, c.role.label(), self.specialty),
+            ));
+        }
+        if let Some(at) = row.answered_at_ms {
+            blocks.push(field("Answered", uk_time::format(at)));
+        }
+        if let Some(at) = row.closed_at_ms {
+            blocks.push(field("Closed", uk_time::format(at)));
+        }
+        if !self.thumbs.is_empty() {
+            blocks.push(heading(2, "Photos"));
+            blocks.push(Block::Photos(self.thumbs));
+            blocks.push(Block::Paragraph(
+                "Thumbnails for identification; the full-size photos are in aghub.".into(),
+            ));
+        }
+        Letter {
+            title: "Advice and Guidance letter".into(),
+            footer: format!("NHS number {nhs}    aghub case {}", row.id),
+            created_at_ms: as_of,
+            document_id: format!("aghub-advice-letter-{}", row.id),
+            blocks,
+        }
+    }
+
+    /// What the outcome leaves for the practice to do, in words.
+    fn gp_action(&self, outcome: Outcome) -> String {
+        let row = self.row;
+        if let Some(priority) = outcome.referral_priority() {
+            if row.status == CaseStatus::Converted {
+                return format!(
+                    "Nothing: the hospital took the referral on ({} priority) on {}.",
+                    priority.label().to_lowercase(),
+                    row.answered_at_ms.map(uk_time::format).unwrap_or_default()
+                );
+            }
+            if let Some(on) = &row.referred_on {
+                let reference = row
+                    .referral_reference
+                    .as_deref()
+                    .map(|r| format!(", e-RS reference {r}"))
+                    .unwrap_or_default();
+                return format!(
+                    "Done: the practice referred on {}{reference}.",
+                    uk_time::long_date(on)
+                );
+            }
+            let by = row
+                .referral_due_at_ms
+                .map(|d| format!(" by the end of {}", uk_time::deadline_day(d)))
+                .unwrap_or_default();
+            return format!(
+                "Refer the patient to {} ({} priority) through e-RS{by}, then confirm the referral in aghub.",
+                self.specialty,
+                priority.label().to_lowercase()
+            );
+        }
+        match outcome {
+            Outcome::ManageInPrimaryCare => {
+                "Continue to manage the patient in primary care, following the advice above.".into()
+            }
+            Outcome::RequestInformation => {
+                "Send the consultant the information they asked for, in aghub.".into()
+            }
+            Outcome::RedirectSpecialty => {
+                "Nothing yet: the case was passed to another specialty, who will reply.".into()
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_letters_version_counts_the_distinct_letters_downloaded_before_it() {
+        let d = |s: &str| json!({ "sha256": s, "version": 0 });
+        assert_eq!(version_of(&[], "a"), 1);
+        assert_eq!(version_of(&[d("a"), d("a")], "a"), 1);
+        assert_eq!(version_of(&[d("a"), d("a")], "b"), 2);
+        assert_eq!(version_of(&[d("a"), d("b"), d("a")], "b"), 2);
+        assert_eq!(version_of(&[d("a"), d("b")], "c"), 3);
+    }
+}
