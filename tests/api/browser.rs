@@ -188,6 +188,18 @@ async fn type_into(c: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
+/// The pixel width of the image the photo viewer shows (which stored size it loaded).
+async fn shown_width(c: &Client) -> f64 {
+    c.execute(
+        "return document.querySelector('.photo-frame img').naturalWidth",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -575,15 +587,7 @@ async fn whole_journey_in_a_real_browser() {
     click(&doc, ".photo-preview figure:not([hidden]) a").await;
     wait_until(&doc, "document.querySelector('.photo-viewer[data-zoom]')").await;
     wait_until(&doc, "document.querySelector('.photo-frame img').complete").await;
-    let natural: f64 = doc
-        .execute(
-            "return document.querySelector('.photo-frame img').naturalWidth",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
+    let natural = shown_width(&doc).await;
     assert_eq!(natural, 1600.0, "the upright photo is shown");
     let fitted = viewer(&doc).await;
     fitted.assert_fitted("opened");
@@ -699,15 +703,7 @@ async fn whole_journey_in_a_real_browser() {
         "document.querySelector('.photo-viewer').dataset.source === 'full'",
     )
     .await;
-    let full: f64 = doc
-        .execute(
-            "return document.querySelector('.photo-frame img').naturalWidth",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
+    let full = shown_width(&doc).await;
     assert_eq!(full, 1800.0, "the full-size close-up");
     shots.take(&doc, "consultant-close-up-full-size").await;
     // [ goes back to the previous photo.
