@@ -1,7 +1,14 @@
 //! All "now" comes from here, so tests can freeze and move time (turnaround, escalation, claim expiry).
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use jiff::tz::TimeZone;
+
+/// England's time zone (GMT in winter, BST in summer), from jiff's bundled database, for the
+/// few things that go by London time: what pages show, and working days.
+pub static LONDON: LazyLock<TimeZone> =
+    LazyLock::new(|| TimeZone::get("Europe/London").expect("the bundled tzdb has Europe/London"));
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since the Unix epoch.

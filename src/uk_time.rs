@@ -2,12 +2,7 @@
 //! summer. The API and the database keep UTC; only pages and forms use this. jiff carries its own
 //! copy of the time-zone database, so a slim container without tzdata shows the same times.
 
-use std::sync::LazyLock;
-
-use jiff::tz::TimeZone;
-
-static LONDON: LazyLock<TimeZone> =
-    LazyLock::new(|| TimeZone::get("Europe/London").expect("the bundled tzdb has Europe/London"));
+use crate::clock::LONDON;
 
 /// A duration as people read it: "3 h 20 min", "2 days 1 h".
 pub fn fmt_age(ms: i64) -> String {

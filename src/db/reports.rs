@@ -16,9 +16,9 @@
 //! A report for a period reads the specialty cells (totals, weeks, specialties, percentiles) and
 //! the practice cells (practice breakdown). With a practice filter, or a specialty filter for the
 //! practice breakdown, it reads `case_facts` through its practice / specialty indexes instead:
-//! those subsets are small. [`fact_days`] turns fact rows into the same day cells with
-//! `domain::reports::day_cells`, so one piece of code computes the figures whichever source they
-//! came from.
+//! those subsets are small, and `service::reports::read` reads them once for both. The same
+//! `domain::reports::day_cells` turns fact rows into day cells, so one piece of code computes the
+//! figures whichever source they came from.
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -195,19 +195,16 @@ pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
-/// Day cells computed from `case_facts` (used for a practice filter; any filter works).
+/// Day cells by specialty computed from `case_facts`, for any filter (the tests hold the rollup
+/// to it).
 pub async fn fact_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
     let facts = facts(db, filter).await?;
     Ok(day_cells(&facts, |f| &f.specialty))
 }
 
-/// Each practice's durations by day (counts left at zero: [`practice_counts`] has them): from
-/// the practice rollup, or from `case_facts` when the report is narrowed.
+/// Each practice's durations by day from the practice rollup (counts left at zero:
+/// [`practice_counts`] has them). A narrowed report takes them from its facts instead.
 pub async fn practice_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
-    if filter.specialty.is_some() || filter.practice_id.is_some() {
-        let facts = facts(db, filter).await?;
-        return Ok(day_cells(&facts, |f| &f.practice_id));
-    }
     let rows = sqlx::query(
         "SELECT practice_id, day_ms, first_reply_list, to_close_list, awaiting_gp_list \
          FROM report_practice_days WHERE day_ms >= $1 AND day_ms < $2",

@@ -25,6 +25,15 @@ word_enum!(
     }
 );
 
+impl Urgency {
+    pub fn label(self) -> &'static str {
+        match self {
+            Urgency::Routine => "Routine",
+            Urgency::Urgent => "Urgent",
+        }
+    }
+}
+
 word_enum!(
     Outcome, "outcome", {
         ManageInPrimaryCare => "manage_in_primary_care",
@@ -114,6 +123,17 @@ word_enum!(
         Dermoscopic => "dermoscopic",
     }
 );
+
+impl PhotoKind {
+    /// How a caption names the view: "Site view", "Close-up", "Dermoscopic".
+    pub fn label(self) -> &'static str {
+        match self {
+            PhotoKind::Site => "Site view",
+            PhotoKind::CloseUp => "Close-up",
+            PhotoKind::Dermoscopic => "Dermoscopic",
+        }
+    }
+}
 
 impl Outcome {
     /// Advice and referrals end the consultant's part; a request for information waits for the

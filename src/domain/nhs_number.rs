@@ -74,6 +74,11 @@ impl NhsNumber {
     pub fn formatted(&self) -> String {
         format!("{} {} {}", &self.0[..3], &self.0[3..6], &self.0[6..])
     }
+
+    /// A stored NHS number for people to read: 3-3-4, or as stored if it is not a valid one.
+    pub fn format_stored(stored: &str) -> String {
+        NhsNumber::parse(stored).map_or_else(|_| stored.to_string(), |n| n.formatted())
+    }
 }
 
 impl fmt::Display for NhsNumber {

@@ -1,14 +1,10 @@
 //! Working days in England: Monday to Friday, bank holidays excepted, in London time. A GP's
 //! deadline to make a referral the consultant advised (contract 1.1) counts working days.
 
-use std::sync::LazyLock;
-
 use jiff::civil::{Date, Weekday};
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-static LONDON: LazyLock<TimeZone> =
-    LazyLock::new(|| TimeZone::get("Europe/London").expect("the bundled tzdb has Europe/London"));
+use crate::clock::LONDON;
 
 /// England and Wales bank holidays, from https://www.gov.uk/bank-holidays.json (no crate keeps
 /// them; the list is short and announced years ahead). Extend it each year: a date past its end

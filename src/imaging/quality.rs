@@ -59,6 +59,18 @@ pub enum QualityWarning {
 }
 
 impl QualityWarning {
+    pub const ALL: [QualityWarning; 4] = [
+        QualityWarning::Blurred,
+        QualityWarning::TooDark,
+        QualityWarning::TooBright,
+        QualityWarning::LowResolution,
+    ];
+
+    /// The warning a stored code names (`None` for a code this version does not know).
+    pub fn from_code(code: &str) -> Option<QualityWarning> {
+        Self::ALL.into_iter().find(|w| w.code() == code)
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             QualityWarning::Blurred => "blurred",

@@ -9,9 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{ServiceError, ServiceResult};
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
-use crate::domain::{
-    CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoKind, PhotoSize, Urgency,
-};
+use crate::domain::{CaseId, CaseStatus, MessageKind, NhsNumber, Outcome, PhotoSize};
 use crate::letter::{self, Block, Letter, Thumb};
 use crate::service::cases::{self, CaseRow, MessageRow, PhotoRow};
 use crate::service::AppState;
@@ -123,11 +121,7 @@ fn version_of(earlier: &[serde_json::Value], sha256: &str) -> usize {
 }
 
 fn photo_caption(n: usize, p: &PhotoRow) -> String {
-    let kind = p.kind.map(|k| match k {
-        PhotoKind::Site => "site view",
-        PhotoKind::CloseUp => "close-up",
-        PhotoKind::Dermoscopic => "dermoscopic",
-    });
+    let kind = p.kind.map(|k| k.label().to_lowercase());
     let mut caption = format!("Photo {n}");
     match (
         kind,
@@ -184,9 +178,7 @@ impl Content<'_> {
     fn letter(self) -> Letter {
         let row = self.row;
         let as_of = self.as_of_ms();
-        let nhs = NhsNumber::parse(&row.nhs_number)
-            .map(|n| n.formatted())
-            .unwrap_or_else(|_| row.nhs_number.clone());
+        let nhs = NhsNumber::format_stored(&row.nhs_number);
         let born = uk_time::date_of_birth(&row.date_of_birth, as_of);
         let mut blocks = vec![
             field(
@@ -199,13 +191,7 @@ impl Content<'_> {
             field("Date of birth", born),
             field("Sex", row.sex.map_or("Not recorded", |s| s.label())),
             heading(2, "Request"),
-            field(
-                "Urgency",
-                match row.urgency {
-                    Urgency::Routine => "Routine",
-                    Urgency::Urgent => "Urgent",
-                },
-            ),
+            field("Urgency", row.urgency.label()),
             field("Sent", uk_time::format(row.submitted_at_ms)),
             heading(3, "Clinical history"),
             Block::Paragraph(row.history.clone()),

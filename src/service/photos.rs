@@ -192,11 +192,7 @@ pub struct StagedPhoto {
 }
 
 fn known_warning(code: &str) -> Option<&'static str> {
-    use crate::imaging::QualityWarning as W;
-    [W::Blurred, W::TooDark, W::TooBright, W::LowResolution]
-        .into_iter()
-        .map(|w| w.code())
-        .find(|c| *c == code)
+    crate::imaging::QualityWarning::from_code(code).map(|w| w.code())
 }
 
 fn may_stage(user: &Principal) -> ServiceResult<()> {

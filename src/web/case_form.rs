@@ -76,8 +76,22 @@ async fn read_limited(mut field: Field<'_>, max: usize, what: &str) -> Result<Ve
 }
 
 /// One photo part, refused past [`MAX_PHOTO_BYTES`].
-pub async fn read_photo(field: Field<'_>) -> Result<Vec<u8>, AppError> {
+async fn read_photo(field: Field<'_>) -> Result<Vec<u8>, AppError> {
     read_limited(field, MAX_PHOTO_BYTES, "photo").await
+}
+
+/// The `photo` part of a one-photo upload (a check, a photo uploaded ahead); other parts are
+/// skipped.
+pub async fn only_photo(multipart: &mut Multipart) -> Result<Vec<u8>, AppError> {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some("photo") {
+            return read_photo(field).await;
+        }
+    }
+    Err(AppError::invalid(
+        "missing_field",
+        "Send the photo as a 'photo' part.",
+    ))
 }
 
 async fn read_text(field: Field<'_>, name: &str) -> Result<String, AppError> {

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::auth::CurrentUser;
-use super::case_form::multipart_error;
+use super::case_form::only_photo;
 use super::error::{AppError, AppResult};
 use crate::service::AppState;
 
@@ -41,16 +41,7 @@ pub async fn check(
             "Only GPs check photos before sending a case.",
         ));
     }
-    let mut photo = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("photo") {
-            let bytes = field.bytes().await.map_err(multipart_error)?;
-            photo = Some(bytes);
-            break;
-        }
-    }
-    let photo = photo
-        .ok_or_else(|| AppError::invalid("missing_field", "Send the photo as a 'photo' part."))?;
+    let photo = only_photo(&mut multipart).await?;
     let processed = state
         .process_photo(photo)
         .await
@@ -66,9 +57,5 @@ pub async fn check(
 
 /// The GP-facing sentence for a stored warning code.
 pub fn warning_message(code: &str) -> &'static str {
-    use crate::imaging::QualityWarning as W;
-    [W::Blurred, W::TooDark, W::TooBright, W::LowResolution]
-        .into_iter()
-        .find(|w| w.code() == code)
-        .map_or("", |w| w.message())
+    crate::imaging::QualityWarning::from_code(code).map_or("", |w| w.message())
 }

@@ -8,8 +8,8 @@ use axum::Json;
 use serde::Serialize;
 
 use super::auth::CurrentUser;
-use super::case_form::{multipart_error, read_photo};
-use super::error::{AppError, AppResult};
+use super::case_form::only_photo;
+use super::error::AppResult;
 use super::photo_bytes::{object_response, parse_size, SizeQuery};
 use super::photo_check::warning_message;
 use crate::clock::rfc3339;
@@ -62,15 +62,7 @@ pub async fn stage(
     CurrentUser(user): CurrentUser,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let mut photo = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("photo") {
-            photo = Some(read_photo(field).await?);
-            break;
-        }
-    }
-    let photo = photo
-        .ok_or_else(|| AppError::invalid("missing_field", "Send the photo as a 'photo' part."))?;
+    let photo = only_photo(&mut multipart).await?;
     let staged = photos::stage(&state, &user, photo).await?;
     Ok((StatusCode::CREATED, Json(StagedPhotoJson::from(staged))).into_response())
 }

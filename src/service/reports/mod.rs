@@ -32,6 +32,7 @@ use super::{ServiceError, ServiceResult};
 use crate::db::reports::{self as rdb, Filter};
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
+use crate::domain::reports::{day_cells, CaseFacts};
 use crate::service::AppState;
 
 pub use csv::{figures_csv, topics_csv, CSV_COLUMNS};
@@ -52,28 +53,38 @@ pub struct ReportRequest {
     pub practice: Option<String>,
 }
 
-/// Reads a report's data: day cells from the rollup, or from `case_facts` for a practice.
-/// The reads run side by side.
+/// Reads a report's data: day cells from the rollups, or from `case_facts` when the report is
+/// narrowed (read once for both the cells and the practices' durations). The reads run side by
+/// side.
 pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
-    let cells = async {
-        if filter.practice_id.is_some() {
-            rdb::fact_days(db, filter).await
-        } else {
-            rdb::specialty_days(db, filter).await
+    let days = async {
+        let by_practice = |facts: &[CaseFacts]| day_cells(facts, |f| &f.practice_id);
+        match (filter.specialty, filter.practice_id) {
+            (None, None) => tokio::try_join!(
+                rdb::specialty_days(db, filter),
+                rdb::practice_days(db, filter)
+            ),
+            (_, Some(_)) => {
+                let facts = rdb::facts(db, filter).await?;
+                Ok((day_cells(&facts, |f| &f.specialty), by_practice(&facts)))
+            }
+            (Some(_), None) => {
+                let (cells, facts) =
+                    tokio::try_join!(rdb::specialty_days(db, filter), rdb::facts(db, filter))?;
+                Ok((cells, by_practice(&facts)))
+            }
         }
     };
     let (
-        cells,
+        (cells, practice_days),
         practices,
-        practice_days,
         topics,
         all_practices,
         referrals_overdue_now,
         overdue_unanswered,
     ) = tokio::try_join!(
-        cells,
+        days,
         rdb::practice_counts(db, filter),
-        rdb::practice_days(db, filter),
         rdb::topic_counts(db, filter),
         db::practices::list(db),
         rdb::referrals_overdue(db, filter, now_ms),

@@ -7,12 +7,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    formatted_nhs, patient_age_and_sex, photo_slots, specialty_name, specialty_names, status_tag,
-    PhotoSlot,
+    patient_age_and_sex, photo_slots, specialty_name, specialty_names, status_tag, PhotoSlot,
 };
 use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
-use crate::domain::{CaseId, CaseStatus, Outcome, PhotoKind, Role, Urgency};
+use crate::domain::{CaseId, CaseStatus, NhsNumber, Outcome, PhotoKind, Role, Urgency};
 use crate::service::photos::{self, StagedChoice};
 use crate::service::AppState;
 use crate::service::{cases, FieldError};
@@ -136,12 +135,7 @@ struct CasePage {
 }
 
 fn caption(kind: Option<PhotoKind>, site: Option<&str>) -> String {
-    let kind = match kind {
-        Some(PhotoKind::Site) => "Site view",
-        Some(PhotoKind::CloseUp) => "Close-up",
-        Some(PhotoKind::Dermoscopic) => "Dermoscopic",
-        None => "Photo",
-    };
+    let kind = kind.map_or("Photo", PhotoKind::label);
     match site {
         Some(s) => format!("{kind}, {s}"),
         None => kind.to_string(),
@@ -284,7 +278,7 @@ pub(super) async fn case_page(
         status_label: tag_label,
         colour: super::tag_colour(tag),
         gp_replied: row.gp_responded_at_ms.is_some() && user.role != Role::Gp,
-        nhs_number: formatted_nhs(&row.nhs_number),
+        nhs_number: NhsNumber::format_stored(&row.nhs_number),
         date_of_birth: patient_age_and_sex(&row, now),
         practice: format!("{} ({})", row.practice_name, row.practice_ods),
         urgent: urgency == Urgency::Urgent,

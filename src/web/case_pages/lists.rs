@@ -6,9 +6,9 @@ use axum::response::Html;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{formatted_nhs, patient_age_and_sex, specialty_name, specialty_names, status_tag};
+use super::{patient_age_and_sex, specialty_name, specialty_names, status_tag};
 use crate::domain::queue::{describe_time_left, due_at_ms};
-use crate::domain::{CaseStatus, Outcome, Role, Urgency};
+use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::service::cases::{self, CaseRow, Specialty};
 use crate::service::AppState;
 use crate::web::auth::CurrentUser;
@@ -91,7 +91,7 @@ pub async fn list(
                 id: r.id.clone(),
                 submitted: uk_time::format(r.submitted_at_ms),
                 age: fmt_age(now - r.submitted_at_ms),
-                nhs_number: formatted_nhs(&r.nhs_number),
+                nhs_number: NhsNumber::format_stored(&r.nhs_number),
                 date_of_birth: super::patient_age_and_sex(r, now),
                 specialty: specialty_name(&names, &r.specialty),
                 urgent: r.urgency == Urgency::Urgent,

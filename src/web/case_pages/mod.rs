@@ -14,17 +14,11 @@ pub use new_case::{create, new_form};
 
 use serde::Deserialize;
 
-use crate::domain::{CaseStatus, NhsNumber, Outcome, Role};
+use crate::domain::{CaseStatus, Outcome, Role};
 use crate::service::cases::{self, Specialty};
 use crate::service::photos;
 use crate::service::AppState;
 use crate::web::error::AppResult;
-
-pub(super) fn formatted_nhs(n: &str) -> String {
-    NhsNumber::parse(n)
-        .map(|n| n.formatted())
-        .unwrap_or_else(|_| n.to_string())
-}
 
 pub(super) async fn specialty_names(state: &AppState) -> AppResult<Vec<Specialty>> {
     Ok(cases::specialties(state).await?)
