@@ -67,6 +67,16 @@ ensure_schemathesis() {
     fi
 }
 
+# A real SMTP server for the notification tests (tests start scripts/smtp-sink on their own
+# ports, so they can stop it mid-run and start it again).
+AIOSMTPD_VERSION=1.4.6
+ensure_smtp_sink() {
+    if ! python3 -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+        log "installing aiosmtpd==$AIOSMTPD_VERSION from PyPI"
+        python3 -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" || die "pip install aiosmtpd failed"
+    fi
+}
+
 # PostgreSQL: use whatever answers on 127.0.0.1:5432, else install Debian's and start it.
 # A login role aghub/aghub (superuser, to create a database per test) is made if missing.
 ensure_postgres() {

@@ -49,6 +49,22 @@ pub enum Command {
     /// Manage rota shifts.
     #[command(subcommand)]
     Rota(RotaCommand),
+    /// Manage GP systems' webhooks.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Sends the practice's case events to URL (https://), signed; prints the signing secret
+    /// once on stdout.
+    Add {
+        /// ODS code of the practice.
+        #[arg(long)]
+        practice: String,
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +240,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = accounts::open_database(&settings).await?;
             let user_id = accounts::user_id_by_email(&db, &email).await?;
             accounts::disable_user(&db, Actor::CommandLine, &user_id, now()).await?;
+            Ok(())
+        }
+        Command::Webhook(WebhookCommand::Add { practice, url }) => {
+            let db = accounts::open_database(&settings).await?;
+            let (id, secret) = crate::service::outbox::add_webhook(
+                &db,
+                &settings,
+                Actor::CommandLine,
+                &practice,
+                &url,
+                now(),
+            )
+            .await?;
+            println!("{secret}");
+            eprintln!(
+                "aghub: webhook {id} added; keep the secret above: it signs X-Aghub-Signature and is not shown again"
+            );
             Ok(())
         }
         Command::Token(TokenCommand::Create { email }) => {

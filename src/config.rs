@@ -135,11 +135,47 @@ pub struct Settings {
         global = true
     )]
     pub decode_memory_mb: usize,
+
+    /// The address people use, for links in emails, letters and webhooks; defaults to
+    /// `http://` and the bind address.
+    #[arg(long, env = "AGHUB_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// `smtp://host:port`, `smtp://user:pass@host:port?tls=starttls` or `smtps://…`; unset
+    /// turns email off (people still see notifications in the app).
+    #[arg(long, env = "AGHUB_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of aghub's emails.
+    #[arg(
+        long,
+        env = "AGHUB_MAIL_FROM",
+        default_value = "aghub@localhost",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// Allow `http://` webhook URLs on loopback addresses (for tests); others need https.
+    #[arg(long, env = "AGHUB_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub webhook_allow_http: bool,
+
+    /// Run the outbox worker (deliveries of emails and webhooks) in this instance. Tests turn
+    /// it off and drive deliveries themselves; any number of instances may run it.
+    #[arg(long, env = "AGHUB_OUTBOX_WORKER", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub outbox_worker: bool,
 }
 
 impl Settings {
     pub fn token_lifetime_ms(&self) -> i64 {
         i64::from(self.token_days) * 86_400_000
+    }
+
+    /// [`Self::public_url`] or `http://` and the bind address, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
     }
 
     pub fn database_url(&self) -> String {

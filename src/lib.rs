@@ -13,6 +13,7 @@ pub mod domain;
 pub mod imaging;
 pub mod letter;
 pub mod limits;
+pub mod outbound;
 pub mod private_files;
 pub mod service;
 pub mod startup;

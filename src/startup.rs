@@ -50,6 +50,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let outbox = self
+            .state
+            .settings
+            .outbox_worker
+            .then(|| tokio::spawn(service::outbox::worker(self.state.clone())));
         let app = web::router(self.state.clone());
         let http = Arc::new(http1_builder(&self.state.settings));
         // `stop` tells every connection to finish; each holds a `done` receiver, so
@@ -82,6 +87,11 @@ impl Application {
         let _ = stop.send(());
         done.closed().await;
         housekeeping.abort();
+        if let Some(outbox) = outbox {
+            // A delivery cut off here is leased; another instance, or this one restarted,
+            // takes it again when the lease runs out.
+            outbox.abort();
+        }
         self.state.db.close().await;
         Ok(())
     }
@@ -161,6 +171,9 @@ pub async fn run_housekeeping_once(state: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(objects = n, "deleted orphaned photo objects"),
         Err(e) => tracing::warn!(error = %e, "could not sweep orphaned photo objects"),
+    }
+    if let Err(e) = service::outbox::sweep(state).await {
+        tracing::warn!(error = %e, "could not forget old deliveries");
     }
 }
 

@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod blob_intents;
 pub mod cases;
+pub mod notifications;
+pub mod outbox;
 pub mod practices;
 pub mod reports;
 pub mod rotas;

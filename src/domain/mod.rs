@@ -4,6 +4,7 @@ pub mod access;
 pub mod case;
 pub mod ids;
 pub mod nhs_number;
+pub mod notifications;
 pub mod queue;
 pub mod reports;
 pub mod role;

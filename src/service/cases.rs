@@ -3,11 +3,13 @@
 
 use serde_json::json;
 
+use super::notify;
 use super::photos::{PhotoBatch, ReadyPhoto};
 use super::{FieldError, ServiceError, ServiceResult};
 use crate::clock::{utc_date, ISO_DATE};
 use crate::db::{self, audit};
 use crate::domain::access::{CaseAccess, Principal};
+use crate::domain::notifications::Event;
 use crate::domain::queue::{self, OnDuty, CLAIM_IDLE_LIMIT_MS};
 use crate::domain::reports::CaseEvent;
 use crate::domain::{
@@ -350,6 +352,18 @@ async fn create_inner(
         now,
     )
     .await?;
+    if v.urgency == Urgency::Urgent {
+        let subject = notify::Subject {
+            case_id,
+            practice_id,
+            specialty: &v.specialty,
+            created_by: user.user_id.as_str(),
+            answered_by: None,
+            holder: None,
+            escalated: false,
+        };
+        notify::announce(&mut tx, state, Event::UrgentQueued, &subject, now).await?;
+    }
     tx.commit().await?;
     Ok(Created {
         case_id: CaseId::new(case_id),
@@ -463,6 +477,8 @@ pub async fn view(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRes
         )
         .await?;
     }
+    // Opening the case is reading what was announced about it.
+    db::notifications::mark_read(&state.db, user.user_id.as_str(), Some(case_id), now).await?;
     audit::record(
         state.db.pool(),
         audit::Event {
@@ -982,6 +998,18 @@ pub async fn reply(
         now,
     )
     .await?;
+    let subject = notify::Subject {
+        specialty: redirect_to.as_deref().unwrap_or(&row.specialty),
+        answered_by: Some(user.user_id.as_str()),
+        holder: None,
+        escalated: false,
+        ..notify::Subject::of(&row, now)
+    };
+    let event = Event::of_reply(outcome, new_status == CaseStatus::Converted)
+        .or((row.urgency == Urgency::Urgent).then_some(Event::UrgentQueued));
+    if let Some(event) = event {
+        notify::announce(&mut tx, state, event, &subject, now).await?;
+    }
     tx.commit().await?;
     load(state, user, id).await
 }
@@ -1088,6 +1116,19 @@ async fn respond_inner(
         now,
     )
     .await?;
+    // Back to the consultant who asked, or, when they are away, to the queue like a new case.
+    let event = match held {
+        Some(_) => Some(Event::GpResponded),
+        None => (row.urgency == Urgency::Urgent).then_some(Event::UrgentQueued),
+    };
+    if let Some(event) = event {
+        let subject = notify::Subject {
+            holder: held.map(|(asker, _)| asker),
+            escalated: false,
+            ..notify::Subject::of(&row, now)
+        };
+        notify::announce(&mut tx, state, event, &subject, now).await?;
+    }
     tx.commit().await?;
     load(state, user, id).await
 }

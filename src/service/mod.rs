@@ -7,6 +7,8 @@ pub mod auth;
 pub mod case_facts;
 pub mod cases;
 pub mod letters;
+pub mod notify;
+pub mod outbox;
 pub mod photos;
 pub mod reports;
 mod state;

@@ -27,6 +27,10 @@ pub struct AppState {
     pub uploads: Arc<UploadPermits>,
     /// Verified against when an email is unknown, so sign-in takes the same time either way.
     pub dummy_password_hash: Arc<str>,
+    /// Email and webhook clients for the outbox's deliveries.
+    pub outbound: Arc<super::outbox::Outbound>,
+    /// Wakes this instance's outbox worker after a commit that wrote deliveries.
+    pub outbox_wake: super::outbox::Wake,
 }
 
 impl AppState {
@@ -51,8 +55,11 @@ impl AppState {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let dummy = super::auth::hash_password("not-a-real-password")
             .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+        let outbound = super::outbox::Outbound::from_settings(&settings)?;
         Ok(AppState {
             db,
+            outbound: Arc::new(outbound),
+            outbox_wake: Default::default(),
             blobs,
             clock,
             decode_memory: DecodeBudget::new(settings.decode_memory_mb),

@@ -16,7 +16,7 @@ use crate::domain::access::Principal;
 use crate::domain::queue::Pool;
 use crate::service::topics::TopicRow;
 use crate::service::AppState;
-use crate::service::{admin, topics, FieldError, ServiceError, ServiceResult};
+use crate::service::{admin, topics, Actor, FieldError, ServiceError, ServiceResult};
 
 fn require_admin(user: &Principal) -> AppResult<()> {
     if user.may_administer() {
@@ -108,7 +108,7 @@ async fn page(
         })
         .collect();
     render(&AdminPage {
-        layout: Layout::new(session, Some(user)).await?,
+        layout: Layout::signed_in(state, session, user).await?,
         notice,
         errors,
         consultants,
@@ -386,7 +386,7 @@ async fn topics_page(
             .collect()
     };
     render(&TopicsPage {
-        layout: Layout::new(session, Some(user)).await?,
+        layout: Layout::signed_in(state, session, user).await?,
         specialty_slug: s.slug,
         specialty_name: s.name,
         notice,
@@ -518,4 +518,91 @@ pub async fn retire_topic(
         String::new(),
     )
     .await
+}
+
+struct DeliveryRow {
+    id: String,
+    made: String,
+    channel: &'static str,
+    kind: String,
+    to: String,
+    attempts: i64,
+    state: String,
+    error: String,
+    dead: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_outbox.html")]
+struct OutboxPage {
+    layout: Layout,
+    notice: Option<String>,
+    counts: crate::db::outbox::Counts,
+    rows: Vec<DeliveryRow>,
+}
+
+#[derive(Deserialize)]
+pub struct Retried {
+    retried: Option<u64>,
+}
+
+/// What is waiting, failing and dead in the outbox, with a retry for dead letters.
+pub async fn outbox(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<Retried>,
+) -> AppResult<Html<String>> {
+    require_admin(&user)?;
+    let (counts, listed) = crate::service::outbox::overview(&state).await?;
+    let rows = listed
+        .into_iter()
+        .map(|r| {
+            let dead = r.status == "dead";
+            DeliveryRow {
+                made: uk_time::format(r.created_at_ms),
+                channel: if r.channel == "email" {
+                    "Email"
+                } else {
+                    "Webhook"
+                },
+                state: if dead {
+                    "Dead letter".to_string()
+                } else {
+                    format!("Next try {}", uk_time::format(r.due_at_ms))
+                },
+                error: r.last_error.unwrap_or_default(),
+                id: r.id,
+                kind: r.kind,
+                to: r.to,
+                attempts: r.attempts,
+                dead,
+            }
+        })
+        .collect();
+    render(&OutboxPage {
+        layout: Layout::signed_in(&state, &session, &user).await?,
+        notice: q.retried.map(|n| match n {
+            1 => "1 delivery will be tried again now.".to_string(),
+            n => format!("{n} deliveries will be tried again now."),
+        }),
+        counts,
+        rows,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RetryForm {
+    id: Option<String>,
+}
+
+pub async fn retry_outbox(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    CsrfForm(form): CsrfForm<RetryForm>,
+) -> AppResult<Redirect> {
+    require_admin(&user)?;
+    let id = form.id.as_deref().filter(|s| !s.is_empty());
+    let n = crate::service::outbox::retry(&state, Actor::Admin(user.user_id.as_str()), id).await?;
+    Ok(Redirect::to(&format!("/admin/outbox?retried={n}")))
 }

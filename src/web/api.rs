@@ -38,6 +38,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases/{id}/respond", uploads.apply(post(respond)))
         .route("/cases/{id}/referral-made", post(referral_made))
         .route("/queue", get(queue))
+        .route("/notifications", get(super::notification_pages::api_list))
         .route("/specialties/{slug}/topics", get(specialty_topics))
         .route("/reports/turnaround", get(super::reports::api_turnaround))
         .route(
@@ -64,8 +65,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, get_letter, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson)),
+    paths(me, list_cases, create_case, get_case, get_photo, get_letter, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]

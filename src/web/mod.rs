@@ -12,6 +12,7 @@ mod charts;
 pub mod csrf;
 pub mod error;
 pub mod health;
+pub mod notification_pages;
 pub mod pages;
 pub mod photo_bytes;
 pub mod photo_check;
@@ -80,6 +81,17 @@ pub fn router(state: AppState) -> Router {
             uploads.apply(post(case_pages::respond)),
         )
         .route("/queue", get(case_pages::queue))
+        .route("/notifications", get(notification_pages::list))
+        .route(
+            "/notifications/read",
+            post(notification_pages::mark_all_read),
+        )
+        .route(
+            "/notifications/settings",
+            get(notification_pages::settings).post(notification_pages::save_settings),
+        )
+        .route("/admin/outbox", get(admin_pages::outbox))
+        .route("/admin/outbox/retry", post(admin_pages::retry_outbox))
         .route("/reports", get(reports::page))
         .route("/reports.csv", get(reports::csv))
         .route("/admin", get(admin_pages::index))

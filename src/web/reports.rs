@@ -531,7 +531,7 @@ pub async fn page(
         None => String::new(),
     };
     let page = ReportsPage {
-        layout: Layout::new(&session, Some(&user)).await?,
+        layout: Layout::signed_in(&state, &session, &user).await?,
         from: report
             .as_ref()
             .map(|r| r.from.clone())

@@ -8,6 +8,7 @@ use super::csrf;
 use super::error::{AppError, AppResult};
 use crate::domain::access::Principal;
 use crate::domain::Role;
+use crate::service::AppState;
 
 #[derive(Debug, Clone)]
 pub struct LayoutUser {
@@ -35,6 +36,8 @@ fn links(role: Role) -> Vec<(&'static str, &'static str)> {
 pub struct Layout {
     pub user: Option<LayoutUser>,
     pub csrf_token: String,
+    /// Notifications the signed-in person has not read (the header shows the count).
+    pub unread: i64,
 }
 
 impl Layout {
@@ -46,6 +49,19 @@ impl Layout {
                 links: links(p.role),
             }),
             csrf_token: csrf::token(session).await?,
+            unread: 0,
+        })
+    }
+
+    /// The layout of a signed-in person's page, with their unread notifications.
+    pub async fn signed_in(
+        state: &AppState,
+        session: &Session,
+        user: &Principal,
+    ) -> AppResult<Self> {
+        Ok(Self {
+            unread: crate::service::notify::unread(state, user).await?,
+            ..Self::new(session, Some(user)).await?
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Cases through the published API: submission, queues, claims, replies, the information loop,
 //! and who may see what.
 
+use aghub::config::Settings;
 use aghub::db::rotas::Pool;
 use aghub::domain::Role;
 use reqwest::multipart::{Form, Part};
@@ -49,8 +50,15 @@ pub struct World {
 
 impl World {
     pub async fn new(stack: Stack) -> Self {
+        Self::with_settings(stack, |_| {}).await
+    }
+
+    /// The same world, on an app whose settings `tweak` changes (email, webhooks).
+    pub async fn with_settings(stack: Stack, tweak: impl FnOnce(&mut Settings)) -> Self {
         let backends = Backends::new(stack).await;
-        let app = TestApp::start(&backends).await;
+        let mut settings = backends.settings();
+        tweak(&mut settings);
+        let app = TestApp::start_with_settings(&backends, settings).await;
         let p1 = app.add_practice("A81001").await;
         let p2 = app.add_practice("B82002").await;
         let db = &app.state.db;

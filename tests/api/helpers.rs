@@ -100,6 +100,11 @@ impl Backends {
             body_min_bytes_per_sec: 1024,
             max_uploads_per_user: 2,
             decode_memory_mb: 1024,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "aghub@localhost".into(),
+            webhook_allow_http: true,
+            outbox_worker: false,
         }
     }
 

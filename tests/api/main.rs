@@ -30,6 +30,7 @@ mod db_conformance;
 mod faults;
 mod helpers;
 mod letters;
+mod notifications;
 mod openapi_fuzz;
 mod pages;
 mod platform;

@@ -346,7 +346,7 @@ pub(super) async fn case_page(
         ("/cases", "All cases")
     };
     render(&CasePage {
-        layout: Layout::new(session, Some(user)).await?,
+        layout: Layout::signed_in(state, session, user).await?,
         c,
         photos,
         messages,
@@ -408,7 +408,7 @@ pub async fn photo(
     let (photos, i) = cases::photo_page(&state, &user, &id, &photo_id).await?;
     let p = &photos[i];
     render(&PhotoPage {
-        layout: Layout::new(&session, Some(&user)).await?,
+        layout: Layout::signed_in(&state, &session, &user).await?,
         case_id: id.to_string(),
         photo_id: p.id.clone(),
         caption: caption(p.kind, p.body_site.as_deref()),

@@ -105,7 +105,7 @@ pub async fn list(
         })
         .collect();
     render(&ListPage {
-        layout: Layout::new(&session, Some(&user)).await?,
+        layout: Layout::signed_in(&state, &session, &user).await?,
         heading,
         can_submit: user.may_submit_cases(),
         to_refer: if user.role == Role::Gp { to_refer } else { 0 },
@@ -178,7 +178,7 @@ pub async fn queue(
     let now = state.now_ms();
     let on_duty = cases::on_any_shift(&state, &user).await?;
     render(&QueuePage {
-        layout: Layout::new(&session, Some(&user)).await?,
+        layout: Layout::signed_in(&state, &session, &user).await?,
         rows: rows.iter().map(|r| queue_row(r, &names, now)).collect(),
         held: held.iter().map(|r| queue_row(r, &names, now)).collect(),
         on_duty,

@@ -118,7 +118,7 @@ async fn new_page(
         .collect();
     render(&NewPage {
         sexes,
-        layout: Layout::new(session, Some(user)).await?,
+        layout: Layout::signed_in(state, session, user).await?,
         duty_notices: cover
             .iter()
             .filter_map(|(s, c)| duty_notice(s, *c))

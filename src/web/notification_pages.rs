@@ -1,0 +1,194 @@
+//! A person's notifications, their email choices, and the JSON list for API clients.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::auth::CurrentUser;
+use super::csrf::CsrfForm;
+use super::error::AppResult;
+use super::templates::{render, Layout};
+use super::uk_time;
+use crate::domain::access::Principal;
+use crate::service::{notify, AppState, FieldError, ServiceError};
+
+struct Item {
+    case_id: String,
+    short_id: String,
+    headline: String,
+    when: String,
+    read: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct NotificationsPage {
+    layout: Layout,
+    items: Vec<Item>,
+}
+
+fn short(case_id: &str) -> String {
+    case_id[case_id.len().saturating_sub(6)..].to_string()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Html<String>> {
+    let items = notify::list(&state, &user)
+        .await?
+        .into_iter()
+        .map(|n| Item {
+            short_id: short(&n.case_id),
+            headline: n.kind.headline(&n.specialty),
+            when: uk_time::format(n.created_at_ms),
+            read: n.read,
+            case_id: n.case_id,
+        })
+        .collect();
+    render(&NotificationsPage {
+        layout: Layout::signed_in(&state, &session, &user).await?,
+        items,
+    })
+}
+
+pub async fn mark_all_read(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    CsrfForm(_): CsrfForm<super::case_pages::Empty>,
+) -> AppResult<Redirect> {
+    notify::mark_read(&state, &user, None).await?;
+    Ok(Redirect::to("/notifications"))
+}
+
+struct SettingRow {
+    kind: &'static str,
+    label: &'static str,
+    choice: &'static str,
+    digest_allowed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notification_settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    settings: Vec<SettingRow>,
+    email: String,
+    email_on: bool,
+    saved: bool,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+pub struct Saved {
+    saved: Option<String>,
+}
+
+async fn settings_page(
+    state: &AppState,
+    session: &Session,
+    user: &Principal,
+    saved: bool,
+    errors: Vec<FieldError>,
+) -> AppResult<Html<String>> {
+    let settings = notify::settings(state, user)
+        .await?
+        .into_iter()
+        .map(|(e, c)| SettingRow {
+            kind: e.as_str(),
+            label: e.setting_label(),
+            choice: c.as_str(),
+            digest_allowed: e.digest_allowed(),
+        })
+        .collect();
+    render(&SettingsPage {
+        layout: Layout::signed_in(state, session, user).await?,
+        settings,
+        email: user.email.clone(),
+        email_on: state.settings.smtp_url.is_some(),
+        saved,
+        errors,
+    })
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<Saved>,
+) -> AppResult<Html<String>> {
+    settings_page(&state, &session, &user, q.saved.is_some(), Vec::new()).await
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    CsrfForm(form): CsrfForm<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let choices: Vec<(String, String)> = form
+        .into_iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .collect();
+    match notify::save_settings(&state, &user, &choices).await {
+        Ok(()) => Ok(Redirect::to("/notifications/settings?saved=1").into_response()),
+        Err(ServiceError::Invalid(errors)) => {
+            let html = settings_page(&state, &session, &user, false, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One notification in the API.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotificationJson {
+    id: String,
+    /// What happened: `advice_arrived`, `information_requested`, `converted`, `gp_to_refer`,
+    /// `referral_overdue`, `gp_responded`, `urgent_queued`, `escalated` or `past_target`.
+    event: &'static str,
+    case_id: String,
+    headline: String,
+    created_at: String,
+    read: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotificationsJson {
+    unread: i64,
+    notifications: Vec<NotificationJson>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/notifications",
+    responses(
+        (status = 200, description = "The caller's notifications, newest first (at most 100), and how many are unread", body = NotificationsJson),
+        (status = 401, description = "Not signed in", body = super::api_types::ErrorBody),
+    ),
+)]
+pub async fn api_list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<NotificationsJson>> {
+    let notifications = notify::list(&state, &user)
+        .await?
+        .into_iter()
+        .map(|n| NotificationJson {
+            headline: n.kind.headline(&n.specialty),
+            event: n.kind.as_str(),
+            created_at: crate::clock::rfc3339(n.created_at_ms),
+            id: n.id,
+            case_id: n.case_id,
+            read: n.read,
+        })
+        .collect();
+    Ok(Json(NotificationsJson {
+        unread: notify::unread(&state, &user).await?,
+        notifications,
+    }))
+}
