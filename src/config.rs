@@ -15,6 +15,12 @@ pub struct Settings {
     )]
     pub bind: String,
 
+    /// The address people use to reach the service (`https://aghub.example.nhs.uk`), for links
+    /// in documents it hands out (the FHIR export's letter and photo URLs); defaults to
+    /// `http://` and the bind address.
+    #[arg(long, env = "AGHUB_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Where the embedded defaults (SQLite file, filesystem blobs) keep their files.
     #[arg(
         long,
@@ -146,6 +152,14 @@ impl Settings {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("aghub.db").display()),
+        }
+    }
+
+    /// The public base URL without a trailing slash: `AGHUB_PUBLIC_URL`, else `http://$AGHUB_BIND`.
+    pub fn public_url(&self) -> String {
+        match self.public_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => url.trim_end_matches('/').to_string(),
+            _ => format!("http://{}", self.bind),
         }
     }
 

@@ -84,6 +84,7 @@ impl Backends {
     pub fn settings(&self) -> Settings {
         Settings {
             bind: "127.0.0.1:0".into(),
+            public_url: None,
             data_dir: self.dir.path().to_path_buf(),
             database_url: Some(self.database_url.clone()),
             storage_url: Some(self.storage_url.clone()),
