@@ -3,9 +3,8 @@
 //! each field is decided by `service::fhir`. Only the elements aghub fills are declared; empty
 //! lists and absent values are left out of the JSON, as FHIR requires (no `null`, no `[]`).
 //!
-//! Written by hand rather than taken from a crate: the Rust FHIR model crates either generate
-//! every resource of R4, R4B and R5 (minutes of compile time on this 2-core machine for the nine
-//! resources we use) or are R5-first; see `docs/fhir.md`.
+//! Written by hand for the nine resources and the elements we use; no FHIR model crate was
+//! evaluated (see `docs/fhir.md`).
 
 use serde::Serialize;
 

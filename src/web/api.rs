@@ -454,7 +454,7 @@ async fn get_fhir(
 ) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
     let bundle = crate::service::fhir::export(&state, &user, &id).await?;
-    let body = serde_json::to_vec(&bundle).map_err(|e| AppError::internal(e))?;
+    let body = serde_json::to_vec(&bundle).map_err(AppError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/fhir+json"),
