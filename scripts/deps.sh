@@ -77,6 +77,27 @@ ensure_smtp_sink() {
     fi
 }
 
+# fhir.resources (PyPI): the independent FHIR R4 validator the FHIR export's tests run on every
+# bundle (scripts/validate-fhir-bundle.py, tests/api/fhir.rs). 6.4.0 is the last release built
+# from FHIR R4 (4.0.1): 6.5.0 moved to R4B (4.3.0) and 7.x to R5. It needs pydantic 1, which
+# would clash with other PyPI tools, so it lives in its own virtualenv under target/.
+FHIR_RESOURCES_VERSION=6.4.0
+FHIR_PYDANTIC_VERSION=1.10.26
+ensure_fhir_validator() {
+    local venv="$AGHUB_ROOT/target/fhir-validator-$FHIR_RESOURCES_VERSION"
+    local check="import fhir.resources as f, sys; sys.exit(0 if (f.__version__, f.__fhir_version__) == ('$FHIR_RESOURCES_VERSION', '4.0.1') else 1)"
+    if ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+        log "installing fhir.resources==$FHIR_RESOURCES_VERSION (FHIR R4) from PyPI into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" 2>/dev/null || { ensure_apt python3-venv; python3 -m venv "$venv"; } \
+            || die "could not make a Python virtualenv for the FHIR validator"
+        "$venv/bin/python" -m pip install -q "fhir.resources==$FHIR_RESOURCES_VERSION" \
+            "pydantic[email]==$FHIR_PYDANTIC_VERSION" || die "pip install fhir.resources failed"
+        "$venv/bin/python" -c "$check" || die "fhir.resources $FHIR_RESOURCES_VERSION does not load as FHIR R4"
+    fi
+    export AGHUB_FHIR_PYTHON="$venv/bin/python"
+}
+
 # PostgreSQL: use whatever answers on 127.0.0.1:5432, else install Debian's and start it.
 # A login role aghub/aghub (superuser, to create a database per test) is made if missing.
 ensure_postgres() {

@@ -15,6 +15,12 @@ pub struct Settings {
     )]
     pub bind: String,
 
+    /// The address people use to reach the service (`https://aghub.example.nhs.uk`), for links
+    /// in what it hands out (emails, webhooks, the FHIR export's links); defaults to
+    /// `http://` and the bind address.
+    #[arg(long, env = "AGHUB_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Where the embedded defaults (SQLite file, filesystem blobs) keep their files.
     #[arg(
         long,
@@ -136,11 +142,6 @@ pub struct Settings {
     )]
     pub decode_memory_mb: usize,
 
-    /// The address people use, for links in emails, letters and webhooks; defaults to
-    /// `http://` and the bind address.
-    #[arg(long, env = "AGHUB_PUBLIC_URL", global = true)]
-    pub public_url: Option<String>,
-
     /// `smtp://host:port`, `smtp://user:pass@host:port?tls=starttls` or `smtps://…`; unset
     /// turns email off (people still see notifications in the app).
     #[arg(long, env = "AGHUB_SMTP_URL", global = true)]
@@ -170,18 +171,18 @@ impl Settings {
         i64::from(self.token_days) * 86_400_000
     }
 
-    /// [`Self::public_url`] or `http://` and the bind address, without a trailing slash.
-    pub fn public_url(&self) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.bind),
-        }
-    }
-
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("aghub.db").display()),
+        }
+    }
+
+    /// The public base URL without a trailing slash: `AGHUB_PUBLIC_URL`, else `http://$AGHUB_BIND`.
+    pub fn public_url(&self) -> String {
+        match self.public_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => url.trim_end_matches('/').to_string(),
+            _ => format!("http://{}", self.bind),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod fhir;
 pub mod imaging;
 pub mod letter;
 pub mod limits;

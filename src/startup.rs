@@ -26,11 +26,21 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let mut settings = settings;
         let bind = settings.bind.clone();
-        let state = AppState::open(settings, clock).await?;
         let listener = TcpListener::bind(&bind)
             .await
             .with_context(|| format!("listening on {bind}"))?;
+        // Without AGHUB_PUBLIC_URL, links name the address actually bound (port 0 resolved).
+        if settings
+            .public_url
+            .as_deref()
+            .is_none_or(|u| u.trim().is_empty())
+        {
+            let addr = listener.local_addr().context("reading the bound address")?;
+            settings.public_url = Some(format!("http://{addr}"));
+        }
+        let state = AppState::open(settings, clock).await?;
         Ok(Self { listener, state })
     }
 

@@ -250,48 +250,52 @@ impl Content<'_> {
 
     /// What the outcome leaves for the practice to do, in words.
     fn gp_action(&self, outcome: Outcome) -> String {
-        let row = self.row;
-        if let Some(priority) = outcome.referral_priority() {
-            if row.status == CaseStatus::Converted {
-                return format!(
-                    "Nothing: the hospital took the referral on ({} priority) on {}.",
-                    priority.label().to_lowercase(),
-                    row.answered_at_ms.map(uk_time::format).unwrap_or_default()
-                );
-            }
-            if let Some(on) = &row.referred_on {
-                let reference = row
-                    .referral_reference
-                    .as_deref()
-                    .map(|r| format!(", e-RS reference {r}"))
-                    .unwrap_or_default();
-                return format!(
-                    "Done: the practice referred on {}{reference}.",
-                    uk_time::long_date(on)
-                );
-            }
-            let by = row
-                .referral_due_at_ms
-                .map(|d| format!(" by the end of {}", uk_time::deadline_day(d)))
-                .unwrap_or_default();
+        gp_action(self.row, self.specialty, outcome)
+    }
+}
+
+/// What the outcome leaves for the practice to do, in words (the letter and the FHIR export).
+pub fn gp_action(row: &CaseRow, specialty: &str, outcome: Outcome) -> String {
+    if let Some(priority) = outcome.referral_priority() {
+        if row.status == CaseStatus::Converted {
             return format!(
-                "Refer the patient to {} ({} priority) through e-RS{by}, then confirm the referral in aghub.",
-                self.specialty,
-                priority.label().to_lowercase()
+                "Nothing: the hospital took the referral on ({} priority) on {}.",
+                priority.label().to_lowercase(),
+                row.answered_at_ms.map(uk_time::format).unwrap_or_default()
             );
         }
-        match outcome {
-            Outcome::ManageInPrimaryCare => {
-                "Continue to manage the patient in primary care, following the advice above.".into()
-            }
-            Outcome::RequestInformation => {
-                "Send the consultant the information they asked for, in aghub.".into()
-            }
-            Outcome::RedirectSpecialty => {
-                "Nothing yet: the case was passed to another specialty, who will reply.".into()
-            }
-            _ => String::new(),
+        if let Some(on) = &row.referred_on {
+            let reference = row
+                .referral_reference
+                .as_deref()
+                .map(|r| format!(", e-RS reference {r}"))
+                .unwrap_or_default();
+            return format!(
+                "Done: the practice referred on {}{reference}.",
+                uk_time::long_date(on)
+            );
         }
+        let by = row
+            .referral_due_at_ms
+            .map(|d| format!(" by the end of {}", uk_time::deadline_day(d)))
+            .unwrap_or_default();
+        return format!(
+            "Refer the patient to {} ({} priority) through e-RS{by}, then confirm the referral in aghub.",
+            specialty,
+            priority.label().to_lowercase()
+        );
+    }
+    match outcome {
+        Outcome::ManageInPrimaryCare => {
+            "Continue to manage the patient in primary care, following the advice above.".into()
+        }
+        Outcome::RequestInformation => {
+            "Send the consultant the information they asked for, in aghub.".into()
+        }
+        Outcome::RedirectSpecialty => {
+            "Nothing yet: the case was passed to another specialty, who will reply.".into()
+        }
+        _ => String::new(),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod case_facts;
 pub mod cases;
+pub mod fhir;
 pub mod letters;
 pub mod notify;
 pub mod outbox;

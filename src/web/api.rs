@@ -32,6 +32,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/photos/{photo_id}", get(get_photo))
         .route("/cases/{id}/letter.pdf", get(get_letter))
+        .route("/cases/{id}/fhir", get(get_fhir))
         .route("/cases/{id}/claim", post(claim))
         .route("/cases/{id}/release", post(release))
         .route("/cases/{id}/reply", post(reply))
@@ -65,8 +66,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, get_letter, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson)),
+    paths(me, list_cases, create_case, get_case, get_photo, get_letter, get_fhir, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, FhirBundleJson, FhirEntryJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
@@ -432,6 +433,35 @@ async fn get_letter(
             ),
         ],
         file.bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/fhir",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The case as a FHIR R4 Bundle (type collection) with UK Core profiles where they exist; the same ids for the same case on every export (docs/fhir.md)", content_type = "application/fhir+json", body = FhirBundleJson),
+        (status = 404, description = "No such case that you may see", body = ErrorBody),
+    )
+)]
+/// The case for a GP clinical system (contract 1.1): Patient (NHS number), Organization (ODS
+/// code), Practitioners, the A&G ServiceRequest with its status and outcome, the conversation as
+/// Communications, the letter and the photos as links. Each export is audited.
+async fn get_fhir(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = cases::case_id(&id)?;
+    let bundle = crate::service::fhir::export(&state, &user, &id).await?;
+    let body = serde_json::to_vec(&bundle).map_err(AppError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/fhir+json"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body,
     )
         .into_response())
 }

@@ -285,3 +285,29 @@ pub struct PhotoCheckUpload {
     #[schema(value_type = String, format = Binary)]
     pub photo: Vec<u8>,
 }
+
+/// A FHIR R4 `Bundle` (type `collection`) of one case: Patient, Organization, Practitioners
+/// and their roles, the A&G ServiceRequest (and the referral's, when advised), a Task with the
+/// e-RS state, the conversation as Communications, the letter as a DocumentReference and each
+/// photo as a Media. Described in full in `docs/fhir.md`; here only its outline.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FhirBundleJson {
+    /// Always `Bundle`.
+    pub resource_type: String,
+    /// Always `collection`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// RFC 3339: the latest event of the case.
+    pub timestamp: String,
+    /// Each resource with its `fullUrl` (`urn:uuid:…`).
+    pub entry: Vec<FhirEntryJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FhirEntryJson {
+    pub full_url: String,
+    /// A FHIR R4 resource, with its `resourceType`.
+    pub resource: serde_json::Value,
+}

@@ -84,6 +84,7 @@ impl Backends {
     pub fn settings(&self) -> Settings {
         Settings {
             bind: "127.0.0.1:0".into(),
+            public_url: None,
             data_dir: self.dir.path().to_path_buf(),
             database_url: Some(self.database_url.clone()),
             storage_url: Some(self.storage_url.clone()),
@@ -100,7 +101,6 @@ impl Backends {
             body_min_bytes_per_sec: 1024,
             max_uploads_per_user: 2,
             decode_memory_mb: 1024,
-            public_url: None,
             smtp_url: None,
             mail_from: "aghub@localhost".into(),
             webhook_allow_http: true,

@@ -28,6 +28,7 @@ mod cases;
 mod cli;
 mod db_conformance;
 mod faults;
+mod fhir;
 mod helpers;
 mod letters;
 mod notifications;

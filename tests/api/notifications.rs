@@ -1190,7 +1190,7 @@ async fn notifications_and_deliveries_have_pages(stack: Stack) {
     assert!(page.contains("id=\"count-retrying\">1<"), "{page}");
     assert!(page.contains(&receiver.url()));
     assert!(page.contains("webhook answered 503"));
-    sqlx::query("UPDATE outbox SET status = 'dead'")
+    sqlx::query("UPDATE outbox SET status = 'dead' WHERE channel = 'webhook'")
         .execute(w.app.state.db.pool())
         .await
         .unwrap();
