@@ -104,20 +104,29 @@ pub async fn lease_due(
     Ok(rows)
 }
 
-pub async fn delivered(db: &Db, id: &str, now_ms: i64) -> DbResult<()> {
+pub async fn delivered(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    id: &str,
+    now_ms: i64,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'delivered', delivered_at_ms = $2, leased_until_ms = NULL, \
          last_error = NULL WHERE id = $1",
     )
     .bind(id)
     .bind(now_ms)
-    .execute(db.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }
 
 /// A failed attempt: tried again at `retry_at_ms`, or dead-lettered when that is `None`.
-pub async fn failed(db: &Db, id: &str, error: &str, retry_at_ms: Option<i64>) -> DbResult<()> {
+pub async fn failed(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    id: &str,
+    error: &str,
+    retry_at_ms: Option<i64>,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE outbox SET status = $2, due_at_ms = COALESCE($3, due_at_ms), \
          leased_until_ms = NULL, last_error = $4 WHERE id = $1",
@@ -130,7 +139,7 @@ pub async fn failed(db: &Db, id: &str, error: &str, retry_at_ms: Option<i64>) ->
     })
     .bind(retry_at_ms)
     .bind(error.chars().take(500).collect::<String>())
-    .execute(db.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -82,66 +82,69 @@ async fn deliver_batch(state: &AppState, batch: Vec<Delivery>) -> ServiceResult<
         }
     }
     groups.extend(digests.into_values());
-    let results: Vec<ServiceResult<Round>> = futures::stream::iter(groups)
-        .map(|group| deliver_group(state, group))
+    let sent: Vec<(Vec<Delivery>, Result<(), SendError>)> = futures::stream::iter(groups)
+        .map(|group| async move {
+            let first = &group[0];
+            let result = match first.channel {
+                Channel::Email => send_email(state, &group).await,
+                Channel::Webhook => call_webhook(state, first).await,
+            };
+            (group, result)
+        })
         .buffer_unordered(IN_FLIGHT)
         .collect()
         .await;
-    let mut round = Round::default();
-    for r in results {
-        let r = r?;
-        round.delivered += r.delivered;
-        round.failed += r.failed;
-        round.dead += r.dead;
-    }
-    Ok(round)
+    record(state, &sent).await
 }
 
-async fn deliver_group(state: &AppState, group: Vec<Delivery>) -> ServiceResult<Round> {
-    let first = &group[0];
-    let result = match first.channel {
-        Channel::Email => send_email(state, &group).await,
-        Channel::Webhook => call_webhook(state, first).await,
-    };
+/// Records a batch's results in one transaction: one commit per batch, not two per delivery.
+async fn record(
+    state: &AppState,
+    sent: &[(Vec<Delivery>, Result<(), SendError>)],
+) -> ServiceResult<Round> {
     let now = state.now_ms();
     let mut round = Round::default();
-    for d in &group {
-        match &result {
-            Ok(()) => {
-                db::outbox::delivered(&state.db, &d.id, now).await?;
-                db::audit::record(
-                    state.db.pool(),
-                    db::audit::Event {
-                        action: "outbox.delivered",
-                        case_id: Some(&d.case_id),
-                        subject_id: Some(&d.id),
-                        detail: Some(json!({
-                            "channel": d.channel.as_str(),
-                            "kind": d.kind.as_str(),
-                            "recipient": d.recipient,
-                            "attempts": d.attempts,
-                        })),
-                        ..Default::default()
-                    },
-                    now,
-                )
-                .await?;
-                round.delivered += 1;
-            }
-            Err(e) => {
-                let retry = (!e.permanent && d.attempts < MAX_ATTEMPTS)
-                    .then(|| now + retry_delay_ms(d.attempts));
-                tracing::warn!(delivery = %d.id, channel = d.channel.as_str(), attempts = d.attempts,
-                    error = %e.message, dead = retry.is_none(), "delivery failed");
-                db::outbox::failed(&state.db, &d.id, &e.message, retry).await?;
-                if retry.is_some() {
-                    round.failed += 1;
-                } else {
-                    round.dead += 1;
+    let mut tx = state.db.pool().begin().await?;
+    for (group, result) in sent {
+        for d in group {
+            match result {
+                Ok(()) => {
+                    db::outbox::delivered(&mut *tx, &d.id, now).await?;
+                    db::audit::record(
+                        &mut *tx,
+                        db::audit::Event {
+                            action: "outbox.delivered",
+                            case_id: Some(&d.case_id),
+                            subject_id: Some(&d.id),
+                            detail: Some(json!({
+                                "channel": d.channel.as_str(),
+                                "kind": d.kind.as_str(),
+                                "recipient": d.recipient,
+                                "attempts": d.attempts,
+                            })),
+                            ..Default::default()
+                        },
+                        now,
+                    )
+                    .await?;
+                    round.delivered += 1;
+                }
+                Err(e) => {
+                    let retry = (!e.permanent && d.attempts < MAX_ATTEMPTS)
+                        .then(|| now + retry_delay_ms(d.attempts));
+                    tracing::warn!(delivery = %d.id, channel = d.channel.as_str(), attempts = d.attempts,
+                        error = %e.message, dead = retry.is_none(), "delivery failed");
+                    db::outbox::failed(&mut *tx, &d.id, &e.message, retry).await?;
+                    if retry.is_some() {
+                        round.failed += 1;
+                    } else {
+                        round.dead += 1;
+                    }
                 }
             }
         }
     }
+    tx.commit().await?;
     Ok(round)
 }
 

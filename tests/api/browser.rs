@@ -773,8 +773,27 @@ async fn whole_journey_in_a_real_browser() {
         .unwrap();
     shots.take(&doc, "consultant-closed").await;
 
-    // The GP reads the advice.
-    gp.goto(&format!("{base}{case_path}")).await.unwrap();
+    // The GP hears in the app: the unread count in the header, the notification, its link.
+    gp.goto(&format!("{base}/cases")).await.unwrap();
+    let count = gp
+        .find(Locator::Css("#unread-count"))
+        .await
+        .expect("an unread count in the header")
+        .text()
+        .await
+        .unwrap();
+    // The request for information was read when the GP opened the case to respond.
+    assert!(count.starts_with('1'), "the advice: {count:?}");
+    click(&gp, "#notifications-link").await;
+    let page = text(&gp).await;
+    assert!(page.contains("Advice from Dermatology is ready"), "{page}");
+    assert!(page.contains("Dermatology needs more information"), "{page}");
+    shots.take(&gp, "gp-notifications").await;
+    click(&gp, &format!(".notification-list a[href='{case_path}']")).await;
+    gp.wait()
+        .for_url(url::Url::parse(&format!("{base}{case_path}")).unwrap())
+        .await
+        .unwrap();
     let page = text(&gp).await;
     assert!(
         page.contains("Benign naevus: reassure and safety-net."),
@@ -783,6 +802,9 @@ async fn whole_journey_in_a_real_browser() {
     assert!(page.contains("Manage in primary care"));
     assert!(page.contains("Other topic (not in reports): Dermoscopy teaching case"));
     shots.take(&gp, "gp-reads-advice").await;
+    gp.goto(&format!("{base}/notifications/settings")).await.unwrap();
+    assert!(text(&gp).await.contains("Advice has arrived"));
+    shots.take(&gp, "gp-notification-settings").await;
     sign_out(&gp).await;
 
     // The commissioner sees the case in the figures, and no patient identifiers.
