@@ -787,11 +787,14 @@ async fn whole_journey_in_a_real_browser() {
     click(&gp, "#notifications-link").await;
     let page = text(&gp).await;
     assert!(page.contains("Advice from Dermatology is ready"), "{page}");
-    assert!(page.contains("Dermatology needs more information"), "{page}");
+    assert!(
+        page.contains("Dermatology needs more information"),
+        "{page}"
+    );
     shots.take(&gp, "gp-notifications").await;
     click(&gp, &format!(".notification-list a[href='{case_path}']")).await;
     gp.wait()
-        .for_url(url::Url::parse(&format!("{base}{case_path}")).unwrap())
+        .for_url(&url::Url::parse(&format!("{base}{case_path}")).unwrap())
         .await
         .unwrap();
     let page = text(&gp).await;
@@ -802,7 +805,9 @@ async fn whole_journey_in_a_real_browser() {
     assert!(page.contains("Manage in primary care"));
     assert!(page.contains("Other topic (not in reports): Dermoscopy teaching case"));
     shots.take(&gp, "gp-reads-advice").await;
-    gp.goto(&format!("{base}/notifications/settings")).await.unwrap();
+    gp.goto(&format!("{base}/notifications/settings"))
+        .await
+        .unwrap();
     assert!(text(&gp).await.contains("Advice has arrived"));
     shots.take(&gp, "gp-notification-settings").await;
     sign_out(&gp).await;

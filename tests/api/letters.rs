@@ -139,6 +139,10 @@ async fn the_letter_holds_the_whole_case_in_selectable_text_with_fonts_and_thumb
     let (second, v2) = pdf(&w, &w.gp_same_practice, id).await;
     assert_ne!(first, second, "a changed case gives a new letter");
     assert_eq!(v2, "2");
+    // Kept for people to look at (pdftoppm -png), like the browser test's screenshots.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/letters");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{stack:?}-answered-twice.pdf")), &second).unwrap();
     // To look at it: AGHUB_LETTER_OUT=/tmp/letter.pdf, then `pdftoppm -png`.
     if let Ok(out) = std::env::var("AGHUB_LETTER_OUT") {
         std::fs::write(out, &second).unwrap();
