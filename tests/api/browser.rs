@@ -17,7 +17,7 @@ use fantoccini::actions::{
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::helpers::{phone_jpeg, Backends, Stack, TestApp, PASSWORD};
+use crate::helpers::{free_port, phone_jpeg, Backends, Stack, TestApp, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -29,14 +29,6 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start_driver() -> (Driver, u16) {

@@ -27,8 +27,9 @@ const NHS: &str = "https://fhir.nhs.uk/Id/nhs-number";
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const SNOMED: &str = "http://snomed.info/sct";
 
-/// Runs the independent validator on a bundle; a missing validator fails the test.
-fn validate(bytes: &[u8], what: &str) {
+/// Runs the independent validator (scripts/validate-fhir-bundle.py) on a bundle; a missing
+/// validator fails the test.
+fn run_validator(bytes: &[u8]) -> std::process::Output {
     let python = std::env::var("AGHUB_FHIR_PYTHON").unwrap_or_else(|_| {
         panic!(
             "AGHUB_FHIR_PYTHON is not set: the FHIR R4 validator (fhir.resources from PyPI) is \
@@ -48,7 +49,12 @@ fn validate(bytes: &[u8], what: &str) {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run the FHIR validator {python}: {e}"));
     child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The validator accepts the bundle, as FHIR R4.
+fn validate(bytes: &[u8], what: &str) {
+    let out = run_validator(bytes);
     assert!(
         out.status.success(),
         "the FHIR R4 validator refused the bundle of {what} (exit {:?}):\n{}\n{}",
@@ -64,25 +70,7 @@ fn validate(bytes: &[u8], what: &str) {
 
 /// The validator's complaint about a bundle it must refuse.
 fn refused(bundle: &Value) -> String {
-    let python = std::env::var("AGHUB_FHIR_PYTHON").expect("AGHUB_FHIR_PYTHON");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/validate-fhir-bundle.py"
-    );
-    let mut child = Command::new(&python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&serde_json::to_vec(bundle).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_validator(&serde_json::to_vec(bundle).unwrap());
     assert_eq!(out.status.code(), Some(1), "the validator must refuse it");
     String::from_utf8_lossy(&out.stderr).to_string()
 }

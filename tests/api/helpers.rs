@@ -39,6 +39,15 @@ pub fn s3_endpoint() -> String {
     endpoint
 }
 
+/// A port free on the loopback now (for a server a test starts and stops itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A database and an object store of one stack, shared by every app started on them.
 pub struct Backends {
     pub database_url: String,

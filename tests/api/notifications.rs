@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::cases::{case_form, text_form, World};
-use crate::helpers::{extract_csrf, Backends, Stack, PASSWORD};
+use crate::helpers::{extract_csrf, free_port, Backends, Stack, PASSWORD};
 
 on_both_stacks!(
     every_event_reaches_the_right_people_in_the_app_by_email_and_by_webhook,
@@ -33,14 +33,6 @@ on_both_stacks!(
 
 const H: i64 = 3_600_000;
 const PUBLIC: &str = "https://aghub.test.nhs.uk";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// scripts/smtp-sink on a port of its own: a real SMTP server that keeps each message as
 /// JSON parsed by Python's email package.
