@@ -551,13 +551,15 @@ pub struct NewPhoto<'a> {
     pub warnings_json: &'a str,
     pub captured_at_ms: Option<i64>,
     pub objects: &'a [StoredObject],
+    /// Taken by the patient through a photo request's link, not by the GP.
+    pub by_patient: bool,
     pub now_ms: i64,
 }
 
 pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO photos (id, case_id, message_id, position, kind, body_site, warnings, captured_at_ms, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO photos (id, case_id, message_id, position, kind, body_site, warnings, captured_at_ms, created_at_ms, taken_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(p.id)
     .bind(p.case_id)
@@ -568,6 +570,7 @@ pub async fn insert_photo(tx: &mut Transaction<'_, Any>, p: &NewPhoto<'_>) -> Db
     .bind(p.warnings_json)
     .bind(p.captured_at_ms)
     .bind(p.now_ms)
+    .bind(if p.by_patient { "patient" } else { "gp" })
     .execute(&mut **tx)
     .await?;
     insert_objects(tx, "photo_objects", "photo_id", p.id, p.objects).await
@@ -615,6 +618,7 @@ pub struct PhotoRow {
     pub height: i64,
     pub content_type: String,
     pub sha256: String,
+    pub by_patient: bool,
 }
 
 impl sqlx::FromRow<'_, AnyRow> for PhotoRow {
@@ -630,12 +634,13 @@ impl sqlx::FromRow<'_, AnyRow> for PhotoRow {
             height: r.try_get("height")?,
             content_type: r.try_get("content_type")?,
             sha256: r.try_get("sha256")?,
+            by_patient: r.try_get::<String, _>("taken_by")? == "patient",
         })
     }
 }
 
 const SELECT_PHOTO: &str =
-    "SELECT p.id, p.case_id, p.message_id, p.kind, p.body_site, p.warnings, \
+    "SELECT p.id, p.case_id, p.message_id, p.kind, p.body_site, p.warnings, p.taken_by, \
     o.width, o.height, o.content_type, o.sha256 \
     FROM photos p JOIN photo_objects o ON o.photo_id = p.id AND o.size = 'full'";
 

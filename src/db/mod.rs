@@ -9,6 +9,7 @@ pub mod blob_intents;
 pub mod cases;
 pub mod notifications;
 pub mod outbox;
+pub mod photo_requests;
 pub mod practices;
 pub mod reports;
 pub mod rotas;

@@ -110,8 +110,9 @@ pub async fn delivered(
     now_ms: i64,
 ) -> DbResult<()> {
     sqlx::query(
+        // The payload is only for delivering; a patient's link in it must not outlive that.
         "UPDATE outbox SET status = 'delivered', delivered_at_ms = $2, leased_until_ms = NULL, \
-         last_error = NULL WHERE id = $1",
+         last_error = NULL, payload = '{}' WHERE id = $1",
     )
     .bind(id)
     .bind(now_ms)

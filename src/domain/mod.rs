@@ -5,6 +5,7 @@ pub mod case;
 pub mod ids;
 pub mod nhs_number;
 pub mod notifications;
+pub mod photo_requests;
 pub mod queue;
 pub mod reports;
 pub mod role;

@@ -15,6 +15,8 @@ word_enum!(
         UrgentQueued => "urgent_queued",
         Escalated => "escalated",
         PastTarget => "past_target",
+        PatientPhotos => "patient_photos",
+        PhotoLink => "photo_link",
     }
 );
 
@@ -31,6 +33,8 @@ pub enum Audience {
     NationalOnDuty,
     /// The consultant holding the case, or when nobody does, everyone on duty who may take it.
     HolderOrOnDuty,
+    /// The patient, at the address the GP gave for a photo request's link.
+    Patient,
 }
 
 word_enum!(
@@ -69,19 +73,23 @@ impl Event {
             | Event::InformationRequested
             | Event::Converted
             | Event::GpToRefer
-            | Event::ReferralOverdue => Audience::Requester,
+            | Event::ReferralOverdue
+            | Event::PatientPhotos => Audience::Requester,
             Event::GpResponded => Audience::Asker,
             Event::UrgentQueued => Audience::LocalOnDuty,
             Event::Escalated => Audience::NationalOnDuty,
             Event::PastTarget => Audience::HolderOrOnDuty,
+            Event::PhotoLink => Audience::Patient,
         }
     }
 
-    /// The role this event is for (the settings page offers each person their role's events).
-    pub fn role(self) -> Role {
+    /// The role this event is for (the settings page offers each person their role's
+    /// events); `None` for the patient, who has no account.
+    pub fn role(self) -> Option<Role> {
         match self.audience() {
-            Audience::Requester => Role::Gp,
-            _ => Role::Consultant,
+            Audience::Requester => Some(Role::Gp),
+            Audience::Patient => None,
+            _ => Some(Role::Consultant),
         }
     }
 
@@ -107,7 +115,7 @@ impl Event {
     /// Whether a person may choose a daily digest for this event: consultants' queue alerts.
     /// A GP's news about their own patient is never held back for a day.
     pub fn digest_allowed(self) -> bool {
-        self.role() == Role::Consultant
+        self.role() == Some(Role::Consultant)
     }
 
     /// The settings page's words for the event.
@@ -122,6 +130,8 @@ impl Event {
             Event::UrgentQueued => "An urgent case joins your queue",
             Event::Escalated => "A case is escalated to the national pool",
             Event::PastTarget => "A case is past its response target with no reply",
+            Event::PatientPhotos => "Your patient has sent the photos you asked for",
+            Event::PhotoLink => "Your GP surgery asks you for photos",
         }
     }
 
@@ -137,6 +147,8 @@ impl Event {
             Event::UrgentQueued => format!("An urgent {specialty} case is waiting"),
             Event::Escalated => format!("A {specialty} case is escalated to the national pool"),
             Event::PastTarget => format!("A {specialty} case is past its target with no reply"),
+            Event::PatientPhotos => format!("Your patient has sent photos for a {specialty} case"),
+            Event::PhotoLink => "Your GP surgery asks you for photos".to_string(),
         }
     }
 }
@@ -200,7 +212,7 @@ mod tests {
             .filter(|e| e.webhook_type().is_some())
             .copied()
             .collect();
-        assert!(with_webhook.iter().all(|e| e.role() == Role::Gp));
+        assert!(with_webhook.iter().all(|e| e.role() == Some(Role::Gp)));
         assert_eq!(with_webhook.len(), 5);
     }
 

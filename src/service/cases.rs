@@ -329,7 +329,7 @@ async fn create_inner(
         return Err(e.into());
     }
     let ready = photos.settle(&mut tx, user.user_id.as_str(), now).await?;
-    insert_photos(&mut tx, case_id, None, &ready, now).await?;
+    insert_photos(&mut tx, case_id, None, &ready, false, now).await?;
     super::case_facts::submitted(
         &mut tx,
         case_id,
@@ -371,11 +371,12 @@ async fn create_inner(
     })
 }
 
-async fn insert_photos(
+pub(super) async fn insert_photos(
     tx: &mut crate::db::Tx<'_>,
     case_id: &str,
     message_id: Option<&str>,
     photos: &[ReadyPhoto],
+    by_patient: bool,
     now: i64,
 ) -> ServiceResult<()> {
     let base: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM photos WHERE case_id = $1")
@@ -397,6 +398,7 @@ async fn insert_photos(
                 warnings_json: &warnings,
                 captured_at_ms: p.captured_at_ms,
                 objects: &p.objects,
+                by_patient,
                 now_ms: now,
             },
         )
@@ -1100,7 +1102,7 @@ async fn respond_inner(
     )
     .await?;
     let ready = photos.settle(&mut tx, user.user_id.as_str(), now).await?;
-    insert_photos(&mut tx, case_id, Some(&message_id), &ready, now).await?;
+    insert_photos(&mut tx, case_id, Some(&message_id), &ready, false, now).await?;
     super::case_facts::apply(&mut tx, case_id, CaseEvent::Responded { at_ms: now }).await?;
     audit::record(
         &mut *tx,

@@ -10,6 +10,7 @@ pub mod fhir;
 pub mod letters;
 pub mod notify;
 pub mod outbox;
+pub mod photo_requests;
 pub mod photos;
 pub mod reports;
 mod state;
@@ -120,6 +121,12 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// Something that existed and is over: an expired, revoked or used patient link.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    /// Too many tries: the message says how long to wait.
+    #[error("{message}")]
+    Paused { message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// The database cannot be reached just now; nothing was saved.

@@ -130,6 +130,8 @@ async fn recipients(
     Ok(match event.audience() {
         Audience::Requester => vec![s.created_by.to_string()],
         Audience::Asker => s.answered_by.map(str::to_string).into_iter().collect(),
+        // Sent to the address the GP gives, through `photo_requests`, never announced.
+        Audience::Patient => Vec::new(),
         Audience::LocalOnDuty => on_duty(tx, s.specialty, Pool::Local, now_ms).await?,
         Audience::NationalOnDuty => on_duty(tx, s.specialty, Pool::National, now_ms).await?,
         Audience::HolderOrOnDuty => match s.holder {
@@ -216,7 +218,10 @@ pub async fn settings(
 }
 
 pub fn events_for(role: Role) -> impl Iterator<Item = Event> {
-    Event::ALL.iter().copied().filter(move |e| e.role() == role)
+    Event::ALL
+        .iter()
+        .copied()
+        .filter(move |e| e.role() == Some(role))
 }
 
 /// Saves a person's email choices (`(event, choice)` words from the settings form).
@@ -240,7 +245,7 @@ pub async fn save_settings(
         let choice: EmailChoice = choice
             .parse()
             .map_err(|e: crate::domain::UnknownValue| invalid(e.to_string()))?;
-        if event.role() != user.role {
+        if event.role() != Some(user.role) {
             return Err(invalid(format!(
                 "{} is not an event for your role.",
                 event.as_str()

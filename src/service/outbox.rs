@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Actor, AppState, ServiceError, ServiceResult};
 use crate::db::{self, outbox::Delivery};
-use crate::domain::notifications::{retry_delay_ms, Channel, MAX_ATTEMPTS};
+use crate::domain::notifications::{retry_delay_ms, Channel, Event, MAX_ATTEMPTS};
 use crate::outbound::mail::{Mail, Mailer};
 use crate::outbound::webhook::{self, Call, WebhookClient};
 use crate::outbound::SendError;
@@ -161,6 +161,9 @@ async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendErro
         ));
     };
     let first = &group[0];
+    if first.kind == Event::PhotoLink {
+        return mailer.send(&photo_link_mail(state, first)).await;
+    }
     let to = db::notifications::email_of(&state.db, &first.recipient)
         .await
         .map_err(|e| SendError::transient(format!("database: {e}")))?
@@ -206,19 +209,54 @@ async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendErro
         "<p>You get this email because of your <a href=\"{}\">aghub notification settings</a>.</p></body></html>",
         escape(&settings_link)
     ));
-    let host = reqwest::Url::parse(&state.settings.public_url())
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| "aghub.localhost".into());
     mailer
         .send(&Mail {
             to,
             subject,
             text,
             html,
-            message_id: format!("<{}@{host}>", first.id),
+            message_id: message_id(state, &first.id),
         })
         .await
+}
+
+/// The patient's link to send their photos, to the address the GP gave: the practice's name
+/// and the link, nothing about the case.
+fn photo_link_mail(state: &AppState, d: &Delivery) -> Mail {
+    let practice = d.payload["practice"].as_str().unwrap_or("Your GP surgery");
+    let url = d.payload["url"].as_str().unwrap_or_default();
+    let until = d.payload["until"].as_str().unwrap_or_default();
+    let text = format!(
+        "{practice} asks you to send photos of your skin problem for a specialist to look at.\n\n\
+         Open this link on your phone: {url}\n\n\
+         It works until {until}. You will be asked for your date of birth. \
+         If you were not expecting this, ignore this email.\n"
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><body style=\"font-family: Arial, sans-serif\">\
+         <p>{} asks you to send photos of your skin problem for a specialist to look at.</p>\
+         <p><a href=\"{}\">Open this link on your phone to take the photos</a></p>\
+         <p>It works until {}. You will be asked for your date of birth. If you were not \
+         expecting this, ignore this email.</p></body></html>",
+        escape(practice),
+        escape(url),
+        escape(until)
+    );
+    Mail {
+        to: d.recipient.clone(),
+        subject: format!("{practice} asks you for photos"),
+        text,
+        html,
+        message_id: message_id(state, &d.id),
+    }
+}
+
+fn message_id(state: &AppState, id: &str) -> String {
+    let host = reqwest::Url::parse(&state.settings.public_url())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "aghub.localhost".into());
+    format!("<{id}@{host}>")
 }
 
 fn escape(s: &str) -> String {

@@ -221,6 +221,23 @@ pub async fn stage(
             "You have {MAX_STAGED_PER_USER} photos waiting to be sent: send or remove some first."
         )));
     }
+    stage_as(state, owner, original, now + STAGED_TTL_MS, None).await
+}
+
+/// Who a staged photo is for: the GP's own (`None`), or a patient's through a photo request,
+/// with the view they took.
+pub(super) type ForRequest<'a> = Option<(&'a str, Option<PhotoKind>)>;
+
+/// Processes and stores a photo into staging, owned by `owner` until `expires_at_ms`. A
+/// patient's photo that fails its check waits for their decision (not kept yet).
+pub(super) async fn stage_as(
+    state: &AppState,
+    owner: &str,
+    original: Vec<u8>,
+    expires_at_ms: i64,
+    request: ForRequest<'_>,
+) -> ServiceResult<StagedPhoto> {
+    let now = state.now_ms();
     let processed = process(state, original)
         .await?
         .map_err(|source| ServiceError::Image {
@@ -228,7 +245,6 @@ pub async fn stage(
             source,
         })?;
     let id = crate::db::new_id();
-    let expires_at_ms = now + STAGED_TTL_MS;
     let mut written = Vec::new();
     let result = async {
         let stored = store(
@@ -251,6 +267,7 @@ pub async fn stage(
                 objects: &stored.objects,
                 now_ms: now,
                 expires_at_ms,
+                photo_request: request.map(|(r, kind)| (r, kind, stored.warnings.is_empty())),
             },
         )
         .await?;
@@ -262,9 +279,14 @@ pub async fn stage(
         audit::record(
             state.db.pool(),
             audit::Event {
-                actor_id: Some(owner),
+                // A patient has no account: the request names who took it.
+                actor_id: request.is_none().then_some(owner),
                 action: "photo.staged",
-                detail: Some(serde_json::json!({ "staged_id": id, "warnings": stored.warnings })),
+                detail: Some(serde_json::json!({
+                    "staged_id": id,
+                    "warnings": stored.warnings,
+                    "photo_request": request.map(|(r, _)| r),
+                })),
                 ..Default::default()
             },
             now,

@@ -38,6 +38,14 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/cases/{id}/reply", post(reply))
         .route("/cases/{id}/respond", uploads.apply(post(respond)))
         .route("/cases/{id}/referral-made", post(referral_made))
+        .route(
+            "/cases/{id}/photo-requests",
+            post(super::photo_requests::api_create),
+        )
+        .route(
+            "/photo-requests/{id}",
+            axum::routing::delete(super::photo_requests::api_revoke),
+        )
         .route("/queue", get(queue))
         .route("/notifications", get(super::notification_pages::api_list))
         .route("/specialties/{slug}/topics", get(specialty_topics))
@@ -66,8 +74,8 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, get_letter, get_fhir, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list),
-    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, FhirBundleJson, FhirEntryJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson)),
+    paths(me, list_cases, create_case, get_case, get_photo, get_letter, get_fhir, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list, super::photo_requests::api_create, super::photo_requests::api_revoke),
+    components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, FhirBundleJson, FhirEntryJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson, super::photo_requests::PhotoRequestBody, super::photo_requests::PhotoRequestJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
@@ -236,6 +244,7 @@ fn case_view(
                 kind: p.kind,
                 body_site: p.body_site,
                 with_response: p.message_id.is_some(),
+                taken_by: if p.by_patient { "patient" } else { "gp" },
             }
         })
         .collect();

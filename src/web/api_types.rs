@@ -63,6 +63,9 @@ pub struct PhotoJson {
     pub body_site: Option<String>,
     /// Sent with the GP's response to a request for information.
     pub with_response: bool,
+    /// Who took it: `gp`, or `patient` (through a photo request's link).
+    #[schema(example = "gp")]
+    pub taken_by: &'static str,
     /// Where to fetch the image (`?size=full|display|thumb`).
     pub href: String,
 }

@@ -76,7 +76,7 @@ async fn read_limited(mut field: Field<'_>, max: usize, what: &str) -> Result<Ve
 }
 
 /// One photo part, refused past [`MAX_PHOTO_BYTES`].
-async fn read_photo(field: Field<'_>) -> Result<Vec<u8>, AppError> {
+pub async fn read_photo(field: Field<'_>) -> Result<Vec<u8>, AppError> {
     read_limited(field, MAX_PHOTO_BYTES, "photo").await
 }
 

@@ -179,6 +179,12 @@ impl From<ServiceError> for AppError {
             }
             ServiceError::Forbidden(m) => AppError::forbidden(m),
             ServiceError::NotFound(m) => AppError::not_found(m),
+            ServiceError::Gone { code, message } => {
+                AppError::new(StatusCode::GONE, code, message)
+            }
+            ServiceError::Paused { message, .. } => {
+                AppError::new(StatusCode::TOO_MANY_REQUESTS, "paused", message)
+            }
             ServiceError::Conflict { code, message } => AppError::conflict(code, message),
             ServiceError::DatabaseUnavailable => AppError::unavailable(
                 "The database is unavailable just now; nothing was saved. Please try again in a minute.",

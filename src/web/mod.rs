@@ -14,8 +14,10 @@ pub mod error;
 pub mod health;
 pub mod notification_pages;
 pub mod pages;
+pub mod patient_pages;
 pub mod photo_bytes;
 pub mod photo_check;
+pub mod photo_requests;
 pub mod reports;
 pub mod slow_body;
 pub mod staged_photos;
@@ -80,6 +82,27 @@ pub fn router(state: AppState) -> Router {
             "/cases/{id}/respond",
             uploads.apply(post(case_pages::respond)),
         )
+        .route(
+            "/cases/{id}/photo-requests",
+            post(photo_requests::page_create),
+        )
+        .route(
+            "/cases/{id}/photo-requests/{rid}/revoke",
+            post(photo_requests::page_revoke),
+        )
+        .route("/p/{token}", get(patient_pages::show))
+        .route("/p/{token}/verify", post(patient_pages::verify))
+        .route(
+            "/p/{token}/photos",
+            uploads.apply(post(patient_pages::upload)),
+        )
+        .route("/p/{token}/photos/{photo}", get(patient_pages::thumb))
+        .route("/p/{token}/photos/{photo}/keep", post(patient_pages::keep))
+        .route(
+            "/p/{token}/photos/{photo}/remove",
+            post(patient_pages::remove),
+        )
+        .route("/p/{token}/send", post(patient_pages::send))
         .route("/queue", get(case_pages::queue))
         .route("/notifications", get(notification_pages::list))
         .route(

@@ -34,6 +34,7 @@ mod letters;
 mod notifications;
 mod openapi_fuzz;
 mod pages;
+mod photo_requests;
 mod platform;
 mod referrals;
 mod reports;

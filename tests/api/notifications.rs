@@ -32,7 +32,7 @@ on_both_stacks!(
 );
 
 const H: i64 = 3_600_000;
-const PUBLIC: &str = "https://aghub.test.nhs.uk";
+pub const PUBLIC: &str = "https://aghub.test.nhs.uk";
 
 /// scripts/smtp-sink on a port of its own: a real SMTP server that keeps each message as
 /// JSON parsed by Python's email package.
@@ -196,7 +196,7 @@ fn verified(call: &Received, secret: &str) -> Value {
     body
 }
 
-async fn world_with_email(stack: Stack, sink: &SmtpSink) -> World {
+pub async fn world_with_email(stack: Stack, sink: &SmtpSink) -> World {
     let smtp = sink.url();
     World::with_settings(stack, move |s| {
         s.smtp_url = Some(smtp);
@@ -220,7 +220,7 @@ async fn add_webhook(w: &World, ods: &str, url: &str) -> String {
     secret
 }
 
-async fn deliver(w: &World) -> Round {
+pub async fn deliver(w: &World) -> Round {
     outbox::run_pending(&w.app.state).await.unwrap()
 }
 
@@ -269,7 +269,7 @@ async fn derm_case(w: &World, urgency: &str) -> String {
 }
 
 /// The events in a person's notifications, oldest first, with their case ids.
-async fn events_of(w: &World, token: &str) -> Vec<(String, String)> {
+pub async fn events_of(w: &World, token: &str) -> Vec<(String, String)> {
     let v = w.get_json(token, "/api/v1/notifications").await;
     let mut out: Vec<(String, String)> = v["notifications"]
         .as_array()
@@ -307,7 +307,7 @@ fn subjects_by_recipient(messages: &[Value]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// What must never be in an email: the patient's identifiers and anything clinical.
-fn assert_no_patient_data(m: &Value) {
+pub fn assert_no_patient_data(m: &Value) {
     let all = format!("{} {} {}", m["subject"], m["text"], m["html"]);
     for secret in [
         "9434765919",

@@ -132,14 +132,31 @@ struct CasePage {
     redirect_choices: Vec<(String, String)>,
     back_href: &'static str,
     back_label: &'static str,
+    /// The GP may ask the patient for photos (the case is open or waiting for them).
+    can_request_photos: bool,
+    photo_links: Vec<LinkView>,
 }
 
-fn caption(kind: Option<PhotoKind>, site: Option<&str>) -> String {
+fn caption(kind: Option<PhotoKind>, site: Option<&str>, by_patient: bool) -> String {
     let kind = kind.map_or("Photo", PhotoKind::label);
-    match site {
+    let caption = match site {
         Some(s) => format!("{kind}, {s}"),
         None => kind.to_string(),
+    };
+    if by_patient {
+        format!("{caption} (taken by the patient)")
+    } else {
+        caption
     }
+}
+
+/// A patient's photo link, as the GP sees it on the case.
+struct LinkView {
+    id: String,
+    made: String,
+    until: String,
+    state: &'static str,
+    open: bool,
 }
 
 #[derive(Deserialize)]
@@ -226,7 +243,7 @@ pub(super) async fn case_page(
                 // The pair when there is one, else the first photo.
                 preview: other.is_some() || (pair.is_none() && i == 0),
                 pair: other,
-                caption: caption(p.kind, p.body_site.as_deref()),
+                caption: caption(p.kind, p.body_site.as_deref(), p.by_patient),
                 id: p.id,
                 width: p.width,
                 height: p.height,
@@ -340,6 +357,35 @@ pub(super) async fn case_page(
     } else {
         Vec::new()
     };
+    let can_request_photos = is_practice_gp
+        && matches!(
+            status,
+            CaseStatus::Submitted | CaseStatus::Claimed | CaseStatus::AwaitingGp
+        );
+    let photo_links = if is_practice_gp {
+        crate::service::photo_requests::of_case(state, &row.id)
+            .await?
+            .into_iter()
+            .map(|r| {
+                use crate::domain::photo_requests::{link_state, LinkState};
+                let link = link_state(r.expires_at_ms, r.revoked_at_ms, r.sent_at_ms, now);
+                LinkView {
+                    made: uk_time::format(r.created_at_ms),
+                    until: uk_time::format(r.expires_at_ms),
+                    state: match link {
+                        LinkState::Open => "Waiting for the patient",
+                        LinkState::Expired => "Expired",
+                        LinkState::Revoked => "Cancelled",
+                        LinkState::Sent => "Photos received",
+                    },
+                    open: link == LinkState::Open,
+                    id: r.id,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (back_href, back_label) = if user.role == Role::Consultant {
         ("/queue", "Your queue")
     } else {
@@ -378,6 +424,8 @@ pub(super) async fn case_page(
             .map(|s| (s.slug.clone(), s.name.clone()))
             .collect(),
         back_href,
+        can_request_photos,
+        photo_links,
         back_label,
     })
 }
@@ -411,7 +459,7 @@ pub async fn photo(
         layout: Layout::signed_in(&state, &session, &user).await?,
         case_id: id.to_string(),
         photo_id: p.id.clone(),
-        caption: caption(p.kind, p.body_site.as_deref()),
+        caption: caption(p.kind, p.body_site.as_deref(), p.by_patient),
         width: p.width,
         height: p.height,
         index: i + 1,
