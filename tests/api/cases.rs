@@ -1323,6 +1323,7 @@ fn planted_heic(width: u32, height: u32, seed: u64) -> Vec<u8> {
         &synth::encode_jpeg(&upright, 95),
         &synth::exif_app1(&synth::ExifSpec {
             orientation: 6,
+            maker_note: b"Apple iOS maker note PLANTED".to_vec(),
             ..Default::default()
         }),
     );
