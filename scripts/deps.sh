@@ -25,16 +25,20 @@ ensure_apt() {
         || die "apt-get install ${missing[*]} failed"
 }
 
-# Build needs: a C compiler, pkg-config, and cmake + nasm to build libjpeg-turbo (turbojpeg crate).
+# Build needs: a C compiler, pkg-config, cmake + nasm to build libjpeg-turbo (turbojpeg crate), and
+# libheif (HEIC/AVIF decoding, libheif-rs crate; found with pkg-config, bookworm has 1.15.1 with
+# its HEVC and AV1 decoders, libde265 and dav1d/aom).
 ensure_build_deps() {
     command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
-    ensure_apt pkg-config build-essential cmake nasm
+    ensure_apt pkg-config build-essential cmake nasm libheif-dev
 }
 
 # Test oracles and peers: exiftool reads what we stored; vips/jpegtran are the speed peers;
-# poppler's pdftotext, pdffonts and pdfimages read the advice letter (tests/api/letters.rs).
+# poppler's pdftotext, pdffonts and pdfimages read the advice letter (tests/api/letters.rs);
+# libheif's heif-enc makes the HEIC and AVIF test photos.
 ensure_test_tools() {
-    ensure_apt libimage-exiftool-perl libvips-tools libjpeg-turbo-progs webp curl poppler-utils
+    ensure_apt libimage-exiftool-perl libvips-tools libjpeg-turbo-progs webp curl poppler-utils \
+        libheif-examples
 }
 
 ensure_chromium() {

@@ -12,13 +12,15 @@
 //!    [`Limits`] (a 65000×65000 header or a decompression bomb is refused here),
 //!    EXIF orientation and capture time ([`meta`]). It also tells the caller
 //!    what the render will cost (memory, threads) before it starts;
-//! 2. decode and render ([`process_probed`]), on libjpeg-turbo ([`jpeg`]) or on
-//!    the `image` crate ([`raster`]: PNG, WebP, CMYK JPEG): decode (for JPEG at a
-//!    reduced DCT scale), apply the orientation to the pixels, resize
+//! 2. decode and render ([`process_probed`]), on libjpeg-turbo ([`jpeg`]), on
+//!    the `image` crate ([`raster`]: PNG, WebP, CMYK JPEG) or on libheif
+//!    ([`heif`]: HEIC, AVIF, which then shares `raster`'s rendering): decode (for
+//!    JPEG at a reduced DCT scale), apply the orientation to the pixels, resize
 //!    ([`resize`]) and encode the display copy and the thumbnail ([`turbo`]);
 //!    quality checks on the display pixels ([`quality`]); the full-size image:
 //!    for JPEG a lossless libjpeg-turbo transform that rotates the DCT blocks
-//!    and copies no marker at all, for PNG/WebP a re-encode from the pixels.
+//!    and copies no marker at all, for PNG/WebP/HEIC/AVIF a re-encode from the
+//!    pixels.
 //!
 //! Nothing of the original container survives: every output is written by an
 //! encoder (or by libjpeg-turbo's transformer with "copy no markers") from
@@ -27,6 +29,7 @@
 //! copy of a recognised one (sRGB, Display P3, Adobe RGB) or pixels converted
 //! from an unrecognised one, see [`icc`].
 
+mod heif;
 mod icc;
 mod jpeg;
 mod meta;
@@ -116,6 +119,10 @@ pub enum PhotoFormat {
     Jpeg,
     Png,
     WebP,
+    /// HEIF with HEVC (the iPhone's default "High Efficiency" format), or any HEIF still.
+    Heic,
+    /// HEIF with AV1.
+    Avif,
 }
 
 impl PhotoFormat {
@@ -124,6 +131,8 @@ impl PhotoFormat {
             PhotoFormat::Jpeg => "image/jpeg",
             PhotoFormat::Png => "image/png",
             PhotoFormat::WebP => "image/webp",
+            PhotoFormat::Heic => "image/heic",
+            PhotoFormat::Avif => "image/avif",
         }
     }
 
@@ -132,6 +141,8 @@ impl PhotoFormat {
             PhotoFormat::Jpeg => "JPEG",
             PhotoFormat::Png => "PNG",
             PhotoFormat::WebP => "WebP",
+            PhotoFormat::Heic => "HEIC",
+            PhotoFormat::Avif => "AVIF",
         }
     }
 }
@@ -176,9 +187,10 @@ impl fmt::Debug for Rendition {
 #[derive(Debug, Clone)]
 pub struct Processed {
     pub source_format: PhotoFormat,
-    /// Full resolution, upright, no metadata. JPEG for JPEG and lossy-WebP
-    /// sources, PNG for lossless sources (PNG, lossless WebP, anything with
-    /// alpha), so that a lossless upload is not degraded.
+    /// Full resolution, upright, no metadata. JPEG for JPEG, lossy-WebP, HEIC and
+    /// AVIF sources (a re-encode at quality 95, 4:4:4, for all but JPEG), PNG for
+    /// lossless sources (PNG, lossless WebP, anything with alpha), so that a
+    /// lossless upload is not degraded.
     pub full: Rendition,
     /// Long edge ≤ [`DISPLAY_LONG_EDGE`], JPEG.
     pub display: Rendition,
@@ -261,17 +273,15 @@ fn human_size(bytes: usize) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// The formats [`sniff`] accepts, as the GP reads them (also in the page's hint and the API
+/// description).
+pub const ACCEPTED_FORMATS: &str = "JPEG, HEIC, PNG, WebP or AVIF";
+
 fn unsupported_message(detected: &str) -> String {
-    const ACCEPTED: &str = "We accept photos in JPEG, PNG or WebP format.";
+    let accepted = format!("We accept photos in {ACCEPTED_FORMATS} format.");
     match detected {
-        "HEIC" => format!(
-            "This is an HEIC photo (the iPhone's default format), which we can't open. {ACCEPTED} \
-             On the iPhone, go to Settings > Camera > Formats and choose \"Most Compatible\" so \
-             new photos are saved as JPEG, or share the photo from the Photos app by Mail, which \
-             sends it as JPEG."
-        ),
-        "unknown" => format!("This file is not a photo we can open. {ACCEPTED}"),
-        other => format!("This file is a {other} file, not a photo we can open. {ACCEPTED}"),
+        "unknown" => format!("This file is not a photo we can open. {accepted}"),
+        other => format!("This file is a {other} file, not a photo we can open. {accepted}"),
     }
 }
 
@@ -408,6 +418,7 @@ fn run(
             jpeg::render(input, header, jpeg, *grey, t)?
         }
         probe::Decoder::Image { lossless } => raster::render(input, header, *lossless, limits, t)?,
+        probe::Decoder::Heif { alpha } => heif::render(input, header, *alpha, t)?,
     };
     Ok(Processed {
         source_format: header.format,

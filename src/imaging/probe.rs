@@ -1,17 +1,20 @@
 //! The one look at an upload's bytes before any pixel is decoded, cheapest first so that
 //! hostile input is refused before any large allocation: byte count, format from the magic
 //! bytes ([`sniff`]), dimensions from the header (read by hand for PNG and WebP, by
-//! libjpeg-turbo for JPEG) checked against [`Limits`] (a 65000×65000 header or a decompression
+//! libjpeg-turbo for JPEG, by libheif for HEIC/AVIF: it parses the boxes and decodes nothing)
+//! checked against [`Limits`] (a 65000×65000 header or a decompression
 //! bomb is refused here), what the decoder needs to know (which decoder, lossless or not), and
 //! the EXIF orientation and capture time ([`meta`]). The decode-and-render step
-//! ([`jpeg`](super::jpeg) or [`raster`](super::raster)) starts from this [`Header`] and reads
+//! ([`jpeg`](super::jpeg), [`raster`](super::raster) or [`heif`](super::heif)) starts from this [`Header`] and reads
 //! no header again.
 
 use std::sync::OnceLock;
 
 use turbojpeg::{Colorspace, DecompressHeader, Decompressor};
 
+use super::heif;
 use super::meta::{self, Meta};
+use super::orient::Orientation;
 use super::sniff::{self, Sniffed};
 use super::turbo::{decode_error, dim, internal};
 use super::{ImageError, Limits, PhotoFormat};
@@ -42,6 +45,9 @@ pub(super) enum Decoder {
     /// The `image` crate: PNG, WebP, and the JPEGs libjpeg-turbo cannot turn into RGB (CMYK,
     /// YCCK). `lossless`: PNG or lossless WebP.
     Image { lossless: bool },
+    /// libheif: HEIC and AVIF (HEVC or AV1 in HEIF). `alpha`: the primary image has an alpha
+    /// plane.
+    Heif { alpha: bool },
 }
 
 pub(super) fn read(input: &[u8], limits: &Limits) -> Result<Header, ImageError> {
@@ -59,6 +65,7 @@ pub(super) fn read(input: &[u8], limits: &Limits) -> Result<Header, ImageError> 
         Sniffed::Unsupported(detected) => return Err(ImageError::UnsupportedFormat { detected }),
     };
     let mut webp_exif = None;
+    let mut heif_orientation = false;
     let (width, height, decoder, source_bpp, output_bpp) = match format {
         PhotoFormat::Jpeg => {
             let header = Decompressor::new()
@@ -138,13 +145,44 @@ pub(super) fn read(input: &[u8], limits: &Limits) -> Result<Header, ImageError> 
             };
             (width, height, decoder, 4, 4)
         }
+        PhotoFormat::Heic | PhotoFormat::Avif => {
+            // Box lengths first (no library involved): one that runs past the end is an
+            // interrupted upload, named as such rather than whatever libheif says about it.
+            check_bmff_lengths(input)?;
+            let h = heif::read_header(input)?;
+            // The stored (coded) size bounds what is decoded, the shown size (after the
+            // clean-aperture crop and the rotation) is what the renditions get: both are
+            // checked.
+            limits.check_dimensions(h.coded_width, h.coded_height)?;
+            limits.check_dimensions(h.width, h.height)?;
+            heif_orientation = true;
+            // libheif holds the decoded planes at their own depth (2 bytes a sample above 8
+            // bits, up to 4:4:4 plus alpha), then the interleaved 8-bit RGB(A) it converts them
+            // to and a second copy when it rotates or mirrors; counted from the coded size.
+            let bytes_per_sample = if h.bit_depth > 8 { 2 } else { 1 };
+            let channels = if h.alpha { 4 } else { 3 };
+            let coded_px = u64::from(h.coded_width) * u64::from(h.coded_height);
+            let shown_px = u64::from(h.width) * u64::from(h.height);
+            let source = coded_px * (channels * bytes_per_sample + 2 * channels);
+            let source_bpp = source.div_ceil(shown_px.max(1));
+            let decoder = Decoder::Heif { alpha: h.alpha };
+            (h.width, h.height, decoder, source_bpp, channels)
+        }
     };
+    let mut meta = meta::read(input, webp_exif);
+    if heif_orientation {
+        // HEIF says how to show the image in its own transform properties (irot, imir),
+        // which libheif applies when it decodes; an EXIF orientation inside the file is
+        // informative only (HEIF, ISO/IEC 23008-12, 6.5.1) and applying it as well would turn
+        // an iPhone photo twice. The dimensions above are already the upright ones.
+        meta.orientation = Orientation::Normal;
+    }
     Ok(Header {
         format,
         width,
         height,
         decoder,
-        meta: meta::read(input, webp_exif),
+        meta,
         source_bpp,
         output_bpp,
     })
@@ -172,6 +210,51 @@ impl Header {
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The top-level boxes of an ISO base media file (HEIF): a box whose length runs past the end
+/// of the file is a truncated upload; a length below its own header is a damaged file.
+fn check_bmff_lengths(input: &[u8]) -> Result<(), ImageError> {
+    let mut at = 0usize;
+    while at < input.len() {
+        let Some(head) = input.get(at..at + 8) else {
+            return Err(ImageError::Truncated(format!(
+                "HEIF box header at {at} cut off at {}",
+                input.len()
+            )));
+        };
+        let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let (size, header_len) = match size32 {
+            // To the end of the file (only the last box may say so).
+            0 => return Ok(()),
+            1 => {
+                let Some(large) = input.get(at + 8..at + 16) else {
+                    return Err(ImageError::Truncated(format!(
+                        "HEIF box size at {at} cut off"
+                    )));
+                };
+                let mut b = [0u8; 8];
+                b.copy_from_slice(large);
+                (u64::from_be_bytes(b), 16u64)
+            }
+            n => (u64::from(n), 8u64),
+        };
+        if size < header_len {
+            return Err(ImageError::Corrupt(format!(
+                "HEIF box at {at} says it is {size} bytes long"
+            )));
+        }
+        let end = (at as u64).saturating_add(size);
+        if end > input.len() as u64 {
+            let kind = String::from_utf8_lossy(&head[4..8]).into_owned();
+            return Err(ImageError::Truncated(format!(
+                "HEIF box {kind:?} at {at} says {size} bytes, the file ends at {}",
+                input.len()
+            )));
+        }
+        at = end as usize;
+    }
+    Ok(())
 }
 
 /// Width and height from the IHDR chunk, which the PNG spec requires to come

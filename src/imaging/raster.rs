@@ -17,6 +17,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 use turbojpeg::Subsamp;
 
+use super::orient::Orientation;
 use super::probe::Header;
 use super::turbo::encode_rendition;
 use super::{icc, quality, resize};
@@ -41,6 +42,11 @@ pub(super) fn render(
         PhotoFormat::Png => ImageFormat::Png,
         PhotoFormat::WebP => ImageFormat::WebP,
         PhotoFormat::Jpeg => ImageFormat::Jpeg,
+        PhotoFormat::Heic | PhotoFormat::Avif => {
+            return Err(ImageError::Internal(format!(
+                "{format:?} sent to the image crate"
+            )))
+        }
     };
     let mut reader = ImageReader::with_format(Cursor::new(input), image_format);
     let mut image_limits = image::Limits::default();
@@ -62,19 +68,44 @@ pub(super) fn render(
     // 8 bits per channel, grey / RGB / RGBA. 16-bit precision is not needed
     // to look at skin and no display shows it.
     let has_alpha = decoded.color().has_alpha() && !fully_opaque(&decoded);
-    let mut img = match (decoded.color().has_color(), has_alpha) {
+    let img = match (decoded.color().has_color(), has_alpha) {
         (false, false) => DynamicImage::ImageLuma8(decoded.to_luma8()),
         (true, false) => DynamicImage::ImageRgb8(decoded.to_rgb8()),
         (_, true) => DynamicImage::ImageRgba8(decoded.to_rgba8()),
     };
     drop(decoded);
-    header.meta.orientation.apply(&mut img);
+    render_pixels(
+        img,
+        has_alpha,
+        raw_profile.as_deref(),
+        header.meta.orientation,
+        lossless_source,
+        clock,
+        t,
+    )
+}
+
+/// Renders decoded 8-bit pixels (grey, RGB, or RGBA when `has_alpha`), as stored: applies
+/// `orientation`, the colour meaning of `raw_profile` (the upload's ICC profile, see
+/// [`icc`]), and makes the three renditions and the quality checks. Shared by the `image`
+/// crate's formats and libheif's ([`heif`](super::heif)); `decode_started` is when decoding
+/// began, for [`StageTimings::decode`].
+pub(super) fn render_pixels(
+    mut img: DynamicImage,
+    has_alpha: bool,
+    raw_profile: Option<&[u8]>,
+    orientation: Orientation,
+    lossless_source: bool,
+    decode_started: Instant,
+    t: &mut StageTimings,
+) -> Result<Outputs, ImageError> {
+    orientation.apply(&mut img);
     let channels = img.color().channel_count();
-    let colour = icc::Colour::for_profile(raw_profile.as_deref(), channels);
+    let colour = icc::Colour::for_profile(raw_profile, channels);
     // Every rendition is made from these pixels: convert once, at full size.
     colour.apply(&mut img)?;
     let profile = colour.profile();
-    t.decode = clock.elapsed();
+    t.decode = decode_started.elapsed();
 
     let clock = Instant::now();
     let full = if lossless_source || has_alpha {
@@ -137,7 +168,7 @@ fn encode_png(img: &DynamicImage, profile: Option<&[u8]>) -> Result<Rendition, I
     Ok(Rendition::new(out, img.width(), img.height(), "image/png"))
 }
 
-fn fully_opaque(img: &DynamicImage) -> bool {
+pub(super) fn fully_opaque(img: &DynamicImage) -> bool {
     match img {
         DynamicImage::ImageRgba8(i) => i.pixels().all(|p| p.0[3] == 255),
         DynamicImage::ImageLumaA8(i) => i.pixels().all(|p| p.0[1] == 255),
@@ -191,6 +222,6 @@ fn has_end_marker(input: &[u8], format: PhotoFormat) -> bool {
     match format {
         PhotoFormat::Png => input.windows(4).rev().any(|w| w == b"IEND"),
         PhotoFormat::Jpeg => input.windows(2).rev().any(|w| w == [0xFF, 0xD9]),
-        PhotoFormat::WebP => true,
+        PhotoFormat::WebP | PhotoFormat::Heic | PhotoFormat::Avif => true,
     }
 }

@@ -2,7 +2,7 @@
 //! browser sent are never trusted.
 //!
 //! Hand-written rather than using `image::guess_format` because we also need to
-//! *name* the formats we refuse (HEIC, PDF, HTML, SVG...) so the GP gets a
+//! *name* the formats we refuse (GIF, PDF, HTML, SVG, video...) so the GP gets a
 //! useful message, and `image` only knows the raster formats it can decode.
 
 use super::PhotoFormat;
@@ -43,7 +43,7 @@ pub(super) fn sniff(b: &[u8]) -> Sniffed {
         return Unsupported("PDF");
     }
     if b.len() >= 12 && &b[4..8] == b"ftyp" {
-        return Unsupported(iso_bmff_kind(b));
+        return iso_bmff_kind(b);
     }
     if b.starts_with(&[0xFF, 0x0A]) || b.starts_with(b"\0\0\0\x0CJXL \r\n\x87\n") {
         return Unsupported("JPEG XL");
@@ -72,8 +72,9 @@ pub(super) fn sniff(b: &[u8]) -> Sniffed {
     Unsupported("unknown")
 }
 
-/// ISO base media files: HEIC/HEIF and AVIF stills, and MP4/MOV video.
-fn iso_bmff_kind(b: &[u8]) -> &'static str {
+/// ISO base media files: HEIF stills (HEIC, AVIF: decoded by libheif) are accepted; image
+/// sequences and MP4/MOV video are not.
+fn iso_bmff_kind(b: &[u8]) -> Sniffed {
     let box_len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
     let end = box_len.clamp(12, 256).min(b.len());
     // major brand at 8..12, then minor version, then compatible brands
@@ -84,14 +85,20 @@ fn iso_bmff_kind(b: &[u8]) -> &'static str {
         i += 4;
     }
     let has = |names: &[&[u8; 4]]| brands.iter().any(|br| names.iter().any(|n| *br == &n[..]));
-    if has(&[b"avif", b"avis"]) {
-        "AVIF"
-    } else if has(&[
-        b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
-    ]) {
-        "HEIC"
+    // A still image file has the HEIF image brand `mif1` or a codec's still brand; AV1 is
+    // named by `avif`, HEVC by `heic`/`heix`. A `mif1` file with neither is still HEIF, which
+    // libheif decodes whatever its codec (or refuses as corrupt).
+    let still = has(&[b"mif1", b"avif", b"heic", b"heix", b"heim", b"heis"]);
+    if still && has(&[b"avif"]) {
+        Sniffed::Supported(PhotoFormat::Avif)
+    } else if still {
+        Sniffed::Supported(PhotoFormat::Heic)
+    } else if has(&[b"avis"]) {
+        Sniffed::Unsupported("AVIF animation")
+    } else if has(&[b"hevc", b"hevx", b"msf1"]) {
+        Sniffed::Unsupported("HEIF image sequence")
     } else {
-        "video"
+        Sniffed::Unsupported("video")
     }
 }
 

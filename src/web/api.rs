@@ -331,7 +331,7 @@ fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
     responses(
         (status = 201, description = "Created", body = CaseJson),
         (status = 200, description = "A retry: the case this key already created", body = CaseJson),
-        (status = 403, description = "Not a GP of a practice", body = ErrorBody), (status = 413, description = "The body, a photo or the number of photos is over its limit", body = ErrorBody), (status = 415, description = "A photo is not JPEG, PNG or WebP, or the body is not multipart/form-data", body = ErrorBody),
+        (status = 403, description = "Not a GP of a practice", body = ErrorBody), (status = 413, description = "The body, a photo or the number of photos is over its limit", body = ErrorBody), (status = 415, description = "A photo is not JPEG, HEIC/HEIF, PNG, WebP or AVIF, or the body is not multipart/form-data", body = ErrorBody),
         (status = 422, description = "A field or photo is invalid", body = ErrorBody),
     )
 )]

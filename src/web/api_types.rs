@@ -251,7 +251,7 @@ pub struct CaseSubmission {
     #[schema(min_length = 1, max_length = 5000, pattern = "[^ ]")]
     pub question: String,
     pub conversion_authorised: Option<bool>,
-    /// JPEG, PNG or WebP; dermatology needs at least one.
+    /// JPEG, HEIC/HEIF, PNG, WebP or AVIF; dermatology needs at least one.
     #[schema(value_type = Vec<String>, format = Binary)]
     pub photo: Vec<Vec<u8>>,
     /// site, close_up or dermoscopic, describing the photo before it.

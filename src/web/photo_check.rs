@@ -26,7 +26,7 @@ pub struct PhotoCheck {
         (status = 200, description = "The photo's size and the quality warnings it would get; nothing is stored", body = PhotoCheck),
         (status = 403, description = "Not a GP of a practice", body = super::api_types::ErrorBody),
         (status = 413, description = "The photo is over the size or pixel limit", body = super::api_types::ErrorBody),
-        (status = 415, description = "Not a JPEG, PNG or WebP photo, or the body is not multipart/form-data", body = super::api_types::ErrorBody),
+        (status = 415, description = "Not a JPEG, HEIC/HEIF, PNG, WebP or AVIF photo, or the body is not multipart/form-data", body = super::api_types::ErrorBody),
         (status = 422, description = "No photo part, or the photo is damaged", body = super::api_types::ErrorBody),
     )
 )]

@@ -52,7 +52,7 @@ impl From<StagedPhoto> for StagedPhotoJson {
         (status = 201, description = "Stored, cleaned and checked; refer to it by id within 24 hours", body = StagedPhotoJson),
         (status = 403, description = "Not a GP of a practice", body = super::api_types::ErrorBody),
         (status = 413, description = "The photo is over the size or pixel limit, or you hold too many staged photos", body = super::api_types::ErrorBody),
-        (status = 415, description = "Not a JPEG, PNG or WebP photo, or the body is not multipart/form-data", body = super::api_types::ErrorBody),
+        (status = 415, description = "Not a JPEG, HEIC/HEIF, PNG, WebP or AVIF photo, or the body is not multipart/form-data", body = super::api_types::ErrorBody),
         (status = 422, description = "No photo part, or the photo is damaged", body = super::api_types::ErrorBody),
     )
 )]

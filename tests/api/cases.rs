@@ -29,6 +29,7 @@ on_both_stacks!(
     access_rules_hold_for_every_case_and_photo_route,
     views_of_cases_and_photos_are_audited,
     queue_and_list_show_each_case_with_its_own_photos,
+    gp_submits_a_heic_photo_and_stored_copies_are_clean_and_upright,
 );
 
 const H: i64 = 3_600_000;
@@ -1309,4 +1310,171 @@ async fn a_stored_word_the_domain_does_not_know_is_an_error_not_a_default(stack:
     let r = w.get(&w.gp, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(error_code(r).await, "internal_error");
+}
+
+/// An iPhone-style HEIC made by libheif's `heif-enc` (REQUIRED, Debian libheif-examples; the
+/// test fails without it) from a JPEG with planted metadata: EXIF with GPS, serial numbers, a
+/// maker note and orientation 6 (which HEIF readers ignore: heif-enc writes no transform, so
+/// the picture is shown as stored), XMP, and an embedded thumbnail item.
+fn planted_heic(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    use aghub_testkit::synth;
+    let upright = synth::skin_photo(width, height, seed);
+    let jpeg = synth::insert_app1(
+        &synth::encode_jpeg(&upright, 95),
+        &synth::exif_app1(&synth::ExifSpec {
+            orientation: 6,
+            maker_note: b"Apple iOS maker note PLANTED".to_vec(),
+            ..Default::default()
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("in.jpg"), dir.path().join("out.heic"));
+    std::fs::write(&src, jpeg).unwrap();
+    let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{cmd} is required (scripts/deps.sh ensure_test_tools): {e}")
+            });
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(
+        "exiftool",
+        &[
+            "-q".as_ref(),
+            "-overwrite_original".as_ref(),
+            "-XMP-dc:Creator=XMP creator PLANTED".as_ref(),
+            "-ExifIFD:LensSerialNumber=LENS-PLANTED".as_ref(),
+            src.as_os_str(),
+        ],
+    );
+    run(
+        "heif-enc",
+        &[
+            "-q".as_ref(),
+            "90".as_ref(),
+            "-t".as_ref(),
+            "160".as_ref(),
+            src.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    std::fs::read(out).unwrap()
+}
+
+fn heic_part(bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes)
+        .file_name("IMG_0001.HEIC")
+        .mime_str("image/heic")
+        .unwrap()
+}
+
+/// Issue #16: a HEIC from an iPhone is accepted; every stored object is a clean JPEG (no GPS,
+/// serial numbers, XMP, maker notes: checked by exiftool on the bytes read straight from the
+/// store) at the photo's upright size; a truncated HEIC gets a precise 422 and stores nothing.
+async fn gp_submits_a_heic_photo_and_stored_copies_are_clean_and_upright(stack: Stack) {
+    let w = World::new(stack).await;
+    let heic = planted_heic(1200, 900, 16);
+    let planted = exiftool_json(&heic);
+    assert_eq!(planted["File:FileType"], "HEIC");
+    for key in [
+        "GPS:GPSLatitude",
+        "ExifIFD:SerialNumber",
+        "ExifIFD:LensSerialNumber",
+        "XMP-dc:Creator",
+        "IFD0:Orientation",
+    ] {
+        assert!(planted.contains_key(key), "planting failed: {key}");
+    }
+    assert!(planted.keys().any(|k| k.contains("MakerNote")));
+
+    // Truncated: refused with its own code, nothing stored, no case made.
+    let form = text_form("dermatology", "routine")
+        .part("photo", heic_part(heic[..heic.len() / 2].to_vec()))
+        .text("photo_kind", "close_up");
+    let r = w.submit(&w.gp, form).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(r).await, "image_truncated");
+    assert_eq!(stored_objects(&w.backends).await, 0, "nothing stored");
+
+    let form = text_form("dermatology", "routine")
+        .part("photo", heic_part(heic))
+        .text("photo_kind", "close_up")
+        .text("photo_site", "left forearm");
+    let r = w.submit(&w.gp, form).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let case: Value = r.json().await.unwrap();
+    let photo = &case["photos"][0];
+    // EXIF orientation 6 inside a HEIC is not applied: shown as stored, 1200×900.
+    assert_eq!(
+        (photo["width"].as_i64(), photo["height"].as_i64()),
+        (Some(1200), Some(900))
+    );
+
+    let objects = stored_object_bytes(&w.backends).await;
+    assert_eq!(objects.len(), 3, "full, display and thumb");
+    let mut long_edges = Vec::new();
+    for (key, bytes) in &objects {
+        let tags = exiftool_json(bytes);
+        assert_eq!(tags["File:FileType"], "JPEG", "{key}");
+        let leaked: Vec<_> = tags
+            .keys()
+            .filter(|t| {
+                [
+                    "GPS",
+                    "Serial",
+                    "Make",
+                    "Model",
+                    "MakerNote",
+                    "XMP",
+                    "IFD0",
+                    "ExifIFD",
+                    "Orientation",
+                    "Thumbnail",
+                    "QuickTime",
+                    "DateTimeOriginal",
+                ]
+                .iter()
+                .any(|bad| t.contains(bad))
+            })
+            .collect();
+        assert!(leaked.is_empty(), "{key} leaks {leaked:?}");
+        let seen = Value::Object(tags.clone()).to_string();
+        assert!(
+            !seen.contains("PLANTED"),
+            "{key}: exiftool finds planted text"
+        );
+        assert!(
+            !bytes.windows(7).any(|win| win == b"PLANTED"),
+            "{key}: planted text in the bytes"
+        );
+        let img = image::load_from_memory(bytes).unwrap();
+        // Landscape, as stored: the EXIF orientation was not applied on top.
+        assert!(
+            img.width() > img.height(),
+            "{key}: {}×{}",
+            img.width(),
+            img.height()
+        );
+        long_edges.push(img.width());
+    }
+    long_edges.sort();
+    assert_eq!(long_edges, [320, 1200, 1200], "thumb, display and full");
+
+    let id = case["id"].as_str().unwrap();
+    let pid = photo["id"].as_str().unwrap();
+    let r = w
+        .get(
+            &w.derm_local,
+            &format!("/api/v1/cases/{id}/photos/{pid}?size=full"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
 }

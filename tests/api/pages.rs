@@ -169,7 +169,7 @@ async fn gp_and_consultant_complete_a_case_on_the_web(stack: Stack) {
     let form_page = gp.get_text("/cases/new").await;
     assert!(
         form_page.contains(r#"capture="environment""#)
-            && form_page.contains("accept=\"image/jpeg,image/png,image/webp,image/*\"")
+            && form_page.contains("accept=\"image/jpeg,image/heic,image/heif,image/avif,image/png,image/webp,.heic,.heif,.avif,image/*\"")
     );
     let r = post_multipart(&gp, "/cases", web_case_form(&csrf, true)).await;
     assert_eq!(
