@@ -1013,3 +1013,203 @@ async fn whole_journey_in_a_real_browser() {
     doc.close().await.unwrap();
     app.stop().await;
 }
+
+/// Issue 16 on a phone: the GP makes the link (a QR code on their screen), the patient opens it
+/// on a 360-pixel-wide phone, gets a wrong date of birth refused until the link pauses, takes a
+/// blurred close-up (asked to retake it), a sharp one and a site view, consents and sends; the
+/// consultant sees the photos marked as the patient's. axe checks every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_sends_photos_from_their_phone() {
+    let backends = Backends::new(Stack::SqliteFs).await;
+    let app = TestApp::start(&backends).await;
+    let base = app.base.replace("127.0.0.1", "localhost");
+    let practice = app.add_practice("A81001").await;
+    let gp_id = app
+        .add_user("gp@a.example", Role::Gp, Some(&practice.id), &[])
+        .await;
+    let derm = app
+        .add_user("derm@h.example", Role::Consultant, None, &["dermatology"])
+        .await;
+    app.on_local_rota_today(&derm, "dermatology").await;
+    let token = app.token_for(&gp_id).await;
+    let r = app
+        .submit_case(&token, crate::cases::case_form("dermatology", "routine", 1))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let case_id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let work = tempfile::tempdir().unwrap();
+    let blurred = work.path().join("IMG_0100.JPG");
+    let sharp = aghub_testkit::synth::skin_photo(1600, 1200, 11);
+    std::fs::write(
+        &blurred,
+        aghub_testkit::synth::encode_jpeg(&image::imageops::fast_blur(&sharp, 5.0), 90),
+    )
+    .unwrap();
+    let close_up = work.path().join("IMG_0101.JPG");
+    std::fs::write(&close_up, phone_jpeg(1600, 1200, 6, 101)).unwrap();
+    let site = work.path().join("IMG_0102.JPG");
+    std::fs::write(&site, phone_jpeg(1600, 1200, 1, 102)).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/browser-patient");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shots = Shots { dir, n: 0 };
+    let (_driver, port) = start_driver().await;
+
+    // The GP makes the link: a QR code to scan in the room.
+    let gp = browser(port, 1280, 900, &work.path().join("gp-profile")).await;
+    sign_in(&gp, &base, "gp@a.example").await;
+    gp.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
+    click(&gp, "form[action$='/photo-requests'] button[type=submit]").await;
+    gp.wait()
+        .for_element(Locator::Css(".qr-code svg"))
+        .await
+        .expect("a QR code");
+    shots.take(&gp, "gp-patient-link").await;
+    let link = gp
+        .find(Locator::Css("#patient-link"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the link");
+    let link = link.replace("127.0.0.1", "localhost");
+
+    // The patient, on a small phone.
+    let phone = browser(port, 360, 740, &work.path().join("patient-profile")).await;
+    phone.goto(&link).await.unwrap();
+    let page = text(&phone).await;
+    assert!(page.contains("Practice A81001"), "{page}");
+    assert!(!page.contains("943 476 5919") && !page.contains("Pigmented"));
+    shots.take(&phone, "patient-start").await;
+    for attempt in 1..=5 {
+        type_into(&phone, "#date_of_birth_day", "1").await;
+        type_into(&phone, "#date_of_birth_month", "1").await;
+        type_into(&phone, "#date_of_birth_year", "1990").await;
+        click(&phone, "form[action$='/verify'] button[type=submit]").await;
+        // Each refusal says something new, so the wait cannot see the previous page.
+        let expected = if attempt < 5 {
+            format!("({} tries left)", 5 - attempt)
+        } else {
+            "paused for 15 minutes".to_string()
+        };
+        wait_until(
+            &phone,
+            &format!(
+                "document.querySelector('#error-summary') && document.body.innerText.includes('{expected}')"
+            ),
+        )
+        .await;
+        let page = text(&phone).await;
+        if attempt == 1 {
+            assert!(page.contains("does not match"), "{page}");
+            shots.take(&phone, "patient-wrong-date-of-birth").await;
+        }
+        if attempt == 5 {
+            assert!(page.contains("paused for 15 minutes"), "{page}");
+        }
+        for id in ["day", "month", "year"] {
+            phone
+                .find(Locator::Css(&format!("#date_of_birth_{id}")))
+                .await
+                .unwrap()
+                .clear()
+                .await
+                .unwrap();
+        }
+    }
+    app.clock.advance(15 * 60_000);
+    type_into(&phone, "#date_of_birth_day", "27").await;
+    type_into(&phone, "#date_of_birth_month", "3").await;
+    type_into(&phone, "#date_of_birth_year", "1984").await;
+    click(&phone, "form[action$='/verify'] button[type=submit]").await;
+    phone
+        .wait()
+        .for_element(Locator::Css("#photo-close_up"))
+        .await
+        .expect("the capture page");
+    let width: f64 = phone
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(width <= 360.0, "no sideways scrolling ({width}px)");
+    shots.take(&phone, "patient-capture").await;
+
+    // A blurred close-up: asked to take it again.
+    type_into(&phone, "#photo-close_up", blurred.to_str().unwrap()).await;
+    click(
+        &phone,
+        "section[aria-labelledby='step-close_up'] button[type=submit]",
+    )
+    .await;
+    phone
+        .wait()
+        .for_element(Locator::Css(".photo-advice"))
+        .await
+        .expect("retake advice");
+    assert!(text(&phone).await.contains("It looks blurred"));
+    shots.take(&phone, "patient-retake").await;
+    click(&phone, ".patient-photo form[action$='/remove'] button").await;
+    wait_until(
+        &phone,
+        "document.querySelector('main') && document.body.innerText.includes('You have not added a photo yet')",
+    )
+    .await;
+    type_into(&phone, "#photo-close_up", close_up.to_str().unwrap()).await;
+    click(
+        &phone,
+        "section[aria-labelledby='step-close_up'] button[type=submit]",
+    )
+    .await;
+    phone
+        .wait()
+        .for_element(Locator::Css(".patient-photo .nhsuk-tag--green"))
+        .await
+        .expect("looks good");
+    type_into(&phone, "#photo-site", site.to_str().unwrap()).await;
+    click(
+        &phone,
+        "section[aria-labelledby='step-site'] button[type=submit]",
+    )
+    .await;
+    wait_until(
+        &phone,
+        "document.querySelectorAll('.patient-photo').length == 2",
+    )
+    .await;
+    shots.take(&phone, "patient-photos-ready").await;
+    click(&phone, "#consent").await;
+    click(&phone, "form[action$='/send'] button[type=submit]").await;
+    phone
+        .wait()
+        .for_element(Locator::Css(".nhsuk-panel--confirmation"))
+        .await
+        .expect("sent");
+    assert!(text(&phone)
+        .await
+        .contains("2 photos sent to Practice A81001"));
+    shots.take(&phone, "patient-sent").await;
+
+    // The consultant sees them, marked as the patient's.
+    let doc = browser(port, 1280, 900, &work.path().join("doc-profile")).await;
+    sign_in(&doc, &base, "derm@h.example").await;
+    doc.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
+    let page = text(&doc).await;
+    assert_eq!(
+        page.matches("(taken by the patient)").count() >= 2,
+        true,
+        "{page}"
+    );
+    shots.take(&doc, "consultant-sees-patient-photos").await;
+
+    gp.close().await.unwrap();
+    phone.close().await.unwrap();
+    doc.close().await.unwrap();
+    app.stop().await;
+}
