@@ -338,6 +338,7 @@ struct Scenario {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    aghub::outbound::use_aws_lc_rs();
     let args = Args::parse();
     let base = args
         .admin_url

@@ -41,6 +41,7 @@ fn report(name: &str, stats: &mut Stats, seconds: f64) {
 
 #[tokio::main]
 async fn main() {
+    aghub::outbound::use_aws_lc_rs();
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!("usage: load BASE_URL GP_TOKEN[,GP_TOKEN…] CONSULTANT_TOKEN [gps] [consultants] [seconds] [megapixels]");

@@ -155,6 +155,17 @@ fn full_clean(
         header.subsamp.mcu_height() as u32,
     );
     let (full_w, full_h) = orientation.upright(width, height);
+    // Already upright: the coded data is kept as it is, only the markers that matter to a
+    // decoder are copied (no Huffman decode or re-encode: most of the lossless path's cost).
+    if !colour.converts() && orientation == Orientation::Normal {
+        if let Some(out) = coded_data_only(input) {
+            let bytes = match profile {
+                Some(p) => icc::embed_in_jpeg(out, p)?,
+                None => out,
+            };
+            return Ok(Rendition::new(bytes, full_w, full_h, CONTENT_TYPE));
+        }
+    }
     // Pixels that need a colour conversion cannot stay DCT coefficients.
     if !colour.converts() && orientation.is_perfect_for(width, height, mcu_w, mcu_h) {
         let mut transform = Transform::op(orientation.transform_op());
@@ -187,6 +198,76 @@ fn full_clean(
         (s, _) => s,
     };
     encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, subsamp, profile)
+}
+
+/// The JPEG again with only what a decoder needs: SOI, the quantisation and Huffman tables,
+/// the restart interval, the frame header, each scan header with its entropy-coded data, and
+/// EOI. Every APPn (EXIF, XMP, ICC, MPF, maker notes, thumbnails), COM and byte after EOI is
+/// dropped. `None` for anything this plain copy does not know to be safe (arithmetic coding,
+/// lossless or hierarchical frames, DNL, stray bytes between markers, a truncated stream): the
+/// lossless transform handles those. Written here because libjpeg-turbo has no "copy the
+/// scans as they are" call and `img-parts` keeps entropy data only as opaque segments.
+pub(super) fn coded_data_only(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    if input.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    let mut i = 2;
+    let (mut frames, mut scans) = (0, 0);
+    loop {
+        if *input.get(i)? != 0xFF {
+            return None;
+        }
+        // Fill bytes: any number of 0xFF before a marker.
+        while *input.get(i + 1)? == 0xFF {
+            i += 1;
+        }
+        let marker = *input.get(i + 1)?;
+        if marker == 0xD9 {
+            if frames != 1 || scans == 0 {
+                return None;
+            }
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            return Some(out);
+        }
+        let len = usize::from(u16::from_be_bytes([*input.get(i + 2)?, *input.get(i + 3)?]));
+        if len < 2 {
+            return None;
+        }
+        let segment = input.get(i..i + 2 + len)?;
+        i += 2 + len;
+        match marker {
+            // Baseline, extended and progressive Huffman frames.
+            0xC0..=0xC2 => {
+                frames += 1;
+                out.extend_from_slice(segment);
+            }
+            0xC4 | 0xDB | 0xDD => out.extend_from_slice(segment),
+            0xE0..=0xEF | 0xFE => {}
+            0xDA => {
+                if frames != 1 {
+                    return None;
+                }
+                scans += 1;
+                out.extend_from_slice(segment);
+                // Entropy-coded data runs to the next marker that is not a stuffed 0xFF00
+                // or a restart marker.
+                let start = i;
+                loop {
+                    if *input.get(i)? == 0xFF {
+                        let next = *input.get(i + 1)?;
+                        if next != 0x00 && !(0xD0..=0xD7).contains(&next) && next != 0xFF {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+                out.extend_from_slice(&input[start..i]);
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Smallest n/8 scale whose result still has `long_edge ≥ target` (or 1/1).

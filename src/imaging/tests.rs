@@ -355,9 +355,13 @@ fn small_jpeg() -> Vec<u8> {
 
 /// A JPEG carrying every kind of metadata a phone or editor writes.
 fn jpeg_with_everything() -> Vec<u8> {
+    jpeg_with_everything_at(6)
+}
+
+fn jpeg_with_everything_at(orientation: u16) -> Vec<u8> {
     let upright = skin(1200, 900, 1);
     let spec = ExifSpec {
-        orientation: 6,
+        orientation,
         body_serial: "F17XK2QHPLJN".into(),
         maker_note: format!("Apple iOS maker note {PLANTED}").into_bytes(),
         ..Default::default()
@@ -394,6 +398,58 @@ fn jpeg_with_everything() -> Vec<u8> {
         80,
     ));
     jpeg
+}
+
+/// An upright JPEG's full-size copy is its own coded data with every other marker dropped:
+/// the same pixels, bit for bit, and nothing of the metadata (exiftool as the oracle).
+#[test]
+fn upright_jpeg_full_copy_is_its_coded_data_and_nothing_else() {
+    let input = jpeg_with_everything_at(1);
+    assert!(
+        exiftool_read(&input, "jpg").contains_key("GPS:GPSLatitude"),
+        "planted"
+    );
+    let p = ok(&input);
+    assert_all_clean(&p, "upright jpeg");
+    assert_eq!((p.full.width, p.full.height), (1200, 900));
+    assert_eq!(
+        decode_rgb(&p.full.bytes),
+        decode_rgb(&input),
+        "the coefficients were copied, not re-encoded"
+    );
+    let copied = super::jpeg::coded_data_only(&input).expect("a plain Huffman JPEG");
+    assert_eq!(
+        copied,
+        p.full.bytes.to_vec(),
+        "the fast path made the full copy"
+    );
+    assert!(!copied
+        .windows(PLANTED.len())
+        .any(|w| w == PLANTED.as_bytes()));
+    // Every marker left is one a decoder needs.
+    let markers = exiftool_read(&p.full.bytes, "jpg");
+    assert!(!markers
+        .keys()
+        .any(|k| k.starts_with("APP") || k.contains("JFIF") || k.contains("Comment")));
+    // A progressive JPEG takes the same path.
+    let progressive = {
+        let base = synth::encode_jpeg(&skin(800, 600, 5), 88);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base.jpg");
+        std::fs::write(&path, &base).unwrap();
+        let out = std::process::Command::new("jpegtran")
+            .args(["-progressive", "-copy", "none"])
+            .arg(&path)
+            .output()
+            .expect("jpegtran (libjpeg-turbo-progs, scripts/deps.sh ensure_test_tools)");
+        assert!(out.status.success());
+        out.stdout
+    };
+    let copied = super::jpeg::coded_data_only(&progressive).expect("progressive Huffman");
+    assert_eq!(decode_rgb(&copied), decode_rgb(&progressive));
+    // Truncated or damaged streams are left to the lossless transform.
+    assert!(super::jpeg::coded_data_only(&input[..input.len() / 2]).is_none());
+    assert!(super::jpeg::coded_data_only(b"not a jpeg").is_none());
 }
 
 #[test]

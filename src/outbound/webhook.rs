@@ -62,9 +62,7 @@ pub struct Call<'a> {
 
 impl WebhookClient {
     pub fn new(allow_http: bool) -> Self {
-        // reqwest is built without a TLS provider of its own: it takes the process default.
-        // An error only means one is installed already.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        super::use_aws_lc_rs();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))

@@ -58,6 +58,8 @@ pub struct Backends {
 
 impl Backends {
     pub async fn new(stack: Stack) -> Self {
+        // Every test makes its backends first: the HTTP clients that follow need the provider.
+        aghub::outbound::use_aws_lc_rs();
         let dir = tempfile::tempdir().expect("tempdir");
         let id = uuid::Uuid::new_v4().simple().to_string();
         match stack {
