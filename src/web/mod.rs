@@ -97,10 +97,9 @@ pub fn router(state: AppState) -> Router {
             uploads.apply(post(patient_pages::upload)),
         )
         .route("/p/{token}/photos/{photo}", get(patient_pages::thumb))
-        .route("/p/{token}/photos/{photo}/keep", post(patient_pages::keep))
         .route(
-            "/p/{token}/photos/{photo}/remove",
-            post(patient_pages::remove),
+            "/p/{token}/photos/{photo}/{action}",
+            post(patient_pages::decide),
         )
         .route("/p/{token}/send", post(patient_pages::send))
         .route("/queue", get(case_pages::queue))

@@ -408,31 +408,23 @@ pub async fn upload(
     }
 }
 
-pub async fn keep(
+/// The patient's decision on one photo: `keep` it although it failed its check, or `remove`
+/// it (to take it again).
+pub async fn decide(
     State(state): State<AppState>,
     session: Session,
-    Path((token, photo_id)): Path<(String, String)>,
+    Path((token, photo_id, action)): Path<(String, String, String)>,
     CsrfForm(_): CsrfForm<super::case_pages::Empty>,
 ) -> AppResult<Response> {
     let request = match answered(&state, &session, &token).await? {
         Ok(r) => r,
         Err(page) => return Ok(page),
     };
-    photo_requests::keep(&state, &request, &photo_id).await?;
-    Ok(Redirect::to(&format!("/p/{token}#photos")).into_response())
-}
-
-pub async fn remove(
-    State(state): State<AppState>,
-    session: Session,
-    Path((token, photo_id)): Path<(String, String)>,
-    CsrfForm(_): CsrfForm<super::case_pages::Empty>,
-) -> AppResult<Response> {
-    let request = match answered(&state, &session, &token).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page),
-    };
-    photo_requests::remove(&state, &request, &photo_id).await?;
+    match action.as_str() {
+        "keep" => photo_requests::keep(&state, &request, &photo_id).await?,
+        "remove" => photo_requests::remove(&state, &request, &photo_id).await?,
+        _ => return Err(AppError::not_found("There is no such action on a photo.")),
+    }
     Ok(Redirect::to(&format!("/p/{token}#photos")).into_response())
 }
 
