@@ -9,7 +9,7 @@
 //!   the HEIF transforms (clean aperture, `irot` rotation, `imir` mirror) so the pixels come
 //!   out upright. The EXIF orientation some files also carry is not applied on top (see the
 //!   probe). Then the pixels go through the same rendering as PNG and WebP
-//!   ([`raster::render_pixels`]): the full size is re-encoded as JPEG at quality 95, 4:4:4
+//!   (`raster::render_decoded`): the full size is re-encoded as JPEG at quality 95, 4:4:4
 //!   (a HEIC cannot be kept losslessly in a format clinical systems accept), PNG if it has
 //!   transparency.
 //!
@@ -26,9 +26,7 @@ use libheif_rs::{
     HeifErrorSubCode, ImageHandle, LibHeif, RgbChroma,
 };
 
-use super::probe::Header;
-use super::raster;
-use super::{ImageError, Outputs, StageTimings};
+use super::{ImageError, StageTimings};
 
 /// libheif, initialised once for the process (`heif_init` loads its codecs).
 fn lib() -> &'static LibHeif {
@@ -75,25 +73,25 @@ pub(super) fn read_header(input: &[u8]) -> Result<HeifHeader, ImageError> {
     })
 }
 
-/// Decodes the primary image with libheif and renders, from the probe's `header` (its
-/// dimensions already checked against the limits).
-pub(super) fn render(
+/// Decodes the primary image with libheif, upright, 8 bits a sample: its pixels, its ICC
+/// profile, and when decoding began. `width`×`height` is what the probe read (already checked
+/// against the limits); `raster::render_decoded` makes the renditions.
+pub(super) fn decode(
     input: &[u8],
-    header: &Header,
+    width: u32,
+    height: u32,
     alpha: bool,
     t: &mut StageTimings,
-) -> Result<Outputs, ImageError> {
+) -> Result<(DynamicImage, Option<Vec<u8>>, Instant), ImageError> {
     let clock = Instant::now();
     let mut ctx = HeifContext::read_from_bytes(input).map_err(heif_error)?;
     // One thread, as the probe counted (`Header::threads`): grid images would otherwise decode
     // their tiles on several.
     ctx.set_max_decoding_threads(1);
     let handle = ctx.primary_image_handle().map_err(heif_error)?;
-    if (handle.width(), handle.height()) != (header.width, header.height) {
+    if (handle.width(), handle.height()) != (width, height) {
         return Err(ImageError::Corrupt(format!(
-            "HEIF header read {}×{}, then {}×{}",
-            header.width,
-            header.height,
+            "HEIF header read {width}×{height}, then {}×{}",
             handle.width(),
             handle.height()
         )));
@@ -116,10 +114,9 @@ pub(super) fn render(
         .decode(&handle, ColorSpace::Rgb(chroma), None)
         .map_err(heif_error)?;
     let (w, h) = (decoded.width(), decoded.height());
-    if (w, h) != (header.width, header.height) {
+    if (w, h) != (width, height) {
         return Err(ImageError::Corrupt(format!(
-            "HEIF decoded to {w}×{h}, its header says {}×{}",
-            header.width, header.height
+            "HEIF decoded to {w}×{h}, its header says {width}×{height}"
         )));
     }
     let plane = decoded
@@ -160,22 +157,7 @@ pub(super) fn render(
                 .ok_or_else(|| ImageError::Internal("RGB buffer size".into()))?,
         )
     };
-    let has_alpha = alpha && !raster::fully_opaque(&img);
-    let img = if alpha && !has_alpha {
-        DynamicImage::ImageRgb8(img.to_rgb8())
-    } else {
-        img
-    };
-    raster::render_pixels(
-        img,
-        has_alpha,
-        raw_profile.as_deref(),
-        // Upright already: libheif applied the HEIF transforms.
-        header.meta.orientation,
-        false,
-        clock,
-        t,
-    )
+    Ok((img, raw_profile, clock))
 }
 
 /// The ICC profile of the primary image (`colr` box of type `prof` or `rICC`), if any. An

@@ -418,7 +418,11 @@ fn run(
             jpeg::render(input, header, jpeg, *grey, t)?
         }
         probe::Decoder::Image { lossless } => raster::render(input, header, *lossless, limits, t)?,
-        probe::Decoder::Heif { alpha } => heif::render(input, header, *alpha, t)?,
+        probe::Decoder::Heif { alpha } => {
+            let (img, profile, started) =
+                heif::decode(input, header.width, header.height, *alpha, t)?;
+            raster::render_decoded(img, profile.as_deref(), header.meta.orientation, started, t)?
+        }
     };
     Ok(Processed {
         source_format: header.format,

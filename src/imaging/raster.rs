@@ -89,6 +89,34 @@ pub(super) fn render(
 /// `orientation`, the colour meaning of `raw_profile` (the upload's ICC profile, see
 /// [`icc`]), and makes the three renditions and the quality checks. Shared by the `image`
 /// crate's formats and libheif's ([`heif`](super::heif)); `decode_started` is when decoding
+/// Renders pixels another decoder made, upright already (HEIF: libheif applied its
+/// transforms, and EXIF orientation inside a HEIF is not applied on top). An alpha channel
+/// that is fully opaque is dropped.
+pub(super) fn render_decoded(
+    img: DynamicImage,
+    raw_profile: Option<&[u8]>,
+    orientation: Orientation,
+    decode_started: Instant,
+    t: &mut StageTimings,
+) -> Result<Outputs, ImageError> {
+    let alpha = img.color().has_alpha();
+    let has_alpha = alpha && !fully_opaque(&img);
+    let img = if alpha && !has_alpha {
+        DynamicImage::ImageRgb8(img.to_rgb8())
+    } else {
+        img
+    };
+    render_pixels(
+        img,
+        has_alpha,
+        raw_profile,
+        orientation,
+        false,
+        decode_started,
+        t,
+    )
+}
+
 /// began, for [`StageTimings::decode`].
 pub(super) fn render_pixels(
     mut img: DynamicImage,
