@@ -102,9 +102,13 @@ impl CaseRow {
 
     /// The last six characters of the id: enough for people to tell cases apart on a page.
     pub fn short_id(&self) -> String {
-        let start = self.id.len().saturating_sub(6);
-        self.id[start..].to_string()
+        short_id(&self.id)
     }
+}
+
+/// The last six characters of a case id (see [`CaseRow::short_id`]).
+pub fn short_id(id: &str) -> String {
+    id[id.len().saturating_sub(6)..].to_string()
 }
 
 const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_ods, p.name AS practice_name, \

@@ -67,13 +67,7 @@ pub(super) fn render(
         .map_err(|e| decode_error(input, format, header_dims, e))?;
     // 8 bits per channel, grey / RGB / RGBA. 16-bit precision is not needed
     // to look at skin and no display shows it.
-    let has_alpha = decoded.color().has_alpha() && !fully_opaque(&decoded);
-    let img = match (decoded.color().has_color(), has_alpha) {
-        (false, false) => DynamicImage::ImageLuma8(decoded.to_luma8()),
-        (true, false) => DynamicImage::ImageRgb8(decoded.to_rgb8()),
-        (_, true) => DynamicImage::ImageRgba8(decoded.to_rgba8()),
-    };
-    drop(decoded);
+    let (img, has_alpha) = to_8_bit(decoded);
     render_pixels(
         img,
         has_alpha,
@@ -85,13 +79,20 @@ pub(super) fn render(
     )
 }
 
-/// Renders decoded 8-bit pixels (grey, RGB, or RGBA when `has_alpha`), as stored: applies
-/// `orientation`, the colour meaning of `raw_profile` (the upload's ICC profile, see
-/// [`icc`]), and makes the three renditions and the quality checks. Shared by the `image`
-/// crate's formats and libheif's ([`heif`](super::heif)); `decode_started` is when decoding
+/// Narrows decoded pixels to 8 bits a sample, grey, RGB or RGBA; an alpha channel that is
+/// fully opaque is dropped. Returns the pixels and whether they keep an alpha channel.
+fn to_8_bit(decoded: DynamicImage) -> (DynamicImage, bool) {
+    let has_alpha = decoded.color().has_alpha() && !fully_opaque(&decoded);
+    let img = match (decoded.color().has_color(), has_alpha) {
+        (false, false) => DynamicImage::ImageLuma8(decoded.to_luma8()),
+        (true, false) => DynamicImage::ImageRgb8(decoded.to_rgb8()),
+        (_, true) => DynamicImage::ImageRgba8(decoded.to_rgba8()),
+    };
+    (img, has_alpha)
+}
+
 /// Renders pixels another decoder made, upright already (HEIF: libheif applied its
-/// transforms, and EXIF orientation inside a HEIF is not applied on top). An alpha channel
-/// that is fully opaque is dropped.
+/// transforms, and EXIF orientation inside a HEIF is not applied on top).
 pub(super) fn render_decoded(
     img: DynamicImage,
     raw_profile: Option<&[u8]>,
@@ -99,13 +100,7 @@ pub(super) fn render_decoded(
     decode_started: Instant,
     t: &mut StageTimings,
 ) -> Result<Outputs, ImageError> {
-    let alpha = img.color().has_alpha();
-    let has_alpha = alpha && !fully_opaque(&img);
-    let img = if alpha && !has_alpha {
-        DynamicImage::ImageRgb8(img.to_rgb8())
-    } else {
-        img
-    };
+    let (img, has_alpha) = to_8_bit(img);
     render_pixels(
         img,
         has_alpha,
@@ -117,6 +112,10 @@ pub(super) fn render_decoded(
     )
 }
 
+/// Renders decoded 8-bit pixels (grey, RGB, or RGBA when `has_alpha`), as stored: applies
+/// `orientation`, the colour meaning of `raw_profile` (the upload's ICC profile, see
+/// [`icc`]), and makes the three renditions and the quality checks. Shared by the `image`
+/// crate's formats and libheif's ([`heif`](super::heif)); `decode_started` is when decoding
 /// began, for [`StageTimings::decode`].
 pub(super) fn render_pixels(
     mut img: DynamicImage,
@@ -196,7 +195,7 @@ fn encode_png(img: &DynamicImage, profile: Option<&[u8]>) -> Result<Rendition, I
     Ok(Rendition::new(out, img.width(), img.height(), "image/png"))
 }
 
-pub(super) fn fully_opaque(img: &DynamicImage) -> bool {
+fn fully_opaque(img: &DynamicImage) -> bool {
     match img {
         DynamicImage::ImageRgba8(i) => i.pixels().all(|p| p.0[3] == 255),
         DynamicImage::ImageLumaA8(i) => i.pixels().all(|p| p.0[1] == 255),

@@ -394,12 +394,7 @@ pub async fn remove(state: &AppState, request: &RequestRow, photo_id: &str) -> S
             "There is no such photo on this link.".into(),
         ));
     }
-    for key in keys {
-        if let Ok(key) = crate::blob::BlobKey::new(key) {
-            // What cannot be deleted now is left to the orphan sweep (its intent expires).
-            let _ = state.blobs.delete(&key).await;
-        }
-    }
+    super::photos::delete_stored(state, keys).await;
     Ok(())
 }
 
@@ -455,22 +450,17 @@ pub async fn send(state: &AppState, request: &RequestRow, consent: bool) -> Serv
     }
     let mut ready = Vec::with_capacity(staged.len());
     for s in staged {
-        for o in &s.objects {
-            db::blob_intents::settle(&mut tx, &o.key).await?;
-        }
-        ready.push(super::photos::ReadyPhoto {
+        let mut p = super::photos::ReadyPhoto {
             id: db::new_id(),
-            staged_id: Some(s.id),
+            staged_id: Some(s.id.clone()),
             kind: s.kind,
             body_site: None,
-            warnings: s
-                .warnings
-                .iter()
-                .filter_map(|w| crate::imaging::QualityWarning::from_code(w).map(|q| q.code()))
-                .collect(),
-            captured_at_ms: s.captured_at_ms,
-            objects: s.objects,
-        });
+            warnings: Vec::new(),
+            captured_at_ms: None,
+            objects: Vec::new(),
+        };
+        super::photos::adopt_staged(&mut tx, &mut p, s).await?;
+        ready.push(p);
     }
     super::cases::insert_photos(&mut tx, &request.case_id, None, &ready, true, now).await?;
     notify::announce(

@@ -153,16 +153,7 @@ impl PhotoBatch {
                         ),
                     }]));
                 };
-                for o in &staged.objects {
-                    blob_intents::settle(tx, &o.key).await?;
-                }
-                p.warnings = staged
-                    .warnings
-                    .iter()
-                    .filter_map(|w| known_warning(w))
-                    .collect();
-                p.captured_at_ms = staged.captured_at_ms;
-                p.objects = staged.objects;
+                adopt_staged(tx, &mut p, staged).await?;
             }
             ready.push(p);
         }
@@ -174,6 +165,26 @@ impl PhotoBatch {
     pub async fn discard(self) {
         delete_objects(&self.state, &self.written).await;
     }
+}
+
+/// A staged photo's objects now belong to `p` (call in the transaction that records it): its
+/// objects' intents are settled and its warnings and capture time carried over.
+pub(super) async fn adopt_staged(
+    tx: &mut crate::db::Tx<'_>,
+    p: &mut ReadyPhoto,
+    staged: staged_photos::StagedRow,
+) -> ServiceResult<()> {
+    for o in &staged.objects {
+        blob_intents::settle(tx, &o.key).await?;
+    }
+    p.warnings = staged
+        .warnings
+        .iter()
+        .filter_map(|w| known_warning(w))
+        .collect();
+    p.captured_at_ms = staged.captured_at_ms;
+    p.objects = staged.objects;
+    Ok(())
 }
 
 /// How long a photo uploaded ahead waits for the case or response that will carry it.
@@ -390,12 +401,17 @@ pub async fn unstage(state: &AppState, user: &Principal, id: &str) -> ServiceRes
         state.now_ms(),
     )
     .await?;
+    delete_stored(state, keys).await;
+    Ok(())
+}
+
+/// Deletes a removed staged photo's objects by their keys (what fails is left to the sweep).
+pub(super) async fn delete_stored(state: &AppState, keys: Vec<String>) {
     let keys: Vec<BlobKey> = keys
         .into_iter()
         .filter_map(|k| BlobKey::new(k).ok())
         .collect();
     delete_objects(state, &keys).await;
-    Ok(())
 }
 
 /// Deletes objects whose request never committed them (failed, or the process died), and

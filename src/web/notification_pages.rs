@@ -31,10 +31,6 @@ struct NotificationsPage {
     items: Vec<Item>,
 }
 
-fn short(case_id: &str) -> String {
-    case_id[case_id.len().saturating_sub(6)..].to_string()
-}
-
 pub async fn list(
     State(state): State<AppState>,
     session: Session,
@@ -44,7 +40,7 @@ pub async fn list(
         .await?
         .into_iter()
         .map(|n| Item {
-            short_id: short(&n.case_id),
+            short_id: crate::db::cases::short_id(&n.case_id),
             headline: n.kind.headline(&n.specialty),
             when: uk_time::format(n.created_at_ms),
             read: n.read,

@@ -370,39 +370,31 @@ pub async fn upload(
     if !csrf_checked {
         csrf::verify(&session, None).await?;
     }
-    let Some(photo) = photo else {
-        let html = capture_page(
-            &state,
-            &session,
-            &token,
-            &request,
-            vec![FieldError {
+    let refused = |status: StatusCode, code: &'static str, message: String| {
+        let (state, session, token, request) = (&state, &session, &token, &request);
+        async move {
+            let errors = vec![FieldError {
                 field: "photo",
-                code: "missing_photo",
-                message: "Take a photo first, then press Add this photo.".into(),
-            }],
+                code,
+                message,
+            }];
+            let html = capture_page(state, session, token, request, errors).await?;
+            Ok::<_, AppError>((status, html).into_response())
+        }
+    };
+    let Some(photo) = photo else {
+        return refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_photo",
+            "Take a photo first, then press Add this photo.".into(),
         )
-        .await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        .await;
     };
     match photo_requests::upload(&state, &request, kind, photo).await {
         Ok(_) => Ok(Redirect::to(&format!("/p/{token}#photos")).into_response()),
         Err(e @ (ServiceError::Image { .. } | ServiceError::TooManyPhotos(_))) => {
             let message = e.to_string();
-            let status = AppError::from(e).status;
-            let html = capture_page(
-                &state,
-                &session,
-                &token,
-                &request,
-                vec![FieldError {
-                    field: "photo",
-                    code: "photo_refused",
-                    message,
-                }],
-            )
-            .await?;
-            Ok((status, html).into_response())
+            refused(AppError::from(e).status, "photo_refused", message).await
         }
         Err(e) => Err(e.into()),
     }
