@@ -147,6 +147,12 @@ pub struct Settings {
     #[arg(long, env = "AGHUB_SMTP_URL", global = true)]
     pub smtp_url: Option<String>,
 
+    /// Text messages to patients (their photo links) are appended to this file, one JSON line
+    /// each: no SMS gateway is reachable from here, and this log is the provider until one is.
+    /// Unset turns text messages off.
+    #[arg(long, env = "AGHUB_SMS_LOG", global = true)]
+    pub sms_log: Option<std::path::PathBuf>,
+
     /// The sender of aghub's emails.
     #[arg(
         long,

@@ -145,6 +145,12 @@
     });
   });
 
+  // A photo picked in a form marked data-autosubmit goes at once (with the progress below).
+  document.querySelectorAll("form[data-autosubmit] input[type=file]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      if (input.files && input.files[0] && input.form.requestSubmit) { input.form.requestSubmit(); }
+    });
+  });
   document.querySelectorAll("form[data-progress]").forEach(function (form) {
     var box = form.querySelector(".form-progress");
     var bar = box && box.querySelector("progress");
@@ -167,7 +173,8 @@
         if (e.lengthComputable) {
           var pct = Math.round((e.loaded / e.total) * 100);
           bar.value = pct;
-          text.textContent = pct < 100 ? "Uploading: " + pct + "%" : "Checking the photos…";
+          text.textContent = pct < 100 ? "Uploading: " + pct + "%" :
+            (form.getAttribute("data-progress-checking") || "Checking the photos…");
         }
       });
       xhr.addEventListener("load", function () {
@@ -184,7 +191,8 @@
       });
       xhr.addEventListener("error", function () {
         button.disabled = false;
-        text.textContent = "The connection was lost. Press the button again: the case will not be sent twice.";
+        text.textContent = form.getAttribute("data-progress-lost") ||
+          "The connection was lost. Press the button again: the case will not be sent twice.";
       });
       xhr.send(new FormData(form));
     });

@@ -122,3 +122,72 @@ pub fn check_email(input: &str) -> Result<String, String> {
         Err(format!("'{}' is not an email address", input.trim()))
     }
 }
+
+/// A UK mobile number, as written by people (`07700 900123`, `+44 7700 900123`,
+/// `0044 7700-900123`), in the E.164 form text-message gateways take (`+447700900123`).
+/// Written here rather than with the `phonenumber` crate: one country's mobiles are one rule
+/// (07 then 9 digits, but not 070 personal or 076 pagers, except 07624 on the Isle of Man).
+pub fn check_uk_mobile(input: &str) -> Result<String, String> {
+    let compact: String = input
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let national = compact
+        .strip_prefix("+44")
+        .or_else(|| compact.strip_prefix("0044"))
+        .map(|rest| format!("0{}", rest.strip_prefix('0').unwrap_or(rest)))
+        .unwrap_or_else(|| compact.clone());
+    let mobile = national.len() == 11
+        && national.bytes().all(|b| b.is_ascii_digit())
+        && national.starts_with("07")
+        && !national.starts_with("070")
+        && (!national.starts_with("076") || national.starts_with("07624"));
+    if mobile {
+        Ok(format!("+44{}", &national[1..]))
+    } else {
+        Err(format!(
+            "'{}' is not a UK mobile number: enter 11 digits starting 07, like 07700 900123",
+            input.trim()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_uk_mobile;
+
+    #[test]
+    fn uk_mobiles_are_read_as_people_write_them_and_others_refused() {
+        for written in [
+            "07700 900123",
+            "07700-900-123",
+            "+44 7700 900123",
+            "+44 (0)7700 900123",
+            "0044 7700 900123",
+        ] {
+            assert_eq!(
+                check_uk_mobile(written).as_deref(),
+                Ok("+447700900123"),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            check_uk_mobile("07624 123456").as_deref(),
+            Ok("+447624123456")
+        );
+        for wrong in [
+            "",
+            "0770090012",      // 10 digits
+            "077009001234",    // 12 digits
+            "01632 960123",    // a landline
+            "07000 123456",    // personal numbering
+            "07600 123456",    // a pager
+            "+1 202 555 0100", // not the UK
+            "07700 9OO123",    // letters
+        ] {
+            let e = check_uk_mobile(wrong).unwrap_err();
+            assert!(e.contains("not a UK mobile number"), "{wrong}: {e}");
+        }
+    }
+}

@@ -42,6 +42,7 @@ word_enum!(
     Channel, "channel", {
         Email => "email",
         Webhook => "webhook",
+        Text => "text",
     }
 );
 

@@ -1,7 +1,8 @@
-//! Ways out of aghub to other systems: email over SMTP and signed webhook calls. Adapters only:
-//! what to send and when is decided by `service::outbox`.
+//! Ways out of aghub to other systems: email over SMTP, text messages and signed webhook calls.
+//! Adapters only: what to send and when is decided by `service::outbox`.
 
 pub mod mail;
+pub mod text;
 pub mod webhook;
 
 /// Makes aws-lc-rs (the TLS crypto provider aws-sdk-s3 already builds) the process default,

@@ -13,12 +13,14 @@ use super::{Actor, AppState, ServiceError, ServiceResult};
 use crate::db::{self, outbox::Delivery};
 use crate::domain::notifications::{retry_delay_ms, Channel, Event, MAX_ATTEMPTS};
 use crate::outbound::mail::{Mail, Mailer};
+use crate::outbound::text::{LogFile, Text, TextSender};
 use crate::outbound::webhook::{self, Call, WebhookClient};
 use crate::outbound::SendError;
 
 /// How aghub reaches other systems; built once from the settings.
 pub struct Outbound {
     pub mailer: Option<Mailer>,
+    pub texts: Option<Box<dyn TextSender>>,
     pub webhooks: WebhookClient,
 }
 
@@ -28,8 +30,13 @@ impl Outbound {
             Some(url) => Some(Mailer::new(url, &settings.mail_from).map_err(anyhow::Error::msg)?),
             None => None,
         };
+        let texts = settings
+            .sms_log
+            .clone()
+            .map(|path| Box::new(LogFile::new(path)) as Box<dyn TextSender>);
         Ok(Self {
             mailer,
+            texts,
             webhooks: WebhookClient::new(settings.webhook_allow_http),
         })
     }
@@ -88,6 +95,7 @@ async fn deliver_batch(state: &AppState, batch: Vec<Delivery>) -> ServiceResult<
             let result = match first.channel {
                 Channel::Email => send_email(state, &group).await,
                 Channel::Webhook => call_webhook(state, first).await,
+                Channel::Text => send_text(state, first).await,
             };
             (group, result)
         })
@@ -220,12 +228,38 @@ async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendErro
         .await
 }
 
+/// The patient's link by text message: as short as the email, nothing about the case.
+async fn send_text(state: &AppState, d: &Delivery) -> Result<(), SendError> {
+    let Some(texts) = &state.outbound.texts else {
+        return Err(SendError::transient(
+            "text messages are not configured (AGHUB_SMS_LOG)",
+        ));
+    };
+    let (practice, url, until) = photo_link_parts(d);
+    texts
+        .send(&Text {
+            to: d.recipient.clone(),
+            body: format!(
+                "{practice} asks you to send photos of your skin problem for a specialist. \
+                 Open {url} on your phone (until {until}); it asks your date of birth."
+            ),
+            id: d.id.clone(),
+        })
+        .await
+}
+
+fn photo_link_parts(d: &Delivery) -> (&str, &str, &str) {
+    (
+        d.payload["practice"].as_str().unwrap_or("Your GP surgery"),
+        d.payload["url"].as_str().unwrap_or_default(),
+        d.payload["until"].as_str().unwrap_or_default(),
+    )
+}
+
 /// The patient's link to send their photos, to the address the GP gave: the practice's name
 /// and the link, nothing about the case.
 fn photo_link_mail(state: &AppState, d: &Delivery) -> Mail {
-    let practice = d.payload["practice"].as_str().unwrap_or("Your GP surgery");
-    let url = d.payload["url"].as_str().unwrap_or_default();
-    let until = d.payload["until"].as_str().unwrap_or_default();
+    let (practice, url, until) = photo_link_parts(d);
     let text = format!(
         "{practice} asks you to send photos of your skin problem for a specialist to look at.\n\n\
          Open this link on your phone: {url}\n\n\

@@ -41,13 +41,21 @@ fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) 
     }])
 }
 
-/// The GP asks the patient for photos of this case (open, or waiting for the GP); with
-/// `send_to`, the link also goes to that address by email (through the outbox).
+/// Where the GP sends the link besides showing it: an email address, a UK mobile, both or
+/// neither (the QR code in the room).
+#[derive(Default)]
+pub struct SendTo<'a> {
+    pub email: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+}
+
+/// The GP asks the patient for photos of this case (open, or waiting for the GP); the link
+/// also goes where `send_to` says, by email or text message through the outbox.
 pub async fn create(
     state: &AppState,
     user: &Principal,
     case_id: &CaseId,
-    send_to: Option<&str>,
+    send_to: SendTo<'_>,
 ) -> ServiceResult<Created> {
     let row = super::cases::load(state, user, case_id).await?;
     if !user.may_act_as_requester(&row.practice_id) {
@@ -66,18 +74,29 @@ pub async fn create(
                 .into(),
         });
     }
-    let send_to = match send_to.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(address) => Some(
-            crate::domain::check_email(address)
-                .map_err(|m| invalid("send_to", "invalid_email", m))?,
-        ),
-        None => None,
-    };
-    if send_to.is_some() && state.settings.smtp_url.is_none() {
+    fn given(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    let email = given(send_to.email)
+        .map(|a| crate::domain::check_email(a).map_err(|m| invalid("send_to", "invalid_email", m)))
+        .transpose()?;
+    let mobile = given(send_to.mobile)
+        .map(|n| {
+            crate::domain::check_uk_mobile(n).map_err(|m| invalid("text_to", "invalid_mobile", m))
+        })
+        .transpose()?;
+    if email.is_some() && state.settings.smtp_url.is_none() {
         return Err(invalid(
             "send_to",
             "email_off",
             "Email is not set up on this aghub service: show the patient the QR code or give them the link.",
+        ));
+    }
+    if mobile.is_some() && state.outbound.texts.is_none() {
+        return Err(invalid(
+            "text_to",
+            "text_off",
+            "Text messages are not set up on this aghub service: show the patient the QR code or give them the link.",
         ));
     }
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -99,12 +118,13 @@ pub async fn create(
         },
     )
     .await?;
-    if let Some(address) = &send_to {
+    let sends = [(Channel::Email, &email), (Channel::Text, &mobile)];
+    for (channel, recipient) in sends.iter().filter_map(|(c, r)| Some((*c, r.as_ref()?))) {
         db::outbox::insert(
             &mut tx,
             &db::outbox::NewDelivery {
-                channel: Channel::Email,
-                recipient: address,
+                channel,
+                recipient,
                 kind: Event::PhotoLink,
                 case_id: &row.id,
                 payload: &json!({
@@ -126,7 +146,11 @@ pub async fn create(
             action: "photo_request.created",
             case_id: Some(&row.id),
             subject_id: Some(&id),
-            detail: Some(json!({ "emailed": send_to.is_some(), "expires_at_ms": expires_at_ms })),
+            detail: Some(json!({
+                "emailed": email.is_some(),
+                "texted": mobile.is_some(),
+                "expires_at_ms": expires_at_ms,
+            })),
         },
         now,
     )

@@ -21,6 +21,9 @@ pub struct PhotoRequestBody {
     /// The patient's email address, to send the link to (optional: the GP's page also shows
     /// it as a QR code).
     send_to: Option<String>,
+    /// The patient's UK mobile number, to text the link to (optional; an aghub addition to
+    /// contract 1.1).
+    text_to: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -40,7 +43,7 @@ pub struct PhotoRequestJson {
         (status = 403, description = "Not a GP of the case's practice", body = super::api_types::ErrorBody),
         (status = 404, description = "No case with this id that you can see", body = super::api_types::ErrorBody),
         (status = 409, description = "The case is answered: `case_not_open`", body = super::api_types::ErrorBody),
-        (status = 422, description = "`send_to` is not an email address, or email is off", body = super::api_types::ErrorBody),
+        (status = 422, description = "`send_to` is not an email address or `text_to` not a UK mobile number, or that channel is off", body = super::api_types::ErrorBody),
     )
 )]
 /// The GP asks the patient for photos of this case.
@@ -51,7 +54,11 @@ pub async fn api_create(
     Json(body): Json<PhotoRequestBody>,
 ) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
-    let made = photo_requests::create(&state, &user, &id, body.send_to.as_deref()).await?;
+    let send_to = photo_requests::SendTo {
+        email: body.send_to.as_deref(),
+        mobile: body.text_to.as_deref(),
+    };
+    let made = photo_requests::create(&state, &user, &id, send_to).await?;
     Ok((
         StatusCode::CREATED,
         Json(PhotoRequestJson {
@@ -90,13 +97,16 @@ struct MadePage {
     url: String,
     qr_svg: String,
     until: String,
-    emailed_to: Option<String>,
+    /// Where the link went besides this page ("alex@example.org and 07700 900123").
+    sent_to: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct MakeForm {
     #[serde(default)]
     send_to: String,
+    #[serde(default)]
+    text_to: String,
 }
 
 /// The page's "Ask the patient for photos": the link once, as text and as a QR code.
@@ -108,8 +118,17 @@ pub async fn page_create(
     CsrfForm(form): CsrfForm<MakeForm>,
 ) -> AppResult<Html<String>> {
     let id = cases::case_id(&id)?;
-    let send_to = Some(form.send_to.trim()).filter(|s| !s.is_empty());
+    let given = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let (email, mobile) = (given(&form.send_to), given(&form.text_to));
+    let send_to = photo_requests::SendTo {
+        email: email.as_deref(),
+        mobile: mobile.as_deref(),
+    };
     let made = photo_requests::create(&state, &user, &id, send_to).await?;
+    let sent_to = match (email, mobile) {
+        (Some(e), Some(m)) => Some(format!("{e} and {m}")),
+        (e, m) => e.or(m),
+    };
     let qr_svg = qrcode::QrCode::new(made.url.as_bytes())
         .map_err(AppError::internal)?
         .render::<qrcode::render::svg::Color>()
@@ -121,7 +140,7 @@ pub async fn page_create(
         url: made.url,
         qr_svg,
         until: uk_time::format(made.expires_at_ms),
-        emailed_to: send_to.map(str::to_string),
+        sent_to,
     })
 }
 

@@ -1141,13 +1141,9 @@ async fn a_patient_sends_photos_from_their_phone() {
     assert!(width <= 360.0, "no sideways scrolling ({width}px)");
     shots.take(&phone, "patient-capture").await;
 
-    // A blurred close-up: asked to take it again.
+    // A blurred close-up: asked to take it again. Each photo goes as soon as it is picked (its
+    // own upload, with progress), no button to press.
     type_into(&phone, "#photo-close_up", blurred.to_str().unwrap()).await;
-    click(
-        &phone,
-        "section[aria-labelledby='step-close_up'] button[type=submit]",
-    )
-    .await;
     phone
         .wait()
         .for_element(Locator::Css(".photo-advice"))
@@ -1162,22 +1158,12 @@ async fn a_patient_sends_photos_from_their_phone() {
     )
     .await;
     type_into(&phone, "#photo-close_up", close_up.to_str().unwrap()).await;
-    click(
-        &phone,
-        "section[aria-labelledby='step-close_up'] button[type=submit]",
-    )
-    .await;
     phone
         .wait()
         .for_element(Locator::Css(".patient-photo .nhsuk-tag--green"))
         .await
         .expect("looks good");
     type_into(&phone, "#photo-site", site.to_str().unwrap()).await;
-    click(
-        &phone,
-        "section[aria-labelledby='step-site'] button[type=submit]",
-    )
-    .await;
     wait_until(
         &phone,
         "document.querySelectorAll('.patient-photo').length == 2",

@@ -113,6 +113,7 @@ impl Backends {
             max_uploads_per_user: 2,
             decode_memory_mb: 1024,
             smtp_url: None,
+            sms_log: None,
             mail_from: "aghub@localhost".into(),
             webhook_allow_http: true,
             outbox_worker: false,

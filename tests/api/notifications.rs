@@ -200,6 +200,7 @@ pub async fn world_with_email(stack: Stack, sink: &SmtpSink) -> World {
     let smtp = sink.url();
     World::with_settings(stack, move |s| {
         s.smtp_url = Some(smtp);
+        s.sms_log = Some(s.data_dir.join("texts.jsonl"));
         s.public_url = Some(PUBLIC.into());
         s.mail_from = "aghub <noreply@aghub.test.nhs.uk>".into();
     })

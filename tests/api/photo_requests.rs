@@ -17,6 +17,7 @@ use crate::notifications::{
 on_both_stacks!(
     a_patient_sends_their_own_photos_through_a_one_time_link,
     links_that_should_not_work_get_a_clear_page_and_store_nothing,
+    the_link_goes_by_text_message_through_the_log_provider,
 );
 
 const H: i64 = 3_600_000;
@@ -492,5 +493,100 @@ async fn links_that_should_not_work_get_a_clear_page_and_store_nothing(stack: St
             .filter(|e| e.action == "photo_request.refused")
             .count()
             >= 5
+    );
+}
+
+async fn the_link_goes_by_text_message_through_the_log_provider(stack: Stack) {
+    // Without a provider, a mobile number is refused rather than silently not texted.
+    let w = World::new(stack).await;
+    let case = open_case(&w).await;
+    let r = request(&w, &w.gp, &case, json!({"text_to": "07700 900123"})).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["fields"][0]["code"], "text_off", "{body}");
+
+    let sink = SmtpSink::start();
+    let w = world_with_email(stack, &sink).await;
+    let log = w.app.state.settings.sms_log.clone().expect("a text log");
+    let case = open_case(&w).await;
+    for wrong in ["01632 960123", "0770090012", "+1 202 555 0100"] {
+        let r = request(&w, &w.gp, &case, json!({"text_to": wrong})).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["fields"][0]["field"], "text_to", "{body}");
+        assert_eq!(
+            body["error"]["fields"][0]["code"], "invalid_mobile",
+            "{body}"
+        );
+    }
+    let count = |table: &'static str| {
+        let pool = w.app.state.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("photo_requests").await, 0, "a refusal makes no link");
+
+    // Both ways at once: one email and one text, each with the link and nothing else.
+    let r = request(
+        &w,
+        &w.gp,
+        &case,
+        json!({"send_to": "patient@example.com", "text_to": "+44 (0)7700 900-123"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.unwrap();
+    let url = made["url"].as_str().unwrap().to_string();
+    deliver(&w).await;
+    deliver(&w).await;
+    assert_eq!(sink.messages().len(), 1);
+    let written = std::fs::read_to_string(&log).unwrap();
+    let texts: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        texts.len(),
+        1,
+        "one text, however often the worker runs: {written}"
+    );
+    assert_eq!(texts[0]["to"], "+447700900123");
+    let body = texts[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains(&url) && body.contains("Practice A81001"),
+        "{body}"
+    );
+    assert!(
+        body.len() <= 306,
+        "two SMS segments at most: {} characters",
+        body.len()
+    );
+    assert_no_patient_data(&json!({"text": body}));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the log holds patients' links: owner only");
+    let token = url.rsplit('/').next().unwrap();
+    let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM outbox")
+        .fetch_all(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        payloads.iter().all(|p| !p.contains(token)),
+        "the link is not kept once sent"
+    );
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'photo_request.created'",
+    )
+    .fetch_one(w.app.state.db.pool())
+    .await
+    .unwrap();
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(
+        (detail["emailed"].clone(), detail["texted"].clone()),
+        (json!(true), json!(true))
     );
 }
