@@ -436,13 +436,22 @@ async fn main() -> anyhow::Result<()> {
             to_ms: s.period.to_ms(),
             specialty: s.specialty,
             practice_id: practice.as_ref().map(|p| p.id.as_str()),
+            icb_id: None,
         };
         let mut times = Vec::new();
         let mut report = None;
         for _ in 0..=args.runs {
             let t = Instant::now();
             let data = reports::read(&db, &filter, END_MS).await?;
-            let r = reports::compute(&s.period, s.specialty, s.practice_ods, &names, &data, 0);
+            let r = reports::compute(
+                &s.period,
+                s.specialty,
+                s.practice_ods,
+                None,
+                &names,
+                &data,
+                0,
+            );
             times.push(t.elapsed());
             report = Some(r);
         }
@@ -574,6 +583,7 @@ async fn main() -> anyhow::Result<()> {
         to_ms: year.to_ms(),
         specialty: None,
         practice_id: None,
+        icb_id: None,
     };
     explain(
         &db,
@@ -595,6 +605,7 @@ async fn main() -> anyhow::Result<()> {
         .expect("bench practice");
     let fp = Filter {
         practice_id: Some(&p.id),
+        icb_id: None,
         ..f
     };
     println!("\nQuery plans, year 2026, one practice:");

@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::queue::Pool;
 use crate::service::accounts::{self, Revoke};
 use crate::service::auth::{check_password_policy, hash_password};
-use crate::service::{admin, Actor};
+use crate::service::{admin, organisations, Actor};
 use crate::startup::{shutdown_signal, Application};
 use crate::{demo, telemetry};
 
@@ -37,6 +37,9 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage ICBs and trusts.
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Manage practices.
     #[command(subcommand)]
     Practice(PracticeCommand),
@@ -68,12 +71,40 @@ pub enum WebhookCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    Add {
+        #[arg(long)]
+        ods: String,
+        #[arg(long)]
+        name: String,
+        /// icb or trust.
+        #[arg(long)]
+        kind: String,
+        /// A trust's ICB: the practices its local rotas serve.
+        #[arg(long)]
+        icb: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PracticeCommand {
     Add {
         #[arg(long)]
         ods: String,
         #[arg(long)]
         name: String,
+        /// ODS code of the practice's ICB.
+        #[arg(long)]
+        icb: Option<String>,
+    },
+    /// Adds and updates practices from NHS ODS files; prints what it did.
+    Import {
+        /// epraccur.csv: the active GP practices, with their ICB.
+        #[arg(long, required_unless_present = "list_sizes")]
+        epraccur: Option<std::path::PathBuf>,
+        /// gp-reg-pat-prac-all.csv: each practice's registered patients.
+        #[arg(long)]
+        list_sizes: Option<std::path::PathBuf>,
     },
 }
 
@@ -90,6 +121,10 @@ pub enum UserCommand {
         /// ODS code of the GP's practice (required for gp).
         #[arg(long)]
         practice: Option<String>,
+        /// ODS code of the consultant's trust, or of the ICB whose figures a commissioner sees
+        /// (a commissioner without one sees every ICB: the national view).
+        #[arg(long)]
+        org: Option<String>,
         /// Specialties a consultant answers.
         #[arg(long = "specialty", num_args = 1..)]
         specialties: Vec<String>,
@@ -204,9 +239,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             accounts::open_database(&settings).await?;
             Ok(())
         }
-        Command::Practice(PracticeCommand::Add { ods, name }) => {
+        Command::Org(OrgCommand::Add {
+            ods,
+            name,
+            kind,
+            icb,
+        }) => {
             let db = accounts::open_database(&settings).await?;
-            accounts::add_practice(&db, Actor::CommandLine, &ods, &name, now()).await?;
+            organisations::add(
+                &db,
+                Actor::CommandLine,
+                &ods,
+                &name,
+                &kind,
+                icb.as_deref(),
+                now(),
+            )
+            .await?;
+            Ok(())
+        }
+        Command::Practice(PracticeCommand::Add { ods, name, icb }) => {
+            let db = accounts::open_database(&settings).await?;
+            let icb = match icb {
+                Some(code) => Some(organisations::icb_by_ods(&db, &code).await?),
+                None => None,
+            };
+            let icb_id = icb.as_ref().map(|o| o.id.as_str());
+            accounts::add_practice(&db, Actor::CommandLine, &ods, &name, icb_id, now()).await?;
+            Ok(())
+        }
+        Command::Practice(PracticeCommand::Import {
+            epraccur,
+            list_sizes,
+        }) => {
+            let db = accounts::open_database(&settings).await?;
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            };
+            if let Some(path) = epraccur {
+                let r =
+                    organisations::import_epraccur(&db, Actor::CommandLine, &read(&path)?, now())
+                        .await?;
+                println!(
+                    "practices: {} added, {} updated, {} unchanged; skipped {} not active and {} not GP practices",
+                    r.added, r.updated, r.unchanged, r.skipped_not_active, r.skipped_not_gp
+                );
+            }
+            if let Some(path) = list_sizes {
+                let (set, unknown) =
+                    organisations::import_list_sizes(&db, Actor::CommandLine, &read(&path)?, now())
+                        .await?;
+                println!("list sizes: {set} practices set, {unknown} not in aghub");
+            }
             Ok(())
         }
         Command::User(UserCommand::Add {
@@ -214,6 +298,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             role,
             practice,
+            org,
             specialties,
         }) => {
             let db = accounts::open_database(&settings).await?;
@@ -222,6 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 name: &name,
                 role: role.parse()?,
                 practice_ods: practice.as_deref(),
+                org_ods: org.as_deref(),
                 specialties: &specialties,
             };
             let account = accounts::check_account(&db, account).await?;

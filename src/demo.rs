@@ -214,7 +214,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
     let now = state.now_ms();
     for (ods, name) in PRACTICES {
         if accounts::practice_by_ods(db, ods).await?.is_none() {
-            accounts::add_practice(db, Actor::Demo, ods, name, now).await?;
+            accounts::add_practice(db, Actor::Demo, ods, name, None, now).await?;
         }
     }
     let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
@@ -231,6 +231,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Login>> {
                     name: u.name,
                     role: u.role,
                     practice_ods: u.practice,
+                    org_ods: None,
                     specialties: &specialties,
                 };
                 let account = accounts::check_account(db, account).await?;

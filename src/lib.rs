@@ -14,6 +14,7 @@ pub mod fhir;
 pub mod imaging;
 pub mod letter;
 pub mod limits;
+pub mod ods;
 pub mod outbound;
 pub mod private_files;
 pub mod service;

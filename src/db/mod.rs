@@ -8,6 +8,7 @@ pub mod audit;
 pub mod blob_intents;
 pub mod cases;
 pub mod notifications;
+pub mod organisations;
 pub mod outbox;
 pub mod photo_requests;
 pub mod practices;

@@ -7,6 +7,9 @@ pub struct Practice {
     pub id: String,
     pub ods_code: String,
     pub name: String,
+    pub icb_id: Option<String>,
+    /// Registered patients, when imported.
+    pub list_size: Option<i64>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Practice, sqlx::Error> {
@@ -14,6 +17,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Practice, sqlx::Error> {
         id: r.try_get("id")?,
         ods_code: r.try_get("ods_code")?,
         name: r.try_get("name")?,
+        icb_id: r.try_get("icb_id")?,
+        list_size: r.try_get("list_size")?,
     })
 }
 
@@ -53,28 +58,34 @@ pub async fn insert_in(
         id,
         ods_code: ods_code.to_string(),
         name: name.to_string(),
+        icb_id: None,
+        list_size: None,
     })
 }
 
 pub async fn find_by_ods(db: &Db, ods_code: &str) -> DbResult<Option<Practice>> {
-    let row = sqlx::query("SELECT id, ods_code, name FROM practices WHERE ods_code = $1")
-        .bind(ods_code)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, ods_code, name, icb_id, list_size FROM practices WHERE ods_code = $1",
+    )
+    .bind(ods_code)
+    .fetch_optional(db.pool())
+    .await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
 pub async fn list(db: &Db) -> DbResult<Vec<Practice>> {
-    let rows = sqlx::query("SELECT id, ods_code, name FROM practices ORDER BY name")
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, ods_code, name, icb_id, list_size FROM practices ORDER BY name")
+            .fetch_all(db.pool())
+            .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 pub async fn get(db: &Db, id: &str) -> DbResult<Option<Practice>> {
-    let row = sqlx::query("SELECT id, ods_code, name FROM practices WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, ods_code, name, icb_id, list_size FROM practices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }

@@ -49,13 +49,37 @@ fn counts_from_row(r: &AnyRow) -> Result<Counts, sqlx::Error> {
 }
 
 /// Which cases a report covers: submitted in `[from_ms, to_ms)` (day boundaries), optionally of
-/// one specialty and/or practice.
+/// one specialty, one ICB's practices and/or one practice.
 #[derive(Debug, Clone, Copy)]
 pub struct Filter<'a> {
     pub from_ms: i64,
     pub to_ms: i64,
     pub specialty: Option<&'a str>,
     pub practice_id: Option<&'a str>,
+    pub icb_id: Option<&'a str>,
+}
+
+impl Filter<'_> {
+    /// Narrowed to some practices: the rollups (by specialty, by practice, over every practice)
+    /// cannot answer, the facts can.
+    pub fn by_practice(&self) -> bool {
+        self.practice_id.is_some() || self.icb_id.is_some()
+    }
+}
+
+/// ` AND {column} …` for the filter's practice and ICB, binding after `binds`.
+fn practice_clause<'a>(f: &Filter<'a>, column: &str, sql: &mut String, binds: &mut Vec<&'a str>) {
+    if let Some(p) = f.practice_id {
+        binds.push(p);
+        sql.push_str(&format!(" AND {column} = ${}", binds.len() + 2));
+    }
+    if let Some(icb) = f.icb_id {
+        binds.push(icb);
+        sql.push_str(&format!(
+            " AND {column} IN (SELECT id FROM practices WHERE icb_id = ${})",
+            binds.len() + 2
+        ));
+    }
 }
 
 fn parse_list(s: &str) -> Vec<i64> {
@@ -130,10 +154,7 @@ fn fact_where<'a>(f: &Filter<'a>) -> (String, Vec<&'a str>) {
         binds.push(s);
         sql.push_str(&format!(" AND f.specialty = ${}", binds.len() + 2));
     }
-    if let Some(p) = f.practice_id {
-        binds.push(p);
-        sql.push_str(&format!(" AND f.practice_id = ${}", binds.len() + 2));
-    }
+    practice_clause(f, "f.practice_id", &mut sql, &mut binds);
     (sql, binds)
 }
 
@@ -239,7 +260,7 @@ pub struct PracticeCounts {
 /// Counts per practice: from the practice rollup, or from the flags in `case_facts` when the
 /// report is narrowed to a specialty or practice.
 pub fn practice_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
-    if filter.specialty.is_none() && filter.practice_id.is_none() {
+    if filter.specialty.is_none() && !filter.by_practice() {
         ReportSql {
             sql: format!(
                 "SELECT x.*, p.ods_code, p.name FROM (SELECT d.practice_id, {} FROM report_practice_days d \
@@ -614,10 +635,7 @@ pub fn topic_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
         texts.push(s);
         sql.push_str(&format!(" AND t.specialty = ${}", texts.len() + 2));
     }
-    if let Some(p) = filter.practice_id {
-        texts.push(p);
-        sql.push_str(&format!(" AND t.practice_id = ${}", texts.len() + 2));
-    }
+    practice_clause(filter, "t.practice_id", &mut sql, &mut texts);
     sql.push_str(" GROUP BY t.practice_id, s.label");
     ReportSql { sql, texts }
 }

@@ -138,7 +138,11 @@ pub async fn id_by_email(db: &Db, email: &str) -> DbResult<String> {
 /// The signed-in person with what the access rules need. Disabled users get `None`.
 pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
     let Some(row) = sqlx::query(
-        "SELECT id, email, name, role, practice_id FROM users WHERE id = $1 AND disabled_at_ms IS NULL",
+        "SELECT u.id, u.email, u.name, u.role, u.practice_id, \
+         COALESCE(p.icb_id, CASE WHEN o.kind = 'icb' THEN o.id ELSE o.icb_id END) AS icb_id \
+         FROM users u LEFT JOIN practices p ON p.id = u.practice_id \
+         LEFT JOIN organisations o ON o.id = u.organisation_id \
+         WHERE u.id = $1 AND u.disabled_at_ms IS NULL",
     )
     .bind(user_id)
     .fetch_optional(db.pool())
@@ -166,6 +170,7 @@ pub async fn principal(db: &Db, user_id: &str) -> DbResult<Option<Principal>> {
         practice_id: row
             .try_get::<Option<String>, _>("practice_id")?
             .map(PracticeId::new),
+        icb_id: row.try_get("icb_id")?,
         specialties,
     }))
 }

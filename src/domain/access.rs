@@ -11,7 +11,19 @@ pub struct Principal {
     pub email: String,
     pub role: Role,
     pub practice_id: Option<PracticeId>,
+    /// The ICB the person works in: their practice's, their trust's, or (a commissioner) the
+    /// one whose figures they see. `None` for a commissioner is the national view.
+    pub icb_id: Option<String>,
     pub specialties: Vec<String>,
+}
+
+/// Whose figures a person may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportScope {
+    /// Every ICB side by side: admins, and commissioners of no one ICB (NHS England).
+    National,
+    /// One ICB's practices only.
+    Icb(String),
 }
 
 /// The facts about a case, and about the person asking, that decide access to it (and to its
@@ -83,6 +95,15 @@ impl Principal {
         matches!(self.role, Role::Commissioner | Role::Admin)
     }
 
+    /// The figures this person may see (`None`: no figures at all).
+    pub fn report_scope(&self) -> Option<ReportScope> {
+        match (self.role, &self.icb_id) {
+            (Role::Admin, _) | (Role::Commissioner, None) => Some(ReportScope::National),
+            (Role::Commissioner, Some(icb)) => Some(ReportScope::Icb(icb.clone())),
+            _ => None,
+        }
+    }
+
     pub fn may_administer(&self) -> bool {
         self.role == Role::Admin
     }
@@ -99,6 +120,7 @@ mod tests {
             email: "t@example.nhs.uk".into(),
             role,
             practice_id: practice.map(PracticeId::new),
+            icb_id: None,
             specialties: specialties.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -167,5 +189,31 @@ mod tests {
         assert!(who(Role::Consultant, None, &["cardiology"]).may_view_case(involved));
         assert!(!who(Role::Commissioner, None, &[]).may_view_case(involved));
         assert!(who(Role::Admin, None, &[]).may_view_case(CASE));
+    }
+
+    #[test]
+    fn commissioners_see_their_icbs_figures_and_nhs_england_all() {
+        let icb = Principal {
+            icb_id: Some("icb-1".into()),
+            ..who(Role::Commissioner, None, &[])
+        };
+        assert_eq!(icb.report_scope(), Some(ReportScope::Icb("icb-1".into())));
+        assert_eq!(
+            who(Role::Commissioner, None, &[]).report_scope(),
+            Some(ReportScope::National)
+        );
+        assert_eq!(
+            who(Role::Admin, None, &[]).report_scope(),
+            Some(ReportScope::National)
+        );
+        let gp = Principal {
+            icb_id: Some("icb-1".into()),
+            ..who(Role::Gp, Some("p1"), &[])
+        };
+        assert_eq!(gp.report_scope(), None);
+        assert_eq!(
+            who(Role::Consultant, None, &["dermatology"]).report_scope(),
+            None
+        );
     }
 }

@@ -1179,6 +1179,46 @@ fn jpeg_all_eight_orientations_reencode_path() {
     check_orientations("jpeg unaligned", 1030, 770, jpeg_as_camera);
 }
 
+/// The re-encode that turns the planes (even sides, not whole MCUs) and the one through RGB
+/// (odd sides) both give the decoded upload, turned: not a pixel shifted at any edge.
+#[test]
+fn jpeg_reencoded_full_size_is_the_upload_turned_to_the_pixel() {
+    for (w, h) in [(1030, 770), (1031, 771)] {
+        let upright = skin(w, h, 9);
+        for o in 2..=8u16 {
+            let input = jpeg_as_camera(&synth::as_stored_by_camera(&upright, o), o);
+            let mut want = DynamicImage::ImageRgb8(decode_rgb(&input));
+            Orientation::from_exif(u32::from(o)).apply(&mut want);
+            let want = want.to_rgb8();
+            let got = decode_rgb(&ok(&input).full.bytes);
+            assert_eq!(got.dimensions(), (w, h), "{w}×{h} orientation {o}");
+            let diff = |xs: &mut dyn Iterator<Item = (u32, u32)>| {
+                let (mut sum, mut n) = (0u64, 0u64);
+                for (x, y) in xs {
+                    for c in 0..3 {
+                        let d =
+                            i32::from(got.get_pixel(x, y)[c]) - i32::from(want.get_pixel(x, y)[c]);
+                        sum += u64::from(d.unsigned_abs());
+                        n += 1;
+                    }
+                }
+                sum as f64 / n as f64
+            };
+            let all = diff(&mut (0..h).flat_map(|y| (0..w).map(move |x| (x, y))));
+            let edges = diff(
+                &mut (0..w)
+                    .flat_map(|x| [(x, 0), (x, h - 1)])
+                    .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)])),
+            );
+            // A one-pixel shift of this texture costs about 10 per sample.
+            assert!(
+                all < 2.0 && edges < 3.0,
+                "{w}×{h} orientation {o}: mean difference {all:.2}, at the edges {edges:.2}"
+            );
+        }
+    }
+}
+
 #[test]
 fn png_all_eight_orientations() {
     check_orientations("png", 480, 360, |stored, o| {

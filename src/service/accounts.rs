@@ -38,6 +38,7 @@ pub async fn add_practice(
     actor: Actor<'_>,
     ods: &str,
     name: &str,
+    icb_id: Option<&str>,
     now_ms: i64,
 ) -> ServiceResult<Practice> {
     let ods = parse_ods_code(ods).map_err(|m| invalid("ods", "invalid_ods_code", m))?;
@@ -47,6 +48,10 @@ pub async fn add_practice(
     }
     let mut tx = db.pool().begin().await?;
     let practice = db::practices::insert_in(&mut tx, &ods, name, now_ms).await?;
+    if icb_id.is_some() {
+        db::organisations::update_practice(&mut tx, &practice.id, name, icb_id, None, now_ms)
+            .await?;
+    }
     record_change(
         &mut tx,
         actor,
@@ -72,6 +77,8 @@ pub struct NewAccount<'a> {
     pub role: Role,
     /// The GP's practice, by ODS code.
     pub practice_ods: Option<&'a str>,
+    /// A consultant's trust, or a commissioner's ICB (none: the national view), by ODS code.
+    pub org_ods: Option<&'a str>,
     pub specialties: &'a [String],
 }
 
@@ -82,6 +89,7 @@ pub struct CheckedAccount {
     name: String,
     role: Role,
     practice_id: Option<String>,
+    organisation_id: Option<String>,
     specialties: Vec<String>,
 }
 
@@ -123,6 +131,49 @@ pub async fn check_account(db: &Db, account: NewAccount<'_>) -> ServiceResult<Ch
         }
         (_, None) => None,
     };
+    let organisation_id = match (account.role, account.org_ods) {
+        (_, None) => None,
+        (Role::Consultant | Role::Commissioner, Some(ods)) => {
+            let ods = parse_ods_code(ods).map_err(|m| invalid("org", "invalid_ods_code", m))?;
+            let want = if account.role == Role::Consultant {
+                "trust"
+            } else {
+                "icb"
+            };
+            match db::organisations::find_by_ods(db, &ods).await? {
+                Some(o) if o.kind == want => Some(o.id),
+                Some(o) => {
+                    return Err(invalid(
+                        "org",
+                        "wrong_kind_of_org",
+                        format!(
+                            "{ods} is {} {}, and a {} belongs to {} {want}",
+                            if o.kind == "icb" { "an" } else { "a" },
+                            o.kind.to_uppercase().replace("TRUST", "trust"),
+                            account.role.as_str(),
+                            if want == "icb" { "an" } else { "a" }
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        "org",
+                        "unknown_org",
+                        format!(
+                        "no organisation with ODS code {ods}: add it with 'aghub org add' first"
+                    ),
+                    ))
+                }
+            }
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "org",
+                "invalid_org",
+                "--org is only for consultant (their trust) and commissioner (their ICB) users",
+            ))
+        }
+    };
     match account.role {
         Role::Consultant if account.specialties.is_empty() => {
             return Err(invalid(
@@ -150,6 +201,7 @@ pub async fn check_account(db: &Db, account: NewAccount<'_>) -> ServiceResult<Ch
         name: name.to_string(),
         role: account.role,
         practice_id,
+        organisation_id,
         specialties: account.specialties.to_vec(),
     })
 }
@@ -196,6 +248,9 @@ pub async fn add_user(
         now_ms,
     )
     .await?;
+    if let Some(org) = &account.organisation_id {
+        db::organisations::set_user_organisation(&mut tx, &id, Some(org)).await?;
+    }
     record_change(
         &mut tx,
         actor,

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod fhir;
 pub mod letters;
 pub mod notify;
+pub mod organisations;
 pub mod outbox;
 pub mod photo_requests;
 pub mod photos;

@@ -20,7 +20,7 @@ use super::uk_time::fmt_age;
 use crate::domain::access::Principal;
 use crate::domain::Outcome;
 use crate::service::reports::{
-    self, figures_csv, topics_csv, Figures, Format, Period, Report, ReportRequest,
+    self, figures_csv, topics_csv, Figures, Format, GroupFigures, Period, Report, ReportRequest,
 };
 use crate::service::AppState;
 use crate::service::{FieldError, ServiceError};
@@ -32,6 +32,8 @@ pub struct ReportQuery {
     specialty: Option<String>,
     /// Practice ODS code.
     practice: Option<String>,
+    /// ICB ODS code.
+    icb: Option<String>,
     /// CSV download: `figures` (default) or `topics`.
     table: Option<String>,
 }
@@ -70,6 +72,7 @@ fn request(
         period,
         specialty: non_empty(&q.specialty),
         practice: non_empty(&q.practice),
+        icb: non_empty(&q.icb),
     })
 }
 
@@ -90,7 +93,10 @@ fn csv_response(body: String, filename: &str) -> Response {
 
 fn csv_name(report: &Report, table: &str) -> String {
     let mut name = format!("aghub-{table}-{}-to-{}", report.from, report.to);
-    for part in [&report.specialty, &report.practice].into_iter().flatten() {
+    for part in [&report.icb, &report.specialty, &report.practice]
+        .into_iter()
+        .flatten()
+    {
         name.push('-');
         name.extend(
             part.chars()
@@ -106,6 +112,7 @@ pub struct ApiQuery {
     to: Option<String>,
     specialty: Option<String>,
     practice: Option<String>,
+    icb: Option<String>,
 }
 
 #[utoipa::path(
@@ -115,11 +122,13 @@ pub struct ApiQuery {
         ("to" = String, Query, description = "Last day, YYYY-MM-DD, included; at most 731 days after from"),
         ("specialty" = Option<String>, Query, description = "Only this specialty (slug)"),
         ("practice" = Option<String>, Query, description = "Only this practice (ODS code)"),
+        ("icb" = Option<String>, Query, description = "Only this ICB's practices (ODS code); a commissioner of one ICB always sees only their own"),
     ),
     responses(
         (status = 200, description = "Figures for the cases submitted in the period, as they stand now. With `Accept: text/csv`: the same figures as CSV, one row for the period, then one per week, specialty and practice (durations in hours, shares in percent)", body = Report),
         (status = 403, description = "Not a commissioner or admin", body = ErrorBody),
-        (status = 422, description = "invalid_period, invalid_specialty or invalid_practice", body = ErrorBody),
+        (status = 404, description = "A commissioner of one ICB asked for another ICB or one of its practices", body = ErrorBody),
+        (status = 422, description = "invalid_period, invalid_specialty, invalid_practice or invalid_icb", body = ErrorBody),
     )
 )]
 /// Turnaround, outcomes, deflection, answer rate, national pool and re-presentation, by week,
@@ -140,6 +149,7 @@ pub async fn api_turnaround(
         to: q.to,
         specialty: q.specialty,
         practice: q.practice,
+        icb: q.icb,
         table: None,
     };
     let req = request(&query, state.now_ms(), false)?;
@@ -301,6 +311,13 @@ struct GroupRow {
     deflection: String,
     national: i64,
     re_presented: i64,
+    /// Practices and ICBs: cases per 1,000 registered patients.
+    per_1000: String,
+}
+
+fn per_1000(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{r:.2}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn group_row(key: &str, name: &str, f: &Figures) -> GroupRow {
@@ -319,6 +336,14 @@ fn group_row(key: &str, name: &str, f: &Figures) -> GroupRow {
         deflection: percent(f.deflection_rate),
         national: f.national_pool,
         re_presented: f.re_presented,
+        per_1000: "–".into(),
+    }
+}
+
+fn place_row(g: &GroupFigures) -> GroupRow {
+    GroupRow {
+        per_1000: per_1000(g.requests_per_1000_patients),
+        ..group_row(&g.key, &g.name, &g.figures)
     }
 }
 
@@ -333,7 +358,10 @@ struct ReportView {
     charts: Vec<Chart>,
     weeks: Vec<GroupRow>,
     specialties: Vec<GroupRow>,
+    icbs: Vec<GroupRow>,
     practices: Vec<GroupRow>,
+    /// Cases per 1,000 registered patients, and over how many patients.
+    per_1000: Option<(String, i64)>,
     topics: Vec<(String, i64)>,
     topics_by_practice: Vec<(String, String, String)>,
     generated: String,
@@ -428,11 +456,11 @@ fn view(r: &Report) -> ReportView {
             .iter()
             .map(|s| group_row(&s.key, &s.name, &s.figures))
             .collect(),
-        practices: r
-            .practices
-            .iter()
-            .map(|p| group_row(&p.key, &p.name, &p.figures))
-            .collect(),
+        icbs: r.icbs.iter().map(place_row).collect(),
+        practices: r.practices.iter().map(place_row).collect(),
+        per_1000: r
+            .registered_patients
+            .map(|n| (per_1000(r.requests_per_1000_patients), n)),
         topics: r
             .topics
             .iter()
@@ -467,6 +495,8 @@ struct ReportsPage {
     to: String,
     specialties: Vec<(String, String, bool)>,
     practices: Vec<(String, String, bool)>,
+    /// The national view's ICB filter (empty for a commissioner of one ICB).
+    icbs: Vec<(String, String, bool)>,
     errors: Vec<FieldError>,
     scope: String,
     query: String,
@@ -480,6 +510,9 @@ fn query_string(r: &Report) -> String {
     }
     if let Some(p) = &r.practice {
         pairs.push(("practice", p.clone()));
+    }
+    if let Some(i) = &r.icb {
+        pairs.push(("icb", i.clone()));
     }
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
@@ -511,8 +544,13 @@ pub async fn page(
         .and_then(|r| r.practice.clone())
         .or_else(|| non_empty(&q.practice).map(|p| p.to_ascii_uppercase()))
         .unwrap_or_default();
+    let icb = report
+        .as_ref()
+        .and_then(|r| r.icb.clone())
+        .or_else(|| non_empty(&q.icb).map(|i| i.to_ascii_uppercase()))
+        .unwrap_or_default();
     let specialty_list = crate::service::cases::specialties(&state).await?;
-    let practice_list = crate::service::cases::practices(&state).await?;
+    let (practice_list, icb_list) = reports::filter_choices(&state, &user).await?;
     let scope = match &report {
         Some(r) => {
             let mut parts = vec![format!(
@@ -525,6 +563,8 @@ pub async fn page(
             }
             if let Some(p) = practice_list.iter().find(|p| p.ods_code == practice) {
                 parts.push(format!("from {} ({})", p.name, p.ods_code));
+            } else if let Some(name) = &r.icb_name {
+                parts.push(format!("from the practices of {name}"));
             }
             parts.join(" ")
         }
@@ -555,6 +595,10 @@ pub async fn page(
                     p.ods_code == practice,
                 )
             })
+            .collect(),
+        icbs: icb_list
+            .iter()
+            .map(|o| (o.ods_code.clone(), o.name.clone(), o.ods_code == icb))
             .collect(),
         scope,
         query: report.as_ref().map(query_string).unwrap_or_default(),

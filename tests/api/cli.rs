@@ -14,7 +14,7 @@ on_both_stacks!(
     tokens_show_their_expiry_and_can_be_revoked_one_or_all,
 );
 
-fn aghub(b: &Backends, args: &[&str], password: Option<&str>) -> Output {
+pub fn aghub(b: &Backends, args: &[&str], password: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aghub"));
     cmd.args(args)
         .env("AGHUB_DATABASE_URL", &b.database_url)
@@ -27,7 +27,7 @@ fn aghub(b: &Backends, args: &[&str], password: Option<&str>) -> Output {
     cmd.output().expect("run aghub")
 }
 
-fn ok(out: &Output) -> String {
+pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}: {}",
@@ -37,7 +37,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn fails_with(out: &Output, needle: &str) {
+pub fn fails_with(out: &Output, needle: &str) {
     assert!(!out.status.success(), "should fail: {needle}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

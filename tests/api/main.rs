@@ -33,6 +33,7 @@ mod helpers;
 mod letters;
 mod notifications;
 mod openapi_fuzz;
+mod organisations;
 mod pages;
 mod photo_requests;
 mod platform;

@@ -85,6 +85,7 @@ async fn specialty_cells(db: &Db) -> Vec<DayCell> {
             to_ms: i64::MAX,
             specialty: None,
             practice_id: None,
+            icb_id: None,
         },
     )
     .await
@@ -322,6 +323,7 @@ async fn an_installation_at_schema_6_upgrades_in_place_with_every_figure_unchang
         to_ms: T0 + 400 * H,
         specialty: None,
         practice_id: None,
+        icb_id: None,
     };
     let facts = &before["case_facts"];
     assert_eq!(facts.len(), 42, "schema 6's triggers kept a row per case");

@@ -41,7 +41,8 @@ To close: 90th percentile hours,Closed within target,Closed within target %,Wait
 Waited for the GP: median hours,Waited for the GP: 90th percentile hours,Overdue and not answered,\
 Managed in primary care,Referred (routine),Referred (urgent),Referred (two-week wait),\
 Redirected to another specialty,Converted into a referral,GP referrals confirmed late,Managed in primary care % of closed,Answered by the national pool,\
-Answered by the national pool %,Came back within 90 days,Came back within 90 days % of managed in primary care";
+Answered by the national pool %,Came back within 90 days,Came back within 90 days % of managed in primary care,\
+Registered patients,Cases per 1000 registered patients";
 
 /// "2026-11-23" as "23/11/2026", which spreadsheets set to English (UK) read as a date.
 fn uk_date(iso: &str) -> String {
@@ -50,7 +51,10 @@ fn uk_date(iso: &str) -> String {
         .unwrap_or_else(|_| iso.to_string())
 }
 
-fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
+/// Registered patients and cases per 1,000 of them (practices, ICBs and the total).
+type PerPatients = (Option<i64>, Option<f64>);
+
+fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures, per: PerPatients) {
     let w = f.awaiting_gp.as_ref();
     let cells = [
         csv_field(group),
@@ -87,12 +91,14 @@ fn csv_row(out: &mut String, group: &str, key: &str, name: &str, f: &Figures) {
         pct(f.national_pool_share),
         f.re_presented.to_string(),
         pct(f.re_presentation_rate),
+        per.0.map(|n| n.to_string()).unwrap_or_default(),
+        per.1.map(|r| format!("{r:.2}")).unwrap_or_default(),
     ];
     out.push_str(&cells.join(","));
     out.push_str("\r\n");
 }
 
-/// The figures as CSV: one row for the period, then one per week, specialty and practice.
+/// The figures as CSV: one row for the period, then one per week, specialty, ICB and practice.
 /// Durations in hours (2 decimals), shares in percent (1 decimal).
 pub fn figures_csv(r: &Report) -> String {
     let mut out = format!("{BOM}{CSV_COLUMNS}\r\n");
@@ -102,6 +108,7 @@ pub fn figures_csv(r: &Report) -> String {
         "all",
         "All cases in the period",
         &r.totals,
+        (r.registered_patients, r.requests_per_1000_patients),
     );
     for w in &r.weeks {
         let from = uk_date(&w.week_start);
@@ -111,13 +118,24 @@ pub fn figures_csv(r: &Report) -> String {
             &from,
             &format!("Week from {from}"),
             &w.figures,
+            (None, None),
         );
     }
     for s in &r.specialties {
-        csv_row(&mut out, "specialty", &s.key, &s.name, &s.figures);
+        csv_row(
+            &mut out,
+            "specialty",
+            &s.key,
+            &s.name,
+            &s.figures,
+            (None, None),
+        );
     }
-    for p in &r.practices {
-        csv_row(&mut out, "practice", &p.key, &p.name, &p.figures);
+    for (group, rows) in [("icb", &r.icbs), ("practice", &r.practices)] {
+        for g in rows {
+            let per = (g.registered_patients, g.requests_per_1000_patients);
+            csv_row(&mut out, group, &g.key, &g.name, &g.figures, per);
+        }
     }
     out
 }

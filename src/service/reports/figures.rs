@@ -91,10 +91,17 @@ pub struct WeekFigures {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct GroupFigures {
-    /// Specialty slug or practice ODS code.
+    /// Specialty slug, or practice or ICB ODS code.
     pub key: String,
     pub name: String,
     pub figures: Figures,
+    /// Practices and ICBs: registered patients, over the practices whose list size is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_patients: Option<i64>,
+    /// Practices and ICBs: cases submitted per 1,000 registered patients (over the practices
+    /// whose list size is known), 2 decimals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_1000_patients: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -123,12 +130,21 @@ pub struct Report {
     pub specialty: Option<String>,
     /// Practice ODS code.
     pub practice: Option<String>,
+    /// ICB ODS code: the ICB the report is narrowed to (a commissioner's own, or chosen).
+    pub icb: Option<String>,
+    pub icb_name: Option<String>,
     pub generated_at: String,
     pub totals: Figures,
+    /// Registered patients of the practices in the report whose list size is known.
+    pub registered_patients: Option<i64>,
+    /// Cases submitted per 1,000 registered patients, over those practices.
+    pub requests_per_1000_patients: Option<f64>,
     /// Referrals the GP has to make that are past their deadline and not yet confirmed, now.
     pub gp_referrals_overdue_now: i64,
     pub weeks: Vec<WeekFigures>,
     pub specialties: Vec<GroupFigures>,
+    /// Each ICB side by side (practices of no ICB are left out of this list).
+    pub icbs: Vec<GroupFigures>,
     pub practices: Vec<GroupFigures>,
     /// Most frequent topics over all practices (at most 20).
     pub topics: Vec<TopicCount>,
@@ -175,6 +191,12 @@ impl DurationLists {
         self.first_reply.extend_from_slice(&c.first_reply_ms);
         self.to_close.extend_from_slice(&c.to_close_ms);
         self.awaiting_gp.extend_from_slice(&c.awaiting_gp_ms);
+    }
+
+    fn extend(&mut self, other: &DurationLists) {
+        self.first_reply.extend_from_slice(&other.first_reply);
+        self.to_close.extend_from_slice(&other.to_close);
+        self.awaiting_gp.extend_from_slice(&other.awaiting_gp);
     }
 }
 
@@ -242,11 +264,37 @@ pub struct ReportData {
     /// Each practice's durations by day (key: practice id).
     pub practice_days: Vec<DayCell>,
     pub topics: Vec<rdb::TopicCount>,
-    /// Every practice: id → (ODS code, name).
-    pub practice_names: BTreeMap<String, (String, String)>,
+    /// Every practice by id.
+    pub practice_names: BTreeMap<String, PracticeInfo>,
+    /// Every ICB by id: (ODS code, name).
+    pub icb_names: BTreeMap<String, (String, String)>,
     pub referrals_overdue_now: i64,
     /// (specialty, practice id, week start, cases) with no reply and past their target now.
     pub overdue_unanswered: Vec<(String, String, i64, i64)>,
+}
+
+/// What a report shows of a practice besides its cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PracticeInfo {
+    pub ods_code: String,
+    pub name: String,
+    pub icb_id: Option<String>,
+    pub list_size: Option<i64>,
+}
+
+/// Cases per 1,000 patients over the practices whose list size is known: (patients, rate).
+fn per_1000<'a>(rows: impl Iterator<Item = (i64, Option<i64>)> + 'a) -> (Option<i64>, Option<f64>) {
+    let (mut cases, mut patients, mut known) = (0i64, 0i64, false);
+    for (submitted, list) in rows {
+        if let Some(n) = list {
+            cases += submitted;
+            patients += n;
+            known = true;
+        }
+    }
+    let rate =
+        (patients > 0).then(|| (cases as f64 * 1000.0 / patients as f64 * 100.0).round() / 100.0);
+    (known.then_some(patients), rate)
 }
 
 /// Computes the report from its data (pure).
@@ -254,6 +302,7 @@ pub fn compute(
     period: &Period,
     specialty: Option<&str>,
     practice: Option<&str>,
+    icb: Option<(&str, &str)>,
     specialty_names: &BTreeMap<String, String>,
     data: &ReportData,
     now_ms: i64,
@@ -302,41 +351,85 @@ pub fn compute(
                 overdue(&|s, _, _| s == slug),
             ),
             key: slug,
+            registered_patients: None,
+            requests_per_1000_patients: None,
         })
         .collect();
     specialties.sort_by(|a, b| a.name.cmp(&b.name));
     let mut practice_durations = group_cells(data.practice_days.iter(), |c| c.key.clone());
-    let practices = data
-        .practices
-        .iter()
-        .map(|p| GroupFigures {
-            key: p.ods_code.clone(),
-            name: p.name.clone(),
-            figures: with_overdue(
-                figures(
-                    &p.counts,
-                    Some(
-                        practice_durations
-                            .remove(&p.practice_id)
-                            .map(|(_, d)| d)
-                            .unwrap_or_default(),
+    let info = |id: &str| data.practice_names.get(id);
+    let list_size = |id: &str| info(id).and_then(|p| p.list_size);
+    let icb_of = |id: &str| info(id).and_then(|p| p.icb_id.clone());
+    // Each ICB's counts, durations, and (cases, list size) of each of its practices.
+    type IcbRow = (Counts, DurationLists, Vec<(i64, Option<i64>)>);
+    let mut icb_rows: BTreeMap<String, IcbRow> = BTreeMap::new();
+    let practices =
+        data.practices
+            .iter()
+            .map(|p| {
+                let durations = practice_durations
+                    .remove(&p.practice_id)
+                    .map(|(_, d)| d)
+                    .unwrap_or_default();
+                if let Some(icb) = icb_of(&p.practice_id) {
+                    let row = icb_rows.entry(icb).or_default();
+                    row.0.add(&p.counts);
+                    row.1.extend(&durations);
+                    row.2.push((p.counts.submitted, list_size(&p.practice_id)));
+                }
+                let (registered_patients, requests_per_1000_patients) = per_1000(std::iter::once(
+                    (p.counts.submitted, list_size(&p.practice_id)),
+                ));
+                GroupFigures {
+                    key: p.ods_code.clone(),
+                    name: p.name.clone(),
+                    figures: with_overdue(
+                        figures(&p.counts, Some(durations)),
+                        overdue(&|_, id, _| id == p.practice_id),
                     ),
+                    registered_patients,
+                    requests_per_1000_patients,
+                }
+            })
+            .collect();
+    let icbs = icb_rows
+        .into_iter()
+        .filter_map(|(id, (counts, durations, lists))| {
+            let (ods, name) = data.icb_names.get(&id)?.clone();
+            let (registered_patients, requests_per_1000_patients) = per_1000(lists.into_iter());
+            Some(GroupFigures {
+                key: ods,
+                name,
+                figures: with_overdue(
+                    figures(&counts, Some(durations)),
+                    overdue(&|_, p, _| icb_of(p).as_deref() == Some(id.as_str())),
                 ),
-                overdue(&|_, id, _| id == p.practice_id),
-            ),
+                registered_patients,
+                requests_per_1000_patients,
+            })
         })
         .collect();
+    let (registered_patients, requests_per_1000_patients) = per_1000(
+        data.practices
+            .iter()
+            .map(|p| (p.counts.submitted, list_size(&p.practice_id))),
+    );
     let (topics, topics_by_practice) = topics(data);
     Report {
         from: period.first_day(),
         to: period.last_day(),
         specialty: specialty.map(str::to_string),
         practice: practice.map(str::to_string),
+        icb: icb.map(|(code, _)| code.to_string()),
+        icb_name: icb.map(|(_, name)| name.to_string()),
         generated_at: rfc3339(now_ms),
         totals: with_overdue(figures(&total, Some(all)), overdue(&|_, _, _| true)),
+        registered_patients,
+        requests_per_1000_patients,
         gp_referrals_overdue_now: data.referrals_overdue_now,
         weeks,
         specialties,
+        icbs,
         practices,
         topics,
         topics_by_practice,
@@ -375,10 +468,10 @@ fn topics(data: &ReportData) -> (Vec<TopicCount>, Vec<PracticeTopics>) {
     let mut by_practice: Vec<PracticeTopics> = per_practice
         .into_iter()
         .filter_map(|(id, counts)| {
-            let (ods, name) = data.practice_names.get(id)?;
+            let p = data.practice_names.get(id)?;
             Some(PracticeTopics {
-                ods_code: ods.clone(),
-                name: name.clone(),
+                ods_code: p.ods_code.clone(),
+                name: p.name.clone(),
                 topics: top(counts, TOP_TOPICS_PER_PRACTICE),
             })
         })

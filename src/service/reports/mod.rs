@@ -31,14 +31,14 @@ use serde_json::json;
 use super::{ServiceError, ServiceResult};
 use crate::db::reports::{self as rdb, Filter};
 use crate::db::{self, audit};
-use crate::domain::access::Principal;
+use crate::domain::access::{Principal, ReportScope};
 use crate::domain::reports::{day_cells, CaseFacts};
 use crate::service::AppState;
 
 pub use csv::{figures_csv, topics_csv, CSV_COLUMNS};
 pub use figures::{
-    compute, percentile, Figures, GroupFigures, OutcomeCounts, PracticeTopics, Report, ReportData,
-    Spread, TopicCount, Turnaround, WeekFigures,
+    compute, percentile, Figures, GroupFigures, OutcomeCounts, PracticeInfo, PracticeTopics,
+    Report, ReportData, Spread, TopicCount, Turnaround, WeekFigures,
 };
 use period::field;
 pub use period::{fmt_date, Period, MAX_PERIOD_DAYS};
@@ -51,6 +51,8 @@ pub struct ReportRequest {
     pub specialty: Option<String>,
     /// Practice ODS code.
     pub practice: Option<String>,
+    /// ICB ODS code (a commissioner of one ICB sees only their own).
+    pub icb: Option<String>,
 }
 
 /// Reads a report's data: day cells from the rollups, or from `case_facts` when the report is
@@ -59,16 +61,16 @@ pub struct ReportRequest {
 pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
     let days = async {
         let by_practice = |facts: &[CaseFacts]| day_cells(facts, |f| &f.practice_id);
-        match (filter.specialty, filter.practice_id) {
-            (None, None) => tokio::try_join!(
+        match (filter.specialty, filter.by_practice()) {
+            (None, false) => tokio::try_join!(
                 rdb::specialty_days(db, filter),
                 rdb::practice_days(db, filter)
             ),
-            (_, Some(_)) => {
+            (_, true) => {
                 let facts = rdb::facts(db, filter).await?;
                 Ok((day_cells(&facts, |f| &f.specialty), by_practice(&facts)))
             }
-            (Some(_), None) => {
+            (Some(_), false) => {
                 let (cells, facts) =
                     tokio::try_join!(rdb::specialty_days(db, filter), rdb::facts(db, filter))?;
                 Ok((cells, by_practice(&facts)))
@@ -80,6 +82,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
         practices,
         topics,
         all_practices,
+        organisations,
         referrals_overdue_now,
         overdue_unanswered,
     ) = tokio::try_join!(
@@ -87,6 +90,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
         rdb::practice_counts(db, filter),
         rdb::topic_counts(db, filter),
         db::practices::list(db),
+        db::organisations::list(db),
         rdb::referrals_overdue(db, filter, now_ms),
         rdb::overdue_unanswered(db, filter, now_ms)
     )?;
@@ -97,11 +101,93 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
         topics,
         practice_names: all_practices
             .into_iter()
-            .map(|p| (p.id, (p.ods_code, p.name)))
+            .map(|p| {
+                let info = PracticeInfo {
+                    ods_code: p.ods_code,
+                    name: p.name,
+                    icb_id: p.icb_id,
+                    list_size: p.list_size,
+                };
+                (p.id, info)
+            })
+            .collect(),
+        icb_names: organisations
+            .into_iter()
+            .filter(|o| o.kind == "icb")
+            .map(|o| (o.id, (o.ods_code, o.name)))
             .collect(),
         referrals_overdue_now,
         overdue_unanswered,
     })
+}
+
+/// The practices and ICBs a person may filter the reports by: a commissioner of one ICB, that
+/// ICB's practices and no ICB list; the national view, every practice and every ICB.
+pub async fn filter_choices(
+    state: &AppState,
+    user: &Principal,
+) -> ServiceResult<(
+    Vec<db::practices::Practice>,
+    Vec<db::organisations::Organisation>,
+)> {
+    let practices = db::practices::list(&state.db).await?;
+    match user.report_scope() {
+        Some(ReportScope::Icb(mine)) => Ok((
+            practices
+                .into_iter()
+                .filter(|p| p.icb_id.as_deref() == Some(mine.as_str()))
+                .collect(),
+            Vec::new(),
+        )),
+        Some(ReportScope::National) => {
+            let icbs = db::organisations::list(&state.db)
+                .await?
+                .into_iter()
+                .filter(|o| o.kind == "icb")
+                .collect();
+            Ok((practices, icbs))
+        }
+        None => Ok((Vec::new(), Vec::new())),
+    }
+}
+
+fn not_yours(what: &str, code: &str) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "There is no {what} '{code}' whose figures you can see."
+    ))
+}
+
+/// The ICB a report covers: a commissioner's own (asking for another is 404, as if it did not
+/// exist), or for the national view the one asked for, if any.
+async fn scoped_icb(
+    state: &AppState,
+    scope: &ReportScope,
+    asked: Option<&str>,
+) -> ServiceResult<Option<db::organisations::Organisation>> {
+    let asked = asked
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty());
+    let found = match &asked {
+        Some(code) => db::organisations::find_by_ods(&state.db, code)
+            .await?
+            .filter(|o| o.kind == "icb"),
+        None => None,
+    };
+    match (scope, asked, found) {
+        (ReportScope::Icb(mine), None, _) => Ok(db::organisations::list(&state.db)
+            .await?
+            .into_iter()
+            .find(|o| &o.id == mine)),
+        (ReportScope::Icb(mine), Some(_), Some(o)) if &o.id == mine => Ok(Some(o)),
+        (ReportScope::Icb(_), Some(code), _) => Err(not_yours("ICB", &code)),
+        (ReportScope::National, Some(_), Some(o)) => Ok(Some(o)),
+        (ReportScope::National, Some(code), None) => Err(ServiceError::Invalid(vec![field(
+            "icb",
+            "invalid_icb",
+            format!("There is no ICB with ODS code '{code}'."),
+        )])),
+        (ReportScope::National, None, _) => Ok(None),
+    }
 }
 
 /// How a report was shown, for the audit trail.
@@ -129,11 +215,11 @@ pub async fn turnaround(
     req: &ReportRequest,
     format: Format,
 ) -> ServiceResult<Report> {
-    if !user.may_see_reports() {
+    let Some(scope) = user.report_scope() else {
         return Err(ServiceError::Forbidden(
             "Only commissioners and admins can see reports.".into(),
         ));
-    }
+    };
     let names: BTreeMap<String, String> = db::specialties::list(&state.db)
         .await?
         .into_iter()
@@ -158,9 +244,18 @@ pub async fn turnaround(
         .as_deref()
         .map(|p| p.trim().to_ascii_uppercase())
         .filter(|p| !p.is_empty());
+    let icb = scoped_icb(state, &scope, req.icb.as_deref()).await?;
+    let icb_id = icb.as_ref().map(|o| o.id.as_str());
     let practice = match &ods {
         Some(code) => match db::practices::find_by_ods(&state.db, code).await? {
+            // Another ICB's practice is as unknown to a commissioner as one that does not exist.
+            Some(p) if matches!(scope, ReportScope::Icb(_)) && p.icb_id.as_deref() != icb_id => {
+                return Err(not_yours("practice", code))
+            }
             Some(p) => Some(p),
+            None if matches!(scope, ReportScope::Icb(_)) => {
+                return Err(not_yours("practice", code))
+            }
             None => {
                 return Err(ServiceError::Invalid(vec![field(
                     "practice",
@@ -176,6 +271,7 @@ pub async fn turnaround(
         to_ms: req.period.to_ms(),
         specialty,
         practice_id: practice.as_ref().map(|p| p.id.as_str()),
+        icb_id,
     };
     let data = read(&state.db, &filter, state.now_ms()).await?;
     let now = state.now_ms();
@@ -190,6 +286,7 @@ pub async fn turnaround(
                 "to": req.period.last_day(),
                 "specialty": specialty,
                 "practice": ods,
+                "icb": icb.as_ref().map(|o| &o.ods_code),
                 "format": format.as_str(),
             })),
             ..Default::default()
@@ -201,6 +298,7 @@ pub async fn turnaround(
         &req.period,
         specialty,
         ods.as_deref(),
+        icb.as_ref().map(|o| (o.ods_code.as_str(), o.name.as_str())),
         &names,
         &data,
         now,

@@ -1,0 +1,552 @@
+//! Across an ICS (issue 15): ICBs and trusts, practices imported from the NHS ODS epraccur file
+//! (adds, updates, skips, refuses bad files whole), list sizes, and commissioners who see their
+//! own ICB's figures only while the national view sees every ICB side by side.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::cases::{case_form, World};
+use crate::cli::{aghub, fails_with, ok};
+use crate::helpers::{Backends, Stack, PASSWORD, T0};
+use aghub::db::organisations as orgs;
+use aghub::service::{accounts, organisations, Actor};
+
+on_both_stacks!(
+    epraccur_import_adds_updates_skips_and_refuses_bad_files_whole,
+    a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all,
+);
+
+/// One row of epraccur.csv as NHS Digital publishes it: no header, 27 quoted columns.
+fn row(code: &str, name: &str, icb: &str, close: &str, status: &str, setting: &str) -> String {
+    format!(
+        "\"{code}\",\"{name}\",\"Y61\",\"{icb}\",\"THE HEALTH CENTRE\",\"1 HIGH STREET\",\"LUTON\",\"BEDFORDSHIRE\",\"\",\"LU1 1AA\",\"19740401\",\"{close}\",\"{status}\",\"B\",\"M1J4Y\",\"20220701\",\"\",\"01582 000000\",\"\",\"\",\"\",\"0\",\"\",\"M1J4Y\",\"\",\"{setting}\",\"\"\r\n"
+    )
+}
+
+fn write(b: &Backends, name: &str, text: &str) -> String {
+    let path = b.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+async fn practices(b: &Backends) -> Vec<(String, String, Option<String>, Option<i64>)> {
+    let db = b.db().await;
+    let icbs = orgs::list(&db).await.unwrap();
+    let mut all: Vec<_> = aghub::db::practices::list(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let icb = p
+                .icb_id
+                .and_then(|id| icbs.iter().find(|o| o.id == id).map(|o| o.ods_code.clone()));
+            (p.ods_code, p.name, icb, p.list_size)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+async fn epraccur_import_adds_updates_skips_and_refuses_bad_files_whole(stack: Stack) {
+    let b = Backends::new(stack).await;
+    ok(&aghub(&b, &["migrate"], None));
+    ok(&aghub(
+        &b,
+        &[
+            "org",
+            "add",
+            "--ods",
+            "QHG",
+            "--name",
+            "NHS Bedfordshire, Luton and Milton Keynes ICB",
+            "--kind",
+            "icb",
+        ],
+        None,
+    ));
+    ok(&aghub(
+        &b,
+        &[
+            "org",
+            "add",
+            "--ods",
+            "qwe",
+            "--name",
+            "NHS South West London ICB",
+            "--kind",
+            "icb",
+        ],
+        None,
+    ));
+    ok(&aghub(
+        &b,
+        &[
+            "org",
+            "add",
+            "--ods",
+            "RC9",
+            "--name",
+            "Bedfordshire Hospitals NHS Foundation Trust",
+            "--kind",
+            "trust",
+            "--icb",
+            "QHG",
+        ],
+        None,
+    ));
+    fails_with(
+        &aghub(
+            &b,
+            &[
+                "org", "add", "--ods", "QHG", "--name", "Again", "--kind", "icb",
+            ],
+            None,
+        ),
+        "already exists",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["org", "add", "--ods", "X11", "--name", "X", "--kind", "ccg"],
+            None,
+        ),
+        "neither icb nor trust",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &[
+                "org", "add", "--ods", "RD8", "--name", "MK", "--kind", "trust", "--icb", "RC9",
+            ],
+            None,
+        ),
+        "RC9 is a trust, not an ICB",
+    );
+
+    let file = [
+        row("E81001", "THE CHASE SURGERY", "QHG", "", "A", "4"),
+        row("H85001", "BALHAM PARK SURGERY", "QWE", "", "ACTIVE", "RO76"),
+        row("E81002", "CLOSED SURGERY", "QHG", "20200331", "C", "4"),
+        row("E81003", "LUTON OUT OF HOURS", "QHG", "", "A", "2"),
+        row("Y01234", "HMP BEDFORD", "QHG", "", "A", "25"),
+    ]
+    .concat();
+    let path = write(&b, "epraccur.csv", &file);
+    let out = ok(&aghub(
+        &b,
+        &["practice", "import", "--epraccur", &path],
+        None,
+    ));
+    assert_eq!(
+        out.trim(),
+        "practices: 2 added, 0 updated, 0 unchanged; skipped 1 not active and 2 not GP practices"
+    );
+    let want = vec![
+        (
+            "E81001".to_string(),
+            "THE CHASE SURGERY".to_string(),
+            Some("QHG".to_string()),
+            None,
+        ),
+        (
+            "H85001".to_string(),
+            "BALHAM PARK SURGERY".to_string(),
+            Some("QWE".to_string()),
+            None,
+        ),
+    ];
+    assert_eq!(practices(&b).await, want);
+    // Idempotent; then a renamed practice is updated, not doubled.
+    let out = ok(&aghub(
+        &b,
+        &["practice", "import", "--epraccur", &path],
+        None,
+    ));
+    assert_eq!(
+        out.trim(),
+        "practices: 0 added, 0 updated, 2 unchanged; skipped 1 not active and 2 not GP practices"
+    );
+    let renamed = file.replace("THE CHASE SURGERY", "THE CHASE MEDICAL CENTRE");
+    let out = ok(&aghub(
+        &b,
+        &[
+            "practice",
+            "import",
+            "--epraccur",
+            &write(&b, "renamed.csv", &renamed),
+        ],
+        None,
+    ));
+    assert!(
+        out.starts_with("practices: 0 added, 1 updated, 1 unchanged"),
+        "{out}"
+    );
+    assert_eq!(practices(&b).await[0].1, "THE CHASE MEDICAL CENTRE");
+
+    // A file with bad rows: each named, nothing imported (not even its good rows).
+    let bad = [
+        row("E81009", "NEW SURGERY", "QHG", "", "A", "4"),
+        "\"E81010\",\"SHORT ROW\"\r\n".to_string(),
+        row("E81011", "BAD DATE", "QHG", "31/03/2020", "C", "4"),
+    ]
+    .concat();
+    let out = aghub(
+        &b,
+        &[
+            "practice",
+            "import",
+            "--epraccur",
+            &write(&b, "bad.csv", &bad),
+        ],
+        None,
+    );
+    fails_with(
+        &out,
+        "nothing imported: 2 line(s) cannot be read: line 2: 2 columns where epraccur.csv has 27",
+    );
+    fails_with(
+        &out,
+        "line 3: E81011: the close date (column 12) '31/03/2020' is not a date",
+    );
+    // An ICB aghub does not know: refused whole, with the way to fix it.
+    let unknown = [
+        row("E81009", "NEW SURGERY", "QHG", "", "A", "4"),
+        row("A81005", "FAR AWAY", "QHM", "", "A", "4"),
+    ]
+    .concat();
+    let out = aghub(
+        &b,
+        &[
+            "practice",
+            "import",
+            "--epraccur",
+            &write(&b, "unknown.csv", &unknown),
+        ],
+        None,
+    );
+    fails_with(
+        &out,
+        "ICBs aghub does not know: QHM (1 practices); add each with aghub org add",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &["practice", "import", "--epraccur", "/no/such/epraccur.csv"],
+            None,
+        ),
+        "reading /no/such/epraccur.csv",
+    );
+    assert_eq!(practices(&b).await.len(), 2, "nothing half-imported");
+
+    // List sizes, from NHS England's registered-patients file.
+    let sizes = "PUBLICATION,EXTRACT_DATE,TYPE,SUB_ICB_LOCATION_CODE,ONS_SUB_ICB_LOCATION_CODE,CODE,POSTCODE,SEX,AGE,NUMBER_OF_PATIENTS\r\n\
+        GP_PRAC_PAT_LIST,2026-11-01,GP,M1J4Y,E38000249,E81001,LU1 1AA,ALL,ALL,9876\r\n\
+        GP_PRAC_PAT_LIST,2026-11-01,GP,M1J4Y,E38000249,E81001,LU1 1AA,MALE,ALL,4800\r\n\
+        GP_PRAC_PAT_LIST,2026-11-01,GP,36L,E38000245,H85001,SW12 9AA,ALL,ALL,12034\r\n\
+        GP_PRAC_PAT_LIST,2026-11-01,GP,36L,E38000245,H85999,SW1 1AA,ALL,ALL,4000\r\n";
+    let out = ok(&aghub(
+        &b,
+        &[
+            "practice",
+            "import",
+            "--list-sizes",
+            &write(&b, "sizes.csv", sizes),
+        ],
+        None,
+    ));
+    assert_eq!(out.trim(), "list sizes: 2 practices set, 1 not in aghub");
+    let listed: Vec<_> = practices(&b).await.into_iter().map(|p| p.3).collect();
+    assert_eq!(listed, [Some(9876), Some(12034)]);
+
+    // Who belongs where: a commissioner to an ICB, a consultant to a trust.
+    let pw = Some("a long enough password");
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            "icb@blmk.nhs.uk",
+            "--name",
+            "BLMK",
+            "--role",
+            "commissioner",
+            "--org",
+            "QHG",
+        ],
+        pw,
+    ));
+    ok(&aghub(
+        &b,
+        &[
+            "user",
+            "add",
+            "--email",
+            "derm@bedfordshire.nhs.uk",
+            "--name",
+            "Derm",
+            "--role",
+            "consultant",
+            "--specialty",
+            "dermatology",
+            "--org",
+            "RC9",
+        ],
+        pw,
+    ));
+    fails_with(
+        &aghub(
+            &b,
+            &[
+                "user",
+                "add",
+                "--email",
+                "x@blmk.nhs.uk",
+                "--name",
+                "X",
+                "--role",
+                "commissioner",
+                "--org",
+                "RC9",
+            ],
+            pw,
+        ),
+        "RC9 is a trust, and a commissioner belongs to an icb",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &[
+                "user",
+                "add",
+                "--email",
+                "y@blmk.nhs.uk",
+                "--name",
+                "Y",
+                "--role",
+                "gp",
+                "--practice",
+                "E81001",
+                "--org",
+                "QHG",
+            ],
+            pw,
+        ),
+        "--org is only for consultant",
+    );
+    fails_with(
+        &aghub(
+            &b,
+            &[
+                "user",
+                "add",
+                "--email",
+                "z@blmk.nhs.uk",
+                "--name",
+                "Z",
+                "--role",
+                "commissioner",
+                "--org",
+                "QXX",
+            ],
+            pw,
+        ),
+        "no organisation with ODS code QXX",
+    );
+    ok(&aghub(
+        &b,
+        &[
+            "practice",
+            "add",
+            "--ods",
+            "E81020",
+            "--name",
+            "Added by hand",
+            "--icb",
+            "QHG",
+        ],
+        None,
+    ));
+    assert_eq!(practices(&b).await[1].2.as_deref(), Some("QHG"));
+}
+
+/// A commissioner of one ICB, with a token and a signed-in browser.
+async fn commissioner_of(w: &World, icb: &str) -> (String, crate::helpers::Browser) {
+    let db = &w.app.state.db;
+    let email = format!("commissioner@{}.nhs.uk", icb.to_lowercase());
+    let account = accounts::check_account(
+        db,
+        accounts::NewAccount {
+            email: &email,
+            name: "ICB commissioner",
+            role: aghub::domain::Role::Commissioner,
+            practice_ods: None,
+            org_ods: Some(icb),
+            specialties: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let hash = aghub::service::auth::hash_password(PASSWORD).unwrap();
+    let id = accounts::add_user(db, Actor::CommandLine, &account, &hash, T0)
+        .await
+        .unwrap();
+    let token = w.app.token_for(id.as_str()).await;
+    let browser = w.app.browser();
+    assert!(browser
+        .sign_in(&email, PASSWORD)
+        .await
+        .status()
+        .is_redirection());
+    (token, browser)
+}
+
+const PERIOD: &str = "from=2026-11-23&to=2026-12-06";
+
+async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stack: Stack) {
+    let w = World::new(stack).await;
+    let db = &w.app.state.db;
+    for (ods, name) in [
+        ("QHG", "NHS Bedfordshire, Luton and Milton Keynes ICB"),
+        ("QWE", "NHS South West London ICB"),
+    ] {
+        organisations::add(db, Actor::CommandLine, ods, name, "icb", None, T0)
+            .await
+            .unwrap();
+    }
+    // The World's two practices, placed in two ICBs by the import, with list sizes.
+    let file = [
+        row("A81001", "Practice A81001", "QHG", "", "A", "4"),
+        row("B82002", "Practice B82002", "QWE", "", "A", "4"),
+    ]
+    .concat();
+    let report = organisations::import_epraccur(db, Actor::CommandLine, file.as_bytes(), T0)
+        .await
+        .unwrap();
+    assert_eq!((report.added, report.updated), (0, 2));
+    let sizes = "CODE,SEX,AGE,NUMBER_OF_PATIENTS\nA81001,ALL,ALL,5000\nB82002,ALL,ALL,2000\n";
+    organisations::import_list_sizes(db, Actor::CommandLine, sizes.as_bytes(), T0)
+        .await
+        .unwrap();
+    for token in [&w.gp, &w.gp, &w.gp_other_practice] {
+        let r = w.submit(token, case_form("cardiology", "routine", 0)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    let (blmk, blmk_browser) = commissioner_of(&w, "QHG").await;
+    let get = |token: &str, query: String| {
+        let w = &w;
+        let token = token.to_string();
+        async move {
+            w.get(&token, &format!("/api/v1/reports/turnaround?{query}"))
+                .await
+        }
+    };
+    let r: Value = get(&blmk, PERIOD.into()).await.json().await.unwrap();
+    assert_eq!(r["icb"], "QHG");
+    assert_eq!(r["totals"]["submitted"], 2, "{r}");
+    let keys: Vec<&str> = r["practices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["A81001"]);
+    assert_eq!(r["registered_patients"], 5000);
+    assert_eq!(r["requests_per_1000_patients"], 0.4);
+    assert_eq!(r["practices"][0]["requests_per_1000_patients"], 0.4);
+    // Another ICB, its practice, or a practice that does not exist: all the same 404.
+    for q in ["icb=QWE", "practice=B82002", "practice=ZZZ999", "icb=NOPE"] {
+        let resp = get(&blmk, format!("{PERIOD}&{q}")).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{q}");
+    }
+    assert_eq!(
+        get(&blmk, format!("{PERIOD}&icb=qhg&practice=A81001"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let csv = w
+        .client()
+        .get(w.app.url(&format!("/api/v1/reports/turnaround?{PERIOD}")))
+        .bearer_auth(&blmk)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("practice,A81001") && !csv.contains("B82002"),
+        "{csv}"
+    );
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("Registered patients,Cases per 1000 registered patients"));
+    // The page: their practices only, in the figures and in the filter.
+    let page = blmk_browser.get_text(&format!("/reports?{PERIOD}")).await;
+    assert!(
+        page.contains("Practice A81001") && !page.contains("B82002"),
+        "{page}"
+    );
+    assert!(
+        page.contains("from the practices of NHS Bedfordshire, Luton and Milton Keynes ICB"),
+        "{}",
+        page.lines()
+            .filter(|l| l.contains("lead"))
+            .collect::<String>()
+    );
+    assert!(
+        !page.contains("id=\"icb\""),
+        "no ICB choice for a commissioner of one ICB"
+    );
+    let refused = blmk_browser
+        .get(&format!("/reports?{PERIOD}&practice=B82002"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    // The national view: every ICB side by side, per 1,000 patients; one ICB when asked.
+    let r: Value = get(&w.commissioner, PERIOD.into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["totals"]["submitted"], 3);
+    let icbs: Vec<(String, i64, f64)> = r["icbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().to_string(),
+                i["figures"]["submitted"].as_i64().unwrap(),
+                i["requests_per_1000_patients"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        icbs,
+        [("QHG".to_string(), 2, 0.4), ("QWE".to_string(), 1, 0.5)]
+    );
+    assert_eq!(
+        r["requests_per_1000_patients"], 0.43,
+        "3 cases over 7,000 patients"
+    );
+    let swl: Value = get(&w.commissioner, format!("{PERIOD}&icb=QWE"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(swl["totals"]["submitted"], 1);
+    let resp = get(&w.commissioner, format!("{PERIOD}&icb=NOPE")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'reports.viewed'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert!(refused >= 4, "every view is in the audit trail");
+}
