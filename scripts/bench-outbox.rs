@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             answered_by: None,
             holder: None,
             escalated: false,
+            icb_id: None,
         };
         notify::announce(&mut tx, &state, Event::AdviceArrived, &subject, now).await?;
         tx.commit().await?;

@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbResult};
 use crate::domain::queue::effective_status;
+use crate::domain::queue::Window;
 use crate::domain::{CaseStatus, MessageKind, Outcome, PhotoKind, PhotoSize, Sex, Urgency};
 
 /// A case as stored, decoded into domain types. A value the domain does not know (a corrupted
@@ -18,6 +19,8 @@ pub struct CaseRow {
     pub practice_id: String,
     pub practice_ods: String,
     pub practice_name: String,
+    /// The practice's ICB: its local rotas are the consultants of trusts in the same ICB.
+    pub practice_icb_id: Option<String>,
     pub created_by: String,
     pub specialty: String,
     pub nhs_number: String,
@@ -58,6 +61,7 @@ impl sqlx::FromRow<'_, AnyRow> for CaseRow {
             practice_id: r.try_get("practice_id")?,
             practice_ods: r.try_get("practice_ods")?,
             practice_name: r.try_get("practice_name")?,
+            practice_icb_id: r.try_get("practice_icb_id")?,
             created_by: r.try_get("created_by")?,
             specialty: r.try_get("specialty")?,
             nhs_number: r.try_get("nhs_number")?,
@@ -112,7 +116,7 @@ pub fn short_id(id: &str) -> String {
 }
 
 const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_ods, p.name AS practice_name, \
-    c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
+    p.icb_id AS practice_icb_id, c.created_by, c.specialty, c.nhs_number, c.date_of_birth, c.urgency, c.history, c.question, \
     c.conversion_authorised, c.sex, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
     c.closed_at_ms, c.gp_responded_at_ms, c.referral_due_at_ms, c.referred_on, c.referral_reference, \
@@ -223,17 +227,32 @@ fn later_expiry(t: &str, user: &str, expires: &str) -> String {
 }
 
 /// Cases this consultant may claim now, urgent first, then the longest waiting. `windows` are
-/// `domain::queue::queue_windows`: per specialty, the latest queue entry they may take.
-pub async fn queue(db: &Db, now_ms: i64, windows: &[(String, i64)]) -> DbResult<Vec<CaseRow>> {
+/// `domain::queue::queue_windows`: per specialty, the latest queue entry they may take, and
+/// whether only from practices of their own ICB (`icb_id`, theirs; `None` matches practices of
+/// no ICB).
+pub async fn queue(
+    db: &Db,
+    now_ms: i64,
+    icb_id: Option<&str>,
+    windows: &[Window],
+) -> DbResult<Vec<CaseRow>> {
     if windows.is_empty() {
         return Ok(Vec::new());
     }
-    let on_duty = (0..windows.len())
-        .map(|i| {
+    let on_duty = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let own = if w.own_icb_only {
+                " AND cases.practice_id IN \
+                 (SELECT id FROM practices WHERE icb_id IS NOT DISTINCT FROM $2)"
+            } else {
+                ""
+            };
             format!(
-                "(cases.specialty = ${} AND cases.queued_at_ms <= ${})",
-                2 * i + 2,
-                2 * i + 3
+                "(cases.specialty = ${} AND cases.queued_at_ms <= ${}{own})",
+                2 * i + 3,
+                2 * i + 4
             )
         })
         .collect::<Vec<_>>()
@@ -243,9 +262,9 @@ pub async fn queue(db: &Db, now_ms: i64, windows: &[(String, i64)]) -> DbResult<
          ORDER BY CASE c.urgency WHEN 'urgent' THEN 0 ELSE 1 END, c.submitted_at_ms LIMIT 500",
         claimable("cases", "$1"),
     );
-    let mut query = sqlx::query_as::<_, CaseRow>(&sql).bind(now_ms);
-    for (specialty, queued_by) in windows {
-        query = query.bind(specialty.as_str()).bind(*queued_by);
+    let mut query = sqlx::query_as::<_, CaseRow>(&sql).bind(now_ms).bind(icb_id);
+    for w in windows {
+        query = query.bind(w.specialty.as_str()).bind(w.queued_by_ms);
     }
     Ok(query.fetch_all(db.pool()).await?)
 }

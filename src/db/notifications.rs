@@ -130,23 +130,28 @@ pub async fn set_setting(
 }
 
 /// Consultants on duty now for the specialty in the pool (enabled accounts, with the
-/// specialty on their record).
+/// specialty on their record); for the local pool, only those whose trust is in `icb_id`, the
+/// case's practice's ICB (`None`: consultants of no trust, for practices of no ICB).
 pub async fn on_duty(
     tx: &mut Tx<'_>,
     specialty: &str,
     pool: Pool,
+    icb_id: Option<&str>,
     now_ms: i64,
 ) -> DbResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT r.user_id FROM rota_shifts r \
          JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
          JOIN users u ON u.id = r.user_id AND u.disabled_at_ms IS NULL \
+         LEFT JOIN organisations o ON o.id = u.organisation_id \
          WHERE r.specialty = $1 AND r.pool = $2 AND r.starts_at_ms <= $3 AND r.ends_at_ms > $3 \
+         AND (r.pool = 'national' OR o.icb_id IS NOT DISTINCT FROM $4) \
          ORDER BY r.user_id",
     )
     .bind(specialty)
     .bind(pool.as_str())
     .bind(now_ms)
+    .bind(icb_id)
     .fetch_all(&mut **tx)
     .await?)
 }

@@ -44,6 +44,15 @@ pub fn on_duty(shifts: &[CurrentShift], specialty: &str) -> OnDuty {
 }
 
 impl OnDuty {
+    /// The duty for one case: a local shift covers only the cases of practices in the ICB
+    /// of the consultant's trust (`same_icb`); the national pool serves every ICB.
+    pub fn for_case(self, same_icb: bool) -> OnDuty {
+        OnDuty {
+            local: self.local && same_icb,
+            national: self.national,
+        }
+    }
+
     /// The pool a reply counts against in reports: local wins when on both.
     pub fn pool(self) -> Option<Pool> {
         if self.local {
@@ -68,18 +77,39 @@ pub fn takes_cases_queued_by(on_duty: OnDuty, escalation_ms: i64, now_ms: i64) -
     }
 }
 
-/// For each specialty the consultant's current shifts cover, the bound of
-/// [`takes_cases_queued_by`]: what their queue and their claims filter on.
-pub fn queue_windows(shifts: &[CurrentShift], now_ms: i64) -> Vec<(String, i64)> {
-    let mut windows: Vec<(String, i64)> = Vec::new();
+/// What a consultant's queue shows of one specialty: the cases that (re-)entered the queue by
+/// `queued_by_ms`, from their own ICB's practices only (a local shift) or from any (national).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub specialty: String,
+    pub queued_by_ms: i64,
+    pub own_icb_only: bool,
+}
+
+/// For each specialty the consultant's current shifts cover, the bounds of
+/// [`takes_cases_queued_by`]: a local shift takes its own ICB's cases at once, a national one
+/// any ICB's once escalated.
+pub fn queue_windows(shifts: &[CurrentShift], now_ms: i64) -> Vec<Window> {
+    let mut windows: Vec<Window> = Vec::new();
     for s in shifts {
-        if windows.iter().any(|(w, _)| *w == s.specialty) {
+        if windows.iter().any(|w| w.specialty == s.specialty) {
             continue;
         }
-        if let Some(bound) =
-            takes_cases_queued_by(on_duty(shifts, &s.specialty), s.escalation_ms, now_ms)
-        {
-            windows.push((s.specialty.clone(), bound));
+        let duty = on_duty(shifts, &s.specialty);
+        let mut window = |duty: OnDuty, own_icb_only: bool| {
+            if let Some(bound) = takes_cases_queued_by(duty, s.escalation_ms, now_ms) {
+                windows.push(Window {
+                    specialty: s.specialty.clone(),
+                    queued_by_ms: bound,
+                    own_icb_only,
+                });
+            }
+        };
+        if duty.local {
+            window(duty.for_case(true), true);
+        }
+        if duty.national {
+            window(duty.for_case(false), false);
         }
     }
     windows
@@ -313,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn windows_cover_each_specialty_once_with_its_best_pool() {
+    fn windows_take_the_own_icb_at_once_and_any_icb_once_escalated() {
         let shift = |specialty: &str, pool| CurrentShift {
             specialty: specialty.into(),
             pool,
@@ -327,10 +357,31 @@ mod tests {
         assert_eq!(
             queue_windows(&shifts, 10 * H),
             vec![
-                ("dermatology".into(), i64::MAX),
-                ("cardiology".into(), 6 * H)
+                Window {
+                    specialty: "dermatology".into(),
+                    queued_by_ms: i64::MAX,
+                    own_icb_only: true
+                },
+                Window {
+                    specialty: "dermatology".into(),
+                    queued_by_ms: 6 * H,
+                    own_icb_only: false
+                },
+                Window {
+                    specialty: "cardiology".into(),
+                    queued_by_ms: 6 * H,
+                    own_icb_only: false
+                },
             ]
         );
+        // A local shift does nothing for another ICB's case; the national one still does.
+        let both = OnDuty {
+            local: true,
+            national: true,
+        };
+        assert_eq!(both.for_case(false).pool(), Some(Pool::National));
+        assert!(!may_take(both.for_case(false), 9 * H, 4 * H, 10 * H));
+        assert!(may_take(both.for_case(true), 9 * H, 4 * H, 10 * H));
         assert_eq!(on_duty(&shifts, "cardiology").pool(), Some(Pool::National));
         assert_eq!(on_duty(&shifts, "dermatology").pool(), Some(Pool::Local));
         assert_eq!(on_duty(&shifts, "neurology").pool(), None);

@@ -361,6 +361,8 @@ async fn create_inner(
             answered_by: None,
             holder: None,
             escalated: false,
+            // The GP's ICB is their practice's.
+            icb_id: user.icb_id.as_deref(),
         };
         notify::announce(&mut tx, state, Event::UrgentQueued, &subject, now).await?;
     }
@@ -407,6 +409,18 @@ pub(super) async fn insert_photos(
     Ok(())
 }
 
+/// The consultant's duty for this case now: their shifts in its specialty, a local one only
+/// when the case's practice is in the ICB of their trust.
+async fn duty(
+    state: &AppState,
+    user: &Principal,
+    row: &CaseRow,
+    now: i64,
+) -> ServiceResult<OnDuty> {
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
+    Ok(queue::on_duty(&shifts, &row.specialty).for_case(user.icb_id == row.practice_icb_id))
+}
+
 /// Asks `domain::access` whether this user may see this case now, with the facts it needs:
 /// for a consultant, whether they held or answered it and which shifts they are on.
 async fn may_view(state: &AppState, row: &CaseRow, user: &Principal) -> ServiceResult<bool> {
@@ -419,8 +433,7 @@ async fn may_view(state: &AppState, row: &CaseRow, user: &Principal) -> ServiceR
         let on_duty = if involved {
             OnDuty::default()
         } else {
-            let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-            queue::on_duty(&shifts, &row.specialty)
+            duty(state, user, row, now).await?
         };
         (involved, on_duty)
     } else {
@@ -651,8 +664,8 @@ pub async fn queue(
     let now = state.now_ms();
     let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let mut windows = queue::queue_windows(&shifts, now);
-    windows.retain(|(s, _)| specialty.is_none_or(|only| only == s));
-    let rows = db::cases::queue(&state.db, now, &windows).await?;
+    windows.retain(|w| specialty.is_none_or(|only| only == w.specialty));
+    let rows = db::cases::queue(&state.db, now, user.icb_id.as_deref(), &windows).await?;
     record_list(state, user, "queue.viewed", &rows).await?;
     Ok(rows)
 }
@@ -704,8 +717,7 @@ pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRe
         ));
     }
     let now = state.now_ms();
-    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-    let on_duty = queue::on_duty(&shifts, &row.specialty);
+    let on_duty = duty(state, user, &row, now).await?;
     let queued_by = queue::takes_cases_queued_by(on_duty, row.escalation_ms, now);
     let mut tx = state.db.pool().begin().await?;
     let claimed = match queued_by {
@@ -927,8 +939,7 @@ pub async fn reply(
     };
     let now = state.now_ms();
     // Reports count the cases the national pool answered: the rota the consultant replies from.
-    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-    let pool = queue::on_duty(&shifts, &row.specialty).pool();
+    let pool = duty(state, user, &row, now).await?.pool();
     let mut tx = state.db.pool().begin().await?;
     let new_status = outcome.status_after(convert);
     let referral_due_at_ms = (new_status == CaseStatus::GpToRefer)

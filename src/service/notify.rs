@@ -26,6 +26,8 @@ pub struct Subject<'a> {
     pub holder: Option<&'a str>,
     /// Whether the case is open to the national pool now.
     pub escalated: bool,
+    /// The practice's ICB, whose trusts' consultants are its local rota.
+    pub icb_id: Option<&'a str>,
 }
 
 impl<'a> Subject<'a> {
@@ -41,6 +43,7 @@ impl<'a> Subject<'a> {
                 .then_some(row.claimed_by.as_deref())
                 .flatten(),
             escalated: now_ms >= row.queued_at_ms + row.escalation_ms,
+            icb_id: row.practice_icb_id.as_deref(),
         }
     }
 }
@@ -132,14 +135,14 @@ async fn recipients(
         Audience::Asker => s.answered_by.map(str::to_string).into_iter().collect(),
         // Sent to the address the GP gives, through `photo_requests`, never announced.
         Audience::Patient => Vec::new(),
-        Audience::LocalOnDuty => on_duty(tx, s.specialty, Pool::Local, now_ms).await?,
-        Audience::NationalOnDuty => on_duty(tx, s.specialty, Pool::National, now_ms).await?,
+        Audience::LocalOnDuty => on_duty(tx, s.specialty, Pool::Local, s.icb_id, now_ms).await?,
+        Audience::NationalOnDuty => on_duty(tx, s.specialty, Pool::National, None, now_ms).await?,
         Audience::HolderOrOnDuty => match s.holder {
             Some(holder) => vec![holder.to_string()],
             None => {
-                let mut people = on_duty(tx, s.specialty, Pool::Local, now_ms).await?;
+                let mut people = on_duty(tx, s.specialty, Pool::Local, s.icb_id, now_ms).await?;
                 if s.escalated {
-                    for p in on_duty(tx, s.specialty, Pool::National, now_ms).await? {
+                    for p in on_duty(tx, s.specialty, Pool::National, None, now_ms).await? {
                         if !people.contains(&p) {
                             people.push(p);
                         }

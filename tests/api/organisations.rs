@@ -14,6 +14,7 @@ use aghub::service::{accounts, organisations, Actor};
 on_both_stacks!(
     epraccur_import_adds_updates_skips_and_refuses_bad_files_whole,
     a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all,
+    local_rotas_serve_their_own_icb_and_the_national_pool_every_icb,
 );
 
 /// One row of epraccur.csv as NHS Digital publishes it: no header, 27 quoted columns.
@@ -549,4 +550,136 @@ async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stac
             .await
             .unwrap();
     assert!(refused >= 4, "every view is in the audit trail");
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two ICBs with a trust each; the World's practices A81001 in the first, B82002 in the second;
+/// its two local dermatologists one at each trust.
+async fn two_icbs(w: &World) {
+    let db = &w.app.state.db;
+    for (ods, name) in [
+        ("QHG", "NHS Bedfordshire, Luton and Milton Keynes ICB"),
+        ("QWE", "NHS South West London ICB"),
+    ] {
+        organisations::add(db, Actor::CommandLine, ods, name, "icb", None, T0)
+            .await
+            .unwrap();
+    }
+    let rc9 = organisations::add(
+        db,
+        Actor::CommandLine,
+        "RC9",
+        "Bedfordshire Hospitals",
+        "trust",
+        Some("QHG"),
+        T0,
+    )
+    .await
+    .unwrap();
+    let rj7 = organisations::add(
+        db,
+        Actor::CommandLine,
+        "RJ7",
+        "St George's",
+        "trust",
+        Some("QWE"),
+        T0,
+    )
+    .await
+    .unwrap();
+    let file = [
+        row("A81001", "Practice A81001", "QHG", "", "A", "4"),
+        row("B82002", "Practice B82002", "QWE", "", "A", "4"),
+    ]
+    .concat();
+    organisations::import_epraccur(db, Actor::CommandLine, file.as_bytes(), T0)
+        .await
+        .unwrap();
+    let mut tx = db.pool().begin().await.unwrap();
+    for (email, org) in [("derm1@h.example", &rc9), ("derm2@h.example", &rj7)] {
+        let id = accounts::user_id_by_email(db, email).await.unwrap();
+        orgs::set_user_organisation(&mut tx, id.as_str(), Some(&org.id))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn local_rotas_serve_their_own_icb_and_the_national_pool_every_icb(stack: Stack) {
+    let w = World::new(stack).await;
+    two_icbs(&w).await;
+    let blmk_case = w.case("dermatology", "routine", 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An urgent case from the other ICB's practice tells that ICB's local rota only.
+    let r = w
+        .submit(
+            &w.gp_other_practice,
+            crate::cases::case_form("dermatology", "urgent", 1),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let swl_case = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // derm1 (a BLMK trust) sees the BLMK case at once and not the SWL one; derm2 the reverse.
+    assert_eq!(
+        ids(&w.get_json(&w.derm_local, "/api/v1/queue").await),
+        [blmk_case.clone()]
+    );
+    assert_eq!(
+        ids(&w.get_json(&w.derm_local_2, "/api/v1/queue").await),
+        [swl_case.clone()]
+    );
+    for (token, other) in [(&w.derm_local, &swl_case), (&w.derm_local_2, &blmk_case)] {
+        assert_eq!(
+            w.get(token, &format!("/api/v1/cases/{other}"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        let claim = w.post(token, &format!("/api/v1/cases/{other}/claim")).await;
+        assert_eq!(
+            claim.status(),
+            StatusCode::NOT_FOUND,
+            "another ICB's case cannot be claimed"
+        );
+    }
+    let told: Vec<String> = sqlx::query_scalar(
+        "SELECT u.email FROM notifications n JOIN users u ON u.id = n.user_id \
+         WHERE n.case_id = $1 AND n.kind = 'urgent_queued' ORDER BY u.email",
+    )
+    .bind(&swl_case)
+    .fetch_all(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(told, ["derm2@h.example"]);
+    // The national pool serves every ICB once a case escalates (dermatology: 4 hours).
+    assert!(ids(&w.get_json(&w.derm_national, "/api/v1/queue").await).is_empty());
+    w.app.clock.advance(4 * 3_600_000);
+    let mut national = ids(&w.get_json(&w.derm_national, "/api/v1/queue").await);
+    national.sort();
+    let mut both = vec![blmk_case.clone(), swl_case.clone()];
+    both.sort();
+    assert_eq!(national, both);
+    assert_eq!(
+        ids(&w.get_json(&w.derm_local, "/api/v1/queue").await),
+        [blmk_case.clone()],
+        "a local shift never takes another ICB's cases"
+    );
+    let claim = w
+        .post(&w.derm_local, &format!("/api/v1/cases/{blmk_case}/claim"))
+        .await;
+    assert_eq!(claim.status(), StatusCode::OK);
 }
