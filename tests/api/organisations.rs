@@ -636,11 +636,11 @@ async fn local_rotas_serve_their_own_icb_and_the_national_pool_every_icb(stack: 
     // derm1 (a BLMK trust) sees the BLMK case at once and not the SWL one; derm2 the reverse.
     assert_eq!(
         ids(&w.get_json(&w.derm_local, "/api/v1/queue").await),
-        [blmk_case.clone()]
+        [blmk_case.as_str()]
     );
     assert_eq!(
         ids(&w.get_json(&w.derm_local_2, "/api/v1/queue").await),
-        [swl_case.clone()]
+        [swl_case.as_str()]
     );
     for (token, other) in [(&w.derm_local, &swl_case), (&w.derm_local_2, &blmk_case)] {
         assert_eq!(
@@ -675,7 +675,7 @@ async fn local_rotas_serve_their_own_icb_and_the_national_pool_every_icb(stack: 
     assert_eq!(national, both);
     assert_eq!(
         ids(&w.get_json(&w.derm_local, "/api/v1/queue").await),
-        [blmk_case.clone()],
+        [blmk_case.as_str()],
         "a local shift never takes another ICB's cases"
     );
     let claim = w
