@@ -44,6 +44,95 @@ pub struct Recorded {
     pub detail: Option<serde_json::Value>,
 }
 
+/// What an admin looks for in the trail.
+#[derive(Debug, Clone, Default)]
+pub struct Search<'a> {
+    /// The patient's cases, by id: events about them, and lists that showed them.
+    pub case_ids: Option<&'a [String]>,
+    pub actor_id: Option<&'a str>,
+    /// `[from_ms, to_ms)`.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: i64,
+}
+
+/// One event as the admin's audit page and export show it: with the actor's email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub event: Recorded,
+    pub actor_email: Option<String>,
+}
+
+/// Newest first. A patient's events are those about their cases, and the lists (queues, case
+/// lists) that showed one of them, which name the case ids in their detail.
+pub async fn search(db: &Db, s: &Search<'_>) -> DbResult<Vec<Found>> {
+    let mut sql = String::from(
+        "SELECT a.at_ms, a.actor_id, u.email AS actor_email, a.action, a.case_id, a.subject_id, \
+         a.detail FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id WHERE 1 = 1",
+    );
+    let mut texts: Vec<String> = Vec::new();
+    let param = |texts: &mut Vec<String>, v: String| {
+        texts.push(v);
+        format!("${}", texts.len())
+    };
+    if let Some(ids) = s.case_ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut any = Vec::new();
+        for id in ids {
+            let p = param(&mut texts, id.clone());
+            any.push(format!("a.case_id = {p}"));
+            let p = param(&mut texts, format!("%\"{id}\"%"));
+            any.push(format!("(a.case_id IS NULL AND a.detail LIKE {p})"));
+        }
+        sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+    }
+    if let Some(actor) = s.actor_id {
+        let p = param(&mut texts, actor.to_string());
+        sql.push_str(&format!(" AND a.actor_id = {p}"));
+    }
+    let n = texts.len();
+    sql.push_str(&format!(
+        " AND a.at_ms >= ${} AND a.at_ms < ${} ORDER BY a.at_ms DESC, a.id DESC LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3
+    ));
+    let mut q = sqlx::query(&sql);
+    for t in &texts {
+        q = q.bind(t.as_str());
+    }
+    let rows = q
+        .bind(s.from_ms.unwrap_or(i64::MIN))
+        .bind(s.to_ms.unwrap_or(i64::MAX))
+        .bind(s.limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Found {
+                event: recorded(r)?,
+                actor_email: r.try_get("actor_email")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+fn recorded(r: &sqlx::any::AnyRow) -> Result<Recorded, sqlx::Error> {
+    Ok(Recorded {
+        at_ms: r.try_get("at_ms")?,
+        actor_id: r.try_get("actor_id")?,
+        action: r.try_get("action")?,
+        case_id: r.try_get("case_id")?,
+        subject_id: r.try_get("subject_id")?,
+        detail: r
+            .try_get::<Option<String>, _>("detail")?
+            .and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
 /// Newest first; for admins' review and for tests.
 pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
     let rows = sqlx::query(
@@ -54,18 +143,7 @@ pub async fn recent(db: &Db, limit: i64) -> DbResult<Vec<Recorded>> {
     .fetch_all(db.pool())
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok(Recorded {
-                at_ms: r.try_get("at_ms")?,
-                actor_id: r.try_get("actor_id")?,
-                action: r.try_get("action")?,
-                case_id: r.try_get("case_id")?,
-                subject_id: r.try_get("subject_id")?,
-                detail: r
-                    .try_get::<Option<String>, _>("detail")?
-                    .and_then(|d| serde_json::from_str(&d).ok()),
-            })
-        })
+        .map(recorded)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }

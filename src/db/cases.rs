@@ -729,3 +729,13 @@ pub async fn photo_object(
         .map(|r| Ok::<_, sqlx::Error>((r.try_get("object_key")?, r.try_get("content_type")?)))
         .transpose()?)
 }
+
+/// The ids of every case held for one patient (NHS number, 10 digits).
+pub async fn ids_of_patient(db: &Db, nhs_number: &str) -> DbResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM cases WHERE nhs_number = $1 ORDER BY submitted_at_ms")
+            .bind(nhs_number)
+            .fetch_all(db.pool())
+            .await?,
+    )
+}

@@ -208,3 +208,157 @@ pub async fn recent_audit(
     }
     Ok(audit::recent(&state.db, limit).await?)
 }
+
+/// What an admin asked of the audit trail, as given (`from`, `to`: YYYY-MM-DD, UTC days,
+/// both included; `user`: an email).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditQuery {
+    pub nhs_number: Option<String>,
+    pub user: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The most events one search returns (the page shows them; the CSV export has them all).
+pub const AUDIT_SEARCH_LIMIT: i64 = 10_000;
+
+/// Who viewed or changed what, filtered by patient, person and period (admins only); the
+/// search itself is audited.
+pub async fn audit_trail(
+    state: &AppState,
+    user: &crate::domain::access::Principal,
+    q: &AuditQuery,
+) -> ServiceResult<Vec<audit::Found>> {
+    if !user.may_administer() {
+        return Err(ServiceError::Forbidden(
+            "Only admins can read the audit trail.".into(),
+        ));
+    }
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let mut errors = Vec::new();
+    let invalid = |field: &'static str, code: &'static str, message: String| FieldError {
+        field,
+        code,
+        message,
+    };
+    let nhs = match given(&q.nhs_number).map(crate::domain::NhsNumber::parse) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => {
+            errors.push(invalid("nhs_number", "invalid_nhs_number", e.to_string()));
+            None
+        }
+        None => None,
+    };
+    let actor = match given(&q.user) {
+        Some(email) => match db::users::id_by_email(&state.db, email).await {
+            Ok(id) => Some(id),
+            Err(db::DbError::NotFound) => {
+                errors.push(invalid(
+                    "user",
+                    "unknown_user",
+                    format!("There is no user with the email {email}."),
+                ));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let mut day = |field: &'static str, v: Option<&str>, end: bool| -> Option<i64> {
+        let v = v?;
+        match time::Date::parse(v, crate::clock::ISO_DATE) {
+            Ok(d) => {
+                let d = if end { d.next_day()? } else { d };
+                Some(d.midnight().assume_utc().unix_timestamp() * 1000)
+            }
+            Err(_) => {
+                errors.push(invalid(
+                    field,
+                    "invalid_date",
+                    format!("Give the {field} date as YYYY-MM-DD, for example 2026-11-01."),
+                ));
+                None
+            }
+        }
+    };
+    let from_ms = day("from", given(&q.from), false);
+    let to_ms = day("to", given(&q.to), true);
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if t <= f {
+            errors.push(invalid(
+                "to",
+                "invalid_period",
+                "The 'to' date is before the 'from' date.".into(),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let case_ids = match &nhs {
+        Some(n) => Some(db::cases::ids_of_patient(&state.db, n.as_str()).await?),
+        None => None,
+    };
+    let found = audit::search(
+        &state.db,
+        &audit::Search {
+            case_ids: case_ids.as_deref(),
+            actor_id: actor.as_deref(),
+            from_ms,
+            to_ms,
+            limit: AUDIT_SEARCH_LIMIT,
+        },
+    )
+    .await?;
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action: "audit.viewed",
+            detail: Some(json!({
+                "patient_cases": case_ids.as_ref().map(Vec::len),
+                "user": actor,
+                "from": given(&q.from),
+                "to": given(&q.to),
+                "events": found.len(),
+            })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(found)
+}
+
+/// The audit events as CSV (UK times), for an admin's export.
+pub fn audit_csv(found: &[audit::Found]) -> String {
+    use super::reports::{csv_field, BOM};
+    let mut out = format!("{BOM}Time (UK),Who,Action,Case,Subject,Detail\r\n");
+    for f in found {
+        let e = &f.event;
+        let cells = [
+            crate::uk_time::format(e.at_ms),
+            f.actor_email
+                .clone()
+                .unwrap_or_else(|| e.actor_id.clone().unwrap_or_else(|| "aghub".into())),
+            e.action.clone(),
+            e.case_id.clone().unwrap_or_default(),
+            e.subject_id.clone().unwrap_or_default(),
+            e.detail
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ];
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    out
+}

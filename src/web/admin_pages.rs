@@ -561,10 +561,10 @@ pub async fn outbox(
             let dead = r.status == "dead";
             DeliveryRow {
                 made: uk_time::format(r.created_at_ms),
-                channel: if r.channel == "email" {
-                    "Email"
-                } else {
-                    "Webhook"
+                channel: match r.channel.as_str() {
+                    "email" => "Email",
+                    "text" => "Text message",
+                    _ => "Webhook",
                 },
                 state: if dead {
                     "Dead letter".to_string()
@@ -605,4 +605,101 @@ pub async fn retry_outbox(
     let id = form.id.as_deref().filter(|s| !s.is_empty());
     let n = crate::service::outbox::retry(&state, Actor::Admin(user.user_id.as_str()), id).await?;
     Ok(Redirect::to(&format!("/admin/outbox?retried={n}")))
+}
+
+struct AuditRow {
+    at: String,
+    who: String,
+    action: String,
+    case_id: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    layout: Layout,
+    errors: Vec<FieldError>,
+    nhs_number: String,
+    user: String,
+    from: String,
+    to: String,
+    /// The filter as a query string, for the CSV link.
+    query: String,
+    rows: Vec<AuditRow>,
+    total: usize,
+}
+
+/// Rows the page shows; the CSV export has every event found.
+const AUDIT_PAGE_ROWS: usize = 500;
+
+/// `/admin/audit`: who viewed or changed a patient's data, by NHS number, person and period.
+pub async fn audit(
+    State(state): State<AppState>,
+    session: Session,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<admin::AuditQuery>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let searched = q.nhs_number.is_some() || q.user.is_some() || q.from.is_some() || q.to.is_some();
+    let (found, errors) = if searched {
+        match admin::audit_trail(&state, &user, &q).await {
+            Ok(found) => (found, Vec::new()),
+            Err(ServiceError::Invalid(errors)) => (Vec::new(), errors),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let page = AuditPage {
+        layout: Layout::signed_in(&state, &session, &user).await?,
+        nhs_number: value(&q.nhs_number),
+        user: value(&q.user),
+        from: value(&q.from),
+        to: value(&q.to),
+        query: serde_urlencoded::to_string([
+            ("nhs_number", value(&q.nhs_number)),
+            ("user", value(&q.user)),
+            ("from", value(&q.from)),
+            ("to", value(&q.to)),
+        ])
+        .unwrap_or_default(),
+        total: found.len(),
+        rows: found
+            .into_iter()
+            .take(AUDIT_PAGE_ROWS)
+            .map(|f| AuditRow {
+                at: uk_time::format(f.event.at_ms),
+                who: f
+                    .actor_email
+                    .or(f.event.actor_id)
+                    .unwrap_or_else(|| "aghub (command line or a job)".into()),
+                action: f.event.action,
+                case_id: f.event.case_id.unwrap_or_default(),
+                detail: f.event.detail.map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        errors,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// `/admin/audit.csv`: the same search, every event, as CSV.
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<admin::AuditQuery>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let found = admin::audit_trail(&state, &user, &q).await?;
+    Ok(super::csv_download(
+        admin::audit_csv(&found),
+        "aghub-audit.csv",
+    ))
 }

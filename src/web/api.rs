@@ -177,26 +177,49 @@ async fn me(CurrentUser(user): CurrentUser) -> Json<MeJson> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", responses((status = 200, body = AuditList), (status = 403, description = "Not an admin", body = ErrorBody)))]
-/// The latest 200 audit events (admins).
+#[utoipa::path(
+    get, path = "/api/v1/audit",
+    params(
+        ("nhs_number" = Option<String>, Query, description = "Only events about this patient's cases, and lists that showed them"),
+        ("user" = Option<String>, Query, description = "Only what this person (email) did"),
+        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (UTC)"),
+        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD, included"),
+    ),
+    responses(
+        (status = 200, description = "Newest first, at most 10,000 events; with `Accept: text/csv`, the same as CSV", body = AuditList),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "invalid_nhs_number, unknown_user, invalid_date or invalid_period", body = ErrorBody),
+    )
+)]
+/// The audit trail: who viewed or changed what, by patient, person and period (admins).
 async fn audit(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-) -> AppResult<Json<AuditList>> {
-    let events = crate::service::admin::recent_audit(&state, &user, 200).await?;
+    headers: axum::http::HeaderMap,
+    Query(q): Query<crate::service::admin::AuditQuery>,
+) -> AppResult<Response> {
+    let found = crate::service::admin::audit_trail(&state, &user, &q).await?;
+    if super::wants_csv(&headers) {
+        return Ok(super::csv_download(
+            crate::service::admin::audit_csv(&found),
+            "aghub-audit.csv",
+        ));
+    }
     Ok(Json(AuditList {
-        events: events
+        events: found
             .into_iter()
-            .map(|e| AuditEventJson {
-                at: rfc3339(e.at_ms),
-                actor_id: e.actor_id,
-                action: e.action,
-                case_id: e.case_id,
-                subject_id: e.subject_id,
-                detail: e.detail,
+            .map(|f| AuditEventJson {
+                at: rfc3339(f.event.at_ms),
+                actor_id: f.event.actor_id,
+                actor_email: f.actor_email,
+                action: f.event.action,
+                case_id: f.event.case_id,
+                subject_id: f.event.subject_id,
+                detail: f.event.detail,
             })
             .collect(),
-    }))
+    })
+    .into_response())
 }
 
 /// The case as the API shows it; `detail` adds history, question and the conversation.

@@ -214,6 +214,7 @@ pub struct MeJson {
 pub struct AuditEventJson {
     pub at: String,
     pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
     pub action: String,
     pub case_id: Option<String>,
     pub subject_id: Option<String>,

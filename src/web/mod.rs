@@ -113,6 +113,8 @@ pub fn router(state: AppState) -> Router {
             get(notification_pages::settings).post(notification_pages::save_settings),
         )
         .route("/admin/outbox", get(admin_pages::outbox))
+        .route("/admin/audit", get(admin_pages::audit))
+        .route("/admin/audit.csv", get(admin_pages::audit_csv))
         .route("/admin/outbox/retry", post(admin_pages::retry_outbox))
         .route("/reports", get(reports::page))
         .route("/reports.csv", get(reports::csv))
@@ -239,4 +241,30 @@ fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
             HeaderName::from_static("permissions-policy"),
             "geolocation=(), microphone=(), payment=()",
         ))
+}
+
+/// Whether an API caller asked for CSV (`Accept: text/csv`).
+fn wants_csv(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"))
+}
+
+/// A CSV file to download, never cached.
+fn csv_download(body: String, filename: &str) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
 }

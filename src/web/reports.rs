@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -76,21 +76,6 @@ fn request(
     })
 }
 
-fn csv_response(body: String, filename: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-            (header::CACHE_CONTROL, "private, no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 fn csv_name(report: &Report, table: &str) -> String {
     let mut name = format!("aghub-{table}-{}-to-{}", report.from, report.to);
     for part in [&report.icb, &report.specialty, &report.practice]
@@ -140,10 +125,7 @@ pub async fn api_turnaround(
     Query(q): Query<ApiQuery>,
 ) -> AppResult<Response> {
     forbid_unless_allowed(&user)?;
-    let csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"));
+    let csv = super::wants_csv(&headers);
     let query = ReportQuery {
         from: q.from,
         to: q.to,
@@ -157,7 +139,7 @@ pub async fn api_turnaround(
     let report = reports::turnaround(&state, &user, &req, format).await?;
     if csv {
         let name = csv_name(&report, "turnaround");
-        Ok(csv_response(figures_csv(&report), &name))
+        Ok(super::csv_download(figures_csv(&report), &name))
     } else {
         Ok(Json(report).into_response())
     }
@@ -183,9 +165,9 @@ pub async fn csv(
     let req = request(&q, state.now_ms(), true)?;
     let report = reports::turnaround(&state, &user, &req, Format::Csv).await?;
     Ok(if topics {
-        csv_response(topics_csv(&report), &csv_name(&report, "topics"))
+        super::csv_download(topics_csv(&report), &csv_name(&report, "topics"))
     } else {
-        csv_response(figures_csv(&report), &csv_name(&report, "turnaround"))
+        super::csv_download(figures_csv(&report), &csv_name(&report, "turnaround"))
     })
 }
 

@@ -299,6 +299,8 @@ async fn whole_journey_in_a_real_browser() {
     let practice = app.add_practice("A81001").await;
     app.add_user("c@icb.example", Role::Commissioner, None, &[])
         .await;
+    app.add_user("admin@aghub.example", Role::Admin, None, &[])
+        .await;
     app.add_user("gp@a.example", Role::Gp, Some(&practice.id), &[])
         .await;
     let derm = app
@@ -835,6 +837,24 @@ async fn whole_journey_in_a_real_browser() {
         "no NHS numbers for commissioners"
     );
     shots.take(&icb, "commissioner-dashboard").await;
+    sign_out(&icb).await;
+
+    // An admin finds everyone who saw the patient's case.
+    sign_in(&icb, &base, "admin@aghub.example").await;
+    icb.goto(&format!("{base}/admin/audit?nhs_number=943+476+5919"))
+        .await
+        .unwrap();
+    wait_until(
+        &icb,
+        "document.body.innerText.includes('Download them all')",
+    )
+    .await;
+    let page = text(&icb).await;
+    assert!(
+        page.contains("derm@h.example") && page.contains("case.viewed"),
+        "{page}"
+    );
+    shots.take(&icb, "admin-audit-trail").await;
     icb.close().await.unwrap();
 
     // A case for the wrong specialty: the consultant redirects it, and it moves on, open.

@@ -37,6 +37,7 @@ mod organisations;
 mod pages;
 mod photo_requests;
 mod platform;
+mod records;
 mod referrals;
 mod reports;
 mod security;

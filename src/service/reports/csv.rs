@@ -10,7 +10,7 @@ pub const BOM: &str = "\u{feff}";
 
 /// A CSV field: quoted when needed; text that a spreadsheet would run as a formula is prefixed
 /// with an apostrophe.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

@@ -35,6 +35,7 @@ use crate::domain::access::{Principal, ReportScope};
 use crate::domain::reports::{day_cells, CaseFacts};
 use crate::service::AppState;
 
+pub(crate) use csv::{csv_field, BOM};
 pub use csv::{figures_csv, topics_csv, CSV_COLUMNS};
 pub use figures::{
     compute, percentile, Figures, GroupFigures, OutcomeCounts, PracticeInfo, PracticeTopics,
