@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::queue::Pool;
 use crate::service::accounts::{self, Revoke};
 use crate::service::auth::{check_password_policy, hash_password};
-use crate::service::{admin, organisations, Actor};
+use crate::service::{admin, organisations, retention, Actor};
 use crate::startup::{shutdown_signal, Application};
 use crate::{demo, telemetry};
 
@@ -55,6 +55,31 @@ pub enum Command {
     /// Manage GP systems' webhooks.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Keep records as the NHS Records Management Code says.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Erases what is due now (serve does the same daily); prints the counts.
+    Run {
+        /// Only count what would be erased.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Puts a case under legal hold: retention leaves it whole until released.
+    Hold {
+        #[arg(long = "case")]
+        case_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lifts a legal hold.
+    Release {
+        #[arg(long = "case")]
+        case_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +368,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "aghub: webhook {id} added; keep the secret above: it signs X-Aghub-Signature and is not shown again"
             );
+            Ok(())
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            let db = accounts::open_database(&settings).await?;
+            let blobs = crate::blob::BlobStore::from_url(
+                &settings.storage_url(),
+                settings.s3_force_path_style,
+            )
+            .await?;
+            let r = retention::run(&db, &blobs, Actor::CommandLine, now(), dry_run).await?;
+            println!(
+                "{}{} patients due: {} cases erased, {} kept under legal hold; {} messages, {} photos ({} stored objects) deleted",
+                if r.dry_run { "dry run (nothing changed): " } else { "" },
+                r.patients, r.cases_erased, r.cases_on_hold, r.messages_deleted, r.photos_deleted, r.objects_deleted
+            );
+            Ok(())
+        }
+        Command::Retention(RetentionCommand::Hold { case_id, reason }) => {
+            let db = accounts::open_database(&settings).await?;
+            retention::hold(&db, Actor::CommandLine, &case_id, Some(&reason), now()).await?;
+            Ok(())
+        }
+        Command::Retention(RetentionCommand::Release { case_id }) => {
+            let db = accounts::open_database(&settings).await?;
+            retention::hold(&db, Actor::CommandLine, &case_id, None, now()).await?;
             Ok(())
         }
         Command::Token(TokenCommand::Create { email }) => {

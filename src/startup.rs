@@ -165,9 +165,25 @@ async fn accept_failed(e: std::io::Error) {
 /// Periodic chores. Safe with several instances: each is an idempotent statement.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut first = true;
     loop {
         tick.tick().await;
         run_housekeeping_once(&state).await;
+        // The daily retention run, on the one instance that takes the day's lease; not in the
+        // first minute, so that starting an instance does not delete anything at once.
+        if !std::mem::take(&mut first) {
+            match service::retention::run_daily_if_due(&state).await {
+                Ok(Some(r)) => tracing::info!(
+                    cases = r.cases_erased,
+                    on_hold = r.cases_on_hold,
+                    "retention run"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the retention run failed; it is tried again in a minute")
+                }
+            }
+        }
     }
 }
 

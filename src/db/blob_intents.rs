@@ -34,6 +34,20 @@ pub async fn settle(tx: &mut Transaction<'_, Any>, key: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// The object is to be deleted, inside the transaction that forgets it: if the deletion that
+/// follows the commit fails, or the process dies first, the sweep deletes it.
+pub async fn doom(tx: &mut Transaction<'_, Any>, key: &str, now_ms: i64) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO blob_intents (object_key, created_at_ms, expires_at_ms) VALUES ($1, $2, $2) \
+         ON CONFLICT (object_key) DO UPDATE SET expires_at_ms = $2",
+    )
+    .bind(key)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The object was deleted (or never written): forget it.
 pub async fn forget(db: &Db, key: &str) -> DbResult<()> {
     sqlx::query("DELETE FROM blob_intents WHERE object_key = $1")

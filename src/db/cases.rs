@@ -51,6 +51,8 @@ pub struct CaseRow {
     pub routine_target_ms: i64,
     pub urgent_target_ms: i64,
     pub escalation_ms: i64,
+    /// Retention erased the patient's data (only the row for the figures is left).
+    pub erased_at_ms: Option<i64>,
 }
 
 impl sqlx::FromRow<'_, AnyRow> for CaseRow {
@@ -89,6 +91,7 @@ impl sqlx::FromRow<'_, AnyRow> for CaseRow {
             routine_target_ms: r.try_get("routine_target_ms")?,
             urgent_target_ms: r.try_get("urgent_target_ms")?,
             escalation_ms: r.try_get("escalation_ms")?,
+            erased_at_ms: r.try_get("erased_at_ms")?,
         })
     }
 }
@@ -120,7 +123,7 @@ const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_od
     c.conversion_authorised, c.sex, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
     c.closed_at_ms, c.gp_responded_at_ms, c.referral_due_at_ms, c.referred_on, c.referral_reference, \
-    s.routine_target_ms, s.urgent_target_ms, s.escalation_ms \
+    s.routine_target_ms, s.urgent_target_ms, s.escalation_ms, c.erased_at_ms \
     FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
 
 #[derive(Debug, Clone)]
@@ -192,7 +195,7 @@ pub async fn list(
 ) -> DbResult<Vec<CaseRow>> {
     let sql = format!(
         "{SELECT_CASE} WHERE ($1 = '' OR c.practice_id = $1) AND ($2 = '' OR c.status = $2) \
-         ORDER BY c.submitted_at_ms DESC LIMIT $3"
+         AND c.erased_at_ms IS NULL ORDER BY c.submitted_at_ms DESC LIMIT $3"
     );
     Ok(sqlx::query_as::<_, CaseRow>(&sql)
         .bind(practice_id.unwrap_or(""))

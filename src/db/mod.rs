@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod photo_requests;
 pub mod practices;
 pub mod reports;
+pub mod retention;
 pub mod rotas;
 pub mod sessions;
 pub mod sign_in;

@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod photo_requests;
 pub mod queue;
 pub mod reports;
+pub mod retention;
 pub mod role;
 pub mod sign_in;
 pub mod topics;

@@ -472,7 +472,16 @@ pub fn photo_id(text: &str) -> ServiceResult<PhotoId> {
 /// Loads a case the user may see, or NotFound (the same answer whether it exists or not).
 pub async fn load(state: &AppState, user: &Principal, case_id: &CaseId) -> ServiceResult<CaseRow> {
     match db::cases::get(&state.db, case_id.as_str()).await? {
-        Some(row) if may_view(state, &row, user).await? => Ok(row),
+        Some(row) if may_view(state, &row, user).await? => match row.erased_at_ms {
+            Some(at) => Err(ServiceError::Gone {
+                code: "record_destroyed",
+                message: format!(
+                    "This case's record was destroyed on {} under the NHS Records Management Code: nothing about the patient is kept.",
+                    crate::uk_time::format(at)
+                ),
+            }),
+            None => Ok(row),
+        },
         _ => Err(not_found()),
     }
 }

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod photo_requests;
 pub mod photos;
 pub mod reports;
+pub mod retention;
 mod state;
 pub mod topics;
 
@@ -52,13 +53,15 @@ pub enum Actor<'a> {
     CommandLine,
     /// `aghub serve --demo` seeding its made-up world.
     Demo,
+    /// `serve`'s own daily jobs (retention).
+    Housekeeping,
 }
 
 impl Actor<'_> {
     fn user_id(&self) -> Option<&str> {
         match self {
             Actor::Admin(id) => Some(id),
-            Actor::CommandLine | Actor::Demo => None,
+            Actor::CommandLine | Actor::Demo | Actor::Housekeeping => None,
         }
     }
 
@@ -67,6 +70,7 @@ impl Actor<'_> {
             Actor::Admin(_) => "admin page",
             Actor::CommandLine => "command line",
             Actor::Demo => "demo seed",
+            Actor::Housekeeping => "daily job",
         }
     }
 }

@@ -6,9 +6,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::cases::{case_form, World};
-use crate::helpers::{Stack, PASSWORD};
+use crate::helpers::{stored_objects, Stack, PASSWORD};
 
-on_both_stacks!(an_admin_finds_who_viewed_or_changed_a_patients_data,);
+on_both_stacks!(
+    an_admin_finds_who_viewed_or_changed_a_patients_data,
+    retention_erases_what_is_due_keeps_the_figures_and_respects_holds,
+);
 
 fn other_patient() -> Form {
     Form::new()
@@ -185,4 +188,315 @@ async fn an_admin_finds_who_viewed_or_changed_a_patients_data(stack: Stack) {
         .status()
         .is_redirection());
     assert_eq!(gp.get("/admin/audit").await.status(), StatusCode::FORBIDDEN);
+}
+
+fn patient(specialty: &str, nhs: &str, born: &str) -> Form {
+    Form::new()
+        .text("specialty", specialty.to_string())
+        .text("nhs_number", nhs.to_string())
+        .text("date_of_birth", born.to_string())
+        .text("urgency", "routine")
+        .text("history", "History for the retention test.")
+        .text("question", "Question for the retention test.")
+}
+
+/// A token made now (the World's expire 90 days after it starts, and this test spans years).
+async fn token_now(w: &World, email: &str) -> String {
+    let db = &w.app.state.db;
+    let id = aghub::service::accounts::user_id_by_email(db, email)
+        .await
+        .unwrap();
+    let now = w.app.state.now_ms();
+    aghub::service::accounts::create_token(
+        db,
+        aghub::service::Actor::CommandLine,
+        &id,
+        now,
+        now + 86_400_000,
+    )
+    .await
+    .unwrap()
+}
+
+/// Milliseconds at 10:00 UTC on a day.
+fn at(day: &str) -> i64 {
+    let d = time::Date::parse(day, aghub::clock::ISO_DATE).unwrap();
+    d.midnight().assume_utc().unix_timestamp() * 1000 + 10 * 3_600_000
+}
+
+async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack: Stack) {
+    use aghub::service::{retention, Actor};
+    let w = World::new(stack).await;
+    let state = &w.app.state;
+    let open = |form: Form| {
+        let w = &w;
+        async move {
+            let r = w.submit(&w.gp, form).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let close = |id: String, token: String| {
+        let w = &w;
+        async move {
+            assert_eq!(
+                w.post(&token, &format!("/api/v1/cases/{id}/claim"))
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
+            let r = w
+                .post_json(&token, &format!("/api/v1/cases/{id}/reply"), serde_json::json!({"advice": "Manage in primary care.", "outcome": "manage_in_primary_care"}))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+    };
+    // An adult with photos; a child of 10; a 17-year-old; an adult still waiting; an adult on hold.
+    let adult = open(case_form("dermatology", "routine", 2)).await;
+    let child = open(patient("cardiology", "4010232137", "2016-05-01")).await;
+    let seventeen = open(patient("cardiology", "4505577104", "2009-01-15")).await;
+    let waiting = open(patient("cardiology", "4505577112", "1960-06-01")).await;
+    let held = open(patient("cardiology", "4505577120", "1970-07-01")).await;
+    close(adult.clone(), w.derm_local.clone()).await;
+    for id in [&child, &seventeen, &held] {
+        close(id.clone(), w.cardio.clone()).await;
+    }
+    retention::hold(
+        &state.db,
+        Actor::CommandLine,
+        &held,
+        Some("Coroner's inquest"),
+        state.now_ms(),
+    )
+    .await
+    .unwrap();
+    let figures = || {
+        let w = &w;
+        async move {
+            let token = token_now(w, "c@icb.example").await;
+            let r: Value = w
+                .get_json(
+                    &token,
+                    "/api/v1/reports/turnaround?from=2026-11-23&to=2026-11-29",
+                )
+                .await;
+            // Everything but what time alone changes (the open case is past its target later).
+            let mut totals = r["totals"].clone();
+            totals.as_object_mut().unwrap().remove("overdue_not_answered");
+            totals
+        }
+    };
+    let before = figures().await;
+    let objects = stored_objects(&w.backends).await;
+    let gp_sees = |id: String| {
+        let w = &w;
+        async move {
+            let token = token_now(w, "gp@a.example").await;
+            w.get(&token, &format!("/api/v1/cases/{id}")).await.status()
+        }
+    };
+
+    // Eight years and a day after the adult's last contact.
+    w.app.clock.set(at("2034-11-24"));
+    let dry = retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            dry.patients,
+            dry.cases_erased,
+            dry.cases_on_hold,
+            dry.photos_deleted,
+            dry.objects_deleted
+        ),
+        (2, 1, 1, 2, 6),
+        "{dry:?}"
+    );
+    assert_eq!(
+        gp_sees(adult.clone()).await,
+        StatusCode::OK,
+        "a dry run changes nothing"
+    );
+    let run = retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            run.cases_erased,
+            run.cases_on_hold,
+            run.messages_deleted,
+            run.objects_deleted
+        ),
+        (1, 1, 1, 6),
+        "{run:?}"
+    );
+    let gp = token_now(&w, "gp@a.example").await;
+    let gone = w.get(&gp, &format!("/api/v1/cases/{adult}")).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let body: Value = gone.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "record_destroyed");
+    assert_eq!(
+        stored_objects(&w.backends).await,
+        objects - 6,
+        "every size of both photos"
+    );
+    let row: (String, String, String, i64) = sqlx::query_as(
+        "SELECT nhs_number, date_of_birth, history, (SELECT COUNT(*) FROM case_messages m WHERE m.case_id = c.id) FROM cases c WHERE id = $1",
+    )
+    .bind(&adult)
+    .fetch_one(state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(row, (String::new(), String::new(), String::new(), 0));
+    let listed = w.get_json(&gp, "/api/v1/cases").await;
+    assert!(
+        !listed.to_string().contains(&adult),
+        "erased cases leave the GP's list"
+    );
+    for id in [&child, &seventeen, &waiting, &held] {
+        assert_eq!(gp_sees(id.clone()).await, StatusCode::OK, "{id}");
+    }
+    assert_eq!(figures().await, before, "the figures keep their counts");
+
+    // The hold lifted: the next run erases that case too.
+    retention::hold(&state.db, Actor::CommandLine, &held, None, state.now_ms())
+        .await
+        .unwrap();
+    let run = retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!((run.cases_erased, run.cases_on_hold), (1, 0));
+    assert_eq!(gp_sees(held.clone()).await, StatusCode::GONE);
+    // The 17-year-old: until their 26th birthday; the child: until their 25th.
+    w.app.clock.set(at("2035-01-14"));
+    let run = retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.cases_erased, 0);
+    w.app.clock.set(at("2035-01-15"));
+    retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(gp_sees(seventeen.clone()).await, StatusCode::GONE);
+    assert_eq!(gp_sees(child.clone()).await, StatusCode::OK);
+    w.app.clock.set(at("2041-05-01"));
+    retention::run(
+        &state.db,
+        &state.blobs,
+        Actor::CommandLine,
+        state.now_ms(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(gp_sees(child.clone()).await, StatusCode::GONE);
+    assert_eq!(
+        gp_sees(waiting.clone()).await,
+        StatusCode::OK,
+        "an open case is never due"
+    );
+    assert_eq!(figures().await, before);
+
+    // Audited with counts: one row per run, one per case erased, the hold and its lifting.
+    let count = |action: &'static str| {
+        let pool = state.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+                .bind(action)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("case.erased").await, 4);
+    assert_eq!(count("retention.dry_run").await, 1);
+    assert!(count("retention.run").await >= 5);
+    assert_eq!(
+        (
+            count("case.legal_hold").await,
+            count("case.legal_hold_lifted").await
+        ),
+        (1, 1)
+    );
+
+    // The daily run inside serve: of two instances looking at once, one runs it, once a day.
+    let (a, b) = tokio::join!(
+        retention::run_daily_if_due(state),
+        retention::run_daily_if_due(state)
+    );
+    assert_eq!(
+        [a.unwrap().is_some(), b.unwrap().is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count(),
+        1
+    );
+    assert!(
+        retention::run_daily_if_due(state).await.unwrap().is_none(),
+        "not twice the same day"
+    );
+    w.app.clock.advance(86_400_000);
+    assert!(
+        retention::run_daily_if_due(state).await.unwrap().is_some(),
+        "the next day"
+    );
+
+    // The command line: a dry run prints its counts; a hold names an unknown case.
+    let out = crate::cli::ok(&crate::cli::aghub(
+        &w.backends,
+        &["retention", "run", "--dry-run"],
+        None,
+    ));
+    assert!(
+        out.starts_with("dry run (nothing changed): 0 patients due: 0 cases erased"),
+        "{out}"
+    );
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "retention",
+                "hold",
+                "--case",
+                "no-such-case",
+                "--reason",
+                "Inquest",
+            ],
+            None,
+        ),
+        "There is no case no-such-case",
+    );
 }

@@ -1,0 +1,203 @@
+//! The NHS Records Management Code in practice (issue 15): `aghub retention run`, and the same
+//! once a day inside `serve` on whichever instance takes the day's lease. A patient whose cases
+//! are all concluded and whose retention period has ended has every case erased: messages,
+//! photos (all sizes, from the store), photo links and every identifier and clinical text go;
+//! each case's row stays, without the patient, so the figures keep their counts. A case under
+//! legal hold is kept whole.
+
+use serde_json::json;
+
+use super::{record_change, Actor, ServiceError, ServiceResult};
+use crate::blob::{BlobKey, BlobStore};
+use crate::db::{audit, blob_intents, retention as rdb, Db};
+use crate::domain::retention::{destroy_from, ADULT_YEARS};
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    /// Patients whose retention period has ended.
+    pub patients: usize,
+    pub cases_erased: usize,
+    pub cases_on_hold: usize,
+    pub messages_deleted: u64,
+    pub photos_deleted: u64,
+    pub objects_deleted: usize,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn day_of(ms: i64) -> Option<time::Date> {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .map(|t| t.date())
+}
+
+/// Erases (or with `dry_run`, counts) everything due at `now_ms`; audited with its counts.
+pub async fn run(
+    db: &Db,
+    blobs: &BlobStore,
+    actor: Actor<'_>,
+    now_ms: i64,
+    dry_run: bool,
+) -> ServiceResult<Report> {
+    let today = day_of(now_ms)
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("clock out of range")))?;
+    // Nobody is due before 8 years after their last contact (children are kept longer).
+    let before = now_ms - i64::from(ADULT_YEARS) * 365 * DAY_MS;
+    let mut report = Report {
+        dry_run,
+        ..Default::default()
+    };
+    for patient in rdb::candidates(db, before).await? {
+        let (Ok(born), Some(last)) = (
+            time::Date::parse(&patient.date_of_birth, crate::clock::ISO_DATE),
+            day_of(patient.last_contact_ms),
+        ) else {
+            continue;
+        };
+        if destroy_from(born, last) > today {
+            continue;
+        }
+        report.patients += 1;
+        for (case_id, held) in rdb::cases_of(db, &patient.nhs_number).await? {
+            if held {
+                report.cases_on_hold += 1;
+                continue;
+            }
+            let erased = if dry_run {
+                Some(rdb::count(db, &case_id).await?)
+            } else {
+                erase(db, actor, &case_id, now_ms).await?
+            };
+            let Some(erased) = erased else { continue };
+            report.cases_erased += 1;
+            report.messages_deleted += erased.messages;
+            report.photos_deleted += erased.photos;
+            report.objects_deleted += erased.object_keys.len();
+            if !dry_run {
+                delete_objects(db, blobs, &erased.object_keys).await;
+            }
+        }
+    }
+    let mut tx = db.pool().begin().await?;
+    record_change(
+        &mut tx,
+        actor,
+        if dry_run {
+            "retention.dry_run"
+        } else {
+            "retention.run"
+        },
+        "retention",
+        json!(report),
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// One case, in its own transaction, with an audit row; its objects are doomed in the same
+/// transaction so that a deletion that fails later is finished by the sweep.
+async fn erase(
+    db: &Db,
+    actor: Actor<'_>,
+    case_id: &str,
+    now_ms: i64,
+) -> ServiceResult<Option<rdb::Erased>> {
+    let mut tx = db.pool().begin().await?;
+    let Some(erased) = rdb::erase(&mut tx, case_id, now_ms).await? else {
+        return Ok(None);
+    };
+    for key in &erased.object_keys {
+        blob_intents::doom(&mut tx, key, now_ms).await?;
+    }
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            actor_id: actor.user_id(),
+            action: "case.erased",
+            case_id: Some(case_id),
+            detail: Some(json!({
+                "messages": erased.messages,
+                "photos": erased.photos,
+                "objects": erased.object_keys.len(),
+            })),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(erased))
+}
+
+async fn delete_objects(db: &Db, blobs: &BlobStore, keys: &[String]) {
+    for key in keys {
+        let Ok(blob_key) = BlobKey::new(key.clone()) else {
+            continue;
+        };
+        match blobs.delete(&blob_key).await {
+            Ok(()) => {
+                if let Err(e) = blob_intents::forget(db, key).await {
+                    tracing::warn!(key, error = %e, "erased object deleted; its record stays for the sweep");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not delete an erased case's object yet; the sweep will")
+            }
+        }
+    }
+}
+
+/// The daily run inside `serve`: on the one instance that takes the day's lease.
+pub async fn run_daily_if_due(state: &super::AppState) -> ServiceResult<Option<Report>> {
+    let now = state.now_ms();
+    if !rdb::take_daily(&state.db, "retention", now, DAY_MS - 60_000, 6 * 3_600_000).await? {
+        return Ok(None);
+    }
+    let report = run(&state.db, &state.blobs, Actor::Housekeeping, now, false).await;
+    // A failed run leaves the day's run to be tried again at the next look.
+    rdb::finish_daily(&state.db, "retention", state.now_ms(), report.is_ok()).await?;
+    report.map(Some)
+}
+
+/// Puts a case under legal hold, or lifts it (`reason: None`): `aghub retention hold`.
+pub async fn hold(
+    db: &Db,
+    actor: Actor<'_>,
+    case_id: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> ServiceResult<()> {
+    let reason = reason.map(str::trim);
+    if reason == Some("") {
+        return Err(ServiceError::Invalid(vec![super::FieldError {
+            field: "reason",
+            code: "missing_reason",
+            message: "--reason must say why the case is held".into(),
+        }]));
+    }
+    let mut tx = db.pool().begin().await?;
+    if !rdb::set_hold(&mut tx, case_id, reason, now_ms).await? {
+        return Err(ServiceError::NotFound(format!(
+            "There is no case {case_id}."
+        )));
+    }
+    record_change(
+        &mut tx,
+        actor,
+        if reason.is_some() {
+            "case.legal_hold"
+        } else {
+            "case.legal_hold_lifted"
+        },
+        case_id,
+        json!({ "reason": reason }),
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
