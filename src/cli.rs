@@ -55,9 +55,24 @@ pub enum Command {
     /// Manage GP systems' webhooks.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// A patient's records.
+    #[command(subcommand)]
+    Patient(PatientCommand),
     /// Keep records as the NHS Records Management Code says.
     #[command(subcommand)]
     Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatientCommand {
+    /// Everything held about one patient, with who viewed it, in one .zip (a subject access
+    /// request). The file is made readable by its owner only; an existing file is not replaced.
+    Export {
+        #[arg(long)]
+        nhs_number: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -369,6 +384,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "aghub: webhook {id} added; keep the secret above: it signs X-Aghub-Signature and is not shown again"
             );
             Ok(())
+        }
+        Command::Patient(PatientCommand::Export { nhs_number, out }) => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            // The file first: an export that cannot be written is not made (nor audited).
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let state = crate::service::AppState::open(settings, Arc::new(SystemClock)).await?;
+            let written = match crate::service::patient_export::export(
+                &state,
+                Actor::CommandLine,
+                &nhs_number,
+            )
+            .await
+            {
+                Ok(export) => file
+                    .write_all(&export.bytes)
+                    .and_then(|()| file.sync_all())
+                    .map(|()| export)
+                    .with_context(|| format!("writing {}", out.display())),
+                Err(e) => Err(e.into()),
+            };
+            match written {
+                Ok(export) => {
+                    println!(
+                        "{}: {} cases, {} bytes",
+                        out.display(),
+                        export.cases,
+                        export.bytes.len()
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&out);
+                    Err(e)
+                }
+            }
         }
         Command::Retention(RetentionCommand::Run { dry_run }) => {
             let db = accounts::open_database(&settings).await?;

@@ -32,6 +32,34 @@ pub async fn download(
     id: &CaseId,
 ) -> ServiceResult<LetterFile> {
     let row = cases::load(state, user, id).await?;
+    let bytes = render(state, &row).await?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let earlier = db::audit::case_details(&state.db, &row.id, "letter.downloaded").await?;
+    let version = version_of(&earlier, &sha256);
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action: "letter.downloaded",
+            case_id: Some(&row.id),
+            detail: Some(json!({ "sha256": sha256, "version": version })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(LetterFile {
+        file_name: format!("advice-letter-{}-v{version}.pdf", row.id),
+        bytes,
+        sha256,
+        version,
+    })
+}
+
+/// The letter of a case the caller may see (checked by the caller), as PDF bytes; 409
+/// `not_answered` before a consultant has replied.
+pub(super) async fn render(state: &AppState, row: &CaseRow) -> ServiceResult<Vec<u8>> {
+    let row = row.clone();
     let (photos, messages) = cases::photos_and_messages(state, &row, true).await?;
     let messages = messages.unwrap_or_default();
     if !messages.iter().any(|m| m.kind == MessageKind::Reply) {
@@ -77,31 +105,10 @@ pub async fn download(
             .collect(),
     }
     .letter();
-    let bytes = tokio::task::spawn_blocking(move || letter::render(&content))
+    tokio::task::spawn_blocking(move || letter::render(&content))
         .await
         .map_err(|e| ServiceError::Internal(e.into()))?
-        .map_err(|e| ServiceError::Internal(e.into()))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let earlier = db::audit::case_details(&state.db, &row.id, "letter.downloaded").await?;
-    let version = version_of(&earlier, &sha256);
-    audit::record(
-        state.db.pool(),
-        audit::Event {
-            actor_id: Some(user.user_id.as_str()),
-            action: "letter.downloaded",
-            case_id: Some(&row.id),
-            detail: Some(json!({ "sha256": sha256, "version": version })),
-            ..Default::default()
-        },
-        state.now_ms(),
-    )
-    .await?;
-    Ok(LetterFile {
-        file_name: format!("advice-letter-{}-v{version}.pdf", row.id),
-        bytes,
-        sha256,
-        version,
-    })
+        .map_err(|e| ServiceError::Internal(e.into()))
 }
 
 /// The version of a letter with this hash: its place among the distinct hashes this case's

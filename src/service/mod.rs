@@ -11,6 +11,7 @@ pub mod letters;
 pub mod notify;
 pub mod organisations;
 pub mod outbox;
+pub mod patient_export;
 pub mod photo_requests;
 pub mod photos;
 pub mod reports;

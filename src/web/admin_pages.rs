@@ -703,3 +703,42 @@ pub async fn audit_csv(
         "aghub-audit.csv",
     ))
 }
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    nhs_number: String,
+}
+
+/// `/admin/patients/export?nhs_number=…`: the patient's subject access export (.zip).
+pub async fn patient_export(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<ExportQuery>,
+) -> AppResult<Response> {
+    require_admin(&user)?;
+    let export = crate::service::patient_export::export(
+        &state,
+        Actor::Admin(user.user_id.as_str()),
+        &q.nhs_number,
+    )
+    .await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", export.file_name),
+            ),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, no-store".to_string(),
+            ),
+        ],
+        export.bytes,
+    )
+        .into_response())
+}

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/outbox", get(admin_pages::outbox))
         .route("/admin/audit", get(admin_pages::audit))
         .route("/admin/audit.csv", get(admin_pages::audit_csv))
+        .route("/admin/patients/export", get(admin_pages::patient_export))
         .route("/admin/outbox/retry", post(admin_pages::retry_outbox))
         .route("/reports", get(reports::page))
         .route("/reports.csv", get(reports::csv))

@@ -11,6 +11,7 @@ use crate::helpers::{stored_objects, Stack, PASSWORD};
 on_both_stacks!(
     an_admin_finds_who_viewed_or_changed_a_patients_data,
     retention_erases_what_is_due_keeps_the_figures_and_respects_holds,
+    a_subject_access_export_holds_everything_about_one_patient_and_nothing_else,
 );
 
 fn other_patient() -> Form {
@@ -285,7 +286,10 @@ async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack
                 .await;
             // Everything but what time alone changes (the open case is past its target later).
             let mut totals = r["totals"].clone();
-            totals.as_object_mut().unwrap().remove("overdue_not_answered");
+            totals
+                .as_object_mut()
+                .unwrap()
+                .remove("overdue_not_answered");
             totals
         }
     };
@@ -499,4 +503,201 @@ async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack
         ),
         "There is no case no-such-case",
     );
+}
+
+async fn a_subject_access_export_holds_everything_about_one_patient_and_nothing_else(stack: Stack) {
+    let w = World::new(stack).await;
+    let r = w
+        .submit(&w.gp, case_form("dermatology", "routine", 2))
+        .await;
+    let case = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w.submit(&w.gp, other_patient()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/cases/{case}/claim"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .post_json(&w.derm_local, &format!("/api/v1/cases/{case}/reply"), serde_json::json!({"advice": "A seborrhoeic keratosis: reassure.", "outcome": "manage_in_primary_care"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let out = w.backends.dir.path().join("sar.zip");
+    let out_s = out.to_str().unwrap();
+    let printed = crate::cli::ok(&crate::cli::aghub(
+        &w.backends,
+        &[
+            "patient",
+            "export",
+            "--nhs-number",
+            "943 476 5919",
+            "--out",
+            out_s,
+        ],
+        None,
+    ));
+    assert!(printed.contains(": 1 cases"), "{printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "patient",
+                "export",
+                "--nhs-number",
+                "9434765919",
+                "--out",
+                out_s,
+            ],
+            None,
+        ),
+        "File exists",
+    );
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "patient",
+                "export",
+                "--nhs-number",
+                "4505577104",
+                "--out",
+                "/tmp/none.zip",
+            ],
+            None,
+        ),
+        "aghub holds nothing about NHS number 450 557 7104",
+    );
+
+    // Read back with Python's zipfile, an independent reader; files extracted for the oracles.
+    let dir = w.backends.dir.path().join("sar");
+    let listing = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2]); print('\\n'.join(z.namelist()))", out_s, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let mut names: Vec<String> = String::from_utf8(listing.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "access.csv".to_string(),
+            format!("letters/{case}.pdf"),
+            "patient.json".to_string(),
+            format!("photos/{case}-1.jpg"),
+            format!("photos/{case}-2.jpg"),
+        ]
+    );
+    let patient: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("patient.json")).unwrap()).unwrap();
+    assert_eq!(patient["nhs_number"], "9434765919");
+    let c = &patient["cases"][0];
+    assert_eq!(patient["cases"].as_array().unwrap().len(), 1);
+    assert!(c["history"].as_str().unwrap().contains("Pigmented lesion"));
+    assert_eq!(
+        c["messages"][0]["text"],
+        "A seborrhoeic keratosis: reassure."
+    );
+    assert_eq!(c["photos"].as_array().unwrap().len(), 2);
+    let photo = crate::helpers::exiftool_json(
+        &std::fs::read(dir.join(format!("photos/{case}-1.jpg"))).unwrap(),
+    );
+    assert!(
+        !photo
+            .keys()
+            .any(|k| k.contains("GPS") || k.ends_with(":Make") || k.ends_with(":SerialNumber")),
+        "{photo:?}"
+    );
+    let letter = std::process::Command::new("pdftotext")
+        .args([
+            dir.join(format!("letters/{case}.pdf")).to_str().unwrap(),
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&letter.stdout).contains("943 476 5919"));
+    let access = std::fs::read_to_string(dir.join("access.csv")).unwrap();
+    assert!(
+        access.contains("derm1@h.example,case.claimed")
+            && access.contains("gp@a.example,case.created"),
+        "{access}"
+    );
+    let everything = std::fs::read(&out).unwrap();
+    let all_text = names
+        .iter()
+        .filter(|n| !n.starts_with("photos/"))
+        .map(|n| std::fs::read_to_string(dir.join(n)).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        !all_text.contains("4010232137") && !all_text.contains("Palpitations"),
+        "nothing of the other patient"
+    );
+    assert!(everything.len() > 1000);
+
+    // The admin's page downloads the same; nobody else may.
+    let admin = w.app.browser();
+    assert!(admin
+        .sign_in("admin@aghub.example", PASSWORD)
+        .await
+        .status()
+        .is_redirection());
+    let r = admin
+        .get("/admin/patients/export?nhs_number=943+476+5919")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("aghub-patient-9434765919.zip"));
+    assert!(r.bytes().await.unwrap().starts_with(b"PK"));
+    assert_eq!(
+        admin
+            .get("/admin/patients/export?nhs_number=123")
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        admin
+            .get("/admin/patients/export?nhs_number=4505577104")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let gp = w.app.browser();
+    assert!(gp
+        .sign_in("gp@a.example", PASSWORD)
+        .await
+        .status()
+        .is_redirection());
+    assert_eq!(
+        gp.get("/admin/patients/export?nhs_number=9434765919")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let exported: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'patient.exported'")
+            .fetch_one(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(exported, 2);
 }
