@@ -124,6 +124,19 @@ pub enum OrgCommand {
         #[arg(long)]
         icb: Option<String>,
     },
+    /// An ICB's own response targets and escalation window for one specialty.
+    Targets {
+        #[arg(long)]
+        icb: String,
+        #[arg(long)]
+        specialty: String,
+        #[arg(long)]
+        routine_hours: f64,
+        #[arg(long)]
+        urgent_hours: f64,
+        #[arg(long)]
+        escalation_hours: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +309,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 now(),
             )
             .await?;
+            Ok(())
+        }
+        Command::Org(OrgCommand::Targets {
+            icb,
+            specialty,
+            routine_hours,
+            urgent_hours,
+            escalation_hours,
+        }) => {
+            let db = accounts::open_database(&settings).await?;
+            let hours = (routine_hours, urgent_hours, escalation_hours);
+            organisations::set_targets(&db, Actor::CommandLine, &icb, &specialty, hours, now())
+                .await?;
             Ok(())
         }
         Command::Practice(PracticeCommand::Add { ods, name, icb }) => {

@@ -123,8 +123,11 @@ const SELECT_CASE: &str = "SELECT c.id, c.practice_id, p.ods_code AS practice_od
     c.conversion_authorised, c.sex, c.status, c.submitted_at_ms, c.queued_at_ms, c.claimed_by, \
     c.claim_expires_at_ms, c.outcome, c.advice, c.answered_by, c.first_reply_at_ms, c.answered_at_ms, \
     c.closed_at_ms, c.gp_responded_at_ms, c.referral_due_at_ms, c.referred_on, c.referral_reference, \
-    s.routine_target_ms, s.urgent_target_ms, s.escalation_ms, c.erased_at_ms \
-    FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty";
+    COALESCE(t.routine_target_ms, s.routine_target_ms) AS routine_target_ms, \
+    COALESCE(t.urgent_target_ms, s.urgent_target_ms) AS urgent_target_ms, \
+    COALESCE(t.escalation_ms, s.escalation_ms) AS escalation_ms, c.erased_at_ms \
+    FROM cases c JOIN practices p ON p.id = c.practice_id JOIN specialties s ON s.slug = c.specialty \
+    LEFT JOIN icb_targets t ON t.icb_id = p.icb_id AND t.specialty = c.specialty";
 
 #[derive(Debug, Clone)]
 pub struct NewCase<'a> {
@@ -246,17 +249,22 @@ pub async fn queue(
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let own = if w.own_icb_only {
-                " AND cases.practice_id IN \
-                 (SELECT id FROM practices WHERE icb_id IS NOT DISTINCT FROM $2)"
+            let (specialty, bound) = (2 * i + 3, 2 * i + 4);
+            // A local window: the own ICB's cases, by the bound. A national one: any ICB's case
+            // once its ICB's escalation window (else the specialty's: now − bound) has passed.
+            let when = if w.own_icb_only {
+                format!(
+                    "cases.queued_at_ms <= ${bound} AND cases.practice_id IN \
+                     (SELECT id FROM practices WHERE icb_id IS NOT DISTINCT FROM $2)"
+                )
             } else {
-                ""
+                format!(
+                    "cases.queued_at_ms + COALESCE((SELECT t.escalation_ms FROM icb_targets t \
+                     JOIN practices tp ON tp.icb_id = t.icb_id WHERE tp.id = cases.practice_id \
+                     AND t.specialty = cases.specialty), $1 - ${bound}) <= $1"
+                )
             };
-            format!(
-                "(cases.specialty = ${} AND cases.queued_at_ms <= ${}{own})",
-                2 * i + 3,
-                2 * i + 4
-            )
+            format!("(cases.specialty = ${specialty} AND {when})")
         })
         .collect::<Vec<_>>()
         .join(" OR ");

@@ -194,7 +194,7 @@ pub struct TimedEvent {
 }
 
 /// Cases whose time-driven `kind` fell due between `since_ms` and `now_ms` and has not been
-/// announced: escalation (queued, unclaimed, past the specialty's escalation window), past
+/// announced: escalation (queued, unclaimed, past its ICB's or else its specialty's escalation window), past
 /// target (no reply by the target) or referral overdue (not confirmed by its deadline).
 pub async fn due_timed_events(
     db: &Db,
@@ -204,7 +204,7 @@ pub async fn due_timed_events(
 ) -> DbResult<Vec<TimedEvent>> {
     let (at, condition) = match kind {
         Event::Escalated => (
-            "c.queued_at_ms + s.escalation_ms",
+            "c.queued_at_ms + COALESCE(t.escalation_ms, s.escalation_ms)",
             "c.status IN ('submitted', 'claimed') \
              AND (c.status = 'submitted' OR c.claim_expires_at_ms < $2)",
         ),
@@ -218,6 +218,8 @@ pub async fn due_timed_events(
     let sql = format!(
         "SELECT c.id AS case_id, {at} AS at_ms FROM cases c \
          JOIN specialties s ON s.slug = c.specialty JOIN case_facts f ON f.case_id = c.id \
+         JOIN practices p ON p.id = c.practice_id \
+         LEFT JOIN icb_targets t ON t.icb_id = p.icb_id AND t.specialty = c.specialty \
          WHERE {condition} AND {at} <= $2 AND {at} > $1 \
          AND NOT EXISTS (SELECT 1 FROM case_notices n WHERE n.case_id = c.id AND n.kind = $3 \
          AND n.at_ms = {at}) LIMIT 500"

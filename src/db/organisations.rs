@@ -115,6 +115,7 @@ pub async fn practices_by_ods(
         .map_err(Into::into)
 }
 
+/// A new practice with its ICB and postcode; returns its id.
 pub async fn insert_practice(
     tx: &mut Tx<'_>,
     ods_code: &str,
@@ -123,26 +124,9 @@ pub async fn insert_practice(
     postcode: Option<&str>,
     now_ms: i64,
 ) -> DbResult<String> {
-    let id = new_id();
-    sqlx::query(
-        "INSERT INTO practices (id, ods_code, name, icb_id, postcode, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(ods_code)
-    .bind(name)
-    .bind(icb_id)
-    .bind(postcode)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| match DbError::from(e) {
-        e if e.is_unique_violation() => DbError::Conflict(format!(
-            "a practice with ODS code {ods_code} already exists"
-        )),
-        e => e,
-    })?;
-    Ok(id)
+    let practice = super::practices::insert_in(tx, ods_code, name, now_ms).await?;
+    update_practice(tx, &practice.id, name, icb_id, postcode, now_ms).await?;
+    Ok(practice.id)
 }
 
 pub async fn update_practice(
@@ -188,4 +172,54 @@ pub async fn set_user_organisation(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// An ICB's own targets for one specialty (milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    pub routine_ms: i64,
+    pub urgent_ms: i64,
+    pub escalation_ms: i64,
+}
+
+pub async fn set_targets(
+    tx: &mut Tx<'_>,
+    icb_id: &str,
+    specialty: &str,
+    t: Targets,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO icb_targets (icb_id, specialty, routine_target_ms, urgent_target_ms, escalation_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (icb_id, specialty) DO UPDATE SET \
+         routine_target_ms = $3, urgent_target_ms = $4, escalation_ms = $5",
+    )
+    .bind(icb_id)
+    .bind(specialty)
+    .bind(t.routine_ms)
+    .bind(t.urgent_ms)
+    .bind(t.escalation_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The ICB's targets for the specialty, if it set its own.
+pub async fn targets(db: &Db, icb_id: &str, specialty: &str) -> DbResult<Option<Targets>> {
+    let row = sqlx::query(
+        "SELECT routine_target_ms, urgent_target_ms, escalation_ms FROM icb_targets \
+         WHERE icb_id = $1 AND specialty = $2",
+    )
+    .bind(icb_id)
+    .bind(specialty)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(Targets {
+            routine_ms: r.try_get("routine_target_ms")?,
+            urgent_ms: r.try_get("urgent_target_ms")?,
+            escalation_ms: r.try_get("escalation_ms")?,
+        })
+    })
+    .transpose()
+    .map_err(|e: sqlx::Error| e.into())
 }

@@ -51,25 +51,14 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<LineError>> {
     let mut parsed = Parsed::default();
     let mut errors = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(i as u64 + 1, |p| super::line_at(bytes, p.byte()));
-        let record = match record {
+    for item in super::records(bytes, &mut reader) {
+        let (line, record) = match item {
             Ok(r) => r,
             Err(e) => {
-                errors.push(LineError {
-                    line,
-                    message: format!("not CSV: {e}"),
-                });
+                errors.push(e);
                 continue;
             }
         };
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
         match row(&record) {
             Ok(Row::Practice(p)) => {
                 if let Some(first) = seen.insert(p.ods_code.clone(), line) {

@@ -11,12 +11,15 @@ pub type ListSize = (String, i64);
 
 pub fn parse(bytes: &[u8]) -> Result<Vec<ListSize>, Vec<LineError>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let header = reader.headers().map_err(|e| {
-        vec![LineError {
-            line: 1,
-            message: format!("not CSV: {e}"),
-        }]
-    })?;
+    let header = reader
+        .headers()
+        .map_err(|e| {
+            vec![LineError {
+                line: 1,
+                message: format!("not CSV: {e}"),
+            }]
+        })?
+        .clone();
     let column = |name: &str| {
         header
             .iter()
@@ -31,25 +34,17 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ListSize>, Vec<LineError>> {
     let (sex, age) = (column("SEX"), column("AGE"));
     let mut sizes = Vec::new();
     let mut errors = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(i as u64 + 2, |p| super::line_at(bytes, p.byte()));
-        let record = match record {
+    for item in super::records(bytes, &mut reader) {
+        let (line, record) = match item {
             Ok(r) => r,
             Err(e) => {
-                errors.push(LineError {
-                    line,
-                    message: format!("not CSV: {e}"),
-                });
+                errors.push(e);
                 continue;
             }
         };
         let field = |n: usize| record.get(n).unwrap_or_default().trim();
         let total = |c: Option<usize>| c.is_none_or(|c| field(c).eq_ignore_ascii_case("ALL"));
-        if record.iter().all(|f| f.trim().is_empty()) || !total(sex) || !total(age) {
+        if !total(sex) || !total(age) {
             continue;
         }
         let parsed =

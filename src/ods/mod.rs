@@ -28,3 +28,22 @@ fn line_at(bytes: &[u8], offset: u64) -> u64 {
     }
     bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64 + 1
 }
+
+/// The non-empty records after the header (if any), each with the line it starts on, or the
+/// line that is not CSV.
+fn records<'a>(
+    bytes: &'a [u8],
+    reader: &'a mut csv::Reader<&'a [u8]>,
+) -> impl Iterator<Item = Result<(u64, csv::StringRecord), LineError>> + 'a {
+    reader.records().filter_map(move |r| match r {
+        Ok(rec) if rec.iter().all(|f| f.trim().is_empty()) => None,
+        Ok(rec) => {
+            let line = rec.position().map_or(0, |p| line_at(bytes, p.byte()));
+            Some(Ok((line, rec)))
+        }
+        Err(e) => Some(Err(LineError {
+            line: e.position().map_or(0, |p| line_at(bytes, p.byte())),
+            message: format!("not CSV: {e}"),
+        })),
+    })
+}

@@ -292,7 +292,13 @@ async fn create_inner(
     if let Some(k) = &input.idempotency_key {
         check_idempotency_key(k)?;
     }
-    let v = validate(state, input, photos.photos.len()).await?;
+    let mut v = validate(state, input, photos.photos.len()).await?;
+    // The practice's ICB may set its own target for the specialty (fixed at submission).
+    if let Some(icb) = &user.icb_id {
+        if let Some(t) = db::organisations::targets(&state.db, icb, &v.specialty).await? {
+            v.target_ms = queue::target_ms(v.urgency, t.routine_ms, t.urgent_ms);
+        }
+    }
     let now = state.now_ms();
     let mut tx = state.db.pool().begin().await?;
     let inserted = db::cases::insert(

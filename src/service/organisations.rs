@@ -93,66 +93,19 @@ pub struct ImportReport {
     pub skipped_not_gp: usize,
 }
 
-/// Why a file was not imported: every line at fault, or the ICBs it names that aghub does not
-/// know (nothing is imported either way).
-#[derive(Debug)]
-pub enum ImportError {
-    Lines(Vec<LineError>),
-    UnknownIcbs(Vec<(String, usize)>),
-    Service(ServiceError),
-}
-
-impl From<ServiceError> for ImportError {
-    fn from(e: ServiceError) -> Self {
-        ImportError::Service(e)
+/// A file that cannot be imported, every bad line named (the first 20, and how many more).
+fn bad_lines(errors: &[LineError]) -> ServiceError {
+    let mut text = format!(
+        "nothing imported: {} line(s) cannot be read: ",
+        errors.len()
+    );
+    let shown: Vec<_> = errors.iter().take(20).map(ToString::to_string).collect();
+    text.push_str(&shown.join("; "));
+    if errors.len() > 20 {
+        text.push_str(&format!("; and {} more", errors.len() - 20));
     }
+    invalid("file", "invalid_rows", text)
 }
-
-impl From<crate::db::DbError> for ImportError {
-    fn from(e: crate::db::DbError) -> Self {
-        ImportError::Service(e.into())
-    }
-}
-
-impl From<sqlx::Error> for ImportError {
-    fn from(e: sqlx::Error) -> Self {
-        ImportError::Service(crate::db::DbError::from(e).into())
-    }
-}
-
-impl std::fmt::Display for ImportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImportError::Lines(errors) => {
-                write!(
-                    f,
-                    "nothing imported: {} line(s) cannot be read: ",
-                    errors.len()
-                )?;
-                let shown: Vec<_> = errors.iter().take(20).map(ToString::to_string).collect();
-                write!(f, "{}", shown.join("; "))?;
-                if errors.len() > 20 {
-                    write!(f, "; and {} more", errors.len() - 20)?;
-                }
-                Ok(())
-            }
-            ImportError::UnknownIcbs(icbs) => {
-                let named: Vec<_> = icbs
-                    .iter()
-                    .map(|(code, n)| format!("{code} ({n} practices)"))
-                    .collect();
-                write!(
-                    f,
-                    "nothing imported: the file names ICBs aghub does not know: {}; add each with aghub org add --ods CODE --name NAME --kind icb",
-                    named.join(", ")
-                )
-            }
-            ImportError::Service(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ImportError {}
 
 /// `aghub practice import --epraccur FILE`: adds the active GP practices aghub does not have,
 /// updates the name, ICB and postcode of those it has, and leaves everything else alone.
@@ -162,8 +115,8 @@ pub async fn import_epraccur(
     actor: Actor<'_>,
     bytes: &[u8],
     now_ms: i64,
-) -> Result<ImportReport, ImportError> {
-    let parsed = epraccur::parse(bytes).map_err(ImportError::Lines)?;
+) -> ServiceResult<ImportReport> {
+    let parsed = epraccur::parse(bytes).map_err(|e| bad_lines(&e))?;
     let icbs: HashMap<String, String> = orgs::list(db)
         .await?
         .into_iter()
@@ -179,7 +132,18 @@ pub async fn import_epraccur(
         *unknown.entry(p.icb_code.clone()).or_default() += 1;
     }
     if !unknown.is_empty() {
-        return Err(ImportError::UnknownIcbs(unknown.into_iter().collect()));
+        let named: Vec<_> = unknown
+            .iter()
+            .map(|(code, n)| format!("{code} ({n} practices)"))
+            .collect();
+        return Err(invalid(
+            "file",
+            "unknown_icb",
+            format!(
+                "nothing imported: the file names ICBs aghub does not know: {}; add each with aghub org add --ods CODE --name NAME --kind icb",
+                named.join(", ")
+            ),
+        ));
     }
     let mut report = ImportReport {
         skipped_not_active: parsed.not_active,
@@ -234,8 +198,8 @@ pub async fn import_list_sizes(
     actor: Actor<'_>,
     bytes: &[u8],
     now_ms: i64,
-) -> Result<(usize, usize), ImportError> {
-    let sizes = list_sizes::parse(bytes).map_err(ImportError::Lines)?;
+) -> ServiceResult<(usize, usize)> {
+    let sizes = list_sizes::parse(bytes).map_err(|e| bad_lines(&e))?;
     let mut tx = db.pool().begin().await?;
     let (mut set, mut unknown) = (0, 0);
     for (ods, patients) in &sizes {
@@ -256,4 +220,46 @@ pub async fn import_list_sizes(
     .await?;
     tx.commit().await?;
     Ok((set, unknown))
+}
+
+/// `aghub org targets`: an ICB's own response targets and escalation window for a specialty
+/// (hours); cases submitted afterwards are measured against them, and open cases escalate by
+/// the new window.
+pub async fn set_targets(
+    db: &Db,
+    actor: Actor<'_>,
+    icb: &str,
+    specialty: &str,
+    hours: (f64, f64, f64),
+    now_ms: i64,
+) -> ServiceResult<()> {
+    let icb = icb_by_ods(db, icb).await?;
+    super::accounts::check_specialty(db, specialty).await?;
+    let ms = |h: f64| (h * 3_600_000.0).round() as i64;
+    let (routine, urgent, escalation) = hours;
+    if !(routine > 0.0 && urgent > 0.0 && escalation >= 0.0 && routine <= 24.0 * 90.0) {
+        return Err(invalid(
+            "targets",
+            "invalid_targets",
+            "targets must be more than 0 hours (at most 90 days), the escalation window 0 or more",
+        ));
+    }
+    let targets = orgs::Targets {
+        routine_ms: ms(routine),
+        urgent_ms: ms(urgent),
+        escalation_ms: ms(escalation),
+    };
+    let mut tx = db.pool().begin().await?;
+    orgs::set_targets(&mut tx, &icb.id, specialty, targets).await?;
+    record_change(
+        &mut tx,
+        actor,
+        "icb.targets_set",
+        &icb.id,
+        json!({ "icb": icb.ods_code, "specialty": specialty, "routine_ms": targets.routine_ms, "urgent_ms": targets.urgent_ms, "escalation_ms": targets.escalation_ms }),
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

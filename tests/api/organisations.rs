@@ -15,6 +15,7 @@ on_both_stacks!(
     epraccur_import_adds_updates_skips_and_refuses_bad_files_whole,
     a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all,
     local_rotas_serve_their_own_icb_and_the_national_pool_every_icb,
+    an_icb_sets_its_own_targets_and_escalation_window,
 );
 
 /// One row of epraccur.csv as NHS Digital publishes it: no header, 27 quoted columns.
@@ -682,4 +683,127 @@ async fn local_rotas_serve_their_own_icb_and_the_national_pool_every_icb(stack: 
         .post(&w.derm_local, &format!("/api/v1/cases/{blmk_case}/claim"))
         .await;
     assert_eq!(claim.status(), StatusCode::OK);
+}
+
+async fn an_icb_sets_its_own_targets_and_escalation_window(stack: Stack) {
+    let w = World::new(stack).await;
+    two_icbs(&w).await;
+    // BLMK (QHG) answers dermatology within 24 h and escalates after 1 h; SWL keeps the
+    // specialty's own (routine 48 h... as seeded) and its 4-hour window.
+    let cli = crate::cli::aghub(
+        &w.backends,
+        &[
+            "org",
+            "targets",
+            "--icb",
+            "QHG",
+            "--specialty",
+            "dermatology",
+            "--routine-hours",
+            "24",
+            "--urgent-hours",
+            "8",
+            "--escalation-hours",
+            "1",
+        ],
+        None,
+    );
+    crate::cli::ok(&cli);
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "org",
+                "targets",
+                "--icb",
+                "RC9",
+                "--specialty",
+                "dermatology",
+                "--routine-hours",
+                "24",
+                "--urgent-hours",
+                "8",
+                "--escalation-hours",
+                "1",
+            ],
+            None,
+        ),
+        "RC9 is a trust, not an ICB",
+    );
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "org",
+                "targets",
+                "--icb",
+                "QHG",
+                "--specialty",
+                "dermatology",
+                "--routine-hours",
+                "0",
+                "--urgent-hours",
+                "8",
+                "--escalation-hours",
+                "1",
+            ],
+            None,
+        ),
+        "targets must be more than 0 hours",
+    );
+    let blmk = w.case("dermatology", "routine", 1).await;
+    let r = w
+        .submit(
+            &w.gp_other_practice,
+            crate::cases::case_form("dermatology", "routine", 1),
+        )
+        .await;
+    let swl = r.json::<Value>().await.unwrap();
+    let (blmk_id, swl_id) = (
+        blmk["id"].as_str().unwrap().to_string(),
+        swl["id"].as_str().unwrap().to_string(),
+    );
+    // Due by the ICB's target, fixed when the case was submitted.
+    let due = |v: &Value| {
+        aghub::clock::parse_rfc3339(v["due_at"].as_str().unwrap()).unwrap()
+            - aghub::clock::parse_rfc3339(v["submitted_at"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        due(&w
+            .get_json(&w.derm_local, &format!("/api/v1/cases/{blmk_id}"))
+            .await),
+        24 * 3_600_000
+    );
+    assert_eq!(
+        due(&w
+            .get_json(&w.derm_local_2, &format!("/api/v1/cases/{swl_id}"))
+            .await),
+        due(&swl)
+    );
+    // After an hour, the national pool sees the BLMK case, not yet the SWL one.
+    w.app.clock.advance(3_600_000);
+    assert_eq!(
+        ids(&w.get_json(&w.derm_national, "/api/v1/queue").await),
+        [blmk_id.as_str()]
+    );
+    let claim = w
+        .post(&w.derm_national, &format!("/api/v1/cases/{swl_id}/claim"))
+        .await;
+    assert_eq!(claim.status(), StatusCode::NOT_FOUND);
+    // The escalation is announced to the national pool at the ICB's window.
+    aghub::service::notify::notice_timed_events(&w.app.state)
+        .await
+        .unwrap();
+    let escalated: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT case_id FROM notifications WHERE kind = 'escalated'")
+            .fetch_all(w.app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(escalated, [blmk_id.as_str()]);
+    w.app.clock.advance(3 * 3_600_000);
+    let mut both = ids(&w.get_json(&w.derm_national, "/api/v1/queue").await);
+    both.sort();
+    let mut want = vec![blmk_id, swl_id];
+    want.sort();
+    assert_eq!(both, want, "the SWL case after the specialty's 4 hours");
 }

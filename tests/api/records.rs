@@ -528,6 +528,9 @@ async fn a_subject_access_export_holds_everything_about_one_patient_and_nothing_
     assert_eq!(r.status(), StatusCode::OK);
 
     let out = w.backends.dir.path().join("sar.zip");
+    // Each test's own folder: the two stacks' tests run at once.
+    let none = w.backends.dir.path().join("none.zip");
+    let none_s = none.to_str().unwrap();
     let out_s = out.to_str().unwrap();
     let printed = crate::cli::ok(&crate::cli::aghub(
         &w.backends,
@@ -571,7 +574,7 @@ async fn a_subject_access_export_holds_everything_about_one_patient_and_nothing_
                 "--nhs-number",
                 "4505577104",
                 "--out",
-                "/tmp/none.zip",
+                none_s,
             ],
             None,
         ),
