@@ -495,10 +495,21 @@ async fn store(
 }
 
 async fn delete_objects(state: &AppState, keys: &[BlobKey]) {
+    delete_from_store(&state.db, &state.blobs, keys).await;
+}
+
+/// Deletes objects whose rows are gone (their intents recorded first), then forgets each
+/// intent; what fails is left to the sweep. Also retention's, which has no `AppState` when run
+/// from the command line.
+pub(super) async fn delete_from_store(
+    db: &crate::db::Db,
+    blobs: &crate::blob::BlobStore,
+    keys: &[BlobKey],
+) {
     for key in keys {
-        match state.blobs.delete(key).await {
+        match blobs.delete(key).await {
             Ok(()) => {
-                if let Err(e) = blob_intents::forget(&state.db, key.as_str()).await {
+                if let Err(e) = blob_intents::forget(db, key.as_str()).await {
                     tracing::warn!(key = %key, error = %e, "orphan deleted; its record stays for the sweep");
                 }
             }

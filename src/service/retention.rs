@@ -76,7 +76,12 @@ pub async fn run(
             report.photos_deleted += erased.photos;
             report.objects_deleted += erased.object_keys.len();
             if !dry_run {
-                delete_objects(db, blobs, &erased.object_keys).await;
+                let keys: Vec<BlobKey> = erased
+                    .object_keys
+                    .iter()
+                    .filter_map(|k| BlobKey::new(k.clone()).ok())
+                    .collect();
+                super::photos::delete_from_store(db, blobs, &keys).await;
             }
         }
     }
@@ -131,24 +136,6 @@ async fn erase(
     .await?;
     tx.commit().await?;
     Ok(Some(erased))
-}
-
-async fn delete_objects(db: &Db, blobs: &BlobStore, keys: &[String]) {
-    for key in keys {
-        let Ok(blob_key) = BlobKey::new(key.clone()) else {
-            continue;
-        };
-        match blobs.delete(&blob_key).await {
-            Ok(()) => {
-                if let Err(e) = blob_intents::forget(db, key).await {
-                    tracing::warn!(key, error = %e, "erased object deleted; its record stays for the sweep");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(key, error = %e, "could not delete an erased case's object yet; the sweep will")
-            }
-        }
-    }
 }
 
 /// The daily run inside `serve`: on the one instance that takes the day's lease.
