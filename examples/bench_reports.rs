@@ -1,16 +1,21 @@
-//! Commissioners' reports at scale: loads N cases (default 1,000,000) with their audit events
-//! into a scratch PostgreSQL database, lets migration 0003 derive the report tables from those
-//! events and the service bring them to today's figure set (as for an existing installation),
-//! then times the report path the dashboard uses, in process and over HTTP, what keeping the
-//! figures costs each case event (`--writes`), and prints the query plans. Run by
+//! Commissioners' reports at national scale: loads N cases (default 1,000,000; the issue's
+//! national deployment is 10,000,000) with their audit events into a scratch PostgreSQL
+//! database, lets migration 0003 derive the report tables from those events and the service
+//! bring them to today's figure set (as for an existing installation), then times the report
+//! path the dashboard uses, in process and over HTTP, what keeping the figures costs each case
+//! event (`--writes`), prints the query plans, and last times the retention run over the
+//! first year's cases, now due (`--no-retention` skips it; it erases them). Run by
 //! `scripts/bench-reports.sh` (never by the test suite).
 //!
-//!     bench_reports [--cases N] [--years Y] [--runs R] [--writes W] [--admin-url URL] [--keep] [--reuse]
+//!     bench_reports [--cases N] [--years Y] [--runs R] [--writes W] [--admin-url URL]
+//!                   [--keep] [--reuse] [--no-retention]
 //!
-//! Cases are spread evenly over the Y calendar years ending 2026-12-31 (default 3); the timed
-//! "year" is 2026, the "two years" case the longest period a report allows. 200 practices,
-//! 16 specialties, ~300,000 patients (so some re-present), 10% urgent, 15% with a request for
-//! information, 8% answered by the national pool, 2% still open, replies from 10 min to ~4 days.
+//! Cases are spread evenly over the Y calendar years ending 2026-12-31 (default 4); the timed
+//! "year" is 2026, the "two years" case the longest period a report allows. 42 ICBs of 150
+//! practices each (6,300, as in England), list sizes 3,000 to 18,000, 16 specialties, patients
+//! 0.6 per case whose cases fall close in time (most have one or two; 10% are children),
+//! 10% urgent, 15% with a request for information, 8% answered by the national pool, 2% still
+//! open, replies from 10 min to ~4 days.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -31,7 +36,7 @@ const END_MS: i64 = 1_798_761_600_000; // 2027-01-01T00:00Z
 struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     cases: i64,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     years: i64,
     #[arg(long, default_value_t = 7)]
     runs: usize,
@@ -51,16 +56,29 @@ struct Args {
     /// Use the scratch database left by an earlier --keep run instead of loading again.
     #[arg(long)]
     reuse: bool,
+    /// Skip the retention run (which erases the first year's cases).
+    #[arg(long)]
+    no_retention: bool,
 }
 
+const PRACTICES: i64 = 6_300;
+const ICBS: i64 = 42;
+
 /// The data, as SQL over generate_series: $N cases from $START, one every $STEP ms (+ jitter).
+/// As for any bulk load, the secondary indexes of the two big tables are built after the rows
+/// (the same definitions as migrations 1 and 2), with room to sort in memory.
 const LOAD: &str = r#"
+SET temp_buffers = '2GB';
+SET work_mem = '512MB';
+SET maintenance_work_mem = '2GB';
+DROP INDEX audit_by_case, audit_by_action, audit_by_actor, cases_queue, cases_by_practice,
+  cases_by_claimer, cases_by_answerer;
 INSERT INTO practices (id, ods_code, name, created_at_ms)
 SELECT 'p' || lpad(i::text, 35, '0'), 'B' || lpad(i::text, 5, '0'), 'Bench practice ' || i, 0
-FROM generate_series(0, 199) i;
+FROM generate_series(0, $PRACTICES - 1) i;
 INSERT INTO users (id, email, name, role, practice_id, created_at_ms)
 SELECT 'g' || lpad(i::text, 35, '0'), 'gp' || i || '@bench.example', 'GP ' || i, 'gp', 'p' || lpad(i::text, 35, '0'), 0
-FROM generate_series(0, 199) i;
+FROM generate_series(0, $PRACTICES - 1) i;
 INSERT INTO users (id, email, name, role, created_at_ms)
 SELECT 'k' || lpad(i::text, 35, '0'), 'consultant' || i || '@bench.example', 'Consultant ' || i, 'consultant', 0
 FROM generate_series(0, 79) i;
@@ -78,9 +96,9 @@ FROM (
   SELECT i,
     $START + (i - 1) * $STEP + abs(hashint8(i)::bigint) % $STEP AS s,
     abs(hashint8(i * 3 + 1)::bigint) % 16 AS sp,
-    abs(hashint8(i * 5 + 2)::bigint) % 200 AS pr,
+    abs(hashint8(i * 5 + 2)::bigint) % $PRACTICES AS pr,
     abs(hashint8(i * 7 + 3)::bigint) % 100 < 10 AS urgent,
-    abs(hashint8(i * 11 + 4)::bigint) % 300000 AS patient,
+    (i * $PATIENTS / $N + abs(hashint8(i * 11 + 4)::bigint) % 2000) % $PATIENTS AS patient,
     abs(hashint8(i * 13 + 5)::bigint) % 1000 < 20 AS open,
     abs(hashint8(i * 17 + 6)::bigint) % 1000 < 150 AS info,
     abs(hashint8(i * 19 + 7)::bigint) % 1000 < 80 AS national,
@@ -104,7 +122,8 @@ FROM g JOIN sp ON sp.n = g.sp;
 INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, history, question,
   conversion_authorised, status, submitted_at_ms, queued_at_ms, outcome, advice, answered_by, first_reply_at_ms,
   answered_at_ms, closed_at_ms)
-SELECT id, practice_id, gp_id, slug, '999' || lpad(patient::text, 7, '0'), '1970-01-01',
+SELECT id, practice_id, gp_id, slug, '9' || lpad(patient::text, 9, '0'),
+  CASE WHEN patient % 10 = 0 THEN '2015-06-01' ELSE '1970-01-01' END,
   CASE WHEN urgent THEN 'urgent' ELSE 'routine' END, 'bench history', 'bench question', 1,
   CASE WHEN open THEN 'submitted' ELSE 'closed' END, submitted, COALESCE(responded_at, submitted),
   CASE WHEN open THEN NULL ELSE outcome END, CASE WHEN open THEN NULL ELSE 'bench advice' END,
@@ -133,6 +152,14 @@ SELECT e.id, e.at_ms, e.actor_id, e.action, e.case_id, e.detail FROM (
          '{"outcome":"' || outcome || '","status":"closed","pool":"' || CASE WHEN national THEN 'national' ELSE 'local' END || '"}'
   FROM gi WHERE NOT open
 ) e ORDER BY e.at_ms;
+
+CREATE INDEX audit_by_case ON audit_events (case_id, at_ms);
+CREATE INDEX audit_by_action ON audit_events (action, at_ms);
+CREATE INDEX audit_by_actor ON audit_events (actor_id, at_ms);
+CREATE INDEX cases_queue ON cases (specialty, status, submitted_at_ms);
+CREATE INDEX cases_by_practice ON cases (practice_id, submitted_at_ms);
+CREATE INDEX cases_by_claimer ON cases (claimed_by, status);
+CREATE INDEX cases_by_answerer ON cases (answered_by);
 "#;
 
 /// Topic tags for about 45% of closed cases (written by replies, so not derived from events),
@@ -149,6 +176,22 @@ FROM cases c CROSS JOIN LATERAL (SELECT slug FROM specialty_topics WHERE special
     ORDER BY slug OFFSET 8 + abs(hashint8(c.submitted_at_ms + 2)::bigint) % 2 LIMIT 1) s
 WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 10;
 "#;
+
+/// The ICBs (after migration 0018 made them possible): practice i belongs to ICB i / 150; each
+/// case counts for its practice's ICB (what migration 0022 does for an existing installation).
+const ORGANISATIONS: &str = r#"
+INSERT INTO organisations (id, ods_code, name, kind, created_at_ms)
+SELECT 'q' || lpad(i::text, 35, '0'), 'Q' || lpad(i::text, 4, '0'), 'Bench ICB ' || i, 'icb', 0
+FROM generate_series(0, $ICBS - 1) i;
+UPDATE practices SET icb_id = 'q' || lpad((substr(ods_code, 2)::int / ($PRACTICES / $ICBS))::text, 35, '0'),
+  list_size = 3000 + abs(hashint8(substr(ods_code, 2)::bigint))::bigint % 15000;
+UPDATE case_facts f SET icb_id = p.icb_id FROM practices p WHERE p.id = f.practice_id;
+"#;
+
+/// Distinct patients: 0.6 per case.
+fn patients(args: &Args) -> i64 {
+    (args.cases * 6 / 10).max(1)
+}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -200,7 +243,9 @@ async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
     let sql = LOAD
         .replace("$START", &start.to_string())
         .replace("$STEP", &step_ms.to_string())
-        .replace("$N", &args.cases.to_string());
+        .replace("$N", &args.cases.to_string())
+        .replace("$PRACTICES", &PRACTICES.to_string())
+        .replace("$PATIENTS", &patients(args).to_string());
     println!(
         "Loading {} cases over {} years ({} to 2026-12-31):",
         args.cases,
@@ -216,6 +261,16 @@ async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
     step(
         "migration 0003+: case facts and rollups from events",
         db.migrate(),
+    )
+    .await?;
+    step(
+        "ICBs, each practice's and case's ICB, list sizes",
+        sqlx::raw_sql(
+            &ORGANISATIONS
+                .replace("$PRACTICES", &PRACTICES.to_string())
+                .replace("$ICBS", &ICBS.to_string()),
+        )
+        .execute(db.pool()),
     )
     .await?;
     step(
@@ -250,7 +305,7 @@ async fn explain(db: &Db, title: &str, q: &ReportSql<'_>, f: &Filter<'_>) -> any
 /// What keeping the figures costs each case: `n` new cases (on the loaded database, patients
 /// that exist, so the re-presentation lookup finds earlier cases), each inserted alone, then with
 /// its facts and a reply applied as the service does; every transaction is rolled back.
-async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
+async fn time_writes(db: &Db, n: usize, patients: i64) -> anyhow::Result<()> {
     use aghub::domain::queue::Pool;
     use aghub::domain::reports::CaseEvent;
     use aghub::domain::{Outcome, Urgency};
@@ -265,7 +320,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
     for i in 0..n {
         for keep_facts in [false, true] {
             let id = uuid::Uuid::now_v7().to_string();
-            let pr = i % 200;
+            let pr = i % PRACTICES as usize;
             let specialty = &specialties[i % specialties.len()];
             let t = Instant::now();
             let mut tx = db.pool().begin().await?;
@@ -276,7 +331,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     practice_id: &format!("p{pr:035}"),
                     created_by: &format!("g{pr:035}"),
                     specialty: &specialty.slug,
-                    nhs_number: &format!("999{:07}", (i * 7919) % 300_000),
+                    nhs_number: &format!("9{:09}", (i as i64 * 7919) % patients),
                     date_of_birth: "1970-01-01",
                     urgency: aghub::domain::Urgency::Routine,
                     history: "bench history",
@@ -293,6 +348,7 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
                     &mut tx,
                     &id,
                     &format!("p{pr:035}"),
+                    Some(&format!("q{:035}", pr as i64 / (PRACTICES / ICBS))),
                     &specialty.slug,
                     Urgency::Routine,
                     specialty.routine_target_ms,
@@ -329,11 +385,100 @@ async fn time_writes(db: &Db, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The retention run on the day the first year's adult patients fall due (8 years on): a dry
+/// run, then the real one; the first year's figures must keep their counts.
+async fn time_retention(
+    db: &Db,
+    blobs: &aghub::blob::BlobStore,
+    years: i64,
+    names: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    use aghub::service::{retention, Actor};
+    let first_year = 2027 - years as i32;
+    let now_ms = time::Date::from_calendar_date(first_year + 9, time::Month::January, 1)?
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+        * 1000;
+    let period = Period::parse(
+        Some(&format!("{first_year}-01-01")),
+        Some(&format!("{first_year}-12-31")),
+    )?;
+    let filter = Filter {
+        from_ms: period.from_ms(),
+        to_ms: period.to_ms(),
+        specialty: None,
+        practice_id: None,
+        icb_id: None,
+    };
+    let submitted = || async {
+        let data = reports::read(db, &filter, END_MS).await?;
+        let r = reports::compute(&period, None, None, None, names, &data, 0);
+        anyhow::Ok((r.totals.submitted, r.totals.answered, r.totals.re_presented))
+    };
+    let before = submitted().await?;
+    println!(
+        "\nRetention on {}-01-01 (the {first_year} cases' adults fall due):",
+        first_year + 9
+    );
+    let t = Instant::now();
+    let dry = retention::run(db, blobs, Actor::CommandLine, now_ms, true).await?;
+    println!(
+        "  {:<40} {:>8.1} s   {} patients, {} cases",
+        "dry run",
+        t.elapsed().as_secs_f64(),
+        dry.patients,
+        dry.cases_erased
+    );
+    let t = Instant::now();
+    let run = retention::run(db, blobs, Actor::CommandLine, now_ms, false).await?;
+    println!(
+        "  {:<40} {:>8.1} s   {} patients, {} cases erased ({:.0} cases/s)",
+        "run",
+        t.elapsed().as_secs_f64(),
+        run.patients,
+        run.cases_erased,
+        run.cases_erased as f64 / t.elapsed().as_secs_f64()
+    );
+    anyhow::ensure!(
+        dry.cases_erased == run.cases_erased,
+        "dry run {dry:?}, run {run:?}"
+    );
+    let erased: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cases WHERE erased_at_ms IS NOT NULL AND nhs_number = ''",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    anyhow::ensure!(erased as usize == run.cases_erased, "{erased} rows erased");
+    let after = submitted().await?;
+    anyhow::ensure!(
+        before == after,
+        "figures before {before:?}, after {after:?}"
+    );
+    println!(
+        "  {:<40} {} submitted, {} answered, {} re-presented, before and after",
+        format!("{first_year}'s figures kept"),
+        after.0,
+        after.1,
+        after.2
+    );
+    let t = Instant::now();
+    let again = retention::run(db, blobs, Actor::CommandLine, now_ms, false).await?;
+    println!(
+        "  {:<40} {:>8.1} s   {} cases",
+        "the next day's run (nothing new due)",
+        t.elapsed().as_secs_f64(),
+        again.cases_erased
+    );
+    Ok(())
+}
+
 struct Scenario {
     label: &'static str,
     period: Period,
     specialty: Option<&'static str>,
     practice_ods: Option<&'static str>,
+    icb_ods: Option<&'static str>,
 }
 
 #[tokio::main]
@@ -348,6 +493,17 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("{base}/{DB_NAME}");
     if !args.reuse {
         load(&args, &url).await?;
+    } else {
+        // A database kept by an earlier version: upgraded as a deployment would be.
+        let db = Db::connect(&url).await?;
+        println!("Bringing the kept database up to this code:");
+        step("migrations", db.migrate()).await?;
+        step(
+            "figures brought up to date",
+            aghub::service::case_facts::bring_up_to_date(&db),
+        )
+        .await?;
+        db.close().await;
     }
 
     let db = Db::connect(&url).await?;
@@ -373,6 +529,10 @@ async fn main() -> anyhow::Result<()> {
             "report_practice_days rows",
             "SELECT COUNT(*) FROM report_practice_days",
         ),
+        (
+            "report_icb_days rows",
+            "SELECT COUNT(*) FROM report_icb_days",
+        ),
         ("case_topics rows", "SELECT COUNT(*) FROM case_topics"),
     ] {
         println!("  {label:<28} {:>10}", count(sql).await);
@@ -386,30 +546,49 @@ async fn main() -> anyhow::Result<()> {
             period: year,
             specialty: None,
             practice_ods: None,
+            icb_ods: None,
         },
         Scenario {
             label: "year 2026, dermatology",
             period: year,
             specialty: Some("dermatology"),
             practice_ods: None,
+            icb_ods: None,
+        },
+        Scenario {
+            label: "year 2026, one ICB (150 practices)",
+            period: year,
+            specialty: None,
+            practice_ods: None,
+            icb_ods: Some("Q0000"),
+        },
+        Scenario {
+            label: "year 2026, one ICB, dermatology",
+            period: year,
+            specialty: Some("dermatology"),
+            practice_ods: None,
+            icb_ods: Some("Q0000"),
         },
         Scenario {
             label: "year 2026, one practice",
             period: year,
             specialty: None,
             practice_ods: Some("B00042"),
+            icb_ods: None,
         },
         Scenario {
             label: "year 2026, one practice, dermatology",
             period: year,
             specialty: Some("dermatology"),
             practice_ods: Some("B00042"),
+            icb_ods: None,
         },
         Scenario {
             label: "2025-2026 (longest period), everything",
             period: two_years,
             specialty: None,
             practice_ods: None,
+            icb_ods: None,
         },
     ];
     let names: std::collections::BTreeMap<String, String> = db::specialties::list(&db)
@@ -431,12 +610,20 @@ async fn main() -> anyhow::Result<()> {
             ),
             None => None,
         };
+        let icb = match s.icb_ods {
+            Some(ods) => Some(
+                db::organisations::find_by_ods(&db, ods)
+                    .await?
+                    .expect("bench ICB"),
+            ),
+            None => None,
+        };
         let filter = Filter {
             from_ms: s.period.from_ms(),
             to_ms: s.period.to_ms(),
             specialty: s.specialty,
             practice_id: practice.as_ref().map(|p| p.id.as_str()),
-            icb_id: None,
+            icb_id: icb.as_ref().map(|o| o.id.as_str()),
         };
         let mut times = Vec::new();
         let mut report = None;
@@ -447,7 +634,7 @@ async fn main() -> anyhow::Result<()> {
                 &s.period,
                 s.specialty,
                 s.practice_ods,
-                None,
+                icb.as_ref().map(|o| (o.ods_code.as_str(), o.name.as_str())),
                 &names,
                 &data,
                 0,
@@ -473,7 +660,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    time_writes(&db, args.writes).await?;
+    time_writes(&db, args.writes, patients(&args)).await?;
 
     // The whole HTTP path: authentication, the report, the audit record, JSON / CSV / HTML.
     let data_dir = tempfile::tempdir()?;
@@ -552,6 +739,16 @@ async fn main() -> anyhow::Result<()> {
             "text/html",
         ),
         (
+            "API JSON, year 2026, one ICB",
+            "/api/v1/reports/turnaround?from=2026-01-01&to=2026-12-31&icb=Q0000",
+            "application/json",
+        ),
+        (
+            "dashboard page, year 2026, one ICB",
+            "/reports?from=2026-01-01&to=2026-12-31&icb=Q0000",
+            "text/html",
+        ),
+        (
             "dashboard page, year 2026, one practice",
             "/reports?from=2026-01-01&to=2026-12-31&practice=B00042",
             "text/html",
@@ -588,18 +785,24 @@ async fn main() -> anyhow::Result<()> {
     explain(
         &db,
         "day cells (report_specialty_days)",
-        &rdb::specialty_days_sql(&f),
+        &rdb::rollup_days_sql(rdb::Rollup::Specialty, &f),
         &f,
     )
     .await?;
     explain(
         &db,
-        "practices (report_practice_days)",
-        &rdb::practice_counts_sql(&f),
+        "ICBs (report_icb_days)",
+        &rdb::rollup_days_sql(rdb::Rollup::Icb, &f),
         &f,
     )
     .await?;
-    explain(&db, "topics (case_topics)", &rdb::topic_counts_sql(&f), &f).await?;
+    explain(
+        &db,
+        "topics (case_topics)",
+        &rdb::topic_counts_sql(&f, false),
+        &f,
+    )
+    .await?;
     let p = db::practices::find_by_ods(&db, "B00042")
         .await?
         .expect("bench practice");
@@ -622,6 +825,20 @@ async fn main() -> anyhow::Result<()> {
         &fs,
     )
     .await?;
+
+    let icb = db::organisations::find_by_ods(&db, "Q0000")
+        .await?
+        .expect("bench ICB");
+    let fi = Filter {
+        icb_id: Some(&icb.id),
+        ..f
+    };
+    println!("\nQuery plans, year 2026, one ICB:");
+    explain(&db, "facts (case_facts)", &rdb::facts_sql(&fi), &fi).await?;
+
+    if !args.no_retention {
+        time_retention(&db, &state.blobs, args.years, &names).await?;
+    }
 
     db.close().await;
     if !args.keep {

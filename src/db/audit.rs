@@ -34,6 +34,38 @@ where
     Ok(())
 }
 
+/// Many events in one statement: a batch job's rows (at most [`super::IN_CHUNK`]) cost one
+/// round trip, not one each.
+pub async fn record_many<'e, E>(executor: E, events: &[Event<'_>], now_ms: i64) -> DbResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| format!("({})", super::placeholders(i * 7 + 1, 7)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_events (id, at_ms, actor_id, action, case_id, subject_id, detail) \
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for event in events {
+        query = query
+            .bind(new_id())
+            .bind(now_ms)
+            .bind(event.actor_id)
+            .bind(event.action)
+            .bind(event.case_id)
+            .bind(event.subject_id)
+            .bind(event.detail.as_ref().map(|d| d.to_string()));
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub at_ms: i64,

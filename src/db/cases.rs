@@ -694,15 +694,11 @@ pub async fn photos_of_cases(
     db: &Db,
     case_ids: &[&str],
 ) -> DbResult<HashMap<String, Vec<PhotoRow>>> {
-    // The `Any` driver cannot bind arrays, so each chunk gets its own placeholder list; the
-    // chunk stays far below SQLite's and PostgreSQL's limits on bound parameters.
-    const CHUNK: usize = 500;
     let mut by_case: HashMap<String, Vec<PhotoRow>> = HashMap::new();
-    for chunk in case_ids.chunks(CHUNK) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+    for chunk in case_ids.chunks(super::IN_CHUNK) {
         let sql = format!(
             "{SELECT_PHOTO} WHERE p.case_id IN ({}) ORDER BY p.position, p.id",
-            placeholders.join(", ")
+            super::placeholders(1, chunk.len())
         );
         let mut query = sqlx::query_as::<_, PhotoRow>(&sql);
         for id in chunk {

@@ -279,3 +279,15 @@ where
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// Ids bound per `IN (…)` list. The `Any` driver cannot bind arrays, so a long list goes in
+/// chunks of this many placeholders, far below SQLite's and PostgreSQL's limits.
+pub const IN_CHUNK: usize = 500;
+
+/// `$from, $from+1, …` for `n` values: an `IN (…)` list whose parameters start at `$from`.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

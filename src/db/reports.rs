@@ -8,17 +8,19 @@
 //!
 //! * `case_facts`: one row per case, its [`CaseFacts`] and, in `flags`, which figures it counts
 //!   in (bit i = figure i of [`Counts::NAMES`]). The NHS number itself never leaves `cases`.
-//! * `report_specialty_days` and `report_practice_days`: per submission day (UTC) and specialty /
-//!   practice, the sums of the figures; the cells also keep every case's durations as text
-//!   lists, so medians and 90th percentiles stay exact while a year of a large region reads
-//!   about 6,000 + 73,000 small rows instead of a row per case.
+//! * `report_specialty_days`, `report_practice_days` and `report_icb_days`: per submission day
+//!   (UTC) and specialty / practice / ICB, the sums of the figures; the cells also keep every
+//!   case's durations as text lists, so medians and 90th percentiles stay exact while a year
+//!   reads a few thousand rows per group instead of a row per case.
 //!
 //! A report for a period reads the specialty cells (totals, weeks, specialties, percentiles) and
-//! the practice cells (practice breakdown). With a practice filter, or a specialty filter for the
-//! practice breakdown, it reads `case_facts` through its practice / specialty indexes instead:
+//! the practice cells (practice breakdown), or, over every practice of an installation with
+//! ICBs, the ICB cells (ICB breakdown). With a practice or ICB filter, or a specialty filter for
+//! the breakdown, it reads `case_facts` through its practice / ICB / specialty indexes instead:
 //! those subsets are small, and `service::reports::read` reads them once for both. The same
 //! `domain::reports::day_cells` turns fact rows into day cells, so one piece of code computes the
-//! figures whichever source they came from.
+//! figures whichever source they came from. A case counts for the ICB its practice belonged to
+//! when it was submitted (`case_facts.icb_id`).
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -67,18 +69,26 @@ impl Filter<'_> {
     }
 }
 
-/// ` AND {column} …` for the filter's practice and ICB, binding after `binds`.
-fn practice_clause<'a>(f: &Filter<'a>, column: &str, sql: &mut String, binds: &mut Vec<&'a str>) {
+/// ` AND …` for the filter's practice and ICB, binding after `binds`: the ICB by `icb_column`
+/// where the rows have the ICB a case counts for, else by the practices' ICB now.
+fn practice_clause<'a>(
+    f: &Filter<'a>,
+    column: &str,
+    icb_column: Option<&str>,
+    sql: &mut String,
+    binds: &mut Vec<&'a str>,
+) {
     if let Some(p) = f.practice_id {
         binds.push(p);
         sql.push_str(&format!(" AND {column} = ${}", binds.len() + 2));
     }
     if let Some(icb) = f.icb_id {
         binds.push(icb);
-        sql.push_str(&format!(
-            " AND {column} IN (SELECT id FROM practices WHERE icb_id = ${})",
-            binds.len() + 2
-        ));
+        let n = binds.len() + 2;
+        sql.push_str(&match icb_column {
+            Some(c) => format!(" AND {c} = ${n}"),
+            None => format!(" AND {column} IN (SELECT id FROM practices WHERE icb_id = ${n})"),
+        });
     }
 }
 
@@ -112,29 +122,32 @@ impl<'a> ReportSql<'a> {
     }
 }
 
-/// The rollup's day cells of a period (ignores a practice filter: see [`fact_days`]).
-pub fn specialty_days_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
+/// A rollup's day cells of a period: the specialty rollup's for the filter's specialty, if any;
+/// the ICB rollup's for every specialty. Ignores a practice or ICB filter (see [`fact_days`]).
+pub fn rollup_days_sql<'a>(rollup: Rollup, filter: &Filter<'a>) -> ReportSql<'a> {
     let mut sql = format!(
-        "SELECT specialty, day_ms, {}, first_reply_list, to_close_list, awaiting_gp_list \
-         FROM report_specialty_days WHERE day_ms >= $1 AND day_ms < $2",
-        Counts::NAMES.join(", ")
+        "SELECT {} AS key, day_ms, {}, first_reply_list, to_close_list, awaiting_gp_list \
+         FROM {} WHERE day_ms >= $1 AND day_ms < $2",
+        rollup.key(),
+        Counts::NAMES.join(", "),
+        rollup.table()
     );
     let mut texts = Vec::new();
-    if let Some(s) = filter.specialty {
+    if let (Rollup::Specialty, Some(s)) = (rollup, filter.specialty) {
         sql.push_str(" AND specialty = $3");
         texts.push(s);
     }
     ReportSql { sql, texts }
 }
 
-/// Day cells of the period from the rollup (not for a practice filter: see [`fact_days`]).
-pub async fn specialty_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
-    let q = specialty_days_sql(filter);
+/// Day cells of the period from a rollup (see [`rollup_days_sql`]).
+pub async fn rollup_days(db: &Db, rollup: Rollup, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
+    let q = rollup_days_sql(rollup, filter);
     let rows = q.query(filter).fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
             Ok(DayCell {
-                key: r.try_get("specialty")?,
+                key: r.try_get("key")?,
                 day_ms: r.try_get("day_ms")?,
                 counts: counts_from_row(r)?,
                 first_reply_ms: parse_list(r.try_get::<&str, _>("first_reply_list")?),
@@ -154,11 +167,12 @@ fn fact_where<'a>(f: &Filter<'a>) -> (String, Vec<&'a str>) {
         binds.push(s);
         sql.push_str(&format!(" AND f.specialty = ${}", binds.len() + 2));
     }
-    practice_clause(f, "f.practice_id", &mut sql, &mut binds);
+    practice_clause(f, "f.practice_id", Some("f.icb_id"), &mut sql, &mut binds);
     (sql, binds)
 }
 
-const FACT_COLUMNS: &str = "f.case_id, f.practice_id, f.specialty, f.urgency, f.target_ms, \
+const FACT_COLUMNS: &str =
+    "f.case_id, f.practice_id, f.icb_id, f.specialty, f.urgency, f.target_ms, \
     f.submitted_at_ms, f.first_reply_ms, f.information_requests, f.awaiting_since_ms, \
     f.awaiting_gp_ms, f.closed_at_ms, f.to_close_ms, f.outcome, f.national, f.redirected, \
     f.converted, f.referral_due_at_ms, f.referral_made_at_ms, f.represented_at_ms";
@@ -179,6 +193,7 @@ fn facts_from_row(r: &AnyRow) -> Result<CaseFacts, sqlx::Error> {
     Ok(CaseFacts {
         case_id: r.try_get("case_id")?,
         practice_id: r.try_get("practice_id")?,
+        icb_id: r.try_get("icb_id")?,
         specialty: r.try_get("specialty")?,
         urgency: word::<Urgency>(r, "urgency")?,
         target_ms: r.try_get("target_ms")?,
@@ -221,32 +236,6 @@ pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
 pub async fn fact_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
     let facts = facts(db, filter).await?;
     Ok(day_cells(&facts, |f| &f.specialty))
-}
-
-/// Each practice's durations by day from the practice rollup (counts left at zero:
-/// [`practice_counts`] has them). A narrowed report takes them from its facts instead.
-pub async fn practice_days(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<DayCell>> {
-    let rows = sqlx::query(
-        "SELECT practice_id, day_ms, first_reply_list, to_close_list, awaiting_gp_list \
-         FROM report_practice_days WHERE day_ms >= $1 AND day_ms < $2",
-    )
-    .bind(filter.from_ms)
-    .bind(filter.to_ms)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DayCell {
-                key: r.try_get("practice_id")?,
-                day_ms: r.try_get("day_ms")?,
-                counts: Counts::default(),
-                first_reply_ms: parse_list(r.try_get::<&str, _>("first_reply_list")?),
-                to_close_ms: parse_list(r.try_get::<&str, _>("to_close_list")?),
-                awaiting_gp_ms: parse_list(r.try_get::<&str, _>("awaiting_gp_list")?),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,30 +289,42 @@ pub async fn practice_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<Pract
         .map_err(Into::into)
 }
 
-/// Cases of the filter with no consultant reply yet and past their target now, by specialty,
-/// practice and submission week: (specialty, practice id, week start, how many).
+/// How many cases of one specialty, practice (and the ICB they count for) and submission week
+/// have no consultant reply yet and are past their target now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    pub specialty: String,
+    pub practice_id: String,
+    pub icb_id: Option<String>,
+    pub week_start_ms: i64,
+    pub cases: i64,
+}
+
+/// The filter's cases with no consultant reply yet and past their target now.
 pub async fn overdue_unanswered(
     db: &Db,
     filter: &Filter<'_>,
     now_ms: i64,
-) -> DbResult<Vec<(String, String, i64, i64)>> {
+) -> DbResult<Vec<Overdue>> {
     let (clause, texts) = fact_where(filter);
     let sql = format!(
-        "SELECT f.specialty, f.practice_id, f.week_start_ms, COUNT(*) AS n FROM case_facts f \
+        "SELECT f.specialty, f.practice_id, f.icb_id, f.week_start_ms, COUNT(*) AS n \
+         FROM case_facts f \
          WHERE {clause} AND f.first_reply_ms IS NULL AND f.submitted_at_ms + f.target_ms < ${} \
-         GROUP BY f.specialty, f.practice_id, f.week_start_ms",
+         GROUP BY f.specialty, f.practice_id, f.icb_id, f.week_start_ms",
         texts.len() + 3
     );
     let q = ReportSql { sql, texts };
     let rows = q.query(filter).bind(now_ms).fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
-            Ok((
-                r.try_get("specialty")?,
-                r.try_get("practice_id")?,
-                r.try_get("week_start_ms")?,
-                r.try_get("n")?,
-            ))
+            Ok(Overdue {
+                specialty: r.try_get("specialty")?,
+                practice_id: r.try_get("practice_id")?,
+                icb_id: r.try_get("icb_id")?,
+                week_start_ms: r.try_get("week_start_ms")?,
+                cases: r.try_get("n")?,
+            })
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
@@ -401,9 +402,9 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
         "INSERT INTO case_facts (case_id, practice_id, specialty, urgency, target_ms, \
          submitted_at_ms, week_start_ms, first_reply_ms, information_requests, awaiting_since_ms, \
          awaiting_gp_ms, closed_at_ms, to_close_ms, outcome, national, represented_at_ms, flags, \
-         redirected, converted, referral_due_at_ms, referral_made_at_ms) \
+         redirected, converted, referral_due_at_ms, referral_made_at_ms, icb_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21) \
+         $19, $20, $21, $22) \
          ON CONFLICT (case_id) DO UPDATE SET first_reply_ms = excluded.first_reply_ms, \
          information_requests = excluded.information_requests, \
          awaiting_since_ms = excluded.awaiting_since_ms, awaiting_gp_ms = excluded.awaiting_gp_ms, \
@@ -435,6 +436,7 @@ pub async fn save_facts(tx: &mut Tx<'_>, f: &CaseFacts) -> DbResult<()> {
     .bind(i64::from(f.converted))
     .bind(f.referral_due_at_ms)
     .bind(f.referral_made_at_ms)
+    .bind(f.icb_id.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -444,7 +446,7 @@ fn list(values: &[i64]) -> String {
     values.iter().map(|v| format!(",{v}")).collect()
 }
 
-/// Adds `delta` and the durations to the day cells of a case's specialty and practice.
+/// Adds `delta` and the durations to the day cells of a case's specialty, practice and ICB.
 pub async fn add_to_days(
     tx: &mut Tx<'_>,
     facts: &CaseFacts,
@@ -460,13 +462,19 @@ pub async fn add_to_days(
     cell.push_durations(durations);
     add_cell(tx, Rollup::Specialty, &cell).await?;
     cell.key = facts.practice_id.clone();
-    add_cell(tx, Rollup::Practice, &cell).await
+    add_cell(tx, Rollup::Practice, &cell).await?;
+    if let Some(icb) = &facts.icb_id {
+        cell.key = icb.clone();
+        add_cell(tx, Rollup::Icb, &cell).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
 pub enum Rollup {
     Specialty,
     Practice,
+    Icb,
 }
 
 impl Rollup {
@@ -474,6 +482,7 @@ impl Rollup {
         match self {
             Rollup::Specialty => "report_specialty_days",
             Rollup::Practice => "report_practice_days",
+            Rollup::Icb => "report_icb_days",
         }
     }
 
@@ -481,58 +490,56 @@ impl Rollup {
         match self {
             Rollup::Specialty => "specialty",
             Rollup::Practice => "practice_id",
-        }
-    }
-
-    fn lists(self) -> &'static [&'static str] {
-        match self {
-            Rollup::Specialty | Rollup::Practice => {
-                &["first_reply_list", "to_close_list", "awaiting_gp_list"]
-            }
+            Rollup::Icb => "icb_id",
         }
     }
 }
 
 /// Adds a cell to its day's row: every figure summed, the duration lists appended.
 pub async fn add_cell(tx: &mut Tx<'_>, rollup: Rollup, cell: &DayCell) -> DbResult<()> {
+    add_cells(tx, rollup, std::slice::from_ref(cell)).await
+}
+
+/// [`add_cell`] for many cells of distinct days or keys, a hundred rows a statement: a rebuild
+/// of a national deployment writes millions.
+pub async fn add_cells(tx: &mut Tx<'_>, rollup: Rollup, cells: &[DayCell]) -> DbResult<()> {
+    const LISTS: [&str; 3] = ["first_reply_list", "to_close_list", "awaiting_gp_list"];
     let (table, key) = (rollup.table(), rollup.key());
-    let columns: Vec<&str> = Counts::NAMES
-        .iter()
-        .chain(rollup.lists())
-        .copied()
-        .collect();
-    let values = (3..columns.len() + 3)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns: Vec<&str> = Counts::NAMES.iter().chain(&LISTS).copied().collect();
+    let per_row = columns.len() + 2;
     let updates = Counts::NAMES
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .chain(
-            rollup
-                .lists()
+            LISTS
                 .iter()
                 .map(|c| format!("{c} = {table}.{c} || excluded.{c}")),
         )
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "INSERT INTO {table} ({key}, day_ms, {}) VALUES ($1, $2, {values}) \
-         ON CONFLICT ({key}, day_ms) DO UPDATE SET {updates}",
-        columns.join(", ")
-    );
-    let mut q = sqlx::query(&sql).bind(&cell.key).bind(cell.day_ms);
-    for v in cell.counts.values() {
-        q = q.bind(v);
+    for chunk in cells.chunks(100) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", super::placeholders(i * per_row + 1, per_row)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({key}, day_ms, {}) VALUES {} \
+             ON CONFLICT ({key}, day_ms) DO UPDATE SET {updates}",
+            columns.join(", "),
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for cell in chunk {
+            q = q.bind(&cell.key).bind(cell.day_ms);
+            for v in cell.counts.values() {
+                q = q.bind(v);
+            }
+            q = q
+                .bind(list(&cell.first_reply_ms))
+                .bind(list(&cell.to_close_ms))
+                .bind(list(&cell.awaiting_gp_ms));
+        }
+        q.execute(&mut **tx).await?;
     }
-    if rollup.lists().is_empty() {
-        return Ok(q.execute(&mut **tx).await.map(drop)?);
-    }
-    q.bind(list(&cell.first_reply_ms))
-        .bind(list(&cell.to_close_ms))
-        .bind(list(&cell.awaiting_gp_ms))
-        .execute(&mut **tx)
-        .await?;
     Ok(())
 }
 
@@ -572,17 +579,45 @@ pub async fn set_definition(tx: &mut Tx<'_>, figures: &str) -> DbResult<()> {
     Ok(())
 }
 
-/// Every case's facts, oldest first.
-pub async fn all_facts(tx: &mut Tx<'_>) -> DbResult<Vec<CaseFacts>> {
+/// Gives the practice's cases that count for no ICB to `icb_id`; returns their facts.
+pub async fn assign_icb(
+    tx: &mut Tx<'_>,
+    practice_id: &str,
+    icb_id: &str,
+) -> DbResult<Vec<CaseFacts>> {
     let rows = sqlx::query(&format!(
-        "SELECT {FACT_COLUMNS} FROM case_facts f ORDER BY f.submitted_at_ms, f.case_id"
+        "SELECT {FACT_COLUMNS} FROM case_facts f WHERE f.practice_id = $1 AND f.icb_id IS NULL"
     ))
+    .bind(practice_id)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .iter()
-        .map(facts_from_row)
-        .collect::<Result<_, sqlx::Error>>()?)
+    sqlx::query("UPDATE case_facts SET icb_id = $2 WHERE practice_id = $1 AND icb_id IS NULL")
+        .bind(practice_id)
+        .bind(icb_id)
+        .execute(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let mut f = facts_from_row(r)?;
+            f.icb_id = Some(icb_id.to_string());
+            Ok(f)
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Every case's facts, oldest first; streamed, so a national deployment's millions of rows
+/// are never all held as raw rows at once.
+pub async fn all_facts(tx: &mut Tx<'_>) -> DbResult<Vec<CaseFacts>> {
+    use futures::TryStreamExt;
+    let sql =
+        format!("SELECT {FACT_COLUMNS} FROM case_facts f ORDER BY f.submitted_at_ms, f.case_id");
+    let mut rows = sqlx::query(&sql).fetch(&mut **tx);
+    let mut facts = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        facts.push(facts_from_row(&row)?);
+    }
+    Ok(facts)
 }
 
 /// Stores each case's flags, many rows a statement.
@@ -623,10 +658,16 @@ pub struct TopicCount {
 
 /// How many cases of each practice were tagged with each topic in replies given in the period
 /// (by reply time), for the filter's specialty / practice. Topics are named by their list's
-/// label as it is now (a renamed topic shows its new name; a retired one its last).
-pub fn topic_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
-    let mut sql = String::from(
-        "SELECT t.practice_id, s.label AS topic, COUNT(*) AS cases FROM case_topics t \
+/// label as it is now (a renamed topic shows its new name; a retired one its last). Without
+/// `per_practice`, one count per topic (practice id empty): the national view's.
+pub fn topic_counts_sql<'a>(filter: &Filter<'a>, per_practice: bool) -> ReportSql<'a> {
+    let (practice, group) = if per_practice {
+        ("t.practice_id", "t.practice_id, s.label")
+    } else {
+        ("'' AS practice_id", "s.label")
+    };
+    let mut sql = format!(
+        "SELECT {practice}, s.label AS topic, COUNT(*) AS cases FROM case_topics t \
          JOIN specialty_topics s ON s.specialty = t.specialty AND s.slug = t.topic \
          WHERE t.tagged_at_ms >= $1 AND t.tagged_at_ms < $2",
     );
@@ -635,13 +676,17 @@ pub fn topic_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
         texts.push(s);
         sql.push_str(&format!(" AND t.specialty = ${}", texts.len() + 2));
     }
-    practice_clause(filter, "t.practice_id", &mut sql, &mut texts);
-    sql.push_str(" GROUP BY t.practice_id, s.label");
+    practice_clause(filter, "t.practice_id", None, &mut sql, &mut texts);
+    sql.push_str(&format!(" GROUP BY {group}"));
     ReportSql { sql, texts }
 }
 
-pub async fn topic_counts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<TopicCount>> {
-    let q = topic_counts_sql(filter);
+pub async fn topic_counts(
+    db: &Db,
+    filter: &Filter<'_>,
+    per_practice: bool,
+) -> DbResult<Vec<TopicCount>> {
+    let q = topic_counts_sql(filter, per_practice);
     let rows = q.query(filter).fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {

@@ -3,7 +3,11 @@
 
 use sqlx::Row;
 
-use super::{Db, DbResult, Tx};
+use std::collections::HashMap;
+
+use super::{placeholders, Db, DbResult, Tx};
+
+pub use super::IN_CHUNK;
 
 /// A patient all of whose cases are concluded (closed or converted), none erased yet, whose
 /// last contact was before `before_ms`.
@@ -38,16 +42,20 @@ pub async fn candidates(db: &Db, before_ms: i64) -> DbResult<Vec<Candidate>> {
         .map_err(Into::into)
 }
 
-/// The patient's cases not erased yet: (id, under legal hold).
-pub async fn cases_of(db: &Db, nhs_number: &str) -> DbResult<Vec<(String, bool)>> {
-    let rows = sqlx::query(
-        "SELECT id, legal_hold_at_ms FROM cases WHERE nhs_number = $1 AND erased_at_ms IS NULL \
-         ORDER BY submitted_at_ms",
-    )
-    .bind(nhs_number)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
+/// The cases not erased yet of these patients (at most [`IN_CHUNK`]): (id, under legal hold).
+pub async fn cases_of(db: &Db, nhs_numbers: &[String]) -> DbResult<Vec<(String, bool)>> {
+    let sql = format!(
+        "SELECT id, legal_hold_at_ms FROM cases WHERE nhs_number IN ({}) AND erased_at_ms IS NULL",
+        placeholders(1, nhs_numbers.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for n in nhs_numbers {
+        query = query.bind(n);
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
         .map(|r| {
             Ok((
                 r.try_get("id")?,
@@ -67,83 +75,115 @@ pub struct Erased {
     pub object_keys: Vec<String>,
 }
 
-/// Counts what erasing the case would remove (the dry run).
-pub async fn count(db: &Db, case_id: &str) -> DbResult<Erased> {
-    let one = |sql: &'static str| {
-        sqlx::query_scalar::<_, i64>(sql)
-            .bind(case_id.to_string())
-            .fetch_one(db.pool())
-    };
-    let messages = one("SELECT COUNT(*) FROM case_messages WHERE case_id = $1").await?;
-    let photos = one("SELECT COUNT(*) FROM photos WHERE case_id = $1").await?;
-    Ok(Erased {
-        messages: messages as u64,
-        photos: photos as u64,
-        object_keys: object_keys(db.pool(), case_id).await?,
-    })
+/// What erasing these cases (at most [`IN_CHUNK`]) would remove, case by case (the dry run).
+pub async fn count(db: &Db, case_ids: &[String]) -> DbResult<HashMap<String, Erased>> {
+    let mut conn = db.pool().acquire().await?;
+    what_goes(&mut conn, case_ids).await
 }
 
-async fn object_keys<'e, E>(executor: E, case_id: &str) -> DbResult<Vec<String>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    Ok(sqlx::query_scalar(
-        "SELECT o.object_key FROM photo_objects o JOIN photos p ON p.id = o.photo_id \
-         WHERE p.case_id = $1 \
-         UNION ALL SELECT so.object_key FROM staged_photo_objects so \
-         JOIN staged_photos s ON s.id = so.staged_id \
-         JOIN photo_requests r ON r.id = s.photo_request_id WHERE r.case_id = $1",
-    )
-    .bind(case_id)
-    .fetch_all(executor)
-    .await?)
-}
-
-/// Erases the case inside the caller's transaction: its messages, photos (rows; the objects
-/// are returned to delete after the commit), photo links, undelivered messages about it, and
-/// every patient identifier and clinical text on the case itself. False when it was erased or
-/// put on hold meanwhile.
-pub async fn erase(tx: &mut Tx<'_>, case_id: &str, now_ms: i64) -> DbResult<Option<Erased>> {
-    let marked = sqlx::query(
-        "UPDATE cases SET nhs_number = '', date_of_birth = '', history = '', question = '', \
-         advice = NULL, sex = NULL, referral_reference = NULL, erased_at_ms = $2 \
-         WHERE id = $1 AND erased_at_ms IS NULL AND legal_hold_at_ms IS NULL",
-    )
-    .bind(case_id)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await?;
-    if marked.rows_affected() == 0 {
-        return Ok(None);
+/// Messages, photos and stored objects of each of `case_ids`.
+async fn what_goes(
+    conn: &mut sqlx::AnyConnection,
+    case_ids: &[String],
+) -> DbResult<HashMap<String, Erased>> {
+    let list = placeholders(1, case_ids.len());
+    let mut by_case: HashMap<String, Erased> = case_ids
+        .iter()
+        .map(|id| (id.clone(), Erased::default()))
+        .collect();
+    for (table, is_photos) in [("case_messages", false), ("photos", true)] {
+        let sql = format!(
+            "SELECT case_id, COUNT(*) AS n FROM {table} WHERE case_id IN ({list}) GROUP BY case_id"
+        );
+        for row in bind_all(sqlx::query(&sql), case_ids)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let n = row.try_get::<i64, _>("n")? as u64;
+            if let Some(e) = by_case.get_mut(row.try_get::<&str, _>("case_id")?) {
+                *(if is_photos {
+                    &mut e.photos
+                } else {
+                    &mut e.messages
+                }) = n;
+            }
+        }
     }
-    let object_keys = object_keys(&mut **tx, case_id).await?;
-    let run = |sql: &'static str| sqlx::query(sql).bind(case_id.to_string());
-    run("DELETE FROM photo_objects WHERE photo_id IN (SELECT id FROM photos WHERE case_id = $1)")
-        .execute(&mut **tx)
-        .await?;
-    let photos = run("DELETE FROM photos WHERE case_id = $1")
-        .execute(&mut **tx)
+    let sql = format!(
+        "SELECT p.case_id, o.object_key FROM photo_objects o JOIN photos p ON p.id = o.photo_id \
+         WHERE p.case_id IN ({list}) \
+         UNION ALL SELECT r.case_id, so.object_key FROM staged_photo_objects so \
+         JOIN staged_photos s ON s.id = so.staged_id \
+         JOIN photo_requests r ON r.id = s.photo_request_id WHERE r.case_id IN ({list})"
+    );
+    for row in bind_all(sqlx::query(&sql), case_ids)
+        .fetch_all(&mut *conn)
         .await?
-        .rows_affected();
-    let messages = run("DELETE FROM case_messages WHERE case_id = $1")
-        .execute(&mut **tx)
+    {
+        if let Some(e) = by_case.get_mut(row.try_get::<&str, _>("case_id")?) {
+            e.object_keys.push(row.try_get("object_key")?);
+        }
+    }
+    Ok(by_case)
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for v in values {
+        query = query.bind(v.as_str());
+    }
+    query
+}
+
+/// Erases the cases (at most [`IN_CHUNK`]) inside the caller's transaction: their messages,
+/// photos (rows; the objects are returned to delete after the commit), photo links,
+/// undelivered messages about them, and every patient identifier and clinical text on the case
+/// itself. A case erased or put on hold meanwhile is left out of the answer.
+pub async fn erase(
+    tx: &mut Tx<'_>,
+    case_ids: &[String],
+    now_ms: i64,
+) -> DbResult<HashMap<String, Erased>> {
+    let list = placeholders(1, case_ids.len());
+    let sql = format!(
+        "UPDATE cases SET nhs_number = '', date_of_birth = '', history = '', question = '', \
+         advice = NULL, sex = NULL, referral_reference = NULL, erased_at_ms = ${} \
+         WHERE id IN ({list}) AND erased_at_ms IS NULL AND legal_hold_at_ms IS NULL RETURNING id",
+        case_ids.len() + 1
+    );
+    let marked = bind_all(sqlx::query(&sql), case_ids)
+        .bind(now_ms)
+        .fetch_all(&mut **tx)
         .await?
-        .rows_affected();
-    run("DELETE FROM staged_photos WHERE photo_request_id IN \
-         (SELECT id FROM photo_requests WHERE case_id = $1)")
-    .execute(&mut **tx)
-    .await?;
-    run("DELETE FROM photo_requests WHERE case_id = $1")
-        .execute(&mut **tx)
-        .await?;
-    run("DELETE FROM outbox WHERE case_id = $1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(Some(Erased {
-        messages,
-        photos,
-        object_keys,
-    }))
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if marked.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let erased = what_goes(tx, &marked).await?;
+    let list = placeholders(1, marked.len());
+    for sql in [
+        format!(
+            "DELETE FROM photo_objects WHERE photo_id IN \
+             (SELECT id FROM photos WHERE case_id IN ({list}))"
+        ),
+        format!("DELETE FROM photos WHERE case_id IN ({list})"),
+        format!("DELETE FROM case_messages WHERE case_id IN ({list})"),
+        format!(
+            "DELETE FROM staged_photos WHERE photo_request_id IN \
+             (SELECT id FROM photo_requests WHERE case_id IN ({list}))"
+        ),
+        format!("DELETE FROM photo_requests WHERE case_id IN ({list})"),
+        format!("DELETE FROM outbox WHERE case_id IN ({list})"),
+    ] {
+        bind_all(sqlx::query(&sql), &marked)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(erased)
 }
 
 /// Puts a case under legal hold (`reason`), or lifts it (`None`); false for no such case.

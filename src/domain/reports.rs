@@ -30,6 +30,8 @@ pub fn week_start(ms: i64) -> i64 {
 pub struct CaseFacts {
     pub case_id: String,
     pub practice_id: String,
+    /// The ICB the practice belonged to when the case was submitted: the one it counts for.
+    pub icb_id: Option<String>,
     pub specialty: String,
     pub urgency: Urgency,
     /// The specialty's response target for this urgency when the case was submitted.
@@ -95,6 +97,7 @@ impl CaseFacts {
         CaseFacts {
             case_id: case_id.to_string(),
             practice_id: practice_id.to_string(),
+            icb_id: None,
             specialty: specialty.to_string(),
             urgency,
             target_ms,
@@ -286,8 +289,9 @@ impl Counts {
     /// The figure set the stored flags and day tables were made with: when the code's differs,
     /// they are rebuilt from the facts.
     pub fn definition() -> String {
-        // The suffix names what else the rebuild fills: practice cells keep durations (0014).
-        format!("{};practice-durations", Self::NAMES.join(","))
+        // The suffix names what else the rebuild fills: practice cells keep durations (0014);
+        // the ICB cells (0022).
+        format!("{};practice-durations;icb-days", Self::NAMES.join(","))
     }
 }
 

@@ -9,16 +9,21 @@ use crate::domain::reports::{day_cells, CaseEvent, CaseFacts, Counts, Durations}
 use crate::domain::Urgency;
 
 /// A new case: its facts, its day cells, and the same patient's earlier cases it re-presents.
+#[allow(clippy::too_many_arguments)]
 pub async fn submitted(
     tx: &mut Tx<'_>,
     case_id: &str,
     practice_id: &str,
+    icb_id: Option<&str>,
     specialty: &str,
     urgency: Urgency,
     target_ms: i64,
     now_ms: i64,
 ) -> DbResult<()> {
-    let facts = CaseFacts::submitted(case_id, practice_id, specialty, urgency, target_ms, now_ms);
+    let facts = CaseFacts {
+        icb_id: icb_id.map(str::to_string),
+        ..CaseFacts::submitted(case_id, practice_id, specialty, urgency, target_ms, now_ms)
+    };
     store(tx, None, &facts).await?;
     for before in rdb::earlier_facts_of_patient(tx, case_id).await? {
         let mut after = before.clone();
@@ -54,6 +59,15 @@ async fn store(tx: &mut Tx<'_>, before: Option<&CaseFacts>, after: &CaseFacts) -
         Durations::new_in(after.durations(), old_durations),
     )
     .await
+}
+
+/// A practice placed in its first ICB: its cases so far count for that ICB from now on, as
+/// migration 0022 did for practices that had one. (A practice that moves on to another ICB
+/// leaves its cases with the ICB that commissioned them.)
+pub async fn practice_joined_icb(tx: &mut Tx<'_>, practice_id: &str, icb_id: &str) -> DbResult<()> {
+    let facts = rdb::assign_icb(tx, practice_id, icb_id).await?;
+    let cells = day_cells(&facts, |f| f.icb_id.as_deref().unwrap_or_default());
+    rdb::add_cells(tx, Rollup::Icb, &cells).await
 }
 
 /// Run at start: when the stored flags and day tables were made with another figure set than
@@ -101,14 +115,17 @@ async fn rebuild_in(tx: &mut Tx<'_>) -> DbResult<usize> {
         .map(|f| (f.case_id.as_str(), f.counts().flags()))
         .collect();
     rdb::save_flags(tx, &flags).await?;
-    for (rollup, cells) in [
-        (Rollup::Specialty, day_cells(&facts, |f| &f.specialty)),
-        (Rollup::Practice, day_cells(&facts, |f| &f.practice_id)),
-    ] {
+    // One rollup's cells at a time: a national deployment's are millions.
+    for rollup in [Rollup::Specialty, Rollup::Practice, Rollup::Icb] {
+        let cells = match rollup {
+            Rollup::Specialty => day_cells(&facts, |f| &f.specialty),
+            Rollup::Practice => day_cells(&facts, |f| &f.practice_id),
+            Rollup::Icb => day_cells(facts.iter().filter(|f| f.icb_id.is_some()), |f| {
+                f.icb_id.as_deref().unwrap_or_default()
+            }),
+        };
         rdb::clear_days(tx, rollup).await?;
-        for cell in &cells {
-            rdb::add_cell(tx, rollup, cell).await?;
-        }
+        rdb::add_cells(tx, rollup, &cells).await?;
     }
     Ok(facts.len())
 }

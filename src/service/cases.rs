@@ -340,6 +340,7 @@ async fn create_inner(
         &mut tx,
         case_id,
         practice_id,
+        user.icb_id.as_deref(),
         &v.specialty,
         v.urgency,
         v.target_ms,

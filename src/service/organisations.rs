@@ -173,6 +173,9 @@ pub async fn import_epraccur(
             }
             Some(have) => {
                 orgs::update_practice(&mut tx, &have.id, &p.name, icb_id, postcode, now_ms).await?;
+                if let (None, Some(icb)) = (&have.icb_id, icb_id) {
+                    super::case_facts::practice_joined_icb(&mut tx, &have.id, icb).await?;
+                }
                 touched.insert(have.id.clone());
                 report.updated += 1;
             }

@@ -5,6 +5,8 @@
 //! each case's row stays, without the patient, so the figures keep their counts. A case under
 //! legal hold is kept whole.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::{record_change, Actor, ServiceError, ServiceResult};
@@ -49,6 +51,7 @@ pub async fn run(
         dry_run,
         ..Default::default()
     };
+    let mut due = Vec::new();
     for patient in rdb::candidates(db, before).await? {
         let (Ok(born), Some(last)) = (
             time::Date::parse(&patient.date_of_birth, crate::clock::ISO_DATE),
@@ -56,31 +59,39 @@ pub async fn run(
         ) else {
             continue;
         };
-        if destroy_from(born, last) > today {
-            continue;
+        if destroy_from(born, last) <= today {
+            due.push(patient.nhs_number);
         }
-        report.patients += 1;
-        for (case_id, held) in rdb::cases_of(db, &patient.nhs_number).await? {
-            if held {
-                report.cases_on_hold += 1;
-                continue;
-            }
+    }
+    report.patients = due.len();
+    // A few hundred patients' cases at a time, each batch in one transaction: a year's due
+    // cases of a national deployment (millions) take minutes, not a transaction each.
+    for patients in due.chunks(rdb::IN_CHUNK) {
+        let (held, free): (Vec<_>, Vec<_>) = rdb::cases_of(db, patients)
+            .await?
+            .into_iter()
+            .partition(|(_, held)| *held);
+        report.cases_on_hold += held.len();
+        let free: Vec<String> = free.into_iter().map(|(id, _)| id).collect();
+        for cases in free.chunks(rdb::IN_CHUNK) {
             let erased = if dry_run {
-                Some(rdb::count(db, &case_id).await?)
+                rdb::count(db, cases).await?
             } else {
-                erase(db, actor, &case_id, now_ms).await?
+                erase(db, actor, cases, now_ms).await?
             };
-            let Some(erased) = erased else { continue };
-            report.cases_erased += 1;
-            report.messages_deleted += erased.messages;
-            report.photos_deleted += erased.photos;
-            report.objects_deleted += erased.object_keys.len();
+            let mut keys = Vec::new();
+            for e in erased.into_values() {
+                report.cases_erased += 1;
+                report.messages_deleted += e.messages;
+                report.photos_deleted += e.photos;
+                report.objects_deleted += e.object_keys.len();
+                keys.extend(
+                    e.object_keys
+                        .into_iter()
+                        .filter_map(|k| BlobKey::new(k).ok()),
+                );
+            }
             if !dry_run {
-                let keys: Vec<BlobKey> = erased
-                    .object_keys
-                    .iter()
-                    .filter_map(|k| BlobKey::new(k.clone()).ok())
-                    .collect();
                 super::photos::delete_from_store(db, blobs, &keys).await;
             }
         }
@@ -103,39 +114,36 @@ pub async fn run(
     Ok(report)
 }
 
-/// One case, in its own transaction, with an audit row; its objects are doomed in the same
-/// transaction so that a deletion that fails later is finished by the sweep.
+/// A batch of cases in one transaction, with an audit row for each; their objects are doomed
+/// in the same transaction so that a deletion that fails later is finished by the sweep.
 async fn erase(
     db: &Db,
     actor: Actor<'_>,
-    case_id: &str,
+    case_ids: &[String],
     now_ms: i64,
-) -> ServiceResult<Option<rdb::Erased>> {
+) -> ServiceResult<HashMap<String, rdb::Erased>> {
     let mut tx = db.pool().begin().await?;
-    let Some(erased) = rdb::erase(&mut tx, case_id, now_ms).await? else {
-        return Ok(None);
-    };
-    for key in &erased.object_keys {
-        blob_intents::doom(&mut tx, key, now_ms).await?;
-    }
-    audit::record(
-        &mut *tx,
-        audit::Event {
+    let erased = rdb::erase(&mut tx, case_ids, now_ms).await?;
+    let mut events = Vec::with_capacity(erased.len());
+    for (case_id, e) in &erased {
+        for key in &e.object_keys {
+            blob_intents::doom(&mut tx, key, now_ms).await?;
+        }
+        events.push(audit::Event {
             actor_id: actor.user_id(),
             action: "case.erased",
             case_id: Some(case_id),
             detail: Some(json!({
-                "messages": erased.messages,
-                "photos": erased.photos,
-                "objects": erased.object_keys.len(),
+                "messages": e.messages,
+                "photos": e.photos,
+                "objects": e.object_keys.len(),
             })),
             ..Default::default()
-        },
-        now_ms,
-    )
-    .await?;
+        });
+    }
+    audit::record_many(&mut *tx, &events, now_ms).await?;
     tx.commit().await?;
-    Ok(Some(erased))
+    Ok(erased)
 }
 
 /// The daily run inside `serve`: on the one instance that takes the day's lease.

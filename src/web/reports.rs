@@ -342,6 +342,8 @@ struct ReportView {
     specialties: Vec<GroupRow>,
     icbs: Vec<GroupRow>,
     practices: Vec<GroupRow>,
+    /// Every ICB's practices: broken down by ICB, an ICB chosen shows its practices.
+    practices_by_icb: bool,
     /// Cases per 1,000 registered patients, and over how many patients.
     per_1000: Option<(String, i64)>,
     topics: Vec<(String, i64)>,
@@ -440,6 +442,7 @@ fn view(r: &Report) -> ReportView {
             .collect(),
         icbs: r.icbs.iter().map(place_row).collect(),
         practices: r.practices.iter().map(place_row).collect(),
+        practices_by_icb: r.practice.is_none() && r.icb.is_none() && !r.icbs.is_empty(),
         per_1000: r
             .registered_patients
             .map(|n| (per_1000(r.requests_per_1000_patients), n)),

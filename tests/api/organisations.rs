@@ -373,9 +373,13 @@ async fn epraccur_import_adds_updates_skips_and_refuses_bad_files_whole(stack: S
 }
 
 /// A commissioner of one ICB, with a token and a signed-in browser.
-async fn commissioner_of(w: &World, icb: &str) -> (String, crate::helpers::Browser) {
+/// A commissioner of one ICB, or (`None`) with the national view.
+async fn commissioner_of(w: &World, icb: Option<&str>) -> (String, crate::helpers::Browser) {
     let db = &w.app.state.db;
-    let email = format!("commissioner@{}.nhs.uk", icb.to_lowercase());
+    let email = format!(
+        "commissioner@{}.nhs.uk",
+        icb.unwrap_or("national").to_lowercase()
+    );
     let account = accounts::check_account(
         db,
         accounts::NewAccount {
@@ -383,7 +387,7 @@ async fn commissioner_of(w: &World, icb: &str) -> (String, crate::helpers::Brows
             name: "ICB commissioner",
             role: aghub::domain::Role::Commissioner,
             practice_ods: None,
-            org_ods: Some(icb),
+            org_ods: icb,
             specialties: &[],
         },
     )
@@ -416,6 +420,16 @@ async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stac
             .await
             .unwrap();
     }
+    // A case before the practice has an ICB: it counts for the ICB the practice then joins.
+    let mut case_ids = Vec::new();
+    let first = w.submit(&w.gp, case_form("cardiology", "routine", 0)).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    case_ids.push(
+        first.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     // The World's two practices, placed in two ICBs by the import, with list sizes.
     let file = [
         row("A81001", "Practice A81001", "QHG", "", "A", "4"),
@@ -430,12 +444,36 @@ async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stac
     organisations::import_list_sizes(db, Actor::CommandLine, sizes.as_bytes(), T0)
         .await
         .unwrap();
-    for token in [&w.gp, &w.gp, &w.gp_other_practice] {
+    for token in [&w.gp, &w.gp_other_practice] {
         let r = w.submit(token, case_form("cardiology", "routine", 0)).await;
         assert_eq!(r.status(), StatusCode::CREATED);
+        case_ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Replies (as the reply path applies them to the figures), so that the ICBs have medians.
+    for (i, id) in case_ids.iter().enumerate() {
+        let mut tx = db.pool().begin().await.unwrap();
+        aghub::service::case_facts::apply(
+            &mut tx,
+            id,
+            aghub::domain::reports::CaseEvent::Replied {
+                at_ms: w.app.state.now_ms() + (i as i64 + 1) * 3_600_000,
+                outcome: aghub::domain::Outcome::ManageInPrimaryCare,
+                pool: None,
+                converted: false,
+                referral_due_at_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
     }
 
-    let (blmk, blmk_browser) = commissioner_of(&w, "QHG").await;
+    let (blmk, blmk_browser) = commissioner_of(&w, Some("QHG")).await;
     let get = |token: &str, query: String| {
         let w = &w;
         let token = token.to_string();
@@ -536,6 +574,44 @@ async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stac
     assert_eq!(
         r["requests_per_1000_patients"], 0.43,
         "3 cases over 7,000 patients"
+    );
+    // Broken down by ICB, not by practice (a country has thousands); each ICB's row, read from
+    // the ICB rollup, is exactly that ICB's own report, read from its cases' facts.
+    assert_eq!(r["practices"], serde_json::json!([]), "{r}");
+    assert_eq!(r["topics_by_practice"], serde_json::json!([]));
+    for (i, code) in ["QHG", "QWE"].iter().enumerate() {
+        let own: Value = get(&w.commissioner, format!("{PERIOD}&icb={code}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["icbs"][i]["figures"], own["totals"], "{code}");
+        assert_eq!(
+            own["practices"].as_array().unwrap().len(),
+            1,
+            "one ICB's view lists its practices"
+        );
+    }
+    assert!(
+        r["icbs"][0]["figures"]["first_reply"]["median_ms"].is_i64(),
+        "{r}"
+    );
+    let (_, national_browser) = commissioner_of(&w, None).await;
+    let page = national_browser
+        .get_text(&format!("/reports?{PERIOD}"))
+        .await;
+    assert!(
+        page.contains("Choose an ICB above to see its practices.")
+            && page.contains("NHS South West London ICB (QWE)")
+            && !page.contains("<td data-label=\"\">Practice A81001 (A81001)</td>"),
+        "{page}"
+    );
+    let page = national_browser
+        .get_text(&format!("/reports?{PERIOD}&icb=QWE"))
+        .await;
+    assert!(
+        page.contains("<td data-label=\"\">Practice B82002 (B82002)</td>"),
+        "{page}"
     );
     let swl: Value = get(&w.commissioner, format!("{PERIOD}&icb=QWE"))
         .await

@@ -520,7 +520,11 @@ async fn check_derived_tables(
         icb_id: None,
     };
     let all = filter(None);
-    let rollup = normalised(rdb::specialty_days(db, &all).await.unwrap());
+    let rollup = normalised(
+        rdb::rollup_days(db, rdb::Rollup::Specialty, &all)
+            .await
+            .unwrap(),
+    );
     let from_facts = normalised(rdb::fact_days(db, &all).await.unwrap());
     assert_eq!(rollup, from_facts, "the day tables = the facts summed");
     let practices = rdb::practice_counts(db, &all).await.unwrap();
@@ -648,7 +652,11 @@ async fn a_patient_returning_in_twenty_cases_at_once_is_one_re_presentation(stac
     let facts = rdb::facts(db, &all).await.unwrap();
     let earlier = facts.iter().find(|f| f.case_id == first).unwrap();
     assert_eq!(earlier.represented_at_ms, Some(T0 + 30 * H));
-    let cells = normalised(rdb::specialty_days(db, &all).await.unwrap());
+    let cells = normalised(
+        rdb::rollup_days(db, rdb::Rollup::Specialty, &all)
+            .await
+            .unwrap(),
+    );
     let mut total = Counts::default();
     for c in &cells {
         total.add(&c.counts);
@@ -1375,6 +1383,7 @@ async fn existing_free_text_tags_are_mapped_or_moved_out_of_reports(stack: Stack
             practice_id: None,
             icb_id: None,
         },
+        true,
     )
     .await
     .unwrap();

@@ -78,8 +78,9 @@ async fn raw_specialty_cells(db: &Db) -> Vec<BTreeMap<String, String>> {
 /// The day cells with their duration lists in a fixed order (the order values were appended in
 /// is not a figure).
 async fn specialty_cells(db: &Db) -> Vec<DayCell> {
-    let mut cells = rdb::specialty_days(
+    let mut cells = rdb::rollup_days(
         db,
+        rdb::Rollup::Specialty,
         &rdb::Filter {
             from_ms: 0,
             to_ms: i64::MAX,

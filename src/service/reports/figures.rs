@@ -1,7 +1,7 @@
 //! The figures of a report, computed from its data (pure): the definitions are in the module
 //! documentation of `service::reports`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -170,12 +170,28 @@ fn share(part: i64, whole: i64) -> Option<f64> {
 }
 
 fn spread(mut values: Vec<i64>) -> Spread {
-    values.sort_unstable();
     Spread {
         cases: values.len() as i64,
-        median_ms: percentile(&values, 50),
-        p90_ms: percentile(&values, 90),
+        median_ms: select_percentile(&mut values, 50),
+        p90_ms: select_percentile(&mut values, 90),
     }
+}
+
+/// [`percentile`] of values in any order, by selecting its two closest ranks (linear time):
+/// a national year's millions of durations, grouped by week, specialty and ICB, are too many to
+/// sort for each group. Reorders `values`.
+fn select_percentile(values: &mut [i64], pct: i64) -> Option<i64> {
+    let n = values.len() as i64;
+    if n == 0 {
+        return None;
+    }
+    let scaled = pct * (n - 1);
+    let (lo, rem) = ((scaled / 100) as usize, scaled % 100);
+    let (_, lo_value, above) = values.select_nth_unstable(lo);
+    let lo_value = *lo_value;
+    let hi_value = above.iter().copied().min().unwrap_or(lo_value);
+    let x = i128::from(lo_value) * 100 + i128::from(hi_value - lo_value) * i128::from(rem);
+    Some(((x + 50).div_euclid(100)) as i64)
 }
 
 /// DurationLists of a group, when the source has them.
@@ -263,14 +279,17 @@ pub struct ReportData {
     pub practices: Vec<rdb::PracticeCounts>,
     /// Each practice's durations by day (key: practice id).
     pub practice_days: Vec<DayCell>,
+    /// For a report broken down by ICB rather than by practice: each ICB's day cells (key: ICB
+    /// id); `practices` and `practice_days` are then empty.
+    pub icb_days: Option<Vec<DayCell>>,
     pub topics: Vec<rdb::TopicCount>,
     /// Every practice by id.
     pub practice_names: BTreeMap<String, PracticeInfo>,
     /// Every ICB by id: (ODS code, name).
     pub icb_names: BTreeMap<String, (String, String)>,
     pub referrals_overdue_now: i64,
-    /// (specialty, practice id, week start, cases) with no reply and past their target now.
-    pub overdue_unanswered: Vec<(String, String, i64, i64)>,
+    /// Cases with no reply and past their target now.
+    pub overdue_unanswered: Vec<rdb::Overdue>,
 }
 
 /// What a report shows of a practice besides its cases.
@@ -297,6 +316,16 @@ fn per_1000<'a>(rows: impl Iterator<Item = (i64, Option<i64>)> + 'a) -> (Option<
     (known.then_some(patients), rate)
 }
 
+/// Cases past their target with no reply, summed by the groups a report shows.
+#[derive(Default)]
+struct Overdue<'a> {
+    total: i64,
+    by_week: HashMap<i64, i64>,
+    by_specialty: HashMap<&'a str, i64>,
+    by_practice: HashMap<&'a str, i64>,
+    by_icb: HashMap<&'a str, i64>,
+}
+
 /// Computes the report from its data (pure).
 pub fn compute(
     period: &Period,
@@ -314,13 +343,25 @@ pub fn compute(
         total.add(&c.counts);
         all.add(c);
     }
-    let overdue = |keep: &dyn Fn(&str, &str, i64) -> bool| -> i64 {
-        data.overdue_unanswered
-            .iter()
-            .filter(|(s, p, w, _)| keep(s, p, *w))
-            .map(|r| r.3)
-            .sum()
-    };
+    let info = |id: &str| data.practice_names.get(id);
+    // Overdue cases summed once per week, specialty, practice and ICB: a national report has
+    // thousands of practices and as many overdue rows, too many to scan for each group.
+    let mut overdue = Overdue::default();
+    for o in &data.overdue_unanswered {
+        overdue.total += o.cases;
+        *overdue.by_week.entry(o.week_start_ms).or_default() += o.cases;
+        *overdue
+            .by_specialty
+            .entry(o.specialty.as_str())
+            .or_default() += o.cases;
+        *overdue
+            .by_practice
+            .entry(o.practice_id.as_str())
+            .or_default() += o.cases;
+        if let Some(icb) = &o.icb_id {
+            *overdue.by_icb.entry(icb.as_str()).or_default() += o.cases;
+        }
+    }
     let with_overdue = |mut f: Figures, n: i64| {
         f.overdue_not_answered = n;
         f
@@ -334,7 +375,7 @@ pub fn compute(
             week_start: fmt_date(w),
             figures: with_overdue(
                 figures(&counts, Some(durations)),
-                overdue(&|_, _, week| week == w),
+                overdue.by_week.get(&w).copied().unwrap_or(0),
             ),
         });
         w += WEEK_MS;
@@ -348,7 +389,11 @@ pub fn compute(
                 .unwrap_or_else(|| slug.clone()),
             figures: with_overdue(
                 figures(&counts, Some(durations)),
-                overdue(&|s, _, _| s == slug),
+                overdue
+                    .by_specialty
+                    .get(slug.as_str())
+                    .copied()
+                    .unwrap_or(0),
             ),
             key: slug,
             registered_patients: None,
@@ -357,12 +402,25 @@ pub fn compute(
         .collect();
     specialties.sort_by(|a, b| a.name.cmp(&b.name));
     let mut practice_durations = group_cells(data.practice_days.iter(), |c| c.key.clone());
-    let info = |id: &str| data.practice_names.get(id);
     let list_size = |id: &str| info(id).and_then(|p| p.list_size);
     let icb_of = |id: &str| info(id).and_then(|p| p.icb_id.clone());
     // Each ICB's counts, durations, and (cases, list size) of each of its practices.
     type IcbRow = (Counts, DurationLists, Vec<(i64, Option<i64>)>);
     let mut icb_rows: BTreeMap<String, IcbRow> = BTreeMap::new();
+    if let Some(days) = &data.icb_days {
+        // The ICB's registered patients: its practices' lists now, when every one is known.
+        let mut lists: HashMap<&str, Option<i64>> = HashMap::new();
+        for p in data.practice_names.values() {
+            if let Some(icb) = &p.icb_id {
+                let sum = lists.entry(icb.as_str()).or_insert(Some(0));
+                *sum = sum.zip(p.list_size).map(|(a, b)| a + b);
+            }
+        }
+        for (id, (counts, durations)) in group_cells(days.iter(), |c| c.key.clone()) {
+            let list = lists.get(id.as_str()).copied().flatten();
+            icb_rows.insert(id, (counts, durations, vec![(counts.submitted, list)]));
+        }
+    }
     let practices =
         data.practices
             .iter()
@@ -385,35 +443,45 @@ pub fn compute(
                     name: p.name.clone(),
                     figures: with_overdue(
                         figures(&p.counts, Some(durations)),
-                        overdue(&|_, id, _| id == p.practice_id),
+                        overdue
+                            .by_practice
+                            .get(p.practice_id.as_str())
+                            .copied()
+                            .unwrap_or(0),
                     ),
                     registered_patients,
                     requests_per_1000_patients,
                 }
             })
             .collect();
+    let mut icb_lists = Vec::new();
     let icbs = icb_rows
         .into_iter()
         .filter_map(|(id, (counts, durations, lists))| {
             let (ods, name) = data.icb_names.get(&id)?.clone();
+            icb_lists.extend_from_slice(&lists);
             let (registered_patients, requests_per_1000_patients) = per_1000(lists.into_iter());
             Some(GroupFigures {
                 key: ods,
                 name,
                 figures: with_overdue(
                     figures(&counts, Some(durations)),
-                    overdue(&|_, p, _| icb_of(p).as_deref() == Some(id.as_str())),
+                    overdue.by_icb.get(id.as_str()).copied().unwrap_or(0),
                 ),
                 registered_patients,
                 requests_per_1000_patients,
             })
         })
         .collect();
-    let (registered_patients, requests_per_1000_patients) = per_1000(
-        data.practices
-            .iter()
-            .map(|p| (p.counts.submitted, list_size(&p.practice_id))),
-    );
+    let (registered_patients, requests_per_1000_patients) = if data.icb_days.is_some() {
+        per_1000(icb_lists.into_iter())
+    } else {
+        per_1000(
+            data.practices
+                .iter()
+                .map(|p| (p.counts.submitted, list_size(&p.practice_id))),
+        )
+    };
     let (topics, topics_by_practice) = topics(data);
     Report {
         from: period.first_day(),
@@ -423,7 +491,7 @@ pub fn compute(
         icb: icb.map(|(code, _)| code.to_string()),
         icb_name: icb.map(|(_, name)| name.to_string()),
         generated_at: rfc3339(now_ms),
-        totals: with_overdue(figures(&total, Some(all)), overdue(&|_, _, _| true)),
+        totals: with_overdue(figures(&total, Some(all)), overdue.total),
         registered_patients,
         requests_per_1000_patients,
         gp_referrals_overdue_now: data.referrals_overdue_now,
@@ -483,6 +551,31 @@ fn topics(data: &ReportData) -> (Vec<TopicCount>, Vec<PracticeTopics>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selection_gives_the_percentiles_of_the_sorted_values() {
+        // Deterministic pseudo-random lists of every length up to 200, with repeats.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..200 {
+            let mut values: Vec<i64> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % 1_000) as i64
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            for pct in [0, 10, 50, 90, 99, 100] {
+                assert_eq!(
+                    select_percentile(&mut values, pct),
+                    percentile(&sorted, pct),
+                    "{len} values, {pct}th"
+                );
+            }
+        }
+    }
 
     #[test]
     fn percentiles_interpolate_like_a_spreadsheet() {

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{ServiceError, ServiceResult};
-use crate::db::reports::{self as rdb, Filter};
+use crate::db::reports::{self as rdb, Filter, Rollup};
 use crate::db::{self, audit};
 use crate::domain::access::{Principal, ReportScope};
 use crate::domain::reports::{day_cells, CaseFacts};
@@ -59,39 +59,76 @@ pub struct ReportRequest {
 /// Reads a report's data: day cells from the rollups, or from `case_facts` when the report is
 /// narrowed (read once for both the cells and the practices' durations). The reads run side by
 /// side.
+///
+/// A report over every practice of an installation with ICBs (the national view) is broken
+/// down by ICB, not by practice: a country has 6,300 practices, and a million practice-day
+/// cells a year are too many to read for each view. Choosing an ICB shows its practices.
 pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
+    let organisations = db::organisations::list(db).await?;
+    let by_icb = !filter.by_practice() && organisations.iter().any(|o| o.kind == "icb");
     let days = async {
         let by_practice = |facts: &[CaseFacts]| day_cells(facts, |f| &f.practice_id);
-        match (filter.specialty, filter.by_practice()) {
-            (None, false) => tokio::try_join!(
-                rdb::specialty_days(db, filter),
-                rdb::practice_days(db, filter)
-            ),
-            (_, true) => {
-                let facts = rdb::facts(db, filter).await?;
-                Ok((day_cells(&facts, |f| &f.specialty), by_practice(&facts)))
+        let by_icb_of = |facts: &[CaseFacts]| {
+            day_cells(facts.iter().filter(|f| f.icb_id.is_some()), |f| {
+                f.icb_id.as_deref().unwrap_or_default()
+            })
+        };
+        let none = Vec::new;
+        match (filter.specialty, filter.by_practice(), by_icb) {
+            (None, false, true) => {
+                let (cells, icbs) = tokio::try_join!(
+                    rdb::rollup_days(db, Rollup::Specialty, filter),
+                    rdb::rollup_days(db, Rollup::Icb, filter)
+                )?;
+                Ok::<_, db::DbError>((cells, none(), icbs))
             }
-            (Some(_), false) => {
-                let (cells, facts) =
-                    tokio::try_join!(rdb::specialty_days(db, filter), rdb::facts(db, filter))?;
-                Ok((cells, by_practice(&facts)))
+            (None, false, false) => {
+                let (cells, practices) = tokio::try_join!(
+                    rdb::rollup_days(db, Rollup::Specialty, filter),
+                    rdb::rollup_days(db, Rollup::Practice, filter)
+                )?;
+                Ok((cells, practices, none()))
+            }
+            (_, true, _) => {
+                let facts = rdb::facts(db, filter).await?;
+                Ok((
+                    day_cells(&facts, |f| &f.specialty),
+                    by_practice(&facts),
+                    none(),
+                ))
+            }
+            (Some(_), false, _) => {
+                let (cells, facts) = tokio::try_join!(
+                    rdb::rollup_days(db, Rollup::Specialty, filter),
+                    rdb::facts(db, filter)
+                )?;
+                if by_icb {
+                    Ok((cells, none(), by_icb_of(&facts)))
+                } else {
+                    Ok((cells, by_practice(&facts), none()))
+                }
             }
         }
     };
+    let practices = async {
+        if by_icb {
+            Ok(Vec::new())
+        } else {
+            rdb::practice_counts(db, filter).await
+        }
+    };
     let (
-        (cells, practice_days),
+        (cells, practice_days, icb_days),
         practices,
         topics,
         all_practices,
-        organisations,
         referrals_overdue_now,
         overdue_unanswered,
     ) = tokio::try_join!(
         days,
-        rdb::practice_counts(db, filter),
-        rdb::topic_counts(db, filter),
+        practices,
+        rdb::topic_counts(db, filter, !by_icb),
         db::practices::list(db),
-        db::organisations::list(db),
         rdb::referrals_overdue(db, filter, now_ms),
         rdb::overdue_unanswered(db, filter, now_ms)
     )?;
@@ -99,6 +136,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
         cells,
         practices,
         practice_days,
+        icb_days: by_icb.then_some(icb_days),
         topics,
         practice_names: all_practices
             .into_iter()
