@@ -18,20 +18,7 @@ pub async fn record<'e, E>(executor: E, event: Event<'_>, now_ms: i64) -> DbResu
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_events (id, at_ms, actor_id, action, case_id, subject_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(new_id())
-    .bind(now_ms)
-    .bind(event.actor_id)
-    .bind(event.action)
-    .bind(event.case_id)
-    .bind(event.subject_id)
-    .bind(event.detail.map(|d| d.to_string()))
-    .execute(executor)
-    .await?;
-    Ok(())
+    record_many(executor, std::slice::from_ref(&event), now_ms).await
 }
 
 /// Many events in one statement: a batch job's rows (at most [`super::IN_CHUNK`]) cost one
