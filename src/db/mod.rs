@@ -284,6 +284,17 @@ pub fn new_id() -> String {
 /// chunks of this many placeholders, far below SQLite's and PostgreSQL's limits.
 pub const IN_CHUNK: usize = 500;
 
+/// Binds each of `values`, in order: the texts of an `IN (…)` list made by [`placeholders`].
+pub fn bind_all<'q, V: AsRef<str>>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: &'q [V],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for v in values {
+        query = query.bind(v.as_ref());
+    }
+    query
+}
+
 /// `$from, $from+1, …` for `n` values: an `IN (…)` list whose parameters start at `$from`.
 pub fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)

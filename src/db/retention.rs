@@ -5,9 +5,7 @@ use sqlx::Row;
 
 use std::collections::HashMap;
 
-use super::{placeholders, Db, DbResult, Tx};
-
-pub use super::IN_CHUNK;
+use super::{bind_all, placeholders, Db, DbResult, Tx};
 
 /// A patient all of whose cases are concluded (closed or converted), none erased yet, whose
 /// last contact was before `before_ms`.
@@ -42,17 +40,13 @@ pub async fn candidates(db: &Db, before_ms: i64) -> DbResult<Vec<Candidate>> {
         .map_err(Into::into)
 }
 
-/// The cases not erased yet of these patients (at most [`IN_CHUNK`]): (id, under legal hold).
+/// The cases not erased yet of these patients (at most [`super::IN_CHUNK`]): (id, under legal hold).
 pub async fn cases_of(db: &Db, nhs_numbers: &[String]) -> DbResult<Vec<(String, bool)>> {
     let sql = format!(
         "SELECT id, legal_hold_at_ms FROM cases WHERE nhs_number IN ({}) AND erased_at_ms IS NULL",
         placeholders(1, nhs_numbers.len())
     );
-    let mut query = sqlx::query(&sql);
-    for n in nhs_numbers {
-        query = query.bind(n);
-    }
-    query
+    bind_all(sqlx::query(&sql), nhs_numbers)
         .fetch_all(db.pool())
         .await?
         .iter()
@@ -75,7 +69,7 @@ pub struct Erased {
     pub object_keys: Vec<String>,
 }
 
-/// What erasing these cases (at most [`IN_CHUNK`]) would remove, case by case (the dry run).
+/// What erasing these cases (at most [`super::IN_CHUNK`]) would remove, case by case (the dry run).
 pub async fn count(db: &Db, case_ids: &[String]) -> DbResult<HashMap<String, Erased>> {
     let mut conn = db.pool().acquire().await?;
     what_goes(&mut conn, case_ids).await
@@ -127,17 +121,7 @@ async fn what_goes(
     Ok(by_case)
 }
 
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    values: &'q [String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for v in values {
-        query = query.bind(v.as_str());
-    }
-    query
-}
-
-/// Erases the cases (at most [`IN_CHUNK`]) inside the caller's transaction: their messages,
+/// Erases the cases (at most [`super::IN_CHUNK`]) inside the caller's transaction: their messages,
 /// photos (rows; the objects are returned to delete after the commit), photo links,
 /// undelivered messages about them, and every patient identifier and clinical text on the case
 /// itself. A case erased or put on hold meanwhile is left out of the answer.

@@ -316,6 +316,13 @@ impl DayCell {
 }
 
 /// Day cells of the given facts, grouped by `key` (specialty or practice) and submission day.
+/// Day cells by the ICB each case counts for; cases counted for no ICB are left out.
+pub fn icb_day_cells<'a>(facts: impl IntoIterator<Item = &'a CaseFacts>) -> Vec<DayCell> {
+    day_cells(facts.into_iter().filter(|f| f.icb_id.is_some()), |f| {
+        f.icb_id.as_deref().unwrap_or_default()
+    })
+}
+
 pub fn day_cells<'a>(
     facts: impl IntoIterator<Item = &'a CaseFacts>,
     key: impl Fn(&CaseFacts) -> &str,

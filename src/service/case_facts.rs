@@ -5,7 +5,7 @@
 
 use crate::db::reports::{self as rdb, Rollup};
 use crate::db::{Db, DbResult, Tx};
-use crate::domain::reports::{day_cells, CaseEvent, CaseFacts, Counts, Durations};
+use crate::domain::reports::{day_cells, icb_day_cells, CaseEvent, CaseFacts, Counts, Durations};
 use crate::domain::Urgency;
 
 /// A new case: its facts, its day cells, and the same patient's earlier cases it re-presents.
@@ -66,8 +66,7 @@ async fn store(tx: &mut Tx<'_>, before: Option<&CaseFacts>, after: &CaseFacts) -
 /// leaves its cases with the ICB that commissioned them.)
 pub async fn practice_joined_icb(tx: &mut Tx<'_>, practice_id: &str, icb_id: &str) -> DbResult<()> {
     let facts = rdb::assign_icb(tx, practice_id, icb_id).await?;
-    let cells = day_cells(&facts, |f| f.icb_id.as_deref().unwrap_or_default());
-    rdb::add_cells(tx, Rollup::Icb, &cells).await
+    rdb::add_cells(tx, Rollup::Icb, &icb_day_cells(&facts)).await
 }
 
 /// Run at start: when the stored flags and day tables were made with another figure set than
@@ -120,9 +119,7 @@ async fn rebuild_in(tx: &mut Tx<'_>) -> DbResult<usize> {
         let cells = match rollup {
             Rollup::Specialty => day_cells(&facts, |f| &f.specialty),
             Rollup::Practice => day_cells(&facts, |f| &f.practice_id),
-            Rollup::Icb => day_cells(facts.iter().filter(|f| f.icb_id.is_some()), |f| {
-                f.icb_id.as_deref().unwrap_or_default()
-            }),
+            Rollup::Icb => icb_day_cells(&facts),
         };
         rdb::clear_days(tx, rollup).await?;
         rdb::add_cells(tx, rollup, &cells).await?;

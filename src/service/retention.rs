@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{record_change, Actor, ServiceError, ServiceResult};
 use crate::blob::{BlobKey, BlobStore};
-use crate::db::{audit, blob_intents, retention as rdb, Db};
+use crate::db::{audit, blob_intents, retention as rdb, Db, IN_CHUNK};
 use crate::domain::retention::{destroy_from, ADULT_YEARS};
 
 /// What a run did (or, dry, would do).
@@ -66,14 +66,14 @@ pub async fn run(
     report.patients = due.len();
     // A few hundred patients' cases at a time, each batch in one transaction: a year's due
     // cases of a national deployment (millions) take minutes, not a transaction each.
-    for patients in due.chunks(rdb::IN_CHUNK) {
+    for patients in due.chunks(IN_CHUNK) {
         let (held, free): (Vec<_>, Vec<_>) = rdb::cases_of(db, patients)
             .await?
             .into_iter()
             .partition(|(_, held)| *held);
         report.cases_on_hold += held.len();
         let free: Vec<String> = free.into_iter().map(|(id, _)| id).collect();
-        for cases in free.chunks(rdb::IN_CHUNK) {
+        for cases in free.chunks(IN_CHUNK) {
             let erased = if dry_run {
                 rdb::count(db, cases).await?
             } else {

@@ -32,7 +32,7 @@ use super::{ServiceError, ServiceResult};
 use crate::db::reports::{self as rdb, Filter, Rollup};
 use crate::db::{self, audit};
 use crate::domain::access::{Principal, ReportScope};
-use crate::domain::reports::{day_cells, CaseFacts};
+use crate::domain::reports::{day_cells, icb_day_cells, CaseFacts};
 use crate::service::AppState;
 
 pub(crate) use csv::{csv_field, BOM};
@@ -68,11 +68,6 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
     let by_icb = !filter.by_practice() && organisations.iter().any(|o| o.kind == "icb");
     let days = async {
         let by_practice = |facts: &[CaseFacts]| day_cells(facts, |f| &f.practice_id);
-        let by_icb_of = |facts: &[CaseFacts]| {
-            day_cells(facts.iter().filter(|f| f.icb_id.is_some()), |f| {
-                f.icb_id.as_deref().unwrap_or_default()
-            })
-        };
         let none = Vec::new;
         match (filter.specialty, filter.by_practice(), by_icb) {
             (None, false, true) => {
@@ -103,7 +98,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
                     rdb::facts(db, filter)
                 )?;
                 if by_icb {
-                    Ok((cells, none(), by_icb_of(&facts)))
+                    Ok((cells, none(), icb_day_cells(&facts)))
                 } else {
                     Ok((cells, by_practice(&facts), none()))
                 }
