@@ -766,67 +766,30 @@ async fn an_icb_sets_its_own_targets_and_escalation_window(stack: Stack) {
     two_icbs(&w).await;
     // BLMK (QHG) answers dermatology within 24 h and escalates after 1 h; SWL keeps the
     // specialty's own (routine 48 h... as seeded) and its 4-hour window.
-    let cli = crate::cli::aghub(
-        &w.backends,
-        &[
-            "org",
-            "targets",
-            "--icb",
-            "QHG",
-            "--specialty",
-            "dermatology",
-            "--routine-hours",
-            "24",
-            "--urgent-hours",
-            "8",
-            "--escalation-hours",
-            "1",
-        ],
-        None,
-    );
-    crate::cli::ok(&cli);
-    crate::cli::fails_with(
-        &crate::cli::aghub(
+    // `aghub org targets` for dermatology: routine and urgent hours, a 1-hour window.
+    let targets = |icb: &str, routine: &str| {
+        crate::cli::aghub(
             &w.backends,
             &[
                 "org",
                 "targets",
                 "--icb",
-                "RC9",
+                icb,
                 "--specialty",
                 "dermatology",
                 "--routine-hours",
-                "24",
+                routine,
                 "--urgent-hours",
                 "8",
                 "--escalation-hours",
                 "1",
             ],
             None,
-        ),
-        "RC9 is a trust, not an ICB",
-    );
-    crate::cli::fails_with(
-        &crate::cli::aghub(
-            &w.backends,
-            &[
-                "org",
-                "targets",
-                "--icb",
-                "QHG",
-                "--specialty",
-                "dermatology",
-                "--routine-hours",
-                "0",
-                "--urgent-hours",
-                "8",
-                "--escalation-hours",
-                "1",
-            ],
-            None,
-        ),
-        "targets must be more than 0 hours",
-    );
+        )
+    };
+    crate::cli::ok(&targets("QHG", "24"));
+    crate::cli::fails_with(&targets("RC9", "24"), "RC9 is a trust, not an ICB");
+    crate::cli::fails_with(&targets("QHG", "0"), "targets must be more than 0 hours");
     let blmk = w.case("dermatology", "routine", 1).await;
     let r = w
         .submit(
