@@ -1,21 +1,24 @@
 //! Commissioners' reports at national scale: loads N cases (default 1,000,000; the issue's
-//! national deployment is 10,000,000) with their audit events into a scratch PostgreSQL
-//! database, lets migration 0003 derive the report tables from those events and the service
-//! bring them to today's figure set (as for an existing installation), then times the report
-//! path the dashboard uses, in process and over HTTP, what keeping the figures costs each case
-//! event (`--writes`), prints the query plans, and last times the retention run over the
-//! first year's cases, now due (`--no-retention` skips it; it erases them). Run by
-//! `scripts/bench-reports.sh` (never by the test suite).
+//! national deployment is 10,000,000) into a scratch PostgreSQL database with the schema of
+//! today, each case's facts written straight from its generated story, and the service's own
+//! rebuild makes the figures' flags and day tables. (`--from-events` loads audit events into the
+//! schema as it was before reports instead and lets the migrations derive the facts, as an
+//! upgraded installation would: slow at national scale.) Then times the report path the
+//! dashboard uses, in process and over HTTP, what keeping the figures costs each case event
+//! (`--writes`), prints the query plans, and last times the retention run over the first year's
+//! cases, now due (`--no-retention` skips it; it erases them). Run by `scripts/bench-reports.sh`
+//! (never by the test suite).
 //!
 //!     bench_reports [--cases N] [--years Y] [--runs R] [--writes W] [--admin-url URL]
-//!                   [--keep] [--reuse] [--no-retention]
+//!                   [--keep] [--reuse] [--no-retention] [--from-events]
 //!
 //! Cases are spread evenly over the Y calendar years ending 2026-12-31 (default 4); the timed
 //! "year" is 2026, the "two years" case the longest period a report allows. 42 ICBs of 150
 //! practices each (6,300, as in England), list sizes 3,000 to 18,000, 16 specialties, patients
 //! 0.6 per case whose cases fall close in time (most have one or two; 10% are children),
 //! 10% urgent, 15% with a request for information, 8% answered by the national pool, 2% still
-//! open, replies from 10 min to ~4 days.
+//! open, replies from 10 min to ~4 days. The direct load writes no audit events: neither the
+//! reports nor retention read them.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -59,20 +62,39 @@ struct Args {
     /// Skip the retention run (which erases the first year's cases).
     #[arg(long)]
     no_retention: bool,
+    /// Load audit events only and let the migrations derive the figures from them, as on an
+    /// installation upgraded from before reports (slow at national scale: 3M cases take ~20 min).
+    #[arg(long)]
+    from_events: bool,
 }
 
 const PRACTICES: i64 = 6_300;
 const ICBS: i64 = 42;
 
-/// The data, as SQL over generate_series: $N cases from $START, one every $STEP ms (+ jitter).
-/// As for any bulk load, the secondary indexes of the two big tables are built after the rows
-/// (the same definitions as migrations 1 and 2), with room to sort in memory.
-const LOAD: &str = r#"
+/// Before the rows: room to sort in memory, and the secondary indexes of the big tables set
+/// aside (their definitions kept, whatever migrations made them), to be built after the rows as
+/// for any bulk load.
+const PREPARE: &str = r#"
 SET temp_buffers = '2GB';
 SET work_mem = '512MB';
 SET maintenance_work_mem = '2GB';
-DROP INDEX audit_by_case, audit_by_action, audit_by_actor, cases_queue, cases_by_practice,
-  cases_by_claimer, cases_by_answerer;
+CREATE TEMP TABLE saved_indexes AS
+SELECT indexname, indexdef FROM pg_indexes
+WHERE schemaname = current_schema() AND tablename IN ('cases', 'audit_events', 'case_facts')
+  AND indexname NOT IN (SELECT conname FROM pg_constraint);
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT indexname FROM saved_indexes LOOP EXECUTE format('DROP INDEX %I', r.indexname); END LOOP;
+END $$;
+"#;
+
+const RESTORE_INDEXES: &str = r#"
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT indexdef FROM saved_indexes LOOP EXECUTE r.indexdef; END LOOP;
+END $$;
+"#;
+
+/// Practices, their GPs and 80 consultants (5 per specialty).
+const PEOPLE: &str = r#"
 INSERT INTO practices (id, ods_code, name, created_at_ms)
 SELECT 'p' || lpad(i::text, 35, '0'), 'B' || lpad(i::text, 5, '0'), 'Bench practice ' || i, 0
 FROM generate_series(0, $PRACTICES - 1) i;
@@ -82,12 +104,17 @@ FROM generate_series(0, $PRACTICES - 1) i;
 INSERT INTO users (id, email, name, role, created_at_ms)
 SELECT 'k' || lpad(i::text, 35, '0'), 'consultant' || i || '@bench.example', 'Consultant ' || i, 'consultant', 0
 FROM generate_series(0, 79) i;
-CREATE TEMP TABLE sp AS SELECT slug, (row_number() OVER (ORDER BY slug)) - 1 AS n FROM specialties;
+CREATE TEMP TABLE sp AS SELECT slug, urgent_target_ms, routine_target_ms,
+  (row_number() OVER (ORDER BY slug)) - 1 AS n FROM specialties;
 INSERT INTO user_specialties (user_id, specialty)
 SELECT 'k' || lpad(i::text, 35, '0'), sp.slug FROM generate_series(0, 79) i JOIN sp ON sp.n = i % 16;
+"#;
 
+/// The cases' story, as SQL over generate_series: $N cases from $START, one every $STEP ms
+/// (+ jitter), into the temporary table `gi` the next steps read.
+const GENERATE: &str = r#"
 CREATE TEMP TABLE g AS
-SELECT i, s AS submitted, sp, pr, urgent, patient, open, info, national, outcome,
+SELECT i, s AS submitted, sp, pr, urgent, patient, open, info, national, outcome, d1, dgp,
        s + d1 AS first_at,
        CASE WHEN info THEN s + d1 + dgp END AS responded_at,
        CASE WHEN info THEN s + d1 + dgp + d2 ELSE s + d1 END AS closed_at,
@@ -114,11 +141,16 @@ FROM (
 ) x;
 
 CREATE TEMP TABLE gi AS SELECT g.*, sp.slug,
+  CASE WHEN urgent THEN sp.urgent_target_ms ELSE sp.routine_target_ms END AS target_ms,
   substr(hx, 1, 8) || '-' || substr(hx, 9, 4) || '-7' || substr(m, 1, 3) || '-8' || substr(m, 4, 3) || '-' || substr(m, 7, 12) AS id,
   'p' || lpad(pr::text, 35, '0') AS practice_id, 'g' || lpad(pr::text, 35, '0') AS gp_id,
+  'q' || lpad((pr / ($PRACTICES / $ICBS))::text, 35, '0') AS icb_id,
   'k' || lpad((sp + 16 * (i % 5))::text, 35, '0') AS consultant_id
 FROM g JOIN sp ON sp.n = g.sp;
+DROP TABLE g;
+"#;
 
+const CASES: &str = r#"
 INSERT INTO cases (id, practice_id, created_by, specialty, nhs_number, date_of_birth, urgency, history, question,
   conversion_authorised, status, submitted_at_ms, queued_at_ms, outcome, advice, answered_by, first_reply_at_ms,
   answered_at_ms, closed_at_ms)
@@ -131,7 +163,10 @@ SELECT id, practice_id, gp_id, slug, '9' || lpad(patient::text, 9, '0'),
   CASE WHEN open THEN NULL ELSE first_at END, CASE WHEN open THEN NULL ELSE closed_at END,
   CASE WHEN open THEN NULL ELSE closed_at END
 FROM gi ORDER BY submitted;
+"#;
 
+/// The audit events a case's story leaves (the upgrade path derives the figures from them).
+const EVENTS: &str = r#"
 INSERT INTO audit_events (id, at_ms, actor_id, action, case_id, detail)
 SELECT e.id, e.at_ms, e.actor_id, e.action, e.case_id, e.detail FROM (
   SELECT id || '-c' AS id, submitted AS at_ms, gp_id AS actor_id, 'case.created' AS action, id AS case_id,
@@ -152,14 +187,31 @@ SELECT e.id, e.at_ms, e.actor_id, e.action, e.case_id, e.detail FROM (
          '{"outcome":"' || outcome || '","status":"closed","pool":"' || CASE WHEN national THEN 'national' ELSE 'local' END || '"}'
   FROM gi WHERE NOT open
 ) e ORDER BY e.at_ms;
+"#;
 
-CREATE INDEX audit_by_case ON audit_events (case_id, at_ms);
-CREATE INDEX audit_by_action ON audit_events (action, at_ms);
-CREATE INDEX audit_by_actor ON audit_events (actor_id, at_ms);
-CREATE INDEX cases_queue ON cases (specialty, status, submitted_at_ms);
-CREATE INDEX cases_by_practice ON cases (practice_id, submitted_at_ms);
-CREATE INDEX cases_by_claimer ON cases (claimed_by, status);
-CREATE INDEX cases_by_answerer ON cases (answered_by);
+/// The same story written straight as each case's facts (what `CaseFacts::apply` makes of those
+/// events), with the ICB of its practice and, for a case managed in primary care, the patient's
+/// next case in the specialty within 90 days of the close.
+const FACTS: &str = r#"
+CREATE INDEX ON gi (patient, sp, submitted);
+ANALYZE gi;
+INSERT INTO case_facts (case_id, practice_id, icb_id, specialty, urgency, target_ms, submitted_at_ms,
+  week_start_ms, first_reply_ms, information_requests, awaiting_gp_ms, closed_at_ms, to_close_ms, outcome,
+  national, redirected, represented_at_ms)
+SELECT id, practice_id, icb_id, slug, CASE WHEN urgent THEN 'urgent' ELSE 'routine' END, target_ms, submitted,
+  submitted - ((submitted - 345600000) % 604800000),
+  CASE WHEN NOT open THEN d1 END,
+  CASE WHEN NOT open AND info THEN 1 ELSE 0 END,
+  CASE WHEN NOT open AND info THEN dgp ELSE 0 END,
+  CASE WHEN NOT open THEN closed_at END,
+  CASE WHEN NOT open THEN closed_at - submitted - CASE WHEN info THEN dgp ELSE 0 END END,
+  CASE WHEN NOT open THEN outcome END,
+  CASE WHEN NOT open AND national THEN 1 ELSE 0 END,
+  CASE WHEN NOT open AND outcome = 'redirect_specialty' THEN 1 ELSE 0 END,
+  CASE WHEN NOT open AND outcome = 'manage_in_primary_care' THEN
+    (SELECT min(n.submitted) FROM gi n WHERE n.patient = gi.patient AND n.sp = gi.sp
+       AND n.submitted >= gi.closed_at AND n.submitted <= gi.closed_at + 7776000000) END
+FROM gi ORDER BY submitted;
 "#;
 
 /// Topic tags for about 45% of closed cases (written by replies, so not derived from events),
@@ -214,6 +266,20 @@ async fn step<T>(label: &str, f: impl std::future::Future<Output = T>) -> T {
     out
 }
 
+fn fill(sql: &str, args: &Args) -> String {
+    let start = first_ms(args);
+    sql.replace("$START", &start.to_string())
+        .replace("$STEP", &((END_MS - start) / args.cases).to_string())
+        .replace("$N", &args.cases.to_string())
+        .replace("$PRACTICES", &PRACTICES.to_string())
+        .replace("$ICBS", &ICBS.to_string())
+        .replace("$PATIENTS", &patients(args).to_string())
+}
+
+fn first_ms(args: &Args) -> i64 {
+    END_MS - args.years * 365 * aghub::domain::reports::DAY_MS
+}
+
 async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
     let mut admin = sqlx::PgConnection::connect(&args.admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
@@ -223,61 +289,80 @@ async fn load(args: &Args, url: &str) -> anyhow::Result<()> {
         .execute(&mut admin)
         .await?;
     let db = Db::connect(url).await?;
-    // The schema as it was before reports (migrations 1 and 2), then the cases and their events.
-    let all = sqlx::migrate!("./migrations/postgres");
-    let before = sqlx::migrate::Migrator {
-        migrations: Cow::Owned(
-            all.migrations
-                .iter()
-                .filter(|m| m.version < 3)
-                .cloned()
-                .collect(),
-        ),
-        ignore_missing: false,
-        locking: true,
-        no_tx: false,
-    };
-    before.run(db.pool()).await?;
-    let start = END_MS - args.years * 365 * aghub::domain::reports::DAY_MS;
-    let step_ms = (END_MS - start) / args.cases;
-    let sql = LOAD
-        .replace("$START", &start.to_string())
-        .replace("$STEP", &step_ms.to_string())
-        .replace("$N", &args.cases.to_string())
-        .replace("$PRACTICES", &PRACTICES.to_string())
-        .replace("$PATIENTS", &patients(args).to_string());
     println!(
-        "Loading {} cases over {} years ({} to 2026-12-31):",
+        "Loading {} cases over {} years ({} to 2026-12-31), {}:",
         args.cases,
         args.years,
-        reports::fmt_date(start)
+        reports::fmt_date(first_ms(args)),
+        if args.from_events {
+            "as events an upgrade derives the figures from"
+        } else {
+            "with their facts written directly"
+        }
     );
+    if args.from_events {
+        // The schema as it was before reports (migrations 1 and 2).
+        let all = sqlx::migrate!("./migrations/postgres");
+        let before = sqlx::migrate::Migrator {
+            migrations: Cow::Owned(
+                all.migrations
+                    .iter()
+                    .filter(|m| m.version < 3)
+                    .cloned()
+                    .collect(),
+            ),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        before.run(db.pool()).await?;
+    } else {
+        db.migrate().await?;
+    }
+    // One connection throughout: the generated rows live in its temporary tables.
     let mut conn = db.pool().acquire().await?;
-    step("cases and their audit events (generate_series)", async {
-        sqlx::raw_sql(&sql).execute(&mut *conn).await
-    })
-    .await?;
+    let mut run = async |label: &str, sql: &str| {
+        step(label, sqlx::raw_sql(&fill(sql, args)).execute(&mut *conn))
+            .await
+            .map(drop)
+    };
+    run("indexes set aside", PREPARE).await?;
+    run("practices and users", PEOPLE).await?;
+    if !args.from_events {
+        run("ICBs, each practice's ICB, list sizes", ORGANISATIONS).await?;
+    }
+    run("the cases' story (generate_series)", GENERATE).await?;
+    run("cases", CASES).await?;
+    if args.from_events {
+        run("their audit events", EVENTS).await?;
+    } else {
+        run("their facts", FACTS).await?;
+    }
+    run("indexes built", RESTORE_INDEXES).await?;
     drop(conn);
-    step(
-        "migration 0003+: case facts and rollups from events",
-        db.migrate(),
-    )
-    .await?;
-    step(
-        "ICBs, each practice's and case's ICB, list sizes",
-        sqlx::raw_sql(
-            &ORGANISATIONS
-                .replace("$PRACTICES", &PRACTICES.to_string())
-                .replace("$ICBS", &ICBS.to_string()),
+    if args.from_events {
+        step(
+            "migration 0003+: case facts and rollups from events",
+            db.migrate(),
         )
-        .execute(db.pool()),
-    )
-    .await?;
-    step(
-        "figures' flags and day tables from the facts (what the service does at start)",
-        aghub::service::case_facts::bring_up_to_date(&db),
-    )
-    .await?;
+        .await?;
+        step(
+            "ICBs, each practice's and case's ICB, list sizes",
+            sqlx::raw_sql(&fill(ORGANISATIONS, args)).execute(db.pool()),
+        )
+        .await?;
+        step(
+            "figures' flags and day tables from the facts (what the service does at start)",
+            aghub::service::case_facts::bring_up_to_date(&db),
+        )
+        .await?;
+    } else {
+        step(
+            "figures' flags and day tables from the facts (case_facts::rebuild)",
+            aghub::service::case_facts::rebuild(&db),
+        )
+        .await?;
+    }
     step("reply topics", sqlx::raw_sql(TOPICS).execute(db.pool())).await?;
     step(
         "VACUUM ANALYZE",
