@@ -903,13 +903,7 @@ async fn main() -> anyhow::Result<()> {
         ..f
     };
     println!("\nQuery plans, year 2026, dermatology:");
-    explain(
-        &db,
-        "practices (case_facts)",
-        &rdb::practice_counts_sql(&fs),
-        &fs,
-    )
-    .await?;
+    explain(&db, "facts (case_facts)", &rdb::facts_sql(&fs), &fs).await?;
 
     let icb = db::organisations::find_by_ods(&db, "Q0000")
         .await?

@@ -251,28 +251,37 @@ fn prepare_sqlite_file(path: &std::path::Path) -> DbResult<()> {
 }
 
 /// One of the domain's words from a TEXT column; anything else is a decode error naming it.
-pub(crate) fn word<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T, sqlx::Error>
+pub(crate) fn word<T, I>(row: &sqlx::any::AnyRow, column: I) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+    I: sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Display + Copy,
+{
+    let text: String = sqlx::Row::try_get(row, column)?;
+    parse_word(&text, column)
+}
+
+pub(crate) fn optional_word<T, I>(
+    row: &sqlx::any::AnyRow,
+    column: I,
+) -> Result<Option<T>, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+    I: sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Display + Copy,
+{
+    match sqlx::Row::try_get::<Option<String>, _>(row, column)? {
+        None => Ok(None),
+        Some(text) => parse_word(&text, column).map(Some),
+    }
+}
+
+fn parse_word<T>(text: &str, column: impl std::fmt::Display) -> Result<T, sqlx::Error>
 where
     T: std::str::FromStr<Err = crate::domain::UnknownValue>,
 {
-    let text: String = sqlx::Row::try_get(row, column)?;
     text.parse().map_err(|e| sqlx::Error::ColumnDecode {
         index: column.to_string(),
         source: Box::new(e),
     })
-}
-
-pub(crate) fn optional_word<T>(
-    row: &sqlx::any::AnyRow,
-    column: &str,
-) -> Result<Option<T>, sqlx::Error>
-where
-    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
-{
-    match sqlx::Row::try_get::<Option<String>, _>(row, column)? {
-        None => Ok(None),
-        Some(_) => word(row, column).map(Some),
-    }
 }
 
 /// New primary key: UUIDv7, so ids sort by creation time.

@@ -32,7 +32,7 @@ use super::{ServiceError, ServiceResult};
 use crate::db::reports::{self as rdb, Filter, Rollup};
 use crate::db::{self, audit};
 use crate::domain::access::{Principal, ReportScope};
-use crate::domain::reports::{day_cells, icb_day_cells, CaseFacts};
+use crate::domain::reports::{day_cells, icb_day_cells, week_start, CaseFacts, Counts, DayCell};
 use crate::service::AppState;
 
 pub(crate) use csv::{csv_field, BOM};
@@ -56,9 +56,11 @@ pub struct ReportRequest {
     pub icb: Option<String>,
 }
 
-/// Reads a report's data: day cells from the rollups, or from `case_facts` when the report is
-/// narrowed (read once for both the cells and the practices' durations). The reads run side by
-/// side.
+/// Reads a report's data, the reads side by side: over every practice and specialty, day cells
+/// from the rollups; narrowed to a specialty, an ICB or a practice, the cases' facts, read once,
+/// and everything summed from them (a national specialty's year is a few hundred thousand
+/// cases, an ICB's tens of thousands: one read of the facts beats a rollup read plus scans for
+/// the practices and the overdue cases).
 ///
 /// A report over every practice of an installation with ICBs (the national view) is broken
 /// down by ICB, not by practice: a country has 6,300 practices, and a million practice-day
@@ -66,44 +68,90 @@ pub struct ReportRequest {
 pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
     let organisations = db::organisations::list(db).await?;
     let by_icb = !filter.by_practice() && organisations.iter().any(|o| o.kind == "icb");
-    let days = async {
-        let by_practice = |facts: &[CaseFacts]| day_cells(facts, |f| &f.practice_id);
-        let none = Vec::new;
-        match (filter.specialty, filter.by_practice(), by_icb) {
-            (None, false, true) => {
-                let (cells, icbs) = tokio::try_join!(
-                    rdb::rollup_days(db, Rollup::Specialty, filter),
-                    rdb::rollup_days(db, Rollup::Icb, filter)
-                )?;
-                Ok::<_, db::DbError>((cells, none(), icbs))
-            }
-            (None, false, false) => {
-                let (cells, practices) = tokio::try_join!(
-                    rdb::rollup_days(db, Rollup::Specialty, filter),
-                    rdb::rollup_days(db, Rollup::Practice, filter)
-                )?;
-                Ok((cells, practices, none()))
-            }
-            (_, true, _) => {
-                let facts = rdb::facts(db, filter).await?;
-                Ok((
-                    day_cells(&facts, |f| &f.specialty),
-                    by_practice(&facts),
-                    none(),
-                ))
-            }
-            (Some(_), false, _) => {
-                let (cells, facts) = tokio::try_join!(
-                    rdb::rollup_days(db, Rollup::Specialty, filter),
-                    rdb::facts(db, filter)
-                )?;
-                if by_icb {
-                    Ok((cells, none(), icb_day_cells(&facts)))
-                } else {
-                    Ok((cells, by_practice(&facts), none()))
-                }
-            }
-        }
+    let (days, topics, all_practices, referrals_overdue_now) = tokio::try_join!(
+        read_days(db, filter, by_icb, now_ms),
+        rdb::topic_counts(db, filter, !by_icb),
+        db::practices::list(db),
+        rdb::referrals_overdue(db, filter, now_ms),
+    )?;
+    let practice_names: BTreeMap<String, PracticeInfo> = all_practices
+        .into_iter()
+        .map(|p| {
+            let info = PracticeInfo {
+                ods_code: p.ods_code,
+                name: p.name,
+                icb_id: p.icb_id,
+                list_size: p.list_size,
+            };
+            (p.id, info)
+        })
+        .collect();
+    let mut practices: Vec<rdb::PracticeCounts> = match days.practices {
+        PracticeRows::Read(rows) => rows,
+        PracticeRows::Summed(counts) => counts
+            .into_iter()
+            .filter_map(|(id, counts)| {
+                let info = practice_names.get(&id)?;
+                Some(rdb::PracticeCounts {
+                    ods_code: info.ods_code.clone(),
+                    name: info.name.clone(),
+                    practice_id: id,
+                    counts,
+                })
+            })
+            .collect(),
+    };
+    practices.sort_by(|a, b| a.ods_code.cmp(&b.ods_code));
+    Ok(ReportData {
+        cells: days.cells,
+        practices,
+        practice_days: days.practice_days,
+        icb_days: by_icb.then_some(days.icb_days),
+        topics,
+        practice_names,
+        icb_names: organisations
+            .into_iter()
+            .filter(|o| o.kind == "icb")
+            .map(|o| (o.id, (o.ods_code, o.name)))
+            .collect(),
+        referrals_overdue_now,
+        overdue_unanswered: days.overdue,
+    })
+}
+
+/// What a report's figures are summed from.
+struct Days {
+    /// By specialty.
+    cells: Vec<DayCell>,
+    /// By practice (empty when by ICB).
+    practice_days: Vec<DayCell>,
+    /// By ICB (empty unless by ICB).
+    icb_days: Vec<DayCell>,
+    practices: PracticeRows,
+    overdue: Vec<rdb::Overdue>,
+}
+
+enum PracticeRows {
+    /// From the practice rollup, with their codes and names.
+    Read(Vec<rdb::PracticeCounts>),
+    /// Summed from the facts, by practice id.
+    Summed(BTreeMap<String, Counts>),
+}
+
+async fn read_days(
+    db: &db::Db,
+    filter: &Filter<'_>,
+    by_icb: bool,
+    now_ms: i64,
+) -> db::DbResult<Days> {
+    if filter.by_practice() || filter.specialty.is_some() {
+        let facts = rdb::facts(db, filter).await?;
+        return Ok(Days::from_facts(&facts, by_icb, now_ms));
+    }
+    let by_key = if by_icb {
+        Rollup::Icb
+    } else {
+        Rollup::Practice
     };
     let practices = async {
         if by_icb {
@@ -112,47 +160,74 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             rdb::practice_counts(db, filter).await
         }
     };
-    let (
-        (cells, practice_days, icb_days),
+    let (cells, keyed, practices, overdue) = tokio::try_join!(
+        rdb::rollup_days(db, Rollup::Specialty, filter),
+        rdb::rollup_days(db, by_key, filter),
         practices,
-        topics,
-        all_practices,
-        referrals_overdue_now,
-        overdue_unanswered,
-    ) = tokio::try_join!(
-        days,
-        practices,
-        rdb::topic_counts(db, filter, !by_icb),
-        db::practices::list(db),
-        rdb::referrals_overdue(db, filter, now_ms),
-        rdb::overdue_unanswered(db, filter, now_ms)
+        rdb::overdue_unanswered(db, filter, now_ms),
     )?;
-    Ok(ReportData {
+    let (practice_days, icb_days) = if by_icb {
+        (Vec::new(), keyed)
+    } else {
+        (keyed, Vec::new())
+    };
+    Ok(Days {
         cells,
-        practices,
         practice_days,
-        icb_days: by_icb.then_some(icb_days),
-        topics,
-        practice_names: all_practices
-            .into_iter()
-            .map(|p| {
-                let info = PracticeInfo {
-                    ods_code: p.ods_code,
-                    name: p.name,
-                    icb_id: p.icb_id,
-                    list_size: p.list_size,
-                };
-                (p.id, info)
-            })
-            .collect(),
-        icb_names: organisations
-            .into_iter()
-            .filter(|o| o.kind == "icb")
-            .map(|o| (o.id, (o.ods_code, o.name)))
-            .collect(),
-        referrals_overdue_now,
-        overdue_unanswered,
+        icb_days,
+        practices: PracticeRows::Read(practices),
+        overdue,
     })
+}
+
+impl Days {
+    fn from_facts(facts: &[CaseFacts], by_icb: bool, now_ms: i64) -> Days {
+        let mut overdue: BTreeMap<(&str, &str, Option<&str>, i64), i64> = BTreeMap::new();
+        for f in facts.iter().filter(|f| f.overdue_unanswered(now_ms)) {
+            let key = (
+                f.specialty.as_str(),
+                f.practice_id.as_str(),
+                f.icb_id.as_deref(),
+                week_start(f.submitted_at_ms),
+            );
+            *overdue.entry(key).or_default() += 1;
+        }
+        let mut practices: BTreeMap<String, Counts> = BTreeMap::new();
+        if !by_icb {
+            for f in facts {
+                practices
+                    .entry(f.practice_id.clone())
+                    .or_default()
+                    .add(&f.counts());
+            }
+        }
+        Days {
+            cells: day_cells(facts, |f| &f.specialty),
+            practice_days: if by_icb {
+                Vec::new()
+            } else {
+                day_cells(facts, |f| &f.practice_id)
+            },
+            icb_days: if by_icb {
+                icb_day_cells(facts)
+            } else {
+                Vec::new()
+            },
+            practices: PracticeRows::Summed(practices),
+            overdue: overdue
+                .into_iter()
+                .map(
+                    |((specialty, practice_id, icb_id, week_start_ms), cases)| rdb::Overdue {
+                        specialty: specialty.to_string(),
+                        practice_id: practice_id.to_string(),
+                        icb_id: icb_id.map(str::to_string),
+                        week_start_ms,
+                        cases,
+                    },
+                )
+                .collect(),
+        }
+    }
 }
 
 /// The practices and ICBs a person may filter the reports by: a commissioner of one ICB, that
