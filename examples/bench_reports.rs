@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aghub::clock::SystemClock;
-use aghub::db::reports::{self as rdb, Filter, ReportSql};
-use aghub::db::{self, Db};
+use aghub::db::reports::{self as rdb, FactCells, Filter, ReportSql};
+use aghub::db::{self, Backend, Db};
 use aghub::domain::Role;
 use aghub::service::reports::{self as reports, Period};
 use clap::Parser;
@@ -215,7 +215,8 @@ FROM gi ORDER BY submitted;
 "#;
 
 /// Topic tags for about 45% of closed cases (written by replies, so not derived from events),
-/// picked from each specialty's list (migration 0006; every list has at least 10 topics).
+/// picked from each specialty's list (migration 0006; every list has at least 10 topics), and
+/// their day counts (as migration 0024 does for an existing installation).
 const TOPICS: &str = r#"
 INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms)
 SELECT c.id, s.slug, c.practice_id, c.specialty, c.closed_at_ms
@@ -227,6 +228,8 @@ SELECT c.id, s.slug, c.practice_id, c.specialty, c.closed_at_ms
 FROM cases c CROSS JOIN LATERAL (SELECT slug FROM specialty_topics WHERE specialty = c.specialty
     ORDER BY slug OFFSET 8 + abs(hashint8(c.submitted_at_ms + 2)::bigint) % 2 LIMIT 1) s
 WHERE c.closed_at_ms IS NOT NULL AND abs(hashint8(c.submitted_at_ms + 1)::bigint) % 100 < 10;
+INSERT INTO report_topic_days (day_ms, specialty, topic, cases)
+SELECT tagged_at_ms - tagged_at_ms % 86400000, specialty, topic, COUNT(*) FROM case_topics GROUP BY 1, 2, 3;
 "#;
 
 /// The ICBs (after migration 0018 made them possible): practice i belongs to ICB i / 150; each
@@ -903,7 +906,13 @@ async fn main() -> anyhow::Result<()> {
         ..f
     };
     println!("\nQuery plans, year 2026, dermatology:");
-    explain(&db, "facts (case_facts)", &rdb::facts_sql(&fs), &fs).await?;
+    explain(
+        &db,
+        "ICB cells (case_facts)",
+        &rdb::fact_cells_sql(Backend::Postgres, &fs, FactCells::IcbDays),
+        &fs,
+    )
+    .await?;
 
     let icb = db::organisations::find_by_ods(&db, "Q0000")
         .await?
@@ -913,7 +922,20 @@ async fn main() -> anyhow::Result<()> {
         ..f
     };
     println!("\nQuery plans, year 2026, one ICB:");
-    explain(&db, "facts (case_facts)", &rdb::facts_sql(&fi), &fi).await?;
+    for (title, by) in [
+        ("specialty cells (case_facts)", FactCells::SpecialtyDays),
+        ("practice cells (case_facts)", FactCells::Practices),
+    ] {
+        let q = rdb::fact_cells_sql(Backend::Postgres, &fi, by);
+        explain(&db, title, &q, &fi).await?;
+    }
+    explain(
+        &db,
+        "topics by practice (case_topics)",
+        &rdb::topic_counts_sql(&fi, true),
+        &fi,
+    )
+    .await?;
 
     if !args.no_retention {
         time_retention(&db, &state.blobs, args.years, &names).await?;

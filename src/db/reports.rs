@@ -25,7 +25,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
-use super::{optional_word, word, Db, DbResult, Tx};
+use super::{optional_word, word, Backend, Db, DbResult, Tx};
 use crate::domain::reports::{
     day_cells, day_start, week_start, CaseFacts, Counts, DayCell, Durations,
 };
@@ -145,16 +145,7 @@ pub async fn rollup_days(db: &Db, rollup: Rollup, filter: &Filter<'_>) -> DbResu
     let q = rollup_days_sql(rollup, filter);
     let rows = q.query(filter).fetch_all(db.pool()).await?;
     rows.iter()
-        .map(|r| {
-            Ok(DayCell {
-                key: r.try_get("key")?,
-                day_ms: r.try_get("day_ms")?,
-                counts: counts_from_row(r)?,
-                first_reply_ms: parse_list(r.try_get::<&str, _>("first_reply_list")?),
-                to_close_ms: parse_list(r.try_get::<&str, _>("to_close_list")?),
-                awaiting_gp_ms: parse_list(r.try_get::<&str, _>("awaiting_gp_list")?),
-            })
-        })
+        .map(day_cell_from_row)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
@@ -231,6 +222,87 @@ pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
         .iter()
         .map(facts_from_row)
         .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// How [`fact_cells`] groups a narrowed report's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactCells {
+    /// By specialty and day: totals, weeks and the specialty table.
+    SpecialtyDays,
+    /// By ICB and day (the national view of one specialty).
+    IcbDays,
+    /// By practice over the whole period (`day_ms` 0): the practice table.
+    Practices,
+}
+
+/// [`fact_cells`]' SQL. The counts are the sums of each case's stored figure flags (set by the
+/// running code, see [`save_flags`]); the duration lists repeat [`CaseFacts::durations`]' rule:
+/// first reply and close when known, the wait for the GP of a closed case that had a request for
+/// information.
+pub fn fact_cells_sql<'a>(backend: Backend, filter: &Filter<'a>, by: FactCells) -> ReportSql<'a> {
+    let day = "f.submitted_at_ms - f.submitted_at_ms % 86400000";
+    let (key, day_ms, group) = match by {
+        FactCells::SpecialtyDays => ("f.specialty", day, format!("f.specialty, {day}")),
+        FactCells::IcbDays => ("f.icb_id", day, format!("f.icb_id, {day}")),
+        FactCells::Practices => (
+            "f.practice_id",
+            "CAST(0 AS BIGINT)",
+            "f.practice_id".to_string(),
+        ),
+    };
+    let list = |value: &str| match backend {
+        Backend::Postgres => format!("string_agg(CAST({value} AS TEXT), ',')"),
+        Backend::Sqlite => format!("group_concat(CAST({value} AS TEXT), ',')"),
+    };
+    let (clause, texts) = fact_where(filter);
+    let icb_only = if by == FactCells::IcbDays {
+        " AND f.icb_id IS NOT NULL"
+    } else {
+        ""
+    };
+    ReportSql {
+        sql: format!(
+            "SELECT {key} AS key, {day_ms} AS day_ms, {}, {} AS first_reply_list, \
+             {} AS to_close_list, {} AS awaiting_gp_list \
+             FROM case_facts f WHERE {clause}{icb_only} GROUP BY {group}",
+            sums(|i, _| format!("(f.flags >> {i}) & 1")),
+            list("f.first_reply_ms"),
+            list("f.to_close_ms"),
+            list(
+                "CASE WHEN f.to_close_ms IS NOT NULL AND f.information_requests > 0 \
+                 THEN f.awaiting_gp_ms END"
+            ),
+        ),
+        texts,
+    }
+}
+
+/// A narrowed report's cells, summed in the database from the facts (see [`fact_cells_sql`]):
+/// an ICB's year is 60,000 cases, and a few thousand summed rows cross the wire faster than
+/// 60,000 rows of facts.
+pub async fn fact_cells(db: &Db, filter: &Filter<'_>, by: FactCells) -> DbResult<Vec<DayCell>> {
+    let q = fact_cells_sql(db.backend(), filter, by);
+    let rows = q.query(filter).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(day_cell_from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+fn day_cell_from_row(r: &AnyRow) -> Result<DayCell, sqlx::Error> {
+    let list = |column: &str| -> Result<Vec<i64>, sqlx::Error> {
+        Ok(parse_list(
+            r.try_get::<Option<&str>, _>(column)?.unwrap_or_default(),
+        ))
+    };
+    Ok(DayCell {
+        key: r.try_get("key")?,
+        day_ms: r.try_get("day_ms")?,
+        counts: counts_from_row(r)?,
+        first_reply_ms: list("first_reply_list")?,
+        to_close_ms: list("to_close_list")?,
+        awaiting_gp_ms: list("awaiting_gp_list")?,
+    })
 }
 
 /// Day cells by specialty computed from `case_facts`, for any filter (the tests hold the rollup
@@ -662,16 +734,28 @@ pub struct TopicCount {
 /// (by reply time), for the filter's specialty / practice. Topics are named by their list's
 /// label as it is now (a renamed topic shows its new name; a retired one its last). Without
 /// `per_practice`, one count per topic (practice id empty): the national view's.
+/// Topic counts of the filter's cases, per practice or not. Over every practice without a
+/// per-practice breakdown they come from the day rollup `report_topic_days`.
 pub fn topic_counts_sql<'a>(filter: &Filter<'a>, per_practice: bool) -> ReportSql<'a> {
+    let from_rollup = !per_practice && !filter.by_practice();
     let (practice, group) = if per_practice {
         ("t.practice_id", "t.practice_id, s.label")
     } else {
         ("'' AS practice_id", "s.label")
     };
+    let (count, table, time) = if from_rollup {
+        (
+            "CAST(SUM(t.cases) AS BIGINT)",
+            "report_topic_days",
+            "t.day_ms",
+        )
+    } else {
+        ("COUNT(*)", "case_topics", "t.tagged_at_ms")
+    };
     let mut sql = format!(
-        "SELECT {practice}, s.label AS topic, COUNT(*) AS cases FROM case_topics t \
+        "SELECT {practice}, s.label AS topic, {count} AS cases FROM {table} t \
          JOIN specialty_topics s ON s.specialty = t.specialty AND s.slug = t.topic \
-         WHERE t.tagged_at_ms >= $1 AND t.tagged_at_ms < $2",
+         WHERE {time} >= $1 AND {time} < $2",
     );
     let mut texts = Vec::new();
     if let Some(s) = filter.specialty {
@@ -712,7 +796,7 @@ pub async fn insert_topics(
     now_ms: i64,
 ) -> DbResult<()> {
     for topic in topics {
-        sqlx::query(
+        let tagged = sqlx::query(
             "INSERT INTO case_topics (case_id, topic, practice_id, specialty, tagged_at_ms) \
              SELECT c.id, s.slug, c.practice_id, c.specialty, $3 FROM cases c \
              JOIN specialty_topics s ON s.specialty = c.specialty AND s.slug = $2 \
@@ -723,7 +807,21 @@ pub async fn insert_topics(
         .bind(topic)
         .bind(now_ms)
         .execute(&mut **tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if tagged == 1 {
+            sqlx::query(
+                "INSERT INTO report_topic_days (day_ms, specialty, topic, cases) \
+                 SELECT $1, c.specialty, $2, 1 FROM cases c WHERE c.id = $3 \
+                 ON CONFLICT (day_ms, specialty, topic) \
+                 DO UPDATE SET cases = report_topic_days.cases + 1",
+            )
+            .bind(day_start(now_ms))
+            .bind(topic)
+            .bind(case_id)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }

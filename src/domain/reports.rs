@@ -181,12 +181,6 @@ impl CaseFacts {
     pub fn counts(&self) -> Counts {
         Counts::of(self)
     }
-
-    /// No consultant reply yet and past its target at `now_ms` (the same test as
-    /// `db::reports::overdue_unanswered`'s SQL).
-    pub fn overdue_unanswered(&self, now_ms: i64) -> bool {
-        self.first_reply_ms.is_none() && self.submitted_at_ms + self.target_ms < now_ms
-    }
 }
 
 /// A case's durations for percentiles: time to first reply, time to close (without the wait for

@@ -3,13 +3,15 @@
 //! derived tables against the facts and against a replay of the audit trail (the migration's
 //! backfill).
 
+use std::collections::BTreeMap;
+
 use aghub::domain::Role;
 use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use aghub::db::reports as rdb;
-use aghub::domain::reports::{CaseEvent, CaseFacts, Counts, DayCell};
+use aghub::domain::reports::{day_cells, icb_day_cells, CaseEvent, CaseFacts, Counts, DayCell};
 
 use crate::cases::{jpeg_part, World};
 use crate::helpers::{error_code, phone_jpeg, Stack, PASSWORD, T0};
@@ -548,6 +550,54 @@ async fn check_derived_tables(
             expected.add(&f.counts());
         }
         assert_eq!(p.counts, expected, "{}", p.ods_code);
+    }
+
+    // A narrowed report's cells, summed in the database from flags and durations, = the same
+    // facts summed by the domain's rules.
+    let narrowed = filter(Some(one_specialty));
+    let cells_of =
+        |by| async move { normalised(rdb::fact_cells(db, &narrowed, by).await.unwrap()) };
+    let by_practice = day_cells(&facts, |f| &f.practice_id).into_iter().fold(
+        BTreeMap::<String, DayCell>::new(),
+        |mut m, c| {
+            let cell = m.entry(c.key.clone()).or_insert_with(|| DayCell {
+                key: c.key.clone(),
+                ..Default::default()
+            });
+            cell.counts.add(&c.counts);
+            cell.first_reply_ms.extend(c.first_reply_ms);
+            cell.to_close_ms.extend(c.to_close_ms);
+            cell.awaiting_gp_ms.extend(c.awaiting_gp_ms);
+            m
+        },
+    );
+    assert!(!facts.is_empty());
+    assert_eq!(
+        cells_of(rdb::FactCells::SpecialtyDays).await,
+        normalised(day_cells(&facts, |f| &f.specialty))
+    );
+    assert_eq!(
+        cells_of(rdb::FactCells::IcbDays).await,
+        normalised(icb_day_cells(&facts))
+    );
+    assert_eq!(
+        cells_of(rdb::FactCells::Practices).await,
+        normalised(by_practice.into_values().collect())
+    );
+
+    // Topics: the day rollup (every practice) = the tags counted (per practice, summed).
+    for f in [filter(None), filter(Some(one_specialty))] {
+        let mut tagged: BTreeMap<String, i64> = BTreeMap::new();
+        for t in rdb::topic_counts(db, &f, true).await.unwrap() {
+            *tagged.entry(t.topic).or_default() += t.cases;
+        }
+        let rolled: BTreeMap<String, i64> = rdb::topic_counts(db, &f, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.topic, t.cases))
+            .collect();
+        assert_eq!(rolled, tagged, "{:?}", f.specialty);
     }
 
     let mut stored = rdb::facts(db, &all).await.unwrap();

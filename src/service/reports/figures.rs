@@ -277,7 +277,7 @@ fn group_cells<'a, K: Ord>(
 pub struct ReportData {
     pub cells: Vec<DayCell>,
     pub practices: Vec<rdb::PracticeCounts>,
-    /// Each practice's durations by day (key: practice id).
+    /// Each practice's durations, by day or over the period (key: practice id).
     pub practice_days: Vec<DayCell>,
     /// For a report broken down by ICB rather than by practice: each ICB's day cells (key: ICB
     /// id); `practices` and `practice_days` are then empty.

@@ -29,10 +29,10 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{ServiceError, ServiceResult};
-use crate::db::reports::{self as rdb, Filter, Rollup};
+use crate::db::reports::{self as rdb, FactCells, Filter, Rollup};
 use crate::db::{self, audit};
 use crate::domain::access::{Principal, ReportScope};
-use crate::domain::reports::{day_cells, icb_day_cells, week_start, CaseFacts, Counts, DayCell};
+use crate::domain::reports::{Counts, DayCell};
 use crate::service::AppState;
 
 pub(crate) use csv::{csv_field, BOM};
@@ -57,10 +57,8 @@ pub struct ReportRequest {
 }
 
 /// Reads a report's data, the reads side by side: over every practice and specialty, day cells
-/// from the rollups; narrowed to a specialty, an ICB or a practice, the cases' facts, read once,
-/// and everything summed from them (a national specialty's year is a few hundred thousand
-/// cases, an ICB's tens of thousands: one read of the facts beats a rollup read plus scans for
-/// the practices and the overdue cases).
+/// from the rollups; narrowed to a specialty, an ICB or a practice, cells summed in the database
+/// from the cases' facts (by specialty and day, and by practice or, nationally, by ICB).
 ///
 /// A report over every practice of an installation with ICBs (the national view) is broken
 /// down by ICB, not by practice: a country has 6,300 practices, and a million practice-day
@@ -123,7 +121,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
 struct Days {
     /// By specialty.
     cells: Vec<DayCell>,
-    /// By practice (empty when by ICB).
+    /// By practice, by day or over the whole period (empty when by ICB).
     practice_days: Vec<DayCell>,
     /// By ICB (empty unless by ICB).
     icb_days: Vec<DayCell>,
@@ -135,7 +133,7 @@ enum PracticeRows {
     /// From the practice rollup, with their codes and names.
     Read(Vec<rdb::PracticeCounts>),
     /// Summed from the facts, by practice id.
-    Summed(BTreeMap<String, Counts>),
+    Summed(Vec<(String, Counts)>),
 }
 
 async fn read_days(
@@ -144,28 +142,41 @@ async fn read_days(
     by_icb: bool,
     now_ms: i64,
 ) -> db::DbResult<Days> {
-    if filter.by_practice() || filter.specialty.is_some() {
-        let facts = rdb::facts(db, filter).await?;
-        return Ok(Days::from_facts(&facts, by_icb, now_ms));
-    }
-    let by_key = if by_icb {
-        Rollup::Icb
-    } else {
-        Rollup::Practice
+    let narrowed = filter.by_practice() || filter.specialty.is_some();
+    let cells = async {
+        if narrowed {
+            rdb::fact_cells(db, filter, FactCells::SpecialtyDays).await
+        } else {
+            rdb::rollup_days(db, Rollup::Specialty, filter).await
+        }
+    };
+    let keyed = async {
+        match (narrowed, by_icb) {
+            (true, true) => rdb::fact_cells(db, filter, FactCells::IcbDays).await,
+            (true, false) => rdb::fact_cells(db, filter, FactCells::Practices).await,
+            (false, true) => rdb::rollup_days(db, Rollup::Icb, filter).await,
+            (false, false) => rdb::rollup_days(db, Rollup::Practice, filter).await,
+        }
     };
     let practices = async {
-        if by_icb {
+        if by_icb || narrowed {
             Ok(Vec::new())
         } else {
             rdb::practice_counts(db, filter).await
         }
     };
-    let (cells, keyed, practices, overdue) = tokio::try_join!(
-        rdb::rollup_days(db, Rollup::Specialty, filter),
-        rdb::rollup_days(db, by_key, filter),
+    let (cells, keyed, read, overdue) = tokio::try_join!(
+        cells,
+        keyed,
         practices,
         rdb::overdue_unanswered(db, filter, now_ms),
     )?;
+    let practices = match (narrowed, by_icb) {
+        (true, false) => {
+            PracticeRows::Summed(keyed.iter().map(|c| (c.key.clone(), c.counts)).collect())
+        }
+        _ => PracticeRows::Read(read),
+    };
     let (practice_days, icb_days) = if by_icb {
         (Vec::new(), keyed)
     } else {
@@ -175,59 +186,9 @@ async fn read_days(
         cells,
         practice_days,
         icb_days,
-        practices: PracticeRows::Read(practices),
+        practices,
         overdue,
     })
-}
-
-impl Days {
-    fn from_facts(facts: &[CaseFacts], by_icb: bool, now_ms: i64) -> Days {
-        let mut overdue: BTreeMap<(&str, &str, Option<&str>, i64), i64> = BTreeMap::new();
-        for f in facts.iter().filter(|f| f.overdue_unanswered(now_ms)) {
-            let key = (
-                f.specialty.as_str(),
-                f.practice_id.as_str(),
-                f.icb_id.as_deref(),
-                week_start(f.submitted_at_ms),
-            );
-            *overdue.entry(key).or_default() += 1;
-        }
-        let mut practices: BTreeMap<String, Counts> = BTreeMap::new();
-        if !by_icb {
-            for f in facts {
-                practices
-                    .entry(f.practice_id.clone())
-                    .or_default()
-                    .add(&f.counts());
-            }
-        }
-        Days {
-            cells: day_cells(facts, |f| &f.specialty),
-            practice_days: if by_icb {
-                Vec::new()
-            } else {
-                day_cells(facts, |f| &f.practice_id)
-            },
-            icb_days: if by_icb {
-                icb_day_cells(facts)
-            } else {
-                Vec::new()
-            },
-            practices: PracticeRows::Summed(practices),
-            overdue: overdue
-                .into_iter()
-                .map(
-                    |((specialty, practice_id, icb_id, week_start_ms), cases)| rdb::Overdue {
-                        specialty: specialty.to_string(),
-                        practice_id: practice_id.to_string(),
-                        icb_id: icb_id.map(str::to_string),
-                        week_start_ms,
-                        cases,
-                    },
-                )
-                .collect(),
-        }
-    }
 }
 
 /// The practices and ICBs a person may filter the reports by: a commissioner of one ICB, that
