@@ -909,7 +909,7 @@ async fn main() -> anyhow::Result<()> {
     explain(
         &db,
         "ICB cells (case_facts)",
-        &rdb::fact_cells_sql(Backend::Postgres, &fs, FactCells::IcbDays),
+        &rdb::fact_cells_sql(Backend::Postgres, &fs, FactCells::Icbs),
         &fs,
     )
     .await?;
@@ -923,7 +923,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("\nQuery plans, year 2026, one ICB:");
     for (title, by) in [
-        ("specialty cells (case_facts)", FactCells::SpecialtyDays),
+        ("specialty cells (case_facts)", FactCells::SpecialtyWeeks),
         ("practice cells (case_facts)", FactCells::Practices),
     ] {
         let q = rdb::fact_cells_sql(Backend::Postgres, &fi, by);

@@ -224,13 +224,13 @@ pub async fn facts(db: &Db, filter: &Filter<'_>) -> DbResult<Vec<CaseFacts>> {
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
-/// How [`fact_cells`] groups a narrowed report's facts.
+/// How [`fact_cells`] groups a narrowed report's facts: no finer than the report shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactCells {
-    /// By specialty and day: totals, weeks and the specialty table.
-    SpecialtyDays,
-    /// By ICB and day (the national view of one specialty).
-    IcbDays,
+    /// By specialty and week (`day_ms` the week's Monday): totals, weeks and the specialty table.
+    SpecialtyWeeks,
+    /// By ICB over the whole period (`day_ms` 0): the national view of one specialty.
+    Icbs,
     /// By practice over the whole period (`day_ms` 0): the practice table.
     Practices,
 }
@@ -240,10 +240,11 @@ pub enum FactCells {
 /// first reply and close when known, the wait for the GP of a closed case that had a request for
 /// information.
 pub fn fact_cells_sql<'a>(backend: Backend, filter: &Filter<'a>, by: FactCells) -> ReportSql<'a> {
-    let day = "f.submitted_at_ms - f.submitted_at_ms % 86400000";
+    // domain::reports::week_start, 1970-01-05 being a Monday.
+    let week = "f.submitted_at_ms - (f.submitted_at_ms - 345600000) % 604800000";
     let (key, day_ms, group) = match by {
-        FactCells::SpecialtyDays => ("f.specialty", day, format!("f.specialty, {day}")),
-        FactCells::IcbDays => ("f.icb_id", day, format!("f.icb_id, {day}")),
+        FactCells::SpecialtyWeeks => ("f.specialty", week, format!("f.specialty, {week}")),
+        FactCells::Icbs => ("f.icb_id", "CAST(0 AS BIGINT)", "f.icb_id".to_string()),
         FactCells::Practices => (
             "f.practice_id",
             "CAST(0 AS BIGINT)",
@@ -255,7 +256,7 @@ pub fn fact_cells_sql<'a>(backend: Backend, filter: &Filter<'a>, by: FactCells) 
         Backend::Sqlite => format!("group_concat(CAST({value} AS TEXT), ',')"),
     };
     let (clause, texts) = fact_where(filter);
-    let icb_only = if by == FactCells::IcbDays {
+    let icb_only = if by == FactCells::Icbs {
         " AND f.icb_id IS NOT NULL"
     } else {
         ""

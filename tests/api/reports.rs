@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use aghub::db::reports as rdb;
-use aghub::domain::reports::{day_cells, icb_day_cells, CaseEvent, CaseFacts, Counts, DayCell};
+use aghub::domain::reports::{
+    day_cells, icb_day_cells, week_start, CaseEvent, CaseFacts, Counts, DayCell,
+};
 
 use crate::cases::{jpeg_part, World};
 use crate::helpers::{error_code, phone_jpeg, Stack, PASSWORD, T0};
@@ -422,6 +424,26 @@ fn normalised(mut cells: Vec<DayCell>) -> Vec<DayCell> {
     cells
 }
 
+/// Day cells summed into coarser ones: same key, `day(day_ms)`.
+fn regrouped(cells: Vec<DayCell>, day: impl Fn(i64) -> i64) -> Vec<DayCell> {
+    let mut out: BTreeMap<(String, i64), DayCell> = BTreeMap::new();
+    for c in cells {
+        let day_ms = day(c.day_ms);
+        let cell = out
+            .entry((c.key.clone(), day_ms))
+            .or_insert_with(|| DayCell {
+                key: c.key.clone(),
+                day_ms,
+                ..Default::default()
+            });
+        cell.counts.add(&c.counts);
+        cell.first_reply_ms.extend(c.first_reply_ms);
+        cell.to_close_ms.extend(c.to_close_ms);
+        cell.awaiting_gp_ms.extend(c.awaiting_gp_ms);
+    }
+    out.into_values().collect()
+}
+
 /// Every case's facts as the domain's rules make them from the audit trail alone: each
 /// `case.created` (its specialty and urgency), `case.replied` (its outcome, rota pool and any
 /// redirect), `case.responded` and `case.referral_made`, in order. A new case is a return of the
@@ -557,32 +579,18 @@ async fn check_derived_tables(
     let narrowed = filter(Some(one_specialty));
     let cells_of =
         |by| async move { normalised(rdb::fact_cells(db, &narrowed, by).await.unwrap()) };
-    let by_practice = day_cells(&facts, |f| &f.practice_id).into_iter().fold(
-        BTreeMap::<String, DayCell>::new(),
-        |mut m, c| {
-            let cell = m.entry(c.key.clone()).or_insert_with(|| DayCell {
-                key: c.key.clone(),
-                ..Default::default()
-            });
-            cell.counts.add(&c.counts);
-            cell.first_reply_ms.extend(c.first_reply_ms);
-            cell.to_close_ms.extend(c.to_close_ms);
-            cell.awaiting_gp_ms.extend(c.awaiting_gp_ms);
-            m
-        },
-    );
     assert!(!facts.is_empty());
     assert_eq!(
-        cells_of(rdb::FactCells::SpecialtyDays).await,
-        normalised(day_cells(&facts, |f| &f.specialty))
+        cells_of(rdb::FactCells::SpecialtyWeeks).await,
+        normalised(regrouped(day_cells(&facts, |f| &f.specialty), week_start))
     );
     assert_eq!(
-        cells_of(rdb::FactCells::IcbDays).await,
-        normalised(icb_day_cells(&facts))
+        cells_of(rdb::FactCells::Icbs).await,
+        normalised(regrouped(icb_day_cells(&facts), |_| 0))
     );
     assert_eq!(
         cells_of(rdb::FactCells::Practices).await,
-        normalised(by_practice.into_values().collect())
+        normalised(regrouped(day_cells(&facts, |f| &f.practice_id), |_| 0))
     );
 
     // Topics: the day rollup (every practice) = the tags counted (per practice, summed).

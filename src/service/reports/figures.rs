@@ -275,6 +275,7 @@ fn group_cells<'a, K: Ord>(
 
 /// Everything a report needs, as read from the database.
 pub struct ReportData {
+    /// By specialty, each a day or a week (summed only into weeks).
     pub cells: Vec<DayCell>,
     pub practices: Vec<rdb::PracticeCounts>,
     /// Each practice's durations, by day or over the period (key: practice id).

@@ -58,7 +58,7 @@ pub struct ReportRequest {
 
 /// Reads a report's data, the reads side by side: over every practice and specialty, day cells
 /// from the rollups; narrowed to a specialty, an ICB or a practice, cells summed in the database
-/// from the cases' facts (by specialty and day, and by practice or, nationally, by ICB).
+/// from the cases' facts (by specialty and week, and by practice or, nationally, by ICB).
 ///
 /// A report over every practice of an installation with ICBs (the national view) is broken
 /// down by ICB, not by practice: a country has 6,300 practices, and a million practice-day
@@ -119,11 +119,11 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
 
 /// What a report's figures are summed from.
 struct Days {
-    /// By specialty.
+    /// By specialty, by day or week.
     cells: Vec<DayCell>,
     /// By practice, by day or over the whole period (empty when by ICB).
     practice_days: Vec<DayCell>,
-    /// By ICB (empty unless by ICB).
+    /// By ICB, by day or over the whole period (empty unless by ICB).
     icb_days: Vec<DayCell>,
     practices: PracticeRows,
     overdue: Vec<rdb::Overdue>,
@@ -145,14 +145,14 @@ async fn read_days(
     let narrowed = filter.by_practice() || filter.specialty.is_some();
     let cells = async {
         if narrowed {
-            rdb::fact_cells(db, filter, FactCells::SpecialtyDays).await
+            rdb::fact_cells(db, filter, FactCells::SpecialtyWeeks).await
         } else {
             rdb::rollup_days(db, Rollup::Specialty, filter).await
         }
     };
     let keyed = async {
         match (narrowed, by_icb) {
-            (true, true) => rdb::fact_cells(db, filter, FactCells::IcbDays).await,
+            (true, true) => rdb::fact_cells(db, filter, FactCells::Icbs).await,
             (true, false) => rdb::fact_cells(db, filter, FactCells::Practices).await,
             (false, true) => rdb::rollup_days(db, Rollup::Icb, filter).await,
             (false, false) => rdb::rollup_days(db, Rollup::Practice, filter).await,
