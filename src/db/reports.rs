@@ -734,9 +734,8 @@ pub struct TopicCount {
 /// How many cases of each practice were tagged with each topic in replies given in the period
 /// (by reply time), for the filter's specialty / practice. Topics are named by their list's
 /// label as it is now (a renamed topic shows its new name; a retired one its last). Without
-/// `per_practice`, one count per topic (practice id empty): the national view's.
-/// Topic counts of the filter's cases, per practice or not. Over every practice without a
-/// per-practice breakdown they come from the day rollup `report_topic_days`.
+/// `per_practice`, one count per topic (practice id empty): the national view's, which over
+/// every practice comes from the day rollup `report_topic_days`.
 pub fn topic_counts_sql<'a>(filter: &Filter<'a>, per_practice: bool) -> ReportSql<'a> {
     let from_rollup = !per_practice && !filter.by_practice();
     let (practice, group) = if per_practice {

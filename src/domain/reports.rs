@@ -315,7 +315,6 @@ impl DayCell {
     }
 }
 
-/// Day cells of the given facts, grouped by `key` (specialty or practice) and submission day.
 /// Day cells by the ICB each case counts for; cases counted for no ICB are left out.
 pub fn icb_day_cells<'a>(facts: impl IntoIterator<Item = &'a CaseFacts>) -> Vec<DayCell> {
     day_cells(facts.into_iter().filter(|f| f.icb_id.is_some()), |f| {
@@ -323,6 +322,7 @@ pub fn icb_day_cells<'a>(facts: impl IntoIterator<Item = &'a CaseFacts>) -> Vec<
     })
 }
 
+/// Day cells of the given facts, grouped by `key` (specialty or practice) and submission day.
 pub fn day_cells<'a>(
     facts: impl IntoIterator<Item = &'a CaseFacts>,
     key: impl Fn(&CaseFacts) -> &str,
