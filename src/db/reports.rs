@@ -322,7 +322,8 @@ pub struct PracticeCounts {
 }
 
 /// Counts per practice: from the practice rollup, or from the flags in `case_facts` when the
-/// report is narrowed to a specialty or practice.
+/// filter is narrowed to a specialty or practice. A report sums its practice cells instead; the tests hold
+/// the rollup and the flags to the facts with this.
 pub fn practice_counts_sql<'a>(filter: &Filter<'a>) -> ReportSql<'a> {
     if filter.specialty.is_none() && !filter.by_practice() {
         ReportSql {

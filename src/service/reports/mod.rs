@@ -84,21 +84,23 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             (p.id, info)
         })
         .collect();
-    let mut practices: Vec<rdb::PracticeCounts> = match days.practices {
-        PracticeRows::Read(rows) => rows,
-        PracticeRows::Summed(counts) => counts
-            .into_iter()
-            .filter_map(|(id, counts)| {
-                let info = practice_names.get(&id)?;
-                Some(rdb::PracticeCounts {
-                    ods_code: info.ods_code.clone(),
-                    name: info.name.clone(),
-                    practice_id: id,
-                    counts,
-                })
+    // Each practice's counts: its cells summed (the rollup's days, or the period's one cell).
+    let mut counts: BTreeMap<&str, Counts> = BTreeMap::new();
+    for c in &days.practice_days {
+        counts.entry(c.key.as_str()).or_default().add(&c.counts);
+    }
+    let mut practices: Vec<rdb::PracticeCounts> = counts
+        .into_iter()
+        .filter_map(|(id, counts)| {
+            let info = practice_names.get(id)?;
+            Some(rdb::PracticeCounts {
+                practice_id: id.to_string(),
+                ods_code: info.ods_code.clone(),
+                name: info.name.clone(),
+                counts,
             })
-            .collect(),
-    };
+        })
+        .collect();
     practices.sort_by(|a, b| a.ods_code.cmp(&b.ods_code));
     Ok(ReportData {
         cells: days.cells,
@@ -125,15 +127,7 @@ struct Days {
     practice_days: Vec<DayCell>,
     /// By ICB, by day or over the whole period (empty unless by ICB).
     icb_days: Vec<DayCell>,
-    practices: PracticeRows,
     overdue: Vec<rdb::Overdue>,
-}
-
-enum PracticeRows {
-    /// From the practice rollup, with their codes and names.
-    Read(Vec<rdb::PracticeCounts>),
-    /// Summed from the facts, by practice id.
-    Summed(Vec<(String, Counts)>),
 }
 
 async fn read_days(
@@ -158,25 +152,8 @@ async fn read_days(
             (false, false) => rdb::rollup_days(db, Rollup::Practice, filter).await,
         }
     };
-    let practices = async {
-        if by_icb || narrowed {
-            Ok(Vec::new())
-        } else {
-            rdb::practice_counts(db, filter).await
-        }
-    };
-    let (cells, keyed, read, overdue) = tokio::try_join!(
-        cells,
-        keyed,
-        practices,
-        rdb::overdue_unanswered(db, filter, now_ms),
-    )?;
-    let practices = match (narrowed, by_icb) {
-        (true, false) => {
-            PracticeRows::Summed(keyed.iter().map(|c| (c.key.clone(), c.counts)).collect())
-        }
-        _ => PracticeRows::Read(read),
-    };
+    let (cells, keyed, overdue) =
+        tokio::try_join!(cells, keyed, rdb::overdue_unanswered(db, filter, now_ms),)?;
     let (practice_days, icb_days) = if by_icb {
         (Vec::new(), keyed)
     } else {
@@ -186,7 +163,6 @@ async fn read_days(
         cells,
         practice_days,
         icb_days,
-        practices,
         overdue,
     })
 }
