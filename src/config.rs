@@ -166,6 +166,14 @@ pub struct Settings {
     #[arg(long, env = "AGHUB_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = ArgAction::Set, global = true)]
     pub webhook_allow_http: bool,
 
+    /// Seconds each local consultant's page rings for a live call before the next is rung.
+    #[arg(long, env = "AGHUB_CALL_RING_SECS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=600), global = true)]
+    pub call_ring_secs: u32,
+
+    /// Seconds after which a live call nobody answered becomes a written case.
+    #[arg(long, env = "AGHUB_CALL_GIVE_UP_SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub call_give_up_secs: u32,
+
     /// Run the outbox worker (deliveries of emails and webhooks) in this instance. Tests turn
     /// it off and drive deliveries themselves; any number of instances may run it.
     #[arg(long, env = "AGHUB_OUTBOX_WORKER", default_value_t = true, action = ArgAction::Set, global = true)]

@@ -60,6 +60,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let calls = tokio::spawn(give_up_unanswered_calls(self.state.clone()));
+        let call_events = tokio::spawn(service::calls::listen(self.state.clone()));
         let outbox = self
             .state
             .settings
@@ -97,6 +99,8 @@ impl Application {
         let _ = stop.send(());
         done.closed().await;
         housekeeping.abort();
+        calls.abort();
+        call_events.abort();
         if let Some(outbox) = outbox {
             // A delivery cut off here is leased; another instance, or this one restarted,
             // takes it again when the lease runs out.
@@ -183,6 +187,19 @@ async fn housekeeping(state: AppState) {
                     tracing::warn!(error = %e, "the retention run failed; it is tried again in a minute")
                 }
             }
+        }
+    }
+}
+
+/// Live calls nobody answered become written cases within about a second of their give-up
+/// time, whichever instance notices first (`service::calls::settle` is a compare-and-set).
+async fn give_up_unanswered_calls(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service::calls::settle_due(&state).await {
+            tracing::warn!(error = %e, "could not turn unanswered calls into written cases");
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod blob_intents;
+pub mod calls;
 pub mod cases;
 pub mod notifications;
 pub mod organisations;

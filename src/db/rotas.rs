@@ -208,3 +208,35 @@ pub async fn upcoming_all(db: &Db, now_ms: i64) -> DbResult<Vec<Shift>> {
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+/// Who is on a shift of this specialty now (still answering it, able to sign in), with the ICB
+/// of their trust, in rota order: the shift that began first rings first.
+pub async fn on_duty_now(
+    db: &Db,
+    specialty: &str,
+    now_ms: i64,
+) -> DbResult<Vec<crate::domain::calls::OnShift>> {
+    let rows = sqlx::query(
+        "SELECT r.user_id, r.pool, CASE WHEN o.kind = 'icb' THEN o.id ELSE o.icb_id END AS icb_id \
+         FROM rota_shifts r \
+         JOIN user_specialties us ON us.user_id = r.user_id AND us.specialty = r.specialty \
+         JOIN users u ON u.id = r.user_id AND u.disabled_at_ms IS NULL \
+         LEFT JOIN organisations o ON o.id = u.organisation_id \
+         WHERE r.specialty = $1 AND r.starts_at_ms <= $2 AND r.ends_at_ms > $2 \
+         ORDER BY r.starts_at_ms, r.id",
+    )
+    .bind(specialty)
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::domain::calls::OnShift {
+                user_id: r.try_get("user_id")?,
+                pool: super::word(r, "pool")?,
+                icb_id: r.try_get("icb_id")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

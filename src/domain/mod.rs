@@ -1,6 +1,7 @@
 //! Domain rules: pure types and decisions, no IO. HTTP, storage and the image pipeline build on these.
 
 pub mod access;
+pub mod calls;
 pub mod case;
 pub mod ids;
 pub mod nhs_number;

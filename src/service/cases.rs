@@ -53,7 +53,11 @@ struct Valid {
     target_ms: i64,
 }
 
-fn field(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
+pub(super) fn field(
+    field: &'static str,
+    code: &'static str,
+    message: impl Into<String>,
+) -> FieldError {
     FieldError {
         field,
         code,
@@ -61,7 +65,7 @@ fn field(field: &'static str, code: &'static str, message: impl Into<String>) ->
     }
 }
 
-fn text(
+pub(super) fn text(
     errors: &mut Vec<FieldError>,
     name: &'static str,
     label: &str,
@@ -112,7 +116,11 @@ fn parse_bool(errors: &mut Vec<FieldError>, value: &str) -> bool {
     }
 }
 
-fn parse_date_of_birth(errors: &mut Vec<FieldError>, value: &str, now_ms: i64) -> String {
+pub(super) fn parse_date_of_birth(
+    errors: &mut Vec<FieldError>,
+    value: &str,
+    now_ms: i64,
+) -> String {
     let v = value.trim();
     match time::Date::parse(v, ISO_DATE) {
         Ok(d) => {
@@ -293,11 +301,8 @@ async fn create_inner(
         check_idempotency_key(k)?;
     }
     let mut v = validate(state, input, photos.photos.len()).await?;
-    // The practice's ICB may set its own target for the specialty (fixed at submission).
-    if let Some(icb) = &user.icb_id {
-        if let Some(t) = db::organisations::targets(&state.db, icb, &v.specialty).await? {
-            v.target_ms = queue::target_ms(v.urgency, t.routine_ms, t.urgent_ms);
-        }
+    if let Some(t) = icb_target(state, user.icb_id.as_deref(), &v.specialty, v.urgency).await? {
+        v.target_ms = t;
     }
     let now = state.now_ms();
     let mut tx = state.db.pool().begin().await?;
@@ -378,6 +383,85 @@ async fn create_inner(
         case_id: CaseId::new(case_id),
         new: true,
     })
+}
+
+/// The practice's ICB may set its own target for the specialty (fixed at submission).
+async fn icb_target(
+    state: &AppState,
+    icb_id: Option<&str>,
+    specialty: &str,
+    urgency: Urgency,
+) -> ServiceResult<Option<i64>> {
+    let Some(icb) = icb_id else { return Ok(None) };
+    Ok(db::organisations::targets(&state.db, icb, specialty)
+        .await?
+        .map(|t| queue::target_ms(urgency, t.routine_ms, t.urgent_ms)))
+}
+
+/// A live call nobody answered becomes a routine written case in its specialty, inside the
+/// caller's transaction: the GP's reason is its question, and the history says what happened.
+pub(super) async fn open_from_call(
+    tx: &mut crate::db::Tx<'_>,
+    state: &AppState,
+    call: &db::calls::CallRow,
+    history: &str,
+    now: i64,
+) -> ServiceResult<String> {
+    let specialty = db::specialties::get(&state.db, &call.specialty).await?;
+    let urgency = Urgency::Routine;
+    let target_ms =
+        match icb_target(state, call.icb_id.as_deref(), &specialty.slug, urgency).await? {
+            Some(t) => t,
+            None => queue::target_ms(
+                urgency,
+                specialty.routine_target_ms,
+                specialty.urgent_target_ms,
+            ),
+        };
+    let case_id = new_case_id();
+    db::cases::insert(
+        tx,
+        &db::cases::NewCase {
+            id: case_id.as_str(),
+            practice_id: &call.practice_id,
+            created_by: &call.created_by,
+            specialty: &call.specialty,
+            nhs_number: &call.nhs_number,
+            date_of_birth: &call.date_of_birth,
+            urgency,
+            history,
+            question: &call.reason,
+            conversion_authorised: false,
+            sex: None,
+            idempotency_key: None,
+            now_ms: now,
+        },
+    )
+    .await?;
+    super::case_facts::submitted(
+        tx,
+        case_id.as_str(),
+        &call.practice_id,
+        call.icb_id.as_deref(),
+        &call.specialty,
+        urgency,
+        target_ms,
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut **tx,
+        audit::Event {
+            action: "case.created",
+            case_id: Some(case_id.as_str()),
+            subject_id: Some(&call.id),
+            detail: Some(json!({ "specialty": call.specialty, "urgency": urgency.as_str(), "photos": 0, "from_call": call.id })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(case_id.as_str().to_string())
 }
 
 pub(super) async fn insert_photos(

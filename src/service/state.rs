@@ -31,6 +31,8 @@ pub struct AppState {
     pub outbound: Arc<super::outbox::Outbound>,
     /// Wakes this instance's outbox worker after a commit that wrote deliveries.
     pub outbox_wake: super::outbox::Wake,
+    /// Wakes the sockets of calls that changed, on this instance.
+    pub call_events: super::calls::Events,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             db,
             outbound: Arc::new(outbound),
             outbox_wake: Default::default(),
+            call_events: Default::default(),
             blobs,
             clock,
             decode_memory: DecodeBudget::new(settings.decode_memory_mb),

@@ -108,12 +108,19 @@ pub async fn authenticate(
 
 /// Routes that show patient data: a refusal there is worth an audit row.
 fn is_patient_route(path: &str) -> bool {
-    ["/cases", "/queue", "/api/v1/cases", "/api/v1/queue"]
-        .iter()
-        .any(|p| {
-            path.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+    [
+        "/cases",
+        "/queue",
+        "/calls",
+        "/api/v1/cases",
+        "/api/v1/queue",
+        "/api/v1/calls",
+    ]
+    .iter()
+    .any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Middleware inside [`authenticate`]: a signed-in person refused a patient route (403, or the

@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_types;
 mod assets;
 pub mod auth;
+pub mod calls;
 pub mod case_form;
 pub mod case_pages;
 mod charts;

@@ -117,6 +117,8 @@ impl Backends {
             mail_from: "aghub@localhost".into(),
             webhook_allow_http: true,
             outbox_worker: false,
+            call_ring_secs: 20,
+            call_give_up_secs: 300,
         }
     }
 

@@ -1,0 +1,354 @@
+//! Live calls: who is rung, and when a call nobody answered becomes a written case.
+//!
+//! A call rings the specialty's local consultants on duty one at a time, in rota order, for the
+//! ring time each (a decline moves on at once), then every consultant of the national pool on
+//! duty together, until the give-up time. Nothing runs on a timer to move the ringing on: the
+//! phase is computed from the call's start, its ring list and the declines, so every instance
+//! reads the same answer at the same moment.
+
+use super::queue::Pool;
+use super::word_enum;
+
+word_enum!(
+    /// Where a call stands: `missed` means nobody answered in time and it became a written case.
+    CallStatus, "call status", {
+        Ringing => "ringing",
+        Answered => "answered",
+        Ended => "ended",
+        Missed => "missed",
+    }
+);
+
+word_enum!(
+    /// The two parties to a call, each of whom records their own outcome.
+    Party, "party", {
+        Gp => "gp",
+        Consultant => "consultant",
+    }
+);
+
+/// One consultant on a call's ring list, fixed when the GP presses "Call".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingEntry {
+    pub user_id: String,
+    pub pool: Pool,
+    pub declined_at_ms: Option<i64>,
+}
+
+/// A consultant on a shift of the specialty when the call starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnShift {
+    pub user_id: String,
+    pub pool: Pool,
+    /// The ICB of their trust: a local shift covers only that ICB's practices.
+    pub icb_id: Option<String>,
+}
+
+/// The ring list for a call from a practice in `practice_icb`: the local consultants of that
+/// ICB in rota order, then the national pool; each person once, local first.
+pub fn ring_list(on_shift: &[OnShift], practice_icb: Option<&str>) -> Vec<RingEntry> {
+    let mut list: Vec<RingEntry> = Vec::new();
+    let local = |s: &&OnShift| s.pool == Pool::Local && s.icb_id.as_deref() == practice_icb;
+    let national = |s: &&OnShift| s.pool == Pool::National;
+    for s in on_shift
+        .iter()
+        .filter(local)
+        .chain(on_shift.iter().filter(national))
+    {
+        if !list.iter().any(|e| e.user_id == s.user_id) {
+            list.push(RingEntry {
+                user_id: s.user_id.clone(),
+                pool: if local(&s) {
+                    Pool::Local
+                } else {
+                    Pool::National
+                },
+                declined_at_ms: None,
+            });
+        }
+    }
+    list
+}
+
+/// The times a call runs to, fixed at its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingTimes {
+    pub started_at_ms: i64,
+    /// How long each local consultant is rung before the next.
+    pub ring_ms: i64,
+    /// How long after the start an unanswered call gives up.
+    pub give_up_after_ms: i64,
+}
+
+/// What a ringing call is doing at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// These ring-list positions are being rung, on this pool, until `until_ms` at the latest.
+    Ringing {
+        pool: Pool,
+        positions: Vec<usize>,
+        since_ms: i64,
+        until_ms: i64,
+    },
+    /// Nobody is left to ring (or time is up) since `since_ms`: the call gives up.
+    GivenUp { since_ms: i64 },
+}
+
+/// The phase of an unanswered call at `now_ms`.
+pub fn phase_at(list: &[RingEntry], times: RingTimes, now_ms: i64) -> Phase {
+    let give_up_at = times.started_at_ms + times.give_up_after_ms;
+    let mut slot_start = times.started_at_ms;
+    for (i, e) in list.iter().enumerate() {
+        if e.pool != Pool::Local || slot_start >= give_up_at {
+            continue;
+        }
+        // A decline can only come while this consultant is rung, so it ends their slot early.
+        let slot_end = match e.declined_at_ms {
+            Some(d) => d.clamp(slot_start, slot_start + times.ring_ms),
+            None => slot_start + times.ring_ms,
+        }
+        .min(give_up_at);
+        if now_ms < slot_end {
+            return Phase::Ringing {
+                pool: Pool::Local,
+                positions: vec![i],
+                since_ms: slot_start,
+                until_ms: slot_end,
+            };
+        }
+        slot_start = slot_end;
+    }
+    if slot_start >= give_up_at {
+        return Phase::GivenUp {
+            since_ms: give_up_at,
+        };
+    }
+    // The national pool rings together; it is over when time is up or every one has declined.
+    let national: Vec<(usize, Option<i64>)> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.pool == Pool::National)
+        .map(|(i, e)| (i, e.declined_at_ms.map(|d| d.max(slot_start))))
+        .collect();
+    let all_declined_at = national
+        .iter()
+        .map(|(_, d)| *d)
+        .try_fold(slot_start, |latest, d| d.map(|d| latest.max(d)));
+    let end = match all_declined_at {
+        Some(t) => t.min(give_up_at),
+        None => give_up_at,
+    };
+    if now_ms >= end {
+        return Phase::GivenUp { since_ms: end };
+    }
+    Phase::Ringing {
+        pool: Pool::National,
+        positions: national
+            .iter()
+            .filter(|(_, d)| d.is_none_or(|d| d > now_ms))
+            .map(|(i, _)| *i)
+            .collect(),
+        since_ms: slot_start,
+        until_ms: end,
+    }
+}
+
+/// When the call gives up if nobody answers and nobody else declines: what the database keeps
+/// so that any instance can find the calls due to become written cases.
+pub fn gives_up_at(list: &[RingEntry], times: RingTimes) -> i64 {
+    match phase_at(list, times, i64::MAX - 1) {
+        Phase::GivenUp { since_ms } => since_ms,
+        Phase::Ringing { until_ms, .. } => until_ms,
+    }
+}
+
+/// Whether this consultant is being rung now.
+pub fn rings(list: &[RingEntry], times: RingTimes, now_ms: i64, user_id: &str) -> Option<Pool> {
+    match phase_at(list, times, now_ms) {
+        Phase::Ringing {
+            pool, positions, ..
+        } => positions
+            .iter()
+            .any(|&i| list[i].user_id == user_id)
+            .then_some(pool),
+        Phase::GivenUp { .. } => None,
+    }
+}
+
+/// Whether this consultant's phone has rung for the call by `now_ms` (they may then see it).
+pub fn has_rung(list: &[RingEntry], times: RingTimes, now_ms: i64, user_id: &str) -> bool {
+    list.iter()
+        .enumerate()
+        .any(|(i, e)| e.user_id == user_id && slot_reached(list, times, i, now_ms))
+}
+
+/// Whether ring-list position `i` was rung at some moment up to `now_ms`.
+fn slot_reached(list: &[RingEntry], times: RingTimes, i: usize, now_ms: i64) -> bool {
+    // Walk the moments the phase changed; the list is short (a rota, then the pool).
+    let mut t = times.started_at_ms;
+    loop {
+        match phase_at(list, times, t) {
+            Phase::Ringing {
+                positions,
+                until_ms,
+                ..
+            } => {
+                if positions.contains(&i) {
+                    return true;
+                }
+                if until_ms > now_ms {
+                    return false;
+                }
+                t = until_ms;
+            }
+            Phase::GivenUp { .. } => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000;
+
+    fn entry(user: &str, pool: Pool) -> RingEntry {
+        RingEntry {
+            user_id: user.into(),
+            pool,
+            declined_at_ms: None,
+        }
+    }
+
+    fn times() -> RingTimes {
+        RingTimes {
+            started_at_ms: 0,
+            ring_ms: 20 * S,
+            give_up_after_ms: 300 * S,
+        }
+    }
+
+    fn who(list: &[RingEntry], now: i64) -> (Option<Pool>, Vec<&str>) {
+        match phase_at(list, times(), now) {
+            Phase::Ringing {
+                pool, positions, ..
+            } => (
+                Some(pool),
+                positions
+                    .iter()
+                    .map(|&i| list[i].user_id.as_str())
+                    .collect(),
+            ),
+            Phase::GivenUp { .. } => (None, vec![]),
+        }
+    }
+
+    #[test]
+    fn locals_in_turn_then_the_national_pool_together_then_give_up() {
+        let list = [
+            entry("a", Pool::Local),
+            entry("b", Pool::Local),
+            entry("n1", Pool::National),
+            entry("n2", Pool::National),
+        ];
+        assert_eq!(who(&list, 0), (Some(Pool::Local), vec!["a"]));
+        assert_eq!(who(&list, 20 * S - 1), (Some(Pool::Local), vec!["a"]));
+        assert_eq!(who(&list, 20 * S), (Some(Pool::Local), vec!["b"]));
+        assert_eq!(who(&list, 40 * S), (Some(Pool::National), vec!["n1", "n2"]));
+        assert_eq!(who(&list, 300 * S - 1).1, vec!["n1", "n2"]);
+        assert_eq!(who(&list, 300 * S), (None, vec![]));
+        assert_eq!(gives_up_at(&list, times()), 300 * S);
+    }
+
+    #[test]
+    fn a_decline_moves_on_at_once() {
+        let mut list = [
+            entry("a", Pool::Local),
+            entry("b", Pool::Local),
+            entry("n", Pool::National),
+        ];
+        list[0].declined_at_ms = Some(5 * S);
+        assert_eq!(who(&list, 5 * S), (Some(Pool::Local), vec!["b"]));
+        assert_eq!(who(&list, 25 * S - 1).1, vec!["b"]);
+        assert_eq!(who(&list, 25 * S), (Some(Pool::National), vec!["n"]));
+        // The whole pool declining ends the call early.
+        list[2].declined_at_ms = Some(30 * S);
+        assert_eq!(who(&list, 29 * S).1, vec!["n"]);
+        assert_eq!(
+            phase_at(&list, times(), 30 * S),
+            Phase::GivenUp { since_ms: 30 * S }
+        );
+        assert_eq!(gives_up_at(&list, times()), 30 * S);
+    }
+
+    #[test]
+    fn with_nobody_national_the_call_gives_up_after_the_last_local() {
+        let list = [entry("a", Pool::Local), entry("b", Pool::Local)];
+        assert_eq!(gives_up_at(&list, times()), 40 * S);
+        assert_eq!(gives_up_at(&[], times()), 0);
+        // A short give-up time cuts the rota short.
+        let short = RingTimes {
+            give_up_after_ms: 30 * S,
+            ..times()
+        };
+        assert_eq!(gives_up_at(&list, short), 30 * S);
+        assert_eq!(rings(&list, short, 29 * S, "b"), Some(Pool::Local));
+        assert_eq!(rings(&list, short, 30 * S, "b"), None);
+    }
+
+    #[test]
+    fn one_national_declining_leaves_the_others_ringing() {
+        let mut list = [entry("n1", Pool::National), entry("n2", Pool::National)];
+        list[0].declined_at_ms = Some(10 * S);
+        assert_eq!(who(&list, 9 * S).1, vec!["n1", "n2"]);
+        assert_eq!(who(&list, 10 * S).1, vec!["n2"]);
+        assert_eq!(gives_up_at(&list, times()), 300 * S);
+    }
+
+    #[test]
+    fn the_ring_list_is_the_practices_icb_in_rota_order_then_the_pool() {
+        let shift = |user: &str, pool, icb: Option<&str>| OnShift {
+            user_id: user.into(),
+            pool,
+            icb_id: icb.map(str::to_string),
+        };
+        let on_shift = [
+            shift("n", Pool::National, Some("Y")),
+            shift("other icb", Pool::Local, Some("Y")),
+            shift("a", Pool::Local, Some("X")),
+            shift("both", Pool::National, Some("X")),
+            shift("b", Pool::Local, Some("X")),
+            shift("both", Pool::Local, Some("X")),
+            shift("a", Pool::Local, Some("X")),
+        ];
+        let list = ring_list(&on_shift, Some("X"));
+        let got: Vec<(&str, Pool)> = list.iter().map(|e| (e.user_id.as_str(), e.pool)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", Pool::Local),
+                ("b", Pool::Local),
+                ("both", Pool::Local),
+                ("n", Pool::National),
+            ]
+        );
+    }
+
+    #[test]
+    fn who_has_been_rung() {
+        let list = [
+            entry("a", Pool::Local),
+            entry("b", Pool::Local),
+            entry("n", Pool::National),
+        ];
+        assert!(has_rung(&list, times(), 0, "a"));
+        assert!(!has_rung(&list, times(), 0, "b"));
+        assert!(!has_rung(&list, times(), 0, "n"));
+        assert!(has_rung(&list, times(), 20 * S, "b"));
+        assert!(has_rung(&list, times(), 20 * S, "a"));
+        assert!(!has_rung(&list, times(), 39 * S, "n"));
+        assert!(has_rung(&list, times(), 40 * S, "n"));
+        assert!(has_rung(&list, times(), 400 * S, "n"));
+        assert!(!has_rung(&list, times(), 400 * S, "someone else"));
+    }
+}

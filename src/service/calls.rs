@@ -1,0 +1,719 @@
+//! Live calls: the GP presses "Call", the specialty's consultants on duty are rung (local rota
+//! in order, then the national pool), the first to answer takes it, and a call nobody answers in
+//! time becomes a written case. Every view, change and refusal is in the audit trail.
+
+use serde_json::json;
+
+use super::cases::{control_characters, field, parse_date_of_birth};
+use super::{ServiceError, ServiceResult};
+use crate::db::calls::CallRow;
+use crate::db::{self, audit};
+use crate::domain::access::Principal;
+use crate::domain::calls::{self, CallStatus, Party, Phase, RingEntry};
+use crate::domain::queue::Pool;
+use crate::domain::{NhsNumber, Outcome, Role};
+use crate::service::AppState;
+
+pub const MAX_REASON: usize = 500;
+/// An SDP offer with many candidates is a few kilobytes; anything near this is not signalling.
+pub const MAX_SIGNAL_BYTES: usize = 64 * 1024;
+
+/// Wakes the sockets waiting on calls (the two parties' pages, consultants' ringing banners)
+/// when one changes. On PostgreSQL every instance hears of every change through NOTIFY
+/// ([`listen`]); on SQLite there is one instance, which tells itself.
+#[derive(Debug, Clone)]
+pub struct Events(tokio::sync::broadcast::Sender<String>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(1024).0)
+    }
+}
+
+impl Events {
+    /// Call ids as they change; a lagging receiver should re-read everything it shows.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.0.subscribe()
+    }
+
+    fn deliver(&self, call_id: String) {
+        // No receiver is fine: nobody has the call open.
+        let _ = self.0.send(call_id);
+    }
+}
+
+/// After a commit that changed a call: wake whoever waits on it, on every instance.
+async fn changed(state: &AppState, call_id: &str) {
+    if state.db.backend() == db::Backend::Postgres {
+        match db::calls::notify_changed(&state.db, call_id).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not announce a call change to other instances")
+            }
+        }
+    }
+    state.call_events.deliver(call_id.to_string());
+}
+
+/// Relays PostgreSQL's call notifications to this instance's sockets, reconnecting when the
+/// connection drops (then everyone re-reads, since a change may have been missed).
+pub async fn listen(state: AppState) {
+    if state.db.backend() != db::Backend::Postgres {
+        return;
+    }
+    let url = state.settings.database_url();
+    loop {
+        let events = state.call_events.clone();
+        let ended = db::calls::listen_for_changes(&url, move |id| events.deliver(id)).await;
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, "listening for call changes failed; reconnecting");
+        }
+        state.call_events.deliver(String::new());
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+pub const MAX_NOTE: usize = 2_000;
+
+/// What the GP types before pressing "Call".
+#[derive(Debug, Clone, Default)]
+pub struct CallInput {
+    pub specialty: String,
+    pub nhs_number: String,
+    pub date_of_birth: String,
+    pub reason: String,
+}
+
+/// A call with what its ring list says now.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    pub row: CallRow,
+    /// The pool being rung now, while it rings.
+    pub ringing_pool: Option<Pool>,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("No such call that you may see.".into())
+}
+
+pub fn call_id(text: &str) -> ServiceResult<String> {
+    uuid::Uuid::parse_str(text)
+        .map(|u| u.to_string())
+        .map_err(|_| not_found())
+}
+
+async fn validate(
+    state: &AppState,
+    input: &CallInput,
+) -> ServiceResult<(String, NhsNumber, String, String)> {
+    let mut errors = Vec::new();
+    let specialty = match db::specialties::get(&state.db, input.specialty.trim()).await {
+        Ok(s) => Some(s.slug),
+        Err(db::DbError::NotFound) => {
+            errors.push(field(
+                "specialty",
+                "invalid_specialty",
+                if input.specialty.trim().is_empty() {
+                    "Choose a specialty.".to_string()
+                } else {
+                    format!(
+                        "'{}' is not a specialty aghub serves.",
+                        input.specialty.trim()
+                    )
+                },
+            ));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let nhs_number = NhsNumber::parse(&input.nhs_number)
+        .map_err(|e| errors.push(field("nhs_number", "invalid_nhs_number", e.to_string())))
+        .ok();
+    let date_of_birth = parse_date_of_birth(&mut errors, &input.date_of_birth, state.now_ms());
+    let reason = one_line(
+        &mut errors,
+        "reason",
+        "reason for the call",
+        &input.reason,
+        MAX_REASON,
+    );
+    match (specialty, nhs_number) {
+        (Some(s), Some(n)) if errors.is_empty() => Ok((s, n, date_of_birth, reason)),
+        _ => Err(ServiceError::Invalid(errors)),
+    }
+}
+
+fn one_line(
+    errors: &mut Vec<super::FieldError>,
+    name: &'static str,
+    label: &str,
+    value: &str,
+    max: usize,
+) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.push(field(name, "missing_field", format!("Enter the {label}.")));
+    } else if let Some(e) = control_characters(name, label, v) {
+        errors.push(e);
+    } else if v.chars().count() > max {
+        errors.push(field(
+            name,
+            "field_too_long",
+            format!("The {label} must be at most {max} characters."),
+        ));
+    }
+    v.to_string()
+}
+
+/// The GP presses "Call": the ring list is fixed from who is on duty now. A specialty with
+/// nobody on duty is refused at once, so the GP writes a case instead of waiting.
+pub async fn start(
+    state: &AppState,
+    user: &Principal,
+    input: &CallInput,
+) -> ServiceResult<CallView> {
+    let Some(practice_id) = user.practice().filter(|_| user.may_submit_cases()) else {
+        return Err(ServiceError::Forbidden(
+            "Only GPs of a practice can call a specialty.".into(),
+        ));
+    };
+    let (specialty, nhs_number, date_of_birth, reason) = validate(state, input).await?;
+    let now = state.now_ms();
+    let on_shift = db::rotas::on_duty_now(&state.db, &specialty, now).await?;
+    let ring_list = calls::ring_list(&on_shift, user.icb_id.as_deref());
+    if ring_list.is_empty() {
+        return Err(ServiceError::Conflict {
+            code: "nobody_on_duty",
+            message: "Nobody is on duty for this specialty now. Send a written case instead; it waits in the specialty's queue.".into(),
+        });
+    }
+    let times = calls::RingTimes {
+        started_at_ms: now,
+        ring_ms: i64::from(state.settings.call_ring_secs) * 1000,
+        give_up_after_ms: i64::from(state.settings.call_give_up_secs) * 1000,
+    };
+    let id = db::new_id();
+    let mut tx = state.db.pool().begin().await?;
+    db::calls::insert(
+        &mut tx,
+        &db::calls::NewCall {
+            id: &id,
+            practice_id,
+            icb_id: user.icb_id.as_deref(),
+            created_by: user.user_id.as_str(),
+            specialty: &specialty,
+            nhs_number: nhs_number.as_str(),
+            date_of_birth: &date_of_birth,
+            reason: &reason,
+            times,
+            give_up_at_ms: calls::gives_up_at(&ring_list, times),
+            ring_list: &ring_list,
+        },
+    )
+    .await?;
+    record(
+        &mut tx,
+        user,
+        "call.started",
+        &id,
+        json!({ "specialty": specialty, "ring_list": ring_list.len() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, &id).await;
+    view_of(state, &id).await
+}
+
+async fn record(
+    tx: &mut db::Tx<'_>,
+    user: &Principal,
+    action: &str,
+    call_id: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> ServiceResult<()> {
+    audit::record(
+        &mut **tx,
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action,
+            subject_id: Some(call_id),
+            detail: Some(detail),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn view_of(state: &AppState, id: &str) -> ServiceResult<CallView> {
+    let row = db::calls::get(&state.db, id).await?.ok_or_else(not_found)?;
+    let ringing_pool = if row.status == CallStatus::Ringing {
+        let list = db::calls::ring_list(&state.db, id).await?;
+        match calls::phase_at(&list, row.times, state.now_ms()) {
+            Phase::Ringing { pool, .. } => Some(pool),
+            Phase::GivenUp { .. } => None,
+        }
+    } else {
+        None
+    };
+    Ok(CallView { row, ringing_pool })
+}
+
+/// Which side of the call this person is on, if either.
+fn party(row: &CallRow, user: &Principal) -> Option<Party> {
+    if user.role == Role::Gp && row.created_by == user.user_id.as_str() {
+        Some(Party::Gp)
+    } else if row.answered_by.as_deref() == Some(user.user_id.as_str()) {
+        Some(Party::Consultant)
+    } else {
+        None
+    }
+}
+
+/// The calling practice's GPs, the consultant who answered, the consultants it has rung while
+/// they are still on duty in its specialty, and admins may see a call.
+async fn may_view(state: &AppState, row: &CallRow, user: &Principal) -> ServiceResult<bool> {
+    Ok(match user.role {
+        Role::Admin => true,
+        Role::Gp => user.practice() == Some(row.practice_id.as_str()),
+        Role::Consultant => {
+            let now = state.now_ms();
+            row.answered_by.as_deref() == Some(user.user_id.as_str())
+                || (calls::has_rung(
+                    &db::calls::ring_list(&state.db, &row.id).await?,
+                    row.times,
+                    now,
+                    user.user_id.as_str(),
+                ) && {
+                    let shifts =
+                        db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
+                    let duty = crate::domain::queue::on_duty(&shifts, &row.specialty);
+                    duty.local || duty.national
+                })
+        }
+        Role::Commissioner => false,
+    })
+}
+
+/// The call as it stands, a call due to give up first made its written case (for the parties'
+/// sockets, which checked access when they opened).
+pub async fn view_of_settled(state: &AppState, id: &str) -> ServiceResult<CallView> {
+    settle(state, id).await?;
+    view_of(state, id).await
+}
+
+/// The call, for someone who may see it; a call due to give up becomes its written case first.
+pub async fn view(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    let id = call_id(id)?;
+    settle(state, &id).await?;
+    let call = view_of(state, &id).await?;
+    if !may_view(state, &call.row, user).await? {
+        return Err(not_found());
+    }
+    let mut tx = state.db.pool().begin().await?;
+    record(&mut tx, user, "call.viewed", &id, json!({}), state.now_ms()).await?;
+    tx.commit().await?;
+    Ok(call)
+}
+
+/// The calls ringing a consultant now, and when that may next change without anyone acting
+/// (the rota moving on to the next consultant or pool).
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub calls: Vec<CallView>,
+    pub next_change_ms: Option<i64>,
+}
+
+/// The calls ringing this consultant now, on a shift they are still on.
+pub async fn incoming(state: &AppState, user: &Principal) -> ServiceResult<Incoming> {
+    if user.role != Role::Consultant {
+        return Err(ServiceError::Forbidden(
+            "Only consultants are rung for calls.".into(),
+        ));
+    }
+    let now = state.now_ms();
+    let mut found = Incoming::default();
+    for row in db::calls::ringing_with(&state.db, user.user_id.as_str(), now).await? {
+        let list = db::calls::ring_list(&state.db, &row.id).await?;
+        if let Phase::Ringing { until_ms, .. } = calls::phase_at(&list, row.times, now) {
+            found.next_change_ms = Some(found.next_change_ms.map_or(until_ms, |t| t.min(until_ms)));
+        }
+        if let Some(pool) = calls::rings(&list, row.times, now, user.user_id.as_str()) {
+            if on_duty(state, user, &row, pool, now).await? {
+                found.calls.push(CallView {
+                    row,
+                    ringing_pool: Some(pool),
+                });
+            }
+        }
+    }
+    // Asked every time a call changes: only a list that shows a patient is worth an audit row.
+    if !found.calls.is_empty() {
+        let ids: Vec<&str> = found.calls.iter().map(|c| c.row.id.as_str()).collect();
+        audit::record(
+            state.db.pool(),
+            audit::Event {
+                actor_id: Some(user.user_id.as_str()),
+                action: "calls.incoming_listed",
+                detail: Some(json!({ "call_ids": ids })),
+                ..Default::default()
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(found)
+}
+
+/// Whether the consultant is still on a shift of the call's specialty in the pool they are rung
+/// on (a shift that ended since the call started no longer lets them answer).
+async fn on_duty(
+    state: &AppState,
+    user: &Principal,
+    row: &CallRow,
+    pool: Pool,
+    now: i64,
+) -> ServiceResult<bool> {
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
+    let duty =
+        crate::domain::queue::on_duty(&shifts, &row.specialty).for_case(user.icb_id == row.icb_id);
+    Ok(match pool {
+        Pool::Local => duty.local,
+        Pool::National => duty.national,
+    })
+}
+
+/// Loads a call for a consultant acting on it as one it rings now; anyone else is told no.
+async fn ringing_me(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+    now: i64,
+) -> ServiceResult<(CallRow, Vec<RingEntry>, Option<Pool>)> {
+    let id = call_id(id)?;
+    settle(state, &id).await?;
+    let row = db::calls::get(&state.db, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if user.role != Role::Consultant {
+        return Err(not_found());
+    }
+    let list = db::calls::ring_list(&state.db, &id).await?;
+    if !calls::has_rung(&list, row.times, now, user.user_id.as_str())
+        && row.answered_by.as_deref() != Some(user.user_id.as_str())
+    {
+        return Err(not_found());
+    }
+    let pool = calls::rings(&list, row.times, now, user.user_id.as_str());
+    let pool = match pool {
+        Some(p) if on_duty(state, user, &row, p, now).await? => Some(p),
+        _ => None,
+    };
+    Ok((row, list, pool))
+}
+
+fn over(row: &CallRow, user: &Principal) -> ServiceError {
+    match row.status {
+        CallStatus::Answered | CallStatus::Ended
+            if row.answered_by.as_deref() != Some(user.user_id.as_str()) =>
+        {
+            ServiceError::Conflict {
+                code: "already_answered",
+                message: format!(
+                    "{} answered this call first.",
+                    row.answered_by_name
+                        .as_deref()
+                        .unwrap_or("Another consultant")
+                ),
+            }
+        }
+        CallStatus::Missed => ServiceError::Conflict {
+            code: "call_missed",
+            message: "Nobody answered in time: the call became a written case in the queue.".into(),
+        },
+        _ => ServiceError::Conflict {
+            code: "not_ringing_you",
+            message:
+                "This call is not ringing you now (your turn passed, or your shift has ended)."
+                    .into(),
+        },
+    }
+}
+
+/// The first consultant to answer takes the call; the others get 409 `already_answered`.
+pub async fn answer(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    let now = state.now_ms();
+    let (row, _, pool) = ringing_me(state, user, id, now).await?;
+    if row.answered_by.as_deref() == Some(user.user_id.as_str()) {
+        return view_of(state, &row.id).await;
+    }
+    let (Some(pool), CallStatus::Ringing) = (pool, row.status) else {
+        return Err(over(&row, user));
+    };
+    let mut tx = state.db.pool().begin().await?;
+    if !db::calls::answer(&mut tx, &row.id, user.user_id.as_str(), pool, now).await? {
+        drop(tx);
+        let row = db::calls::get(&state.db, &row.id)
+            .await?
+            .ok_or_else(not_found)?;
+        // The same consultant's other tab (or a retry) answered a moment before: theirs.
+        if row.answered_by.as_deref() == Some(user.user_id.as_str()) {
+            return view_of(state, &row.id).await;
+        }
+        return Err(over(&row, user));
+    }
+    record(
+        &mut tx,
+        user,
+        "call.answered",
+        &row.id,
+        json!({ "pool": pool.as_str() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, &row.id).await;
+    view_of(state, &row.id).await
+}
+
+/// The consultant rung now declines: the next on the list is rung at once.
+pub async fn decline(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    let now = state.now_ms();
+    let (row, mut list, pool) = ringing_me(state, user, id, now).await?;
+    if pool.is_none() || row.status != CallStatus::Ringing {
+        return Err(over(&row, user));
+    }
+    for e in list
+        .iter_mut()
+        .filter(|e| e.user_id == user.user_id.as_str())
+    {
+        e.declined_at_ms.get_or_insert(now);
+    }
+    let give_up_at = calls::gives_up_at(&list, row.times);
+    let mut tx = state.db.pool().begin().await?;
+    db::calls::decline(&mut tx, &row.id, user.user_id.as_str(), give_up_at, now).await?;
+    record(&mut tx, user, "call.declined", &row.id, json!({}), now).await?;
+    tx.commit().await?;
+    changed(state, &row.id).await;
+    settle(state, &row.id).await?;
+    view_of(state, &row.id).await
+}
+
+/// Either party hangs up.
+pub async fn end(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    let id = call_id(id)?;
+    let row = db::calls::get(&state.db, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let Some(party) = party(&row, user) else {
+        return Err(not_found());
+    };
+    let now = state.now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    if !db::calls::end(&mut tx, &id, now).await? {
+        return match row.status {
+            CallStatus::Ended => Ok(CallView {
+                row,
+                ringing_pool: None,
+            }),
+            _ => Err(ServiceError::Conflict {
+                code: "not_answered",
+                message: "Only an answered call can be ended.".into(),
+            }),
+        };
+    }
+    db::calls::delete_signals(&mut tx, &id).await?;
+    record(
+        &mut tx,
+        user,
+        "call.ended",
+        &id,
+        json!({ "by": party.as_str() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, &id).await;
+    view_of(state, &id).await
+}
+
+/// What one party typed at the end.
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeInput {
+    pub outcome: String,
+    pub note: String,
+}
+
+/// Each party records their own outcome once, after the call was answered.
+pub async fn record_outcome(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+    input: &OutcomeInput,
+) -> ServiceResult<CallView> {
+    let id = call_id(id)?;
+    let row = db::calls::get(&state.db, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let Some(party) = party(&row, user) else {
+        return Err(not_found());
+    };
+    let mut errors = Vec::new();
+    let outcome = match input.outcome.trim() {
+        "" => {
+            errors.push(field(
+                "outcome",
+                "missing_field",
+                "Choose the outcome of the call.",
+            ));
+            None
+        }
+        w => w
+            .parse::<Outcome>()
+            .map_err(|e| errors.push(field("outcome", "invalid_outcome", e.to_string())))
+            .ok(),
+    };
+    let note = input.note.trim();
+    if let Some(e) = control_characters("note", "note", note) {
+        errors.push(e);
+    } else if note.chars().count() > MAX_NOTE {
+        errors.push(field(
+            "note",
+            "field_too_long",
+            format!("The note must be at most {MAX_NOTE} characters."),
+        ));
+    }
+    let Some(outcome) = outcome.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let now = state.now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    if !db::calls::record_outcome(&mut tx, &id, party, outcome, note, now).await? {
+        return Err(ServiceError::Conflict {
+            code: if row.outcome_of(party).is_some() {
+                "outcome_recorded"
+            } else {
+                "not_answered"
+            },
+            message: if row.outcome_of(party).is_some() {
+                "You have already recorded the outcome of this call.".into()
+            } else {
+                "The outcome is recorded once the call has been answered.".into()
+            },
+        });
+    }
+    record(
+        &mut tx,
+        user,
+        "call.outcome_recorded",
+        &id,
+        json!({ "party": party.as_str(), "outcome": outcome.as_str() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, &id).await;
+    view_of(state, &id).await
+}
+
+/// Turns the call into its written case if it is still ringing at its give-up time. Safe to
+/// call from any instance at any moment: the compare-and-set lets one transaction do it.
+pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
+    let now = state.now_ms();
+    let Some(row) = db::calls::get(&state.db, id).await? else {
+        return Ok(());
+    };
+    if row.status != CallStatus::Ringing || row.give_up_at_ms > now {
+        return Ok(());
+    }
+    let started = crate::uk_time::format(row.times.started_at_ms);
+    let history = format!(
+        "The GP called the specialty at {started}; nobody answered within {} so the call became this written case. The GP's reason for calling is the question.",
+        crate::uk_time::fmt_age(row.give_up_at_ms - row.times.started_at_ms)
+    );
+    let mut tx = state.db.pool().begin().await?;
+    let case_id = super::cases::open_from_call(&mut tx, state, &row, &history, now).await?;
+    if !db::calls::give_up(&mut tx, id, &case_id, now).await? {
+        // Answered at the last moment, or another instance converted it.
+        return Ok(());
+    }
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            action: "call.missed",
+            case_id: Some(&case_id),
+            subject_id: Some(id),
+            detail: Some(json!({ "specialty": row.specialty })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, id).await;
+    Ok(())
+}
+
+/// Turns every call due to give up into its written case (the sweeper of each instance).
+pub async fn settle_due(state: &AppState) -> ServiceResult<usize> {
+    let due = db::calls::due_to_give_up(&state.db, state.now_ms()).await?;
+    for id in &due {
+        settle(state, id).await?;
+    }
+    Ok(due.len())
+}
+
+/// The call and which side of it this person is, for the two parties' pages and sockets.
+pub async fn as_party(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+) -> ServiceResult<(CallView, Party)> {
+    let id = call_id(id)?;
+    let call = view_of(state, &id).await?;
+    match party(&call.row, user) {
+        Some(p) => Ok((call, p)),
+        None => Err(not_found()),
+    }
+}
+
+/// Passes one browser's WebRTC message (offer, answer or ICE candidate; opaque JSON) to the
+/// other party, while the call is answered.
+pub async fn send_signal(
+    state: &AppState,
+    call_id: &str,
+    from: Party,
+    body: &str,
+) -> ServiceResult<()> {
+    if body.len() > MAX_SIGNAL_BYTES || serde_json::from_str::<serde_json::Value>(body).is_err() {
+        return Err(ServiceError::Invalid(vec![field(
+            "signal",
+            "invalid_signal",
+            "A signalling message is one JSON value of at most 64 KB.",
+        )]));
+    }
+    let row = db::calls::get(&state.db, call_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if row.status != CallStatus::Answered {
+        return Err(ServiceError::Conflict {
+            code: "not_answered",
+            message: "Signalling is for an answered call.".into(),
+        });
+    }
+    db::calls::insert_signal(&state.db, call_id, from, body, state.now_ms()).await?;
+    changed(state, call_id).await;
+    Ok(())
+}
+
+/// The other party's signalling messages after `after_id` ("" for all), oldest first.
+pub async fn signals_for(
+    state: &AppState,
+    call_id: &str,
+    to: Party,
+    after_id: &str,
+) -> ServiceResult<Vec<db::calls::Signal>> {
+    Ok(db::calls::signals_for(&state.db, call_id, to, after_id).await?)
+}

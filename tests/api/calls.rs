@@ -1,0 +1,521 @@
+//! Live calls through the API (contract 1.1): who is rung and when, the first answer winning
+//! across instances, give-up to a written case, outcomes, and who may see or act on a call.
+
+use aghub::db::rotas::Pool;
+use aghub::domain::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::cases::World;
+use crate::helpers::{error_code, Stack, TestApp, T0};
+
+on_both_stacks!(
+    a_call_rings_the_local_rota_in_order_then_the_national_pool,
+    a_decline_moves_on_and_an_unanswered_call_becomes_a_written_case,
+    the_sweeper_converts_a_call_nobody_reads,
+    racing_answers_on_two_instances_never_both_win,
+    a_consultant_whose_shift_ended_cannot_answer_or_see_the_call,
+    bad_calls_get_precise_errors_and_store_nothing,
+);
+
+const S: i64 = 1_000;
+const H: i64 = 3_600_000;
+
+fn call_body() -> Value {
+    json!({
+        "specialty": "dermatology",
+        "nhs_number": "943 476 5919",
+        "date_of_birth": "1984-03-27",
+        "reason": "Rapidly growing lesion on the scalp: same-week clinic or manage here?",
+    })
+}
+
+impl World {
+    async fn start_call(&self) -> Value {
+        let r = self.post_json(&self.gp, "/api/v1/calls", call_body()).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    /// The ids of the calls ringing this consultant now.
+    async fn ringing(&self, token: &str) -> Vec<String> {
+        let r = self.get(token, "/api/v1/calls/incoming").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn user_id(&self, token: &str) -> String {
+        let me: Value = self.get_json(token, "/api/v1/me").await;
+        me["id"].as_str().unwrap().to_string()
+    }
+
+    async fn calls_in_db(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+            .fetch_one(self.app.state.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+async fn a_call_rings_the_local_rota_in_order_then_the_national_pool(stack: Stack) {
+    let w = World::new(stack).await;
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap();
+    let path = format!("/api/v1/calls/{id}");
+    assert_eq!(call["status"], "ringing");
+    assert_eq!(call["pool"], "local");
+    assert_eq!(call["nhs_number"], "9434765919");
+    assert_eq!(call["outcomes"], json!({"gp": null, "consultant": null}));
+    assert_eq!(call["recording"], Value::Null);
+
+    // First local consultant in rota order; nobody else yet.
+    assert_eq!(w.ringing(&w.derm_local).await, vec![id.to_string()]);
+    for other in [
+        &w.derm_local_2,
+        &w.derm_national,
+        &w.derm_off_duty,
+        &w.cardio,
+    ] {
+        assert!(w.ringing(other).await.is_empty());
+    }
+    // Not rung yet: the call is not theirs to see or answer.
+    assert_eq!(
+        w.get(&w.derm_local_2, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let early = w.post(&w.derm_local_2, &format!("{path}/answer")).await;
+    assert_eq!(early.status(), StatusCode::NOT_FOUND);
+
+    w.app.clock.advance(20 * S);
+    assert!(w.ringing(&w.derm_local).await.is_empty());
+    assert_eq!(w.ringing(&w.derm_local_2).await, vec![id.to_string()]);
+    assert!(w.ringing(&w.derm_national).await.is_empty());
+    // The first consultant's turn has passed: they may see the call but not answer it.
+    assert_eq!(w.get(&w.derm_local, &path).await.status(), StatusCode::OK);
+    let late = w.post(&w.derm_local, &format!("{path}/answer")).await;
+    assert_eq!(error_code(late).await, "not_ringing_you");
+
+    w.app.clock.advance(20 * S);
+    assert!(w.ringing(&w.derm_local_2).await.is_empty());
+    assert_eq!(w.ringing(&w.derm_national).await, vec![id.to_string()]);
+    let now: Value = w.get_json(&w.gp, &path).await;
+    assert_eq!(now["pool"], "national");
+
+    let answered = w.post(&w.derm_national, &format!("{path}/answer")).await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answered_pool"], "national");
+    assert_eq!(answered["answered_by"], "Test derm@national.example");
+    assert_eq!(answered["pool"], Value::Null);
+    assert!(w.ringing(&w.derm_national).await.is_empty());
+    let second = w.post(&w.derm_local_2, &format!("{path}/answer")).await;
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(second).await, "already_answered");
+
+    // Who may see it: the calling practice and admins; not another practice, a commissioner,
+    // another specialty, or a consultant it never rang.
+    for (token, status) in [
+        (&w.gp_same_practice, StatusCode::OK),
+        (&w.admin, StatusCode::OK),
+        (&w.gp_other_practice, StatusCode::NOT_FOUND),
+        (&w.commissioner, StatusCode::NOT_FOUND),
+        (&w.cardio, StatusCode::NOT_FOUND),
+        (&w.derm_off_duty, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(w.get(token, &path).await.status(), status);
+    }
+
+    // Outcomes: once per party, only by the parties, after the call was answered.
+    let not_a_party = w
+        .post_json(
+            &w.gp_same_practice,
+            &format!("{path}/outcome"),
+            json!({"outcome": "manage_in_primary_care"}),
+        )
+        .await;
+    assert_eq!(
+        not_a_party.status(),
+        StatusCode::NOT_FOUND,
+        "only the calling GP is a party"
+    );
+    w.app.clock.advance(150 * S);
+    let ended = w.post(&w.gp, &format!("{path}/end")).await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    let ended: Value = ended.json().await.unwrap();
+    assert_eq!(ended["status"], "ended");
+    let bad = w
+        .post_json(
+            &w.gp,
+            &format!("{path}/outcome"),
+            json!({"outcome": "maybe"}),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(bad).await, "invalid_outcome");
+    let gp = w
+        .post_json(
+            &w.gp,
+            &format!("{path}/outcome"),
+            json!({"outcome": "manage_in_primary_care", "note": "Cryotherapy in the practice; review in 4 weeks."}),
+        )
+        .await;
+    assert_eq!(gp.status(), StatusCode::OK);
+    let again = w
+        .post_json(
+            &w.gp,
+            &format!("{path}/outcome"),
+            json!({"outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(error_code(again).await, "outcome_recorded");
+    let consultant: Value = w
+        .post_json(
+            &w.derm_national,
+            &format!("{path}/outcome"),
+            json!({"outcome": "manage_in_primary_care"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        consultant["outcomes"],
+        json!({"gp": "manage_in_primary_care", "consultant": "manage_in_primary_care"})
+    );
+    let stranger = w
+        .post_json(
+            &w.derm_local,
+            &format!("{path}/outcome"),
+            json!({"outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+
+    // The trail: the start, each view, the answer, the end, both outcomes and the refusals.
+    let events = aghub::db::audit::recent(&w.app.state.db, 200)
+        .await
+        .unwrap();
+    let of_call = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.subject_id.as_deref() == Some(id))
+            .count()
+    };
+    assert_eq!(of_call("call.started"), 1);
+    assert_eq!(of_call("call.answered"), 1);
+    assert_eq!(of_call("call.ended"), 1);
+    assert_eq!(of_call("call.outcome_recorded"), 2);
+    assert!(of_call("call.viewed") >= 3);
+    let refused = events
+        .iter()
+        .filter(|e| {
+            e.action == "access.refused"
+                && e.detail
+                    .as_ref()
+                    .is_some_and(|d| d["path"] == path.as_str())
+        })
+        .count();
+    assert!(
+        refused >= 4,
+        "every refused view is in the trail ({refused})"
+    );
+    assert!(events.iter().any(|e| e.action == "calls.incoming_listed"));
+}
+
+async fn a_decline_moves_on_and_an_unanswered_call_becomes_a_written_case(stack: Stack) {
+    let w = World::new(stack).await;
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap();
+    let path = format!("/api/v1/calls/{id}");
+
+    w.app.clock.advance(3 * S);
+    let declined = w.post(&w.derm_local, &format!("{path}/decline")).await;
+    assert_eq!(declined.status(), StatusCode::OK);
+    // The next is rung at once, not when the first's 20 seconds are up.
+    assert_eq!(w.ringing(&w.derm_local_2).await, vec![id.to_string()]);
+    assert!(w.ringing(&w.derm_local).await.is_empty());
+    let after = w.post(&w.derm_local, &format!("{path}/answer")).await;
+    assert_eq!(error_code(after).await, "not_ringing_you");
+    w.app.clock.advance(20 * S);
+    assert_eq!(w.ringing(&w.derm_national).await, vec![id.to_string()]);
+
+    // Nobody answers: at the give-up time the call becomes a written case.
+    w.app.clock.set(T0 + 300 * S - 1);
+    let still: Value = w.get_json(&w.gp, &path).await;
+    assert_eq!(still["status"], "ringing");
+    w.app.clock.set(T0 + 300 * S);
+    let missed: Value = w.get_json(&w.gp, &path).await;
+    assert_eq!(missed["status"], "missed");
+    assert_eq!(missed["pool"], Value::Null);
+    let case_id = missed["case_id"].as_str().expect("the written case");
+    assert!(w.ringing(&w.derm_national).await.is_empty());
+    let late = w.post(&w.derm_national, &format!("{path}/answer")).await;
+    assert_eq!(error_code(late).await, "call_missed");
+
+    let case: Value = w.get_json(&w.gp, &format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(case["status"], "submitted");
+    assert_eq!(case["specialty"], "dermatology");
+    assert_eq!(case["nhs_number"], "9434765919");
+    assert_eq!(case["question"], call_body()["reason"]);
+    assert!(case["history"]
+        .as_str()
+        .unwrap()
+        .contains("nobody answered"));
+    // It waits in the specialty's queue like any written case.
+    let queue: Value = w.get_json(&w.derm_local, "/api/v1/queue").await;
+    assert!(queue["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == case_id));
+    // Exactly one case, however often the call is read afterwards.
+    for _ in 0..3 {
+        let again: Value = w.get_json(&w.gp, &path).await;
+        assert_eq!(again["case_id"], case_id);
+    }
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(cases, 1);
+}
+
+async fn the_sweeper_converts_a_call_nobody_reads(stack: Stack) {
+    let w = World::new(stack).await;
+    // Everyone declines: with nobody left the call gives up at once, without waiting 5 minutes.
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap().to_string();
+    for token in [&w.derm_local, &w.derm_local_2, &w.derm_national] {
+        let r = w.post(token, &format!("/api/v1/calls/{id}/decline")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let row = aghub::db::calls::get(&w.app.state.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.status.as_str(),
+        "missed",
+        "the last decline settles the call"
+    );
+
+    // A call nobody reads is turned into its case by the instance's own sweeper.
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap().to_string();
+    w.app.clock.advance(300 * S);
+    let mut status = String::new();
+    for _ in 0..50 {
+        let row = aghub::db::calls::get(&w.app.state.db, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        status = row.status.as_str().to_string();
+        if row.case_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "missed");
+}
+
+async fn racing_answers_on_two_instances_never_both_win(stack: Stack) {
+    let w = World::new(stack).await;
+    let second = TestApp::start_with_clock(&w.backends, w.app.clock.clone()).await;
+    // Two consultants of the national pool are rung together once the local rota has had its turn.
+    let derm3 = w.user_id(&w.derm_off_duty).await;
+    aghub::db::rotas::insert(
+        &w.app.state.db,
+        &derm3,
+        "dermatology",
+        Pool::National,
+        T0 - H,
+        T0 + 24 * H,
+        T0,
+    )
+    .await
+    .unwrap();
+    for round in 0..5 {
+        let call = w.start_call().await;
+        let id = call["id"].as_str().unwrap().to_string();
+        w.app.clock.advance(40 * S);
+        assert_eq!(w.ringing(&w.derm_off_duty).await, vec![id.clone()]);
+        assert_eq!(w.ringing(&w.derm_national).await, vec![id.clone()]);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (base, token) = if i % 2 == 0 {
+                (w.app.base.clone(), w.derm_national.clone())
+            } else {
+                (second.base.clone(), w.derm_off_duty.clone())
+            };
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/api/v1/calls/{id}/answer"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.unwrap();
+                (status, body, token)
+            }));
+        }
+        let mut winners = std::collections::HashSet::new();
+        for t in tasks {
+            let (status, body, token) = t.await.unwrap();
+            match status {
+                StatusCode::OK => {
+                    winners.insert(token);
+                }
+                StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "already_answered"),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one consultant has the call"
+        );
+        let answered = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'call.answered' AND subject_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(answered, 1);
+    }
+    second.stop().await;
+}
+
+async fn a_consultant_whose_shift_ended_cannot_answer_or_see_the_call(stack: Stack) {
+    let w = World::new(stack).await;
+    // A local consultant whose shift began first (so is rung first) and ends 10 s into the call.
+    let leaving = w
+        .app
+        .add_user(
+            "leaving@h.example",
+            Role::Consultant,
+            None,
+            &["dermatology"],
+        )
+        .await;
+    aghub::db::rotas::insert(
+        &w.app.state.db,
+        &leaving,
+        "dermatology",
+        Pool::Local,
+        T0 - 2 * H,
+        T0 + 10 * S,
+        T0,
+    )
+    .await
+    .unwrap();
+    let token = w.app.token_for(&leaving).await;
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap();
+    let path = format!("/api/v1/calls/{id}");
+    assert_eq!(w.ringing(&token).await, vec![id.to_string()]);
+    assert_eq!(w.get(&token, &path).await.status(), StatusCode::OK);
+
+    w.app.clock.advance(10 * S);
+    assert!(
+        w.ringing(&token).await.is_empty(),
+        "a shift that ended does not ring"
+    );
+    let answer = w.post(&token, &format!("{path}/answer")).await;
+    assert_eq!(error_code(answer).await, "not_ringing_you");
+    assert_eq!(w.get(&token, &path).await.status(), StatusCode::NOT_FOUND);
+    // The rota moves on when their slot is over.
+    w.app.clock.advance(10 * S);
+    assert_eq!(w.ringing(&w.derm_local).await, vec![id.to_string()]);
+}
+
+async fn bad_calls_get_precise_errors_and_store_nothing(stack: Stack) {
+    let w = World::new(stack).await;
+    let cases = [
+        (
+            json!({"nhs_number": "943 476 5918"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_nhs_number",
+        ),
+        (
+            json!({"date_of_birth": "27/03/1984"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_date_of_birth",
+        ),
+        (
+            json!({"reason": "  "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+        ),
+        (
+            json!({"reason": "x".repeat(501)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "field_too_long",
+        ),
+        (
+            json!({"reason": "nul \u{0} here"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_characters",
+        ),
+        (
+            json!({"specialty": "astrology"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_specialty",
+        ),
+        (
+            json!({"specialty": "renal"}),
+            StatusCode::CONFLICT,
+            "nobody_on_duty",
+        ),
+    ];
+    for (change, status, code) in cases {
+        let mut body = call_body();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = w.post_json(&w.gp, "/api/v1/calls", body).await;
+        assert_eq!(r.status(), status, "{change}");
+        assert_eq!(error_code(r).await, code, "{change}");
+    }
+    let not_json = w
+        .client()
+        .post(w.app.url("/api/v1/calls"))
+        .bearer_auth(&w.gp)
+        .header("content-type", "application/json")
+        .body("{\"specialty\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    for token in [&w.derm_local, &w.commissioner, &w.admin] {
+        let r = w.post_json(token, "/api/v1/calls", call_body()).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let gp_incoming = w.get(&w.gp, "/api/v1/calls/incoming").await;
+    assert_eq!(gp_incoming.status(), StatusCode::FORBIDDEN);
+    let nonsense = w.get(&w.gp, "/api/v1/calls/not-a-call").await;
+    assert_eq!(nonsense.status(), StatusCode::NOT_FOUND);
+    assert_eq!(w.calls_in_db().await, 0);
+    // Ending or recording an outcome of a call nobody answered is refused.
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap();
+    let end = w.post(&w.gp, &format!("/api/v1/calls/{id}/end")).await;
+    assert_eq!(error_code(end).await, "not_answered");
+    let outcome = w
+        .post_json(
+            &w.gp,
+            &format!("/api/v1/calls/{id}/outcome"),
+            json!({"outcome": "refer_routine"}),
+        )
+        .await;
+    assert_eq!(error_code(outcome).await, "not_answered");
+}
