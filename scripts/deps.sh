@@ -38,7 +38,7 @@ ensure_build_deps() {
 # libheif's heif-enc makes the HEIC and AVIF test photos.
 ensure_test_tools() {
     ensure_apt libimage-exiftool-perl libvips-tools libjpeg-turbo-progs webp curl poppler-utils \
-        libheif-examples
+        libheif-examples ffmpeg
 }
 
 ensure_chromium() {

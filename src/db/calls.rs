@@ -384,3 +384,66 @@ pub async fn delete_signals(tx: &mut Tx<'_>, call_id: &str) -> DbResult<()> {
         .await?;
     Ok(())
 }
+
+/// One uploaded piece of a call's recording.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub seq: i64,
+    pub blob_key: String,
+    pub bytes: i64,
+    pub media_ms: i64,
+}
+
+/// Records a chunk already in the store; false when this sequence number was already there
+/// (a retried upload).
+pub async fn insert_chunk(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    c: &Chunk,
+    now_ms: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO call_recording_chunks (call_id, seq, blob_key, bytes, media_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (call_id, seq) DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(c.seq)
+    .bind(&c.blob_key)
+    .bind(c.bytes)
+    .bind(c.media_ms)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The recording's chunks in order.
+pub async fn chunks(db: &Db, call_id: &str) -> DbResult<Vec<Chunk>> {
+    let rows = sqlx::query(
+        "SELECT seq, blob_key, bytes, media_ms FROM call_recording_chunks WHERE call_id = $1 ORDER BY seq",
+    )
+    .bind(call_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Chunk {
+                seq: r.try_get("seq")?,
+                blob_key: r.try_get("blob_key")?,
+                bytes: r.try_get("bytes")?,
+                media_ms: r.try_get("media_ms")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// The recording's length so far (the last chunk's `media_ms`), if any chunk arrived.
+pub async fn recording_ms(db: &Db, call_id: &str) -> DbResult<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT MAX(media_ms) FROM call_recording_chunks WHERE call_id = $1")
+            .bind(call_id)
+            .fetch_one(db.pool())
+            .await?,
+    )
+}

@@ -89,6 +89,8 @@ pub struct CallView {
     pub row: CallRow,
     /// The pool being rung now, while it rings.
     pub ringing_pool: Option<Pool>,
+    /// How long the recording stored so far lasts, once a chunk has arrived.
+    pub recording_ms: Option<i64>,
 }
 
 fn not_found() -> ServiceError {
@@ -258,7 +260,12 @@ async fn view_of(state: &AppState, id: &str) -> ServiceResult<CallView> {
     } else {
         None
     };
-    Ok(CallView { row, ringing_pool })
+    let recording_ms = db::calls::recording_ms(&state.db, id).await?;
+    Ok(CallView {
+        row,
+        ringing_pool,
+        recording_ms,
+    })
 }
 
 /// Which side of the call this person is on, if either.
@@ -286,12 +293,7 @@ async fn may_view(state: &AppState, row: &CallRow, user: &Principal) -> ServiceR
                     row.times,
                     now,
                     user.user_id.as_str(),
-                ) && {
-                    let shifts =
-                        db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-                    let duty = crate::domain::queue::on_duty(&shifts, &row.specialty);
-                    duty.local || duty.national
-                })
+                ) && on_any_shift_of(state, user, &row.specialty, now).await?)
         }
         Role::Commissioner => false,
     })
@@ -345,6 +347,7 @@ pub async fn incoming(state: &AppState, user: &Principal) -> ServiceResult<Incom
                 found.calls.push(CallView {
                     row,
                     ringing_pool: Some(pool),
+                    recording_ms: None,
                 });
             }
         }
@@ -383,6 +386,18 @@ async fn on_duty(
         Pool::Local => duty.local,
         Pool::National => duty.national,
     })
+}
+
+/// Whether the consultant is on any shift of the specialty now, local or national.
+async fn on_any_shift_of(
+    state: &AppState,
+    user: &Principal,
+    specialty: &str,
+    now: i64,
+) -> ServiceResult<bool> {
+    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
+    let duty = crate::domain::queue::on_duty(&shifts, specialty);
+    Ok(duty.local || duty.national)
 }
 
 /// Loads a call for a consultant acting on it as one it rings now; anyone else is told no.
@@ -514,10 +529,7 @@ pub async fn end(state: &AppState, user: &Principal, id: &str) -> ServiceResult<
     let mut tx = state.db.pool().begin().await?;
     if !db::calls::end(&mut tx, &id, now).await? {
         return match row.status {
-            CallStatus::Ended => Ok(CallView {
-                row,
-                ringing_pool: None,
-            }),
+            CallStatus::Ended => view_of(state, &id).await,
             _ => Err(ServiceError::Conflict {
                 code: "not_answered",
                 message: "Only an answered call can be ended.".into(),
@@ -716,4 +728,151 @@ pub async fn signals_for(
     after_id: &str,
 ) -> ServiceResult<Vec<db::calls::Signal>> {
     Ok(db::calls::signals_for(&state.db, call_id, to, after_id).await?)
+}
+
+/// A recording chunk is at most this large (a few seconds of Opus are tens of kilobytes).
+pub const MAX_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// The chunk in flight when the call ends is still taken for this long.
+const LATE_CHUNK_MS: i64 = 2 * 60 * 1000;
+/// WebM (Matroska) files begin with the EBML magic number.
+const WEBM_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
+
+/// What the consultant's browser sends every few seconds while the call is recorded.
+pub struct Chunk {
+    pub seq: i64,
+    /// The recording's length at the end of this chunk.
+    pub media_ms: i64,
+    pub bytes: bytes::Bytes,
+}
+
+/// Stores one chunk of the consultant's recording (both voices mixed), like a photo: private
+/// object storage, recorded in the database only once the object is written.
+pub async fn add_recording_chunk(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+    chunk: Chunk,
+) -> ServiceResult<CallView> {
+    let id = call_id(id)?;
+    let row = db::calls::get(&state.db, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if party(&row, user) != Some(Party::Consultant) {
+        return Err(not_found());
+    }
+    let now = state.now_ms();
+    let recording = row.status == CallStatus::Answered
+        || (row.status == CallStatus::Ended
+            && row.ended_at_ms.is_some_and(|t| now <= t + LATE_CHUNK_MS));
+    if !recording {
+        return Err(ServiceError::Conflict {
+            code: "not_recording",
+            message: "This call is not being recorded now.".into(),
+        });
+    }
+    let mut errors = Vec::new();
+    if !(0..=100_000).contains(&chunk.seq) {
+        errors.push(field(
+            "seq",
+            "invalid_seq",
+            "seq is the chunk's number, 0 to 100000.",
+        ));
+    }
+    if !(0..=6 * 3_600_000).contains(&chunk.media_ms) {
+        errors.push(field(
+            "media_ms",
+            "invalid_media_ms",
+            "media_ms is the recording's length in milliseconds.",
+        ));
+    }
+    if chunk.bytes.is_empty() || chunk.bytes.len() > MAX_CHUNK_BYTES {
+        errors.push(field(
+            "body",
+            "invalid_chunk",
+            "A chunk is 1 byte to 4 MB of the recording.",
+        ));
+    } else if chunk.seq == 0 && !chunk.bytes.starts_with(&WEBM_MAGIC) {
+        errors.push(field(
+            "body",
+            "not_webm",
+            "The recording must be WebM audio (its first chunk starts with the WebM header).",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let key = crate::blob::BlobKey::new(format!("calls/{id}/recording/{:06}.webm", chunk.seq))?;
+    db::blob_intents::record(&state.db, key.as_str(), now).await?;
+    state
+        .blobs
+        .put(&key, chunk.bytes.clone(), "audio/webm")
+        .await?;
+    let mut tx = state.db.pool().begin().await?;
+    let first = chunk.seq == 0;
+    db::calls::insert_chunk(
+        &mut tx,
+        &id,
+        &db::calls::Chunk {
+            seq: chunk.seq,
+            blob_key: key.as_str().to_string(),
+            bytes: chunk.bytes.len() as i64,
+            media_ms: chunk.media_ms,
+        },
+        now,
+    )
+    .await?;
+    db::blob_intents::settle(&mut tx, key.as_str()).await?;
+    if first {
+        record(&mut tx, user, "call.recording_started", &id, json!({}), now).await?;
+    }
+    tx.commit().await?;
+    if first {
+        changed(state, &id).await;
+    }
+    view_of(state, &id).await
+}
+
+/// The recording's objects in order, for the calling practice's GPs, the consultant who
+/// answered while they are on duty in the specialty, and admins; every playback is audited.
+pub async fn recording(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+) -> ServiceResult<Vec<crate::blob::BlobKey>> {
+    let id = call_id(id)?;
+    let row = db::calls::get(&state.db, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.now_ms();
+    let allowed = match user.role {
+        Role::Admin => true,
+        Role::Gp => user.practice() == Some(row.practice_id.as_str()),
+        Role::Consultant => {
+            row.answered_by.as_deref() == Some(user.user_id.as_str())
+                && on_any_shift_of(state, user, &row.specialty, now).await?
+        }
+        Role::Commissioner => false,
+    };
+    if !allowed {
+        return Err(not_found());
+    }
+    let chunks = db::calls::chunks(&state.db, &id).await?;
+    if chunks.is_empty() {
+        return Err(ServiceError::NotFound("This call has no recording.".into()));
+    }
+    let mut tx = state.db.pool().begin().await?;
+    record(
+        &mut tx,
+        user,
+        "call.recording_played",
+        &id,
+        json!({ "chunks": chunks.len() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    chunks
+        .into_iter()
+        .map(|c| crate::blob::BlobKey::new(c.blob_key).map_err(Into::into))
+        .collect()
 }

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -74,7 +75,7 @@ pub struct CallJson {
     pub answered_at: Option<String>,
     pub ended_at: Option<String>,
     pub outcomes: CallOutcomesJson,
-    /// Not recorded yet (recording arrives with the browser calls).
+    /// Once the consultant's browser has sent the first chunk; its id is the call's.
     pub recording: Option<RecordingJson>,
     /// The written case an unanswered call became.
     pub case_id: Option<String>,
@@ -104,7 +105,10 @@ fn call_json(c: &CallView) -> CallJson {
             gp: r.gp_outcome.as_ref().map(|o| o.outcome),
             consultant: r.consultant_outcome.as_ref().map(|o| o.outcome),
         },
-        recording: None,
+        recording: c.recording_ms.map(|ms| RecordingJson {
+            id: r.id.clone(),
+            duration_s: ms as f64 / 1000.0,
+        }),
         case_id: r.case_id.clone(),
     }
 }
@@ -237,6 +241,76 @@ pub async fn outcome(
     Ok(Json(call_json(
         &calls::record_outcome(&state, &user, &id, &input).await?,
     )))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ChunkQuery {
+    /// The chunk's number, from 0.
+    pub seq: i64,
+    /// The recording's length at the end of this chunk, in milliseconds.
+    pub media_ms: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/calls/{id}/recording", params(("id" = String, Path), ChunkQuery),
+    request_body(content = Vec<u8>, content_type = "audio/webm", description = "The next few seconds of the recording (both voices), as MediaRecorder made them"),
+    responses(
+    (status = 200, body = CallJson),
+    (status = 404, description = "Not the consultant who answered this call", body = ErrorBody),
+    (status = 409, description = "The call is not being recorded now (`not_recording`)", body = ErrorBody),
+    (status = 422, description = "A bad sequence number or length, or not WebM", body = ErrorBody)))]
+/// The answering consultant's browser uploads the recording a chunk at a time (an aghub
+/// addition to contract 1.1), so a tab closed mid-call loses at most the last chunk.
+pub async fn add_chunk(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    Query(q): Query<ChunkQuery>,
+    body: axum::body::Bytes,
+) -> AppResult<Json<CallJson>> {
+    let chunk = calls::Chunk {
+        seq: q.seq,
+        media_ms: q.media_ms,
+        bytes: body,
+    };
+    Ok(Json(call_json(
+        &calls::add_recording_chunk(&state, &user, &id, chunk).await?,
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/calls/{id}/recording", params(("id" = String, Path)), responses(
+    (status = 200, description = "The recording, WebM audio", content_type = "audio/webm"),
+    (status = 404, description = "No recording that you may play", body = ErrorBody)))]
+/// Plays the call's recording: the calling practice, the answering consultant while on duty,
+/// and admins; every playback is in the audit trail.
+pub async fn get_recording(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let keys = calls::recording(&state, &user, &id).await?;
+    // One object after another: chunks of one MediaRecorder run concatenate into one file.
+    let blobs = state.blobs.clone();
+    let body = futures::stream::iter(keys)
+        .then(move |key| {
+            let blobs = blobs.clone();
+            async move {
+                blobs
+                    .read_stream(&key)
+                    .await
+                    .map(|o| o.chunks)
+                    .map_err(std::io::Error::other)
+            }
+        })
+        .try_flatten();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/webm"),
+            (header::CACHE_CONTROL, "private, no-store"),
+            (header::CONTENT_DISPOSITION, "inline"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// What a call's socket sends: the call whenever it changes, and the other party's signalling.

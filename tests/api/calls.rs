@@ -16,6 +16,7 @@ on_both_stacks!(
     racing_answers_on_two_instances_never_both_win,
     a_consultant_whose_shift_ended_cannot_answer_or_see_the_call,
     bad_calls_get_precise_errors_and_store_nothing,
+    the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allowed,
 );
 
 const S: i64 = 1_000;
@@ -518,4 +519,169 @@ async fn bad_calls_get_precise_errors_and_store_nothing(stack: Stack) {
         )
         .await;
     assert_eq!(error_code(outcome).await, "not_answered");
+}
+
+/// A few seconds of Opus in WebM, as a browser's MediaRecorder makes, from Debian's ffmpeg.
+pub fn webm_tone(seconds: u32) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tone.webm");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args(["-c:a", "libopus", "-f", "webm"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg is missing: scripts/test installs Debian's ffmpeg");
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+/// The duration ffprobe reads from the file (decoding it, since a live WebM has no duration
+/// in its header).
+pub fn ffprobe_seconds(bytes: &[u8]) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recording.webm");
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            "-select_streams",
+            "a:0",
+        ])
+        .arg(&file)
+        .output()
+        .expect("ffprobe is missing: scripts/test installs Debian's ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',').map(|v| v.trim().parse::<f64>().ok());
+            Some(f.next()?? + f.next().flatten().unwrap_or(0.0))
+        })
+        .fold(0.0, f64::max)
+}
+
+async fn the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allowed(stack: Stack) {
+    let w = World::new(stack).await;
+    let call = w.start_call().await;
+    let id = call["id"].as_str().unwrap();
+    let path = format!("/api/v1/calls/{id}/recording");
+    let tone = webm_tone(6);
+    let third = tone.len() / 3;
+    let pieces = [&tone[..third], &tone[third..2 * third], &tone[2 * third..]];
+    let upload = |token: &str, seq: usize, media_ms: i64, bytes: &[u8]| {
+        w.client()
+            .post(w.app.url(&format!("{path}?seq={seq}&media_ms={media_ms}")))
+            .bearer_auth(token.to_string())
+            .header("content-type", "audio/webm")
+            .body(bytes.to_vec())
+            .send()
+    };
+    // Not answered yet: nothing is recorded.
+    let early = upload(&w.derm_local, 0, 2000, pieces[0]).await.unwrap();
+    assert_eq!(early.status(), StatusCode::NOT_FOUND);
+    let answered = w
+        .post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+        .await;
+    assert_eq!(answered.status(), StatusCode::OK);
+
+    let not_webm = upload(&w.derm_local, 0, 2000, b"RIFF....WAVEfmt ")
+        .await
+        .unwrap();
+    assert_eq!(not_webm.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(not_webm).await, "not_webm");
+    let by_gp = upload(&w.gp, 0, 2000, pieces[0]).await.unwrap();
+    assert_eq!(by_gp.status(), StatusCode::NOT_FOUND);
+    let too_big = upload(&w.derm_local, 1, 2000, &vec![0u8; 4 * 1024 * 1024 + 2])
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let first: Value = upload(&w.derm_local, 0, 2000, pieces[0])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["recording"]["id"], id);
+    // A retried chunk is stored once.
+    for _ in 0..2 {
+        let r = upload(&w.derm_local, 1, 4000, pieces[1]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The consultant's tab closes here: the last chunk never comes. The GP ends the call.
+    let ended: Value = w
+        .post(&w.gp, &format!("/api/v1/calls/{id}/end"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ended["recording"]["duration_s"], 4.0);
+
+    let played = w.get(&w.gp, &path).await;
+    assert_eq!(played.status(), StatusCode::OK);
+    assert_eq!(played.headers()["content-type"], "audio/webm");
+    assert!(played.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
+    let bytes = played.bytes().await.unwrap();
+    assert_eq!(
+        &bytes[..],
+        [pieces[0], pieces[1]].concat().as_slice(),
+        "every chunk uploaded, in order"
+    );
+    let seconds = ffprobe_seconds(&bytes);
+    assert!(
+        (3.0..=4.6).contains(&seconds),
+        "ffprobe reads {seconds} s of the two chunks"
+    );
+
+    // Two minutes after the end nothing more is taken.
+    w.app.clock.advance(2 * 60 * S + 1);
+    let late = upload(&w.derm_local, 2, 6000, pieces[2]).await.unwrap();
+    assert_eq!(error_code(late).await, "not_recording");
+
+    // Who may play it: the practice, the answering consultant on duty, admins.
+    assert_eq!(w.get(&w.derm_local, &path).await.status(), StatusCode::OK);
+    for token in [
+        &w.derm_local_2,
+        &w.derm_national,
+        &w.gp_other_practice,
+        &w.commissioner,
+        &w.cardio,
+    ] {
+        assert_eq!(w.get(token, &path).await.status(), StatusCode::NOT_FOUND);
+    }
+    assert_eq!(w.get(&w.admin, &path).await.status(), StatusCode::OK);
+    // Once their shifts are over, the consultant who answered cannot play it either.
+    w.app.clock.advance(8 * 24 * H);
+    assert_eq!(
+        w.get(&w.derm_local, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(w.get(&w.gp, &path).await.status(), StatusCode::OK);
+
+    let played = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.recording_played' AND subject_id = $1",
+    )
+    .bind(id)
+    .fetch_one(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(played, 4);
+    let intents = aghub::db::blob_intents::count(&w.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(intents, 0, "every stored chunk is recorded");
 }
