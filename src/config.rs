@@ -174,10 +174,31 @@ pub struct Settings {
     #[arg(long, env = "AGHUB_CALL_GIVE_UP_SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
     pub call_give_up_secs: u32,
 
+    /// STUN and TURN servers for calls' audio, as the JSON array of `RTCIceServer`s the browsers
+    /// are given, e.g. `[{"urls": "stun:stun.example.nhs.uk:3478"}, {"urls": "turn:turn.example.nhs.uk",
+    /// "username": "u", "credential": "p"}]`. Empty: browsers connect directly (one network).
+    #[arg(long, env = "AGHUB_ICE_SERVERS", default_value = "[]", value_parser = parse_ice_servers, global = true)]
+    pub ice_servers: String,
+
     /// Run the outbox worker (deliveries of emails and webhooks) in this instance. Tests turn
     /// it off and drive deliveries themselves; any number of instances may run it.
     #[arg(long, env = "AGHUB_OUTBOX_WORKER", default_value_t = true, action = ArgAction::Set, global = true)]
     pub outbox_worker: bool,
+}
+
+/// `AGHUB_ICE_SERVERS` must be a JSON array of objects with `urls`, checked at start rather
+/// than discovered when a call fails to connect.
+fn parse_ice_servers(value: &str) -> Result<String, String> {
+    let parsed: serde_json::Value =
+        serde_json::from_str(value).map_err(|e| format!("not JSON: {e}"))?;
+    let ok = parsed
+        .as_array()
+        .is_some_and(|a| a.iter().all(|s| s.get("urls").is_some()));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("a JSON array of {\"urls\": …} objects".into())
+    }
 }
 
 impl Settings {

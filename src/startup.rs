@@ -136,7 +136,10 @@ async fn serve_connection(
         req.extensions_mut().insert(ConnectInfo(remote));
         app.clone().oneshot(req.map(Body::new))
     });
-    let conn = http.serve_connection(TokioIo::new(stream), service);
+    // Upgrades: the live-call pages' WebSockets.
+    let conn = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let served = tokio::select! {
         served = conn.as_mut() => served,

@@ -269,6 +269,10 @@ async fn view_of(state: &AppState, id: &str) -> ServiceResult<CallView> {
 }
 
 /// Which side of the call this person is on, if either.
+pub fn party_of(row: &CallRow, user: &Principal) -> Option<Party> {
+    party(row, user)
+}
+
 fn party(row: &CallRow, user: &Principal) -> Option<Party> {
     if user.role == Role::Gp && row.created_by == user.user_id.as_str() {
         Some(Party::Gp)
@@ -875,4 +879,21 @@ pub async fn recording(
         .into_iter()
         .map(|c| crate::blob::BlobKey::new(c.blob_key).map_err(Into::into))
         .collect()
+}
+
+/// Each specialty with how many consultants a call from this GP would ring now: the local rota
+/// of their ICB and the national pool (the form shows it before the GP presses "Call").
+pub async fn who_is_on_duty(
+    state: &AppState,
+    user: &Principal,
+) -> ServiceResult<Vec<(db::specialties::Specialty, usize, usize)>> {
+    let now = state.now_ms();
+    let mut out = Vec::new();
+    for s in super::cases::specialties(state).await? {
+        let on_shift = db::rotas::on_duty_now(&state.db, &s.slug, now).await?;
+        let list = calls::ring_list(&on_shift, user.icb_id.as_deref());
+        let local = list.iter().filter(|e| e.pool == Pool::Local).count();
+        out.push((s, local, list.len() - local));
+    }
+    Ok(out)
 }

@@ -17,6 +17,7 @@ const SVG: &str = "image/svg+xml";
 const STATIC: &[(&str, &str, &[u8])] = &[
     ("app.css", CSS, include_bytes!("../../static/app.css")),
     ("app.js", JS, include_bytes!("../../static/app.js")),
+    ("calls.js", JS, include_bytes!("../../static/calls.js")),
     (
         "nhsuk-init.js",
         JS,

@@ -252,7 +252,7 @@ pub struct ChunkQuery {
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{id}/recording", params(("id" = String, Path), ChunkQuery),
-    request_body(content = Vec<u8>, content_type = "audio/webm", description = "The next few seconds of the recording (both voices), as MediaRecorder made them"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The next few seconds of the recording (both voices) as MediaRecorder made them: WebM audio, whatever the Content-Type says (browsers send `audio/webm`)"),
     responses(
     (status = 200, body = CallJson),
     (status = 404, description = "Not the consultant who answered this call", body = ErrorBody),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_types;
 mod assets;
 pub mod auth;
+pub mod call_pages;
 pub mod calls;
 pub mod case_form;
 pub mod case_pages;
@@ -104,6 +105,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/p/{token}/send", post(patient_pages::send))
         .route("/queue", get(case_pages::queue))
+        .route("/calls", post(call_pages::start))
+        .route("/calls/new", get(call_pages::new_form))
+        .route("/calls/incoming/socket", get(calls::incoming_socket))
+        .route("/calls/{id}", get(call_pages::show))
+        .route("/calls/{id}/socket", get(calls::call_socket))
+        .route("/calls/{id}/answer", post(call_pages::answer))
+        .route("/calls/{id}/decline", post(call_pages::decline))
+        .route("/calls/{id}/end", post(call_pages::end))
+        .route("/calls/{id}/outcome", post(call_pages::outcome))
         .route("/notifications", get(notification_pages::list))
         .route(
             "/notifications/read",
@@ -241,7 +251,7 @@ fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
         ))
         .layer(set(
             HeaderName::from_static("permissions-policy"),
-            "geolocation=(), microphone=(), payment=()",
+            "geolocation=(), microphone=(self), payment=()",
         ))
 }
 

@@ -15,12 +15,18 @@ pub struct LayoutUser {
     pub name: String,
     pub role_label: &'static str,
     pub links: Vec<(&'static str, &'static str)>,
+    /// A consultant's pages ring when a live call rings them.
+    pub rings: bool,
 }
 
 /// The main navigation for each role.
 fn links(role: Role) -> Vec<(&'static str, &'static str)> {
     match role {
-        Role::Gp => vec![("/cases", "Cases"), ("/cases/new", "New case")],
+        Role::Gp => vec![
+            ("/cases", "Cases"),
+            ("/cases/new", "New case"),
+            ("/calls/new", "Call"),
+        ],
         Role::Consultant => vec![("/queue", "Queue")],
         Role::Commissioner => vec![("/reports", "Reports")],
         Role::Admin => vec![
@@ -47,6 +53,7 @@ impl Layout {
                 name: p.name.clone(),
                 role_label: p.role.label(),
                 links: links(p.role),
+                rings: p.role == Role::Consultant,
             }),
             csrf_token: csrf::token(session).await?,
             unread: 0,

@@ -22,7 +22,7 @@ use crate::helpers::{free_port, phone_jpeg, Backends, Stack, TestApp, PASSWORD};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> (Driver, u16) {
+pub(crate) async fn start_driver() -> (Driver, u16) {
     assert!(
         Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
         "Chromium and ChromeDriver are missing: scripts/test installs Debian's chromium and chromium-driver"
@@ -58,15 +58,32 @@ async fn start_driver() -> (Driver, u16) {
 }
 
 async fn browser(port: u16, width: u32, height: u32, profile: &Path) -> Client {
-    let mut options = serde_json::json!({
-        "binary": CHROMIUM,
-        "args": [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
-            format!("--window-size={width},{height}"),
-        ]
-    });
+    browser_with(port, width, height, profile, &[]).await
+}
+
+/// [`browser`] with more Chromium switches (fake microphones for calls).
+pub(crate) async fn browser_with(
+    port: u16,
+    width: u32,
+    height: u32,
+    profile: &Path,
+    extra: &[&str],
+) -> Client {
+    let mut args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        format!("--user-data-dir={}", profile.display()),
+        format!("--window-size={width},{height}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut options = serde_json::json!({ "binary": CHROMIUM, "args": args });
     // Headless windows have a minimum width; device emulation gives a true phone viewport.
     if width < 600 {
         options["mobileEmulation"] = serde_json::json!({
@@ -83,15 +100,15 @@ async fn browser(port: u16, width: u32, height: u32, profile: &Path) -> Client {
         .expect("connect to chromedriver")
 }
 
-struct Shots {
-    dir: PathBuf,
-    n: usize,
+pub(crate) struct Shots {
+    pub(crate) dir: PathBuf,
+    pub(crate) n: usize,
 }
 
 impl Shots {
     /// Saves a screenshot of the page, and checks it with axe-core first: every page the
     /// journey shows must have no WCAG 2.2 AA violation (at the browser's size: phone or desktop).
-    async fn take(&mut self, c: &Client, name: &str) {
+    pub(crate) async fn take(&mut self, c: &Client, name: &str) {
         self.n += 1;
         let violations = axe_violations(c).await;
         assert!(
@@ -106,7 +123,7 @@ impl Shots {
 /// axe-core (from npm, installed by scripts/deps.sh `ensure_axe`) injected into the page and run
 /// against the WCAG 2.0, 2.1 and 2.2 A and AA rules: the violations, each with its rule, impact
 /// and the elements it found.
-async fn axe_violations(c: &Client) -> serde_json::Value {
+pub(crate) async fn axe_violations(c: &Client) -> serde_json::Value {
     let path = std::env::var("AXE_CORE_JS")
         .expect("AXE_CORE_JS is not set: run the suite with scripts/test, which installs axe-core");
     let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -127,7 +144,7 @@ async fn axe_violations(c: &Client) -> serde_json::Value {
     found
 }
 
-async fn sign_in(c: &Client, base: &str, email: &str) {
+pub(crate) async fn sign_in(c: &Client, base: &str, email: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
     type_into(c, "#email", email).await;
     type_into(c, "#password", PASSWORD).await;
@@ -162,7 +179,7 @@ async fn sign_out(c: &Client) {
     c.wait().for_element(Locator::Css("#email")).await.unwrap();
 }
 
-async fn text(c: &Client) -> String {
+pub(crate) async fn text(c: &Client) -> String {
     c.find(Locator::Css("main"))
         .await
         .unwrap()
@@ -171,7 +188,7 @@ async fn text(c: &Client) -> String {
         .unwrap()
 }
 
-async fn type_into(c: &Client, css: &str, text: &str) {
+pub(crate) async fn type_into(c: &Client, css: &str, text: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -192,7 +209,7 @@ async fn shown_width(c: &Client) -> f64 {
     .unwrap()
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -202,7 +219,7 @@ async fn click(c: &Client, css: &str) {
 }
 
 /// Waits until the JavaScript expression is true (a page's script ran, an image loaded).
-async fn wait_until(c: &Client, expr: &str) {
+pub(crate) async fn wait_until(c: &Client, expr: &str) {
     for _ in 0..100 {
         let done = c.execute(&format!("return !!({expr});"), vec![]).await;
         if done.is_ok_and(|v| v == true) {

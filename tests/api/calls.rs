@@ -17,6 +17,7 @@ on_both_stacks!(
     a_consultant_whose_shift_ended_cannot_answer_or_see_the_call,
     bad_calls_get_precise_errors_and_store_nothing,
     the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allowed,
+    call_pages_and_sockets_check_the_form_the_site_and_the_party,
 );
 
 const S: i64 = 1_000;
@@ -684,4 +685,120 @@ async fn the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allow
         .await
         .unwrap();
     assert_eq!(intents, 0, "every stored chunk is recorded");
+}
+
+/// A WebSocket handshake (what a page's `new WebSocket(…)` sends), from this origin.
+async fn upgrade(client: &reqwest::Client, url: &str, origin: &str) -> StatusCode {
+    client
+        .get(url)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn call_pages_and_sockets_check_the_form_the_site_and_the_party(stack: Stack) {
+    let w = World::new(stack).await;
+    let gp = w.app.browser();
+    assert!(gp
+        .sign_in("gp@a.example", crate::helpers::PASSWORD)
+        .await
+        .status()
+        .is_redirection());
+    let form = gp.get_text("/calls/new").await;
+    assert!(
+        form.contains("Dermatology – 2 local, 1 national on duty"),
+        "{form}"
+    );
+    assert!(
+        form.contains("Renal medicine – nobody on duty now"),
+        "{form}"
+    );
+    let token = crate::helpers::extract_csrf(&form).unwrap();
+    let fields = |nhs: &'static str, specialty: &'static str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("specialty", specialty.to_string()),
+            ("nhs_number", nhs.to_string()),
+            ("date_of_birth_day", "27".to_string()),
+            ("date_of_birth_month", "3".to_string()),
+            ("date_of_birth_year", "1984".to_string()),
+            ("reason", "Scalp lesion".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let refs: Vec<(&str, String)> = f;
+        gp.client
+            .post(w.app.url("/calls"))
+            .header("Origin", &w.app.base)
+            .form(&refs)
+            .send()
+    };
+    // Mistakes come back on the form, with what was typed.
+    let wrong = post(fields("943 476 5918", "dermatology")).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("There is a problem") && html.contains("943 476 5918"));
+    let nobody = post(fields("943 476 5919", "renal")).await.unwrap();
+    assert_eq!(nobody.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(nobody.text().await.unwrap().contains("Nobody is on duty"));
+    // A form without its token is a forgery.
+    let mut forged = fields("943 476 5919", "dermatology");
+    forged[0].1 = "nope".into();
+    assert_eq!(post(forged).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(w.calls_in_db().await, 0);
+
+    let started = post(fields("943 476 5919", "dermatology")).await.unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let page = gp.get_text(&location).await;
+    assert!(page.contains("This call is recorded") && page.contains("943 476 5919"));
+
+    // The call's socket: the calling GP from our own pages only.
+    let socket = w.app.url(&format!("{location}/socket"));
+    assert_eq!(
+        upgrade(&gp.client, &socket, &w.app.base).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    assert_eq!(
+        upgrade(&gp.client, &socket, "https://evil.example").await,
+        StatusCode::FORBIDDEN
+    );
+    let other = w.app.browser();
+    other
+        .sign_in("gp@b.example", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(
+        upgrade(&other.client, &socket, &w.app.base).await,
+        StatusCode::NOT_FOUND
+    );
+    let nobody_signed_in = w.app.browser();
+    assert_ne!(
+        upgrade(&nobody_signed_in.client, &socket, &w.app.base).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    // The ringing socket is for consultants.
+    let ringing = w.app.url("/calls/incoming/socket");
+    assert_eq!(
+        upgrade(&gp.client, &ringing, &w.app.base).await,
+        StatusCode::FORBIDDEN
+    );
+    let derm = w.app.browser();
+    derm.sign_in("derm1@h.example", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(
+        upgrade(&derm.client, &ringing, &w.app.base).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    assert_eq!(
+        upgrade(&derm.client, &ringing, "https://evil.example").await,
+        StatusCode::FORBIDDEN
+    );
+    // Consultants and others cannot open the GP's form.
+    assert_eq!(derm.get("/calls/new").await.status(), StatusCode::FORBIDDEN);
 }

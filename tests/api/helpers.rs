@@ -119,6 +119,7 @@ impl Backends {
             outbox_worker: false,
             call_ring_secs: 20,
             call_give_up_secs: 300,
+            ice_servers: "[]".into(),
         }
     }
 

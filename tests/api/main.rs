@@ -24,6 +24,7 @@ macro_rules! on_both_stacks {
 
 mod blob_conformance;
 mod browser;
+mod call_browser;
 mod calls;
 mod cases;
 mod cli;

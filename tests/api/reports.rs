@@ -918,7 +918,10 @@ async fn page_shows_figures_charts_and_topics_but_no_patient_data(stack: Stack) 
     assert_eq!(
         html.matches("<script").count(),
         html.matches(r#"<script type="module" src="/static/nhsuk-init.js">"#)
-            .count(),
+            .count()
+            + html
+                .matches(r#"<script src="/static/calls.js" defer>"#)
+                .count(),
         "{html}"
     );
     let r = c
