@@ -31,6 +31,7 @@ CREATE TABLE calls (
 CREATE INDEX calls_ringing ON calls (status, give_up_at_ms);
 CREATE INDEX calls_by_practice ON calls (practice_id, created_at_ms);
 CREATE INDEX calls_by_patient ON calls (nhs_number);
+CREATE INDEX calls_by_time ON calls (created_at_ms);
 
 CREATE TABLE call_ring (
     call_id        TEXT NOT NULL REFERENCES calls (id),

@@ -447,3 +447,49 @@ pub async fn recording_ms(db: &Db, call_id: &str) -> DbResult<Option<i64>> {
             .await?,
     )
 }
+
+/// The calls started in the report's period, narrowed as the report is (specialty, practice,
+/// and the ICB the practice was in when it called).
+pub async fn facts(
+    db: &Db,
+    filter: &super::reports::Filter<'_>,
+) -> DbResult<Vec<crate::domain::calls::CallFact>> {
+    let mut sql = String::from(
+        "SELECT specialty, practice_id, created_at_ms, status, answered_pool, answered_at_ms, \
+         ended_at_ms, gp_outcome, consultant_outcome, case_id FROM calls \
+         WHERE created_at_ms >= $1 AND created_at_ms < $2",
+    );
+    let mut binds: Vec<&str> = Vec::new();
+    for (column, value) in [
+        ("specialty", filter.specialty),
+        ("practice_id", filter.practice_id),
+        ("icb_id", filter.icb_id),
+    ] {
+        if let Some(v) = value {
+            binds.push(v);
+            sql.push_str(&format!(" AND {column} = ${}", binds.len() + 2));
+        }
+    }
+    let mut q = sqlx::query(&sql).bind(filter.from_ms).bind(filter.to_ms);
+    for v in binds {
+        q = q.bind(v);
+    }
+    let rows = q.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::domain::calls::CallFact {
+                specialty: r.try_get("specialty")?,
+                practice_id: r.try_get("practice_id")?,
+                started_at_ms: r.try_get("created_at_ms")?,
+                status: word(r, "status")?,
+                answered_pool: optional_word(r, "answered_pool")?,
+                answered_at_ms: r.try_get("answered_at_ms")?,
+                ended_at_ms: r.try_get("ended_at_ms")?,
+                gp_outcome: optional_word(r, "gp_outcome")?,
+                consultant_outcome: optional_word(r, "consultant_outcome")?,
+                became_case: r.try_get::<Option<String>, _>("case_id")?.is_some(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

@@ -206,6 +206,48 @@ fn slot_reached(list: &[RingEntry], times: RingTimes, i: usize, now_ms: i64) -> 
     }
 }
 
+/// One call as commissioners' figures count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFact {
+    pub specialty: String,
+    pub practice_id: String,
+    pub started_at_ms: i64,
+    pub status: CallStatus,
+    pub answered_pool: Option<Pool>,
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub gp_outcome: Option<super::Outcome>,
+    pub consultant_outcome: Option<super::Outcome>,
+    /// Nobody answered and it became a written case.
+    pub became_case: bool,
+}
+
+impl CallFact {
+    pub fn answered(&self) -> bool {
+        self.answered_at_ms.is_some()
+    }
+
+    /// From "Call" to the consultant answering.
+    pub fn time_to_answer_ms(&self) -> Option<i64> {
+        self.answered_at_ms.map(|a| a - self.started_at_ms)
+    }
+
+    /// From the answer to the end.
+    pub fn duration_ms(&self) -> Option<i64> {
+        Some(self.ended_at_ms? - self.answered_at_ms?)
+    }
+
+    /// The call's outcome: the consultant's, or the GP's when only they recorded one.
+    pub fn outcome(&self) -> Option<super::Outcome> {
+        self.consultant_outcome.or(self.gp_outcome)
+    }
+
+    /// Both parties recorded an outcome (what "captured" means in the figures).
+    pub fn outcome_captured(&self) -> bool {
+        self.gp_outcome.is_some() && self.consultant_outcome.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,30 +145,32 @@ pub async fn api_turnaround(
     }
 }
 
-/// `/reports.csv`: the page's figures (`table=figures`, the default) or its topics (`table=topics`).
+/// `/reports.csv`: the page's figures (`table=figures`, the default), its topics
+/// (`table=topics`) or its live calls (`table=calls`).
 pub async fn csv(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Query(q): Query<ReportQuery>,
 ) -> AppResult<Response> {
     forbid_unless_allowed(&user)?;
-    let topics = match q.table.as_deref().unwrap_or("figures") {
-        "figures" | "" => false,
-        "topics" => true,
+    let (table, name): (fn(&Report) -> String, &str) = match q.table.as_deref().unwrap_or("figures")
+    {
+        "figures" | "" => (figures_csv, "turnaround"),
+        "topics" => (topics_csv, "topics"),
+        "calls" => (reports::calls_csv, "calls"),
         other => {
             return Err(AppError::invalid(
                 "invalid_table",
-                format!("table must be figures or topics, not '{other}'."),
+                format!("table must be figures, topics or calls, not '{other}'."),
             ))
         }
     };
     let req = request(&q, state.now_ms(), true)?;
     let report = reports::turnaround(&state, &user, &req, Format::Csv).await?;
-    Ok(if topics {
-        super::csv_download(topics_csv(&report), &csv_name(&report, "topics"))
-    } else {
-        super::csv_download(figures_csv(&report), &csv_name(&report, "turnaround"))
-    })
+    Ok(super::csv_download(
+        table(&report),
+        &csv_name(&report, name),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +337,41 @@ struct Chart {
     svg: String,
 }
 
+/// A row of the live calls table.
+struct CallRow {
+    name: String,
+    offered: i64,
+    answered: String,
+    local_national: String,
+    to_written_case: i64,
+    time_to_answer: String,
+    duration: String,
+    managed: i64,
+    captured: String,
+}
+
+fn call_row(name: String, f: &reports::CallFigures) -> CallRow {
+    let secs =
+        |ms: Option<i64>| ms.map_or_else(|| "–".to_string(), |v| format!("{} s", (v + 500) / 1000));
+    CallRow {
+        name,
+        offered: f.offered,
+        answered: format!("{} ({})", f.answered, percent(f.answered_share)),
+        local_national: format!("{} / {}", f.answered_local, f.answered_national),
+        to_written_case: f.became_written_cases,
+        time_to_answer: format!(
+            "{}, {}",
+            secs(f.time_to_answer.median_ms),
+            secs(f.time_to_answer.p90_ms)
+        ),
+        duration: duration(f.duration.median_ms),
+        managed: f.outcomes.manage_in_primary_care,
+        captured: percent(f.outcome_capture_share),
+    }
+}
+
 struct ReportView {
+    calls: Vec<CallRow>,
     headline: Headline,
     charts: Vec<Chart>,
     weeks: Vec<GroupRow>,
@@ -361,6 +397,29 @@ fn week_label(iso: &str) -> String {
             .ok()
         })
         .unwrap_or_else(|| iso.to_string())
+}
+
+fn call_rows(c: &reports::CallReport) -> Vec<CallRow> {
+    if c.totals.offered == 0 {
+        return Vec::new();
+    }
+    let mut rows = vec![call_row("All calls".into(), &c.totals)];
+    rows.extend(
+        c.weeks
+            .iter()
+            .map(|w| call_row(format!("Week from {}", week_label(&w.key)), &w.figures)),
+    );
+    rows.extend(
+        c.specialties
+            .iter()
+            .map(|g| call_row(g.name.clone(), &g.figures)),
+    );
+    rows.extend(
+        c.practices
+            .iter()
+            .map(|g| call_row(format!("{} ({})", g.name, g.key), &g.figures)),
+    );
+    rows
 }
 
 fn view(r: &Report) -> ReportView {
@@ -428,6 +487,7 @@ fn view(r: &Report) -> ReportView {
         },
     ];
     ReportView {
+        calls: call_rows(&r.calls),
         headline: headline(&r.totals, r.gp_referrals_overdue_now),
         charts,
         weeks: r

@@ -18,6 +18,7 @@ on_both_stacks!(
     bad_calls_get_precise_errors_and_store_nothing,
     the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allowed,
     call_pages_and_sockets_check_the_form_the_site_and_the_party,
+    commissioners_see_the_calls_beside_the_written_figures,
 );
 
 const S: i64 = 1_000;
@@ -801,4 +802,119 @@ async fn call_pages_and_sockets_check_the_form_the_site_and_the_party(stack: Sta
     );
     // Consultants and others cannot open the GP's form.
     assert_eq!(derm.get("/calls/new").await.status(), StatusCode::FORBIDDEN);
+}
+
+async fn commissioners_see_the_calls_beside_the_written_figures(stack: Stack) {
+    let w = World::new(stack).await;
+    let act = |token: &str, id: &str, what: &str| {
+        let path = format!("/api/v1/calls/{id}/{what}");
+        let token = token.to_string();
+        let w = &w;
+        async move {
+            let r = w.post(&token, &path).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+    };
+    let outcome = |token: &str, id: &str, outcome: &str| {
+        let path = format!("/api/v1/calls/{id}/outcome");
+        let (token, body) = (token.to_string(), json!({ "outcome": outcome }));
+        let w = &w;
+        async move {
+            let r = w.post_json(&token, &path, body).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+    };
+    // Answered by the first local consultant after 10 s, 150 s long, both outcomes recorded.
+    let one = w.start_call().await["id"].as_str().unwrap().to_string();
+    w.app.clock.advance(10 * S);
+    act(&w.derm_local, &one, "answer").await;
+    w.app.clock.advance(150 * S);
+    act(&w.derm_local, &one, "end").await;
+    outcome(&w.gp, &one, "manage_in_primary_care").await;
+    outcome(&w.derm_local, &one, "manage_in_primary_care").await;
+    // Both locals decline; the national pool answers after 30 s; 60 s long; only the GP's outcome.
+    let two = w.start_call().await["id"].as_str().unwrap().to_string();
+    act(&w.derm_local, &two, "decline").await;
+    act(&w.derm_local_2, &two, "decline").await;
+    w.app.clock.advance(30 * S);
+    act(&w.derm_national, &two, "answer").await;
+    w.app.clock.advance(60 * S);
+    act(&w.gp, &two, "end").await;
+    outcome(&w.gp, &two, "refer_routine").await;
+    // Nobody answers: a written case.
+    let three = w.start_call().await["id"].as_str().unwrap().to_string();
+    w.app.clock.advance(300 * S);
+    let missed: Value = w.get_json(&w.gp, &format!("/api/v1/calls/{three}")).await;
+    assert_eq!(missed["status"], "missed");
+
+    let report: Value = w
+        .get_json(
+            &w.commissioner,
+            "/api/v1/reports/turnaround?from=2026-11-23&to=2026-11-29",
+        )
+        .await;
+    let calls = &report["calls"];
+    let t = &calls["totals"];
+    assert_eq!(
+        (
+            t["offered"].as_i64(),
+            t["answered"].as_i64(),
+            t["answered_local"].as_i64(),
+            t["answered_national"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1), Some(1))
+    );
+    assert_eq!(t["answered_share"], 0.6667);
+    assert_eq!(t["became_written_cases"], 1);
+    assert_eq!(
+        t["time_to_answer"],
+        json!({"cases": 2, "median_ms": 20_000, "p90_ms": 28_000})
+    );
+    assert_eq!(
+        t["duration"],
+        json!({"cases": 2, "median_ms": 105_000, "p90_ms": 141_000})
+    );
+    assert_eq!(t["outcomes"]["manage_in_primary_care"], 1);
+    assert_eq!(t["outcomes"]["refer_routine"], 1);
+    assert_eq!(
+        (
+            t["outcomes_recorded"].as_i64(),
+            t["outcome_capture_share"].as_f64()
+        ),
+        (Some(1), Some(0.5))
+    );
+    assert_eq!(calls["specialties"][0]["key"], "dermatology");
+    assert_eq!(calls["practices"][0]["key"], "A81001");
+    assert_eq!(calls["practices"][0]["figures"], *t);
+    assert_eq!(calls["weeks"][0]["key"], "2026-11-23");
+    // Beside the written figures: the missed call's case is a submitted case.
+    assert_eq!(report["totals"]["submitted"], 1);
+    // Another specialty's report has no calls.
+    let cardio: Value = w
+        .get_json(
+            &w.commissioner,
+            "/api/v1/reports/turnaround?from=2026-11-23&to=2026-11-29&specialty=cardiology",
+        )
+        .await;
+    assert_eq!(cardio["calls"]["totals"]["offered"], 0);
+
+    // The dashboard and its CSV.
+    let c = w.app.browser();
+    c.sign_in("c@icb.example", crate::helpers::PASSWORD).await;
+    let page = c.get_text("/reports?from=2026-11-23&to=2026-11-29").await;
+    assert!(
+        page.contains("Live calls") && page.contains("All calls"),
+        "{page}"
+    );
+    let csv = c
+        .get_text("/reports.csv?from=2026-11-23&to=2026-11-29&table=calls")
+        .await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].contains("Calls offered"));
+    assert!(
+        lines[1].starts_with("total,all,All calls in the period,3,2,66.7,1,1,1,20.0,28.0,2,1.75,2.35,1,1,0,0,0,0,1,50.0"),
+        "{}",
+        lines[1]
+    );
+    assert!(csv.contains("specialty,dermatology,Dermatology,3,"));
 }

@@ -2,6 +2,7 @@
 //! topics by practice. Column names in words, dates as UK spreadsheets read them, and a UTF-8
 //! byte-order mark so that Excel opens them as UTF-8.
 
+use super::calls::CallFigures;
 use super::figures::{Figures, Report};
 use crate::clock::ISO_DATE;
 
@@ -135,6 +136,68 @@ pub fn figures_csv(r: &Report) -> String {
         for g in rows {
             let per = (g.registered_patients, g.requests_per_1000_patients);
             csv_row(&mut out, group, &g.key, &g.name, &g.figures, per);
+        }
+    }
+    out
+}
+
+pub const CALL_COLUMNS: &str = "Group,Key,Name,Calls offered,Answered,Answered %,\
+Answered by the local rota,Answered by the national pool,Became written cases,\
+Time to answer: median seconds,Time to answer: 90th percentile seconds,Ended calls,\
+Duration: median minutes,Duration: 90th percentile minutes,Managed in primary care,\
+Referred (routine),Referred (urgent),Referred (two-week wait),Redirected to another specialty,\
+Information requested,Both outcomes recorded,Both outcomes recorded % of answered";
+
+fn seconds(ms: Option<i64>) -> String {
+    ms.map(|v| format!("{:.1}", v as f64 / 1000.0))
+        .unwrap_or_default()
+}
+
+fn minutes(ms: Option<i64>) -> String {
+    ms.map(|v| format!("{:.2}", v as f64 / 60_000.0))
+        .unwrap_or_default()
+}
+
+/// Live calls as CSV: one row for the period, then one per week, specialty and practice.
+pub fn calls_csv(r: &Report) -> String {
+    let mut out = format!("{BOM}{CALL_COLUMNS}\r\n");
+    let c = &r.calls;
+    let mut row = |group: &str, key: &str, name: &str, f: &CallFigures| {
+        let cells = [
+            csv_field(group),
+            csv_field(key),
+            csv_field(name),
+            f.offered.to_string(),
+            f.answered.to_string(),
+            pct(f.answered_share),
+            f.answered_local.to_string(),
+            f.answered_national.to_string(),
+            f.became_written_cases.to_string(),
+            seconds(f.time_to_answer.median_ms),
+            seconds(f.time_to_answer.p90_ms),
+            f.duration.cases.to_string(),
+            minutes(f.duration.median_ms),
+            minutes(f.duration.p90_ms),
+            f.outcomes.manage_in_primary_care.to_string(),
+            f.outcomes.refer_routine.to_string(),
+            f.outcomes.refer_urgent.to_string(),
+            f.outcomes.refer_two_week_wait.to_string(),
+            f.outcomes.redirect_specialty.to_string(),
+            f.information_requested.to_string(),
+            f.outcomes_recorded.to_string(),
+            pct(f.outcome_capture_share),
+        ];
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    };
+    row("total", "all", "All calls in the period", &c.totals);
+    for w in &c.weeks {
+        let from = uk_date(&w.key);
+        row("week", &from, &format!("Week from {from}"), &w.figures);
+    }
+    for (group, rows) in [("specialty", &c.specialties), ("practice", &c.practices)] {
+        for g in rows {
+            row(group, &g.key, &g.name, &g.figures);
         }
     }
     out

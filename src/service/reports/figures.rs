@@ -149,6 +149,8 @@ pub struct Report {
     /// Most frequent topics over all practices (at most 20).
     pub topics: Vec<TopicCount>,
     pub topics_by_practice: Vec<PracticeTopics>,
+    /// Live calls started in the period, narrowed the same way.
+    pub calls: super::calls::CallReport,
 }
 
 /// The `pct`-th percentile (0–100) of sorted values, interpolated like PERCENTILE.INC, in integer
@@ -165,11 +167,11 @@ pub fn percentile(sorted: &[i64], pct: i64) -> Option<i64> {
     Some(((x + 50).div_euclid(100)) as i64)
 }
 
-fn share(part: i64, whole: i64) -> Option<f64> {
+pub(super) fn share(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
 }
 
-fn spread(mut values: Vec<i64>) -> Spread {
+pub(super) fn spread(mut values: Vec<i64>) -> Spread {
     Spread {
         cases: values.len() as i64,
         median_ms: select_percentile(&mut values, 50),
@@ -291,6 +293,8 @@ pub struct ReportData {
     pub referrals_overdue_now: i64,
     /// Cases with no reply and past their target now.
     pub overdue_unanswered: Vec<rdb::Overdue>,
+    /// The calls started in the period.
+    pub calls: Vec<crate::domain::calls::CallFact>,
 }
 
 /// What a report shows of a practice besides its cases.
@@ -502,6 +506,7 @@ pub fn compute(
         practices,
         topics,
         topics_by_practice,
+        calls: super::calls::call_report(&data.calls, specialty_names, &data.practice_names),
     }
 }
 

@@ -20,6 +20,7 @@
 //! No NHS number or free text reaches a report: topics are the labels of each specialty's
 //! controlled list (`specialty_topics`), never text a consultant typed.
 
+mod calls;
 mod csv;
 mod figures;
 mod period;
@@ -35,8 +36,9 @@ use crate::domain::access::{Principal, ReportScope};
 use crate::domain::reports::{Counts, DayCell};
 use crate::service::AppState;
 
+pub use calls::{CallFigures, CallGroup, CallReport};
+pub use csv::{calls_csv, figures_csv, topics_csv, CALL_COLUMNS, CSV_COLUMNS};
 pub(crate) use csv::{csv_field, BOM};
-pub use csv::{figures_csv, topics_csv, CSV_COLUMNS};
 pub use figures::{
     compute, percentile, Figures, GroupFigures, OutcomeCounts, PracticeInfo, PracticeTopics,
     Report, ReportData, Spread, TopicCount, Turnaround, WeekFigures,
@@ -66,11 +68,12 @@ pub struct ReportRequest {
 pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResult<ReportData> {
     let organisations = db::organisations::list(db).await?;
     let by_icb = !filter.by_practice() && organisations.iter().any(|o| o.kind == "icb");
-    let (days, topics, all_practices, referrals_overdue_now) = tokio::try_join!(
+    let (days, topics, all_practices, referrals_overdue_now, calls) = tokio::try_join!(
         read_days(db, filter, by_icb, now_ms),
         rdb::topic_counts(db, filter, !by_icb),
         db::practices::list(db),
         rdb::referrals_overdue(db, filter, now_ms),
+        db::calls::facts(db, filter),
     )?;
     let practice_names: BTreeMap<String, PracticeInfo> = all_practices
         .into_iter()
@@ -116,6 +119,7 @@ pub async fn read(db: &db::Db, filter: &Filter<'_>, now_ms: i64) -> ServiceResul
             .collect(),
         referrals_overdue_now,
         overdue_unanswered: days.overdue,
+        calls,
     })
 }
 
