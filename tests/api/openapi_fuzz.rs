@@ -35,10 +35,13 @@ async fn schemathesis_finds_no_undocumented_status_schema_violation_or_server_er
         let schema = schema.clone();
         let scratch = b.dir.path().to_path_buf();
         let out = tokio::task::spawn_blocking(move || {
-            // Its crash cache goes to the test's temporary folder, not into the checkout.
+            // Its crash cache goes to the test's temporary folder, not into the checkout. One
+            // worker: with two threads, Python 3.11's ast.parse (which hypothesis calls to
+            // describe its filters) failed once with "AST constructor recursion depth mismatch",
+            // a CPython thread-safety bug, not a finding about aghub.
             Command::new("st")
                 .current_dir(&scratch)
-                .args(["run", &schema, "--max-examples", "25", "--workers", "2"])
+                .args(["run", &schema, "--max-examples", "25", "--workers", "1"])
                 .args(["--seed", "20261130", "--checks", CHECKS])
                 .args(["-H", &format!("Authorization: Bearer {token}")])
                 .env("NO_COLOR", "1")
