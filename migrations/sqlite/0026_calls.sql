@@ -32,6 +32,9 @@ CREATE INDEX calls_ringing ON calls (status, give_up_at_ms);
 CREATE INDEX calls_by_practice ON calls (practice_id, created_at_ms);
 CREATE INDEX calls_by_patient ON calls (nhs_number);
 CREATE INDEX calls_by_time ON calls (created_at_ms);
+-- Every page a party opens looks for their calls still without an outcome.
+CREATE INDEX calls_gp_outcome_missing ON calls (created_by) WHERE status = 'ended' AND gp_outcome IS NULL;
+CREATE INDEX calls_consultant_outcome_missing ON calls (answered_by) WHERE status = 'ended' AND consultant_outcome IS NULL;
 
 CREATE TABLE call_ring (
     call_id        TEXT NOT NULL REFERENCES calls (id),

@@ -493,3 +493,16 @@ pub async fn facts(
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+/// The calls this person took part in (the GP who called, or the consultant who answered) that
+/// are over without their outcome, oldest first.
+pub async fn awaiting_outcome_of(db: &Db, user_id: &str) -> DbResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = 'ended' AND \
+         ((created_by = $1 AND gp_outcome IS NULL) OR (answered_by = $1 AND consultant_outcome IS NULL)) \
+         ORDER BY ended_at_ms LIMIT 20",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?)
+}

@@ -897,3 +897,13 @@ pub async fn who_is_on_duty(
     }
     Ok(out)
 }
+
+/// The ended calls this person has not yet recorded their outcome of: every page they open says
+/// so until they have (the outcome is part of the record, and a pilot captured it only
+/// "where one was left").
+pub async fn awaiting_my_outcome(state: &AppState, user: &Principal) -> ServiceResult<Vec<String>> {
+    if !matches!(user.role, Role::Gp | Role::Consultant) {
+        return Ok(Vec::new());
+    }
+    Ok(db::calls::awaiting_outcome_of(&state.db, user.user_id.as_str()).await?)
+}

@@ -44,6 +44,8 @@ pub struct Layout {
     pub csrf_token: String,
     /// Notifications the signed-in person has not read (the header shows the count).
     pub unread: i64,
+    /// Calls the person took part in whose outcome they have not recorded (every page asks).
+    pub calls_without_outcome: Vec<String>,
 }
 
 impl Layout {
@@ -57,6 +59,7 @@ impl Layout {
             }),
             csrf_token: csrf::token(session).await?,
             unread: 0,
+            calls_without_outcome: Vec::new(),
         })
     }
 
@@ -68,6 +71,7 @@ impl Layout {
     ) -> AppResult<Self> {
         Ok(Self {
             unread: crate::service::notify::unread(state, user).await?,
+            calls_without_outcome: crate::service::calls::awaiting_my_outcome(state, user).await?,
             ..Self::new(session, Some(user)).await?
         })
     }

@@ -19,6 +19,7 @@ on_both_stacks!(
     the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allowed,
     call_pages_and_sockets_check_the_form_the_site_and_the_party,
     commissioners_see_the_calls_beside_the_written_figures,
+    every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded,
 );
 
 const S: i64 = 1_000;
@@ -917,4 +918,59 @@ async fn commissioners_see_the_calls_beside_the_written_figures(stack: Stack) {
         lines[1]
     );
     assert!(csv.contains("specialty,dermatology,Dermatology,3,"));
+}
+
+async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let gp = w.app.browser();
+    gp.sign_in("gp@a.example", crate::helpers::PASSWORD).await;
+    let derm = w.app.browser();
+    derm.sign_in("derm1@h.example", crate::helpers::PASSWORD)
+        .await;
+    let asks = |html: &str| {
+        html.contains("Record the outcome of your call") && html.contains(&format!("/calls/{id}"))
+    };
+    // Not while the call is on.
+    assert!(!asks(&gp.get_text("/cases").await));
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/end"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for (who, path) in [(&gp, "/cases"), (&gp, "/cases/new"), (&derm, "/queue")] {
+        assert!(
+            asks(&who.get_text(path).await),
+            "{path} asks for the outcome"
+        );
+    }
+    // Someone else at the practice is not asked.
+    let colleague = w.app.browser();
+    colleague
+        .sign_in("gp2@a.example", crate::helpers::PASSWORD)
+        .await;
+    assert!(!asks(&colleague.get_text("/cases").await));
+    let r = w
+        .post_json(
+            &w.gp,
+            &format!("/api/v1/calls/{id}/outcome"),
+            json!({"outcome": "manage_in_primary_care"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !asks(&gp.get_text("/cases").await),
+        "recorded: no longer asked"
+    );
+    assert!(
+        asks(&derm.get_text("/queue").await),
+        "the consultant still owes theirs"
+    );
 }
