@@ -66,8 +66,8 @@ pub struct Recorded {
 /// What an admin looks for in the trail.
 #[derive(Debug, Clone, Default)]
 pub struct Search<'a> {
-    /// The patient's cases, by id: events about them, and lists that showed them.
-    pub case_ids: Option<&'a [String]>,
+    /// The patient's cases and calls, by id: events about them, and lists that showed them.
+    pub record_ids: Option<&'a [String]>,
     pub actor_id: Option<&'a str>,
     /// `[from_ms, to_ms)`.
     pub from_ms: Option<i64>,
@@ -82,8 +82,9 @@ pub struct Found {
     pub actor_email: Option<String>,
 }
 
-/// Newest first. A patient's events are those about their cases, and the lists (queues, case
-/// lists) that showed one of them, which name the case ids in their detail.
+/// Newest first. A patient's events are those about their cases and calls (a call's events name
+/// it as their subject), and the lists (queues, case lists, ringing calls) that showed one of
+/// them, which name the ids in their detail.
 pub async fn search(db: &Db, s: &Search<'_>) -> DbResult<Vec<Found>> {
     let mut sql = String::from(
         "SELECT a.at_ms, a.actor_id, u.email AS actor_email, a.action, a.case_id, a.subject_id, \
@@ -94,14 +95,14 @@ pub async fn search(db: &Db, s: &Search<'_>) -> DbResult<Vec<Found>> {
         texts.push(v);
         format!("${}", texts.len())
     };
-    if let Some(ids) = s.case_ids {
+    if let Some(ids) = s.record_ids {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut any = Vec::new();
         for id in ids {
             let p = param(&mut texts, id.clone());
-            any.push(format!("a.case_id = {p}"));
+            any.push(format!("a.case_id = {p} OR a.subject_id = {p}"));
             let p = param(&mut texts, format!("%\"{id}\"%"));
             any.push(format!("(a.case_id IS NULL AND a.detail LIKE {p})"));
         }

@@ -506,3 +506,13 @@ pub async fn awaiting_outcome_of(db: &Db, user_id: &str) -> DbResult<Vec<String>
     .fetch_all(db.pool())
     .await?)
 }
+
+/// The patient's calls, oldest first (subject access, the audit search).
+pub async fn ids_of_patient(db: &Db, nhs_number: &str) -> DbResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM calls WHERE nhs_number = $1 ORDER BY created_at_ms")
+            .bind(nhs_number)
+            .fetch_all(db.pool())
+            .await?,
+    )
+}

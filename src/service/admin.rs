@@ -297,14 +297,18 @@ pub async fn audit_trail(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let case_ids = match &nhs {
-        Some(n) => Some(db::cases::ids_of_patient(&state.db, n.as_str()).await?),
+    let record_ids = match &nhs {
+        Some(n) => {
+            let mut ids = db::cases::ids_of_patient(&state.db, n.as_str()).await?;
+            ids.extend(db::calls::ids_of_patient(&state.db, n.as_str()).await?);
+            Some(ids)
+        }
         None => None,
     };
     let found = audit::search(
         &state.db,
         &audit::Search {
-            case_ids: case_ids.as_deref(),
+            record_ids: record_ids.as_deref(),
             actor_id: actor.as_deref(),
             from_ms,
             to_ms,
@@ -318,7 +322,7 @@ pub async fn audit_trail(
             actor_id: Some(user.user_id.as_str()),
             action: "audit.viewed",
             detail: Some(json!({
-                "patient_cases": case_ids.as_ref().map(Vec::len),
+                "patient_records": record_ids.as_ref().map(Vec::len),
                 "user": actor,
                 "from": given(&q.from),
                 "to": given(&q.to),

@@ -1,7 +1,8 @@
 //! A subject access request (issue 15): everything aghub holds about one patient, in one .zip
 //! file. `patient.json` has each case with its messages, photos' details and photo links;
 //! `photos/` the full-size photos (as stored: no metadata); `letters/` each answered case's
-//! advice letter; `access.csv` everyone who viewed or changed the patient's data, and when.
+//! advice letter; `calls` in `patient.json` each live call, with its recording in `recordings/`;
+//! `access.csv` everyone who viewed or changed the patient's data, and when.
 //! Admins only (the command line is the operator); each export is audited.
 
 use std::io::Write;
@@ -33,7 +34,8 @@ pub async fn export(state: &AppState, actor: Actor<'_>, nhs_number: &str) -> Ser
         }])
     })?;
     let ids = db::cases::ids_of_patient(&state.db, nhs.as_str()).await?;
-    if ids.is_empty() {
+    let call_ids = db::calls::ids_of_patient(&state.db, nhs.as_str()).await?;
+    if ids.is_empty() && call_ids.is_empty() {
         return Err(ServiceError::NotFound(format!(
             "aghub holds nothing about NHS number {}.",
             nhs.formatted()
@@ -112,10 +114,51 @@ pub async fn export(state: &AppState, actor: Actor<'_>, nhs_number: &str) -> Ser
             "letter": letter,
         }));
     }
+    let mut calls_json = Vec::new();
+    for id in &call_ids {
+        let Some(c) = db::calls::get(&state.db, id).await? else {
+            continue;
+        };
+        let chunks = db::calls::chunks(&state.db, id).await?;
+        let recording = if chunks.is_empty() {
+            None
+        } else {
+            // The chunks of one recording, one after another, make its file.
+            let mut audio = Vec::new();
+            for chunk in &chunks {
+                let key = crate::blob::BlobKey::new(chunk.blob_key.clone())?;
+                audio.extend_from_slice(&state.blobs.get(&key).await?);
+            }
+            let name = format!("recordings/{id}.webm");
+            add(&mut zip, name.clone(), &audio)?;
+            Some(name)
+        };
+        let outcome = |o: Option<&db::calls::PartyOutcome>| {
+            o.map(|o| json!({ "outcome": o.outcome.as_str(), "note": o.note, "at": crate::clock::rfc3339(o.at_ms) }))
+        };
+        calls_json.push(json!({
+            "id": c.id,
+            "specialty": c.specialty,
+            "date_of_birth": c.date_of_birth,
+            "reason": c.reason,
+            "status": c.status.as_str(),
+            "started_at": crate::clock::rfc3339(c.times.started_at_ms),
+            "answered_by": c.answered_by_name,
+            "answered_at": c.answered_at_ms.map(crate::clock::rfc3339),
+            "ended_at": c.ended_at_ms.map(crate::clock::rfc3339),
+            "outcomes": {
+                "gp": outcome(c.gp_outcome.as_ref()),
+                "consultant": outcome(c.consultant_outcome.as_ref()),
+            },
+            "written_case": c.case_id,
+            "recording": recording,
+        }));
+    }
+    let records: Vec<String> = ids.iter().chain(&call_ids).cloned().collect();
     let found = audit::search(
         &state.db,
         &audit::Search {
-            case_ids: Some(&ids),
+            record_ids: Some(&records),
             limit: i64::MAX,
             ..Default::default()
         },
@@ -131,6 +174,7 @@ pub async fn export(state: &AppState, actor: Actor<'_>, nhs_number: &str) -> Ser
         "exported_at": crate::clock::rfc3339(state.now_ms()),
         "exported_by": match actor { Actor::Admin(_) => "an admin, on the web", _ => "the operator, at the command line" },
         "cases": cases_json,
+        "calls": calls_json,
         "access_record": "access.csv",
     });
     let text = serde_json::to_vec_pretty(&patient).map_err(zip_error)?;
@@ -144,7 +188,7 @@ pub async fn export(state: &AppState, actor: Actor<'_>, nhs_number: &str) -> Ser
                 _ => None,
             },
             action: "patient.exported",
-            detail: Some(json!({ "case_ids": ids, "bytes": bytes.len(), "via": actor.via() })),
+            detail: Some(json!({ "case_ids": ids, "call_ids": call_ids, "bytes": bytes.len(), "via": actor.via() })),
             ..Default::default()
         },
         state.now_ms(),

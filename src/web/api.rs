@@ -195,7 +195,7 @@ async fn me(CurrentUser(user): CurrentUser) -> Json<MeJson> {
 #[utoipa::path(
     get, path = "/api/v1/audit",
     params(
-        ("nhs_number" = Option<String>, Query, description = "Only events about this patient's cases, and lists that showed them"),
+        ("nhs_number" = Option<String>, Query, description = "Only events about this patient's cases and calls, and lists that showed them"),
         ("user" = Option<String>, Query, description = "Only what this person (email) did"),
         ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (UTC)"),
         ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD, included"),

@@ -20,6 +20,7 @@ on_both_stacks!(
     call_pages_and_sockets_check_the_form_the_site_and_the_party,
     commissioners_see_the_calls_beside_the_written_figures,
     every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded,
+    a_patients_calls_are_in_their_subject_access_export_and_audit_search,
 );
 
 const S: i64 = 1_000;
@@ -972,5 +973,107 @@ async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: S
     assert!(
         asks(&derm.get_text("/queue").await),
         "the consultant still owes theirs"
+    );
+}
+
+async fn a_patients_calls_are_in_their_subject_access_export_and_audit_search(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let tone = webm_tone(3);
+    let r = w
+        .client()
+        .post(
+            w.app
+                .url(&format!("/api/v1/calls/{id}/recording?seq=0&media_ms=3000")),
+        )
+        .bearer_auth(&w.derm_local)
+        .body(tone.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/calls/{id}/outcome"),
+            json!({"outcome": "refer_urgent", "note": "Seen in clinic this week."}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Another patient's call is not in the export.
+    let mut other = call_body();
+    other["nhs_number"] = json!("401 023 2137");
+    assert_eq!(
+        w.post_json(&w.gp, "/api/v1/calls", other).await.status(),
+        StatusCode::CREATED
+    );
+
+    let export = aghub::service::patient_export::export(
+        &w.app.state,
+        aghub::service::Actor::CommandLine,
+        "9434765919",
+    )
+    .await
+    .unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(export.bytes)).unwrap();
+    let read = |zip: &mut zip::ZipArchive<_>, name: &str| {
+        let mut f = zip.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut out).unwrap();
+        out
+    };
+    let patient: Value = serde_json::from_slice(&read(&mut zip, "patient.json")).unwrap();
+    let calls = patient["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "only this patient's call");
+    assert_eq!(calls[0]["id"], id.as_str());
+    assert_eq!(
+        calls[0]["outcomes"]["consultant"]["outcome"],
+        "refer_urgent"
+    );
+    assert_eq!(
+        calls[0]["outcomes"]["consultant"]["note"],
+        "Seen in clinic this week."
+    );
+    assert_eq!(calls[0]["outcomes"]["gp"], Value::Null);
+    let recording = calls[0]["recording"].as_str().unwrap().to_string();
+    assert_eq!(read(&mut zip, &recording), tone);
+    let access = String::from_utf8(read(&mut zip, "access.csv")).unwrap();
+    for action in [
+        "call.started",
+        "call.answered",
+        "call.ended",
+        "call.outcome_recorded",
+        "call.recording_started",
+    ] {
+        assert!(
+            access.contains(action),
+            "access.csv lacks {action}: {access}"
+        );
+    }
+    // The admin's audit search by NHS number finds the call's events too.
+    let audit: Value = w
+        .get_json(&w.admin, "/api/v1/audit?nhs_number=9434765919")
+        .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"call.answered") && actions.contains(&"call.started"),
+        "{actions:?}"
     );
 }
