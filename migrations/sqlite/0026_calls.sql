@@ -26,7 +26,9 @@ CREATE TABLE calls (
     gp_outcome_at_ms         BIGINT,
     consultant_outcome       TEXT,
     consultant_note          TEXT,
-    consultant_outcome_at_ms BIGINT
+    consultant_outcome_at_ms BIGINT,
+    -- Retention (issue 15) erased the patient: identifiers, reason, notes and recording are gone.
+    erased_at_ms             BIGINT
 );
 CREATE INDEX calls_ringing ON calls (status, give_up_at_ms);
 CREATE INDEX calls_by_practice ON calls (practice_id, created_at_ms);

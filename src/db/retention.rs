@@ -19,11 +19,18 @@ pub struct Candidate {
 const LAST_CONTACT: &str = "COALESCE(closed_at_ms, answered_at_ms, submitted_at_ms)";
 
 pub async fn candidates(db: &Db, before_ms: i64) -> DbResult<Vec<Candidate>> {
+    // A patient's contacts are their cases and their live calls: a call still ringing or on
+    // keeps the patient, as an open case does.
     let rows = sqlx::query(&format!(
-        "SELECT nhs_number, MAX(date_of_birth) AS date_of_birth, MAX({LAST_CONTACT}) AS last_ms \
-         FROM cases WHERE erased_at_ms IS NULL GROUP BY nhs_number \
-         HAVING SUM(CASE WHEN status IN ('closed', 'converted') THEN 0 ELSE 1 END) = 0 \
-         AND MAX({LAST_CONTACT}) < $1"
+        "SELECT nhs_number, MAX(date_of_birth) AS date_of_birth, MAX(last_ms) AS last_ms FROM ( \
+           SELECT nhs_number, date_of_birth, {LAST_CONTACT} AS last_ms, \
+             CASE WHEN status IN ('closed', 'converted') THEN 0 ELSE 1 END AS open \
+           FROM cases WHERE erased_at_ms IS NULL \
+           UNION ALL \
+           SELECT nhs_number, date_of_birth, COALESCE(ended_at_ms, answered_at_ms, created_at_ms), \
+             CASE WHEN status IN ('ringing', 'answered') THEN 1 ELSE 0 END \
+           FROM calls WHERE erased_at_ms IS NULL \
+         ) contacts GROUP BY nhs_number HAVING SUM(open) = 0 AND MAX(last_ms) < $1"
     ))
     .bind(before_ms)
     .fetch_all(db.pool())
@@ -228,4 +235,55 @@ pub async fn finish_daily(db: &Db, name: &str, now_ms: i64, succeeded: bool) -> 
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// The patients' calls not yet erased.
+pub async fn calls_of(db: &Db, nhs_numbers: &[String]) -> DbResult<Vec<String>> {
+    let sql = format!(
+        "SELECT id FROM calls WHERE nhs_number IN ({}) AND erased_at_ms IS NULL",
+        placeholders(1, nhs_numbers.len())
+    );
+    bind_all(sqlx::query(&sql), nhs_numbers)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Erases calls (at most [`super::IN_CHUNK`]): identifiers, reason and notes, the recording's
+/// rows and signalling; each call's row stays for the figures. Returns the recording's object
+/// keys, to delete from the store once committed.
+pub async fn erase_calls(
+    tx: &mut Tx<'_>,
+    call_ids: &[String],
+    now_ms: i64,
+) -> DbResult<Vec<String>> {
+    let list = placeholders(1, call_ids.len());
+    let keys = bind_all(
+        sqlx::query(&format!(
+            "SELECT blob_key FROM call_recording_chunks WHERE call_id IN ({list})"
+        )),
+        call_ids,
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("blob_key"))
+    .collect::<Result<Vec<String>, sqlx::Error>>()?;
+    for sql in [
+        format!(
+            "UPDATE calls SET nhs_number = '', date_of_birth = '', reason = '', gp_note = NULL, \
+             consultant_note = NULL, erased_at_ms = ${} WHERE id IN ({list}) AND erased_at_ms IS NULL",
+            call_ids.len() + 1
+        ),
+        format!("DELETE FROM call_recording_chunks WHERE call_id IN ({list})"),
+        format!("DELETE FROM call_signals WHERE call_id IN ({list})"),
+    ] {
+        let q = bind_all(sqlx::query(&sql), call_ids);
+        let q = if sql.starts_with("UPDATE") { q.bind(now_ms) } else { q };
+        q.execute(&mut **tx).await?;
+    }
+    Ok(keys)
 }

@@ -3,7 +3,8 @@
 //! are all concluded and whose retention period has ended has every case erased: messages,
 //! photos (all sizes, from the store), photo links and every identifier and clinical text go;
 //! each case's row stays, without the patient, so the figures keep their counts. A case under
-//! legal hold is kept whole.
+//! legal hold is kept whole. The patient's live calls count as contacts, and are erased with
+//! them (identifiers, reason, notes, recording).
 
 use std::collections::HashMap;
 
@@ -22,6 +23,8 @@ pub struct Report {
     pub patients: usize,
     pub cases_erased: usize,
     pub cases_on_hold: usize,
+    /// Live calls whose patient details, notes and recording were erased.
+    pub calls_erased: usize,
     pub messages_deleted: u64,
     pub photos_deleted: u64,
     pub objects_deleted: usize,
@@ -95,6 +98,15 @@ pub async fn run(
                 super::photos::delete_from_store(db, blobs, &keys).await;
             }
         }
+        let calls = rdb::calls_of(db, patients).await?;
+        report.calls_erased += calls.len();
+        if !dry_run {
+            for batch in calls.chunks(IN_CHUNK) {
+                let keys = erase_calls(db, actor, batch, now_ms).await?;
+                report.objects_deleted += keys.len();
+                super::photos::delete_from_store(db, blobs, &keys).await;
+            }
+        }
     }
     let mut tx = db.pool().begin().await?;
     record_change(
@@ -144,6 +156,36 @@ async fn erase(
     audit::record_many(&mut *tx, &events, now_ms).await?;
     tx.commit().await?;
     Ok(erased)
+}
+
+/// A batch of calls in one transaction, with an audit row for each; the recording's objects are
+/// doomed in it, as a case's photos are.
+async fn erase_calls(
+    db: &Db,
+    actor: Actor<'_>,
+    call_ids: &[String],
+    now_ms: i64,
+) -> ServiceResult<Vec<BlobKey>> {
+    let mut tx = db.pool().begin().await?;
+    let keys = rdb::erase_calls(&mut tx, call_ids, now_ms).await?;
+    for key in &keys {
+        blob_intents::doom(&mut tx, key, now_ms).await?;
+    }
+    let events: Vec<audit::Event> = call_ids
+        .iter()
+        .map(|id| audit::Event {
+            actor_id: actor.user_id(),
+            action: "call.erased",
+            subject_id: Some(id),
+            ..Default::default()
+        })
+        .collect();
+    audit::record_many(&mut *tx, &events, now_ms).await?;
+    tx.commit().await?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| BlobKey::new(k).ok())
+        .collect())
 }
 
 /// The daily run inside `serve`: on the one instance that takes the day's lease.

@@ -7,6 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cases::World;
+use aghub::clock::Clock;
+
 use crate::helpers::{error_code, Stack, TestApp, T0};
 
 on_both_stacks!(
@@ -21,6 +23,7 @@ on_both_stacks!(
     commissioners_see_the_calls_beside_the_written_figures,
     every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded,
     a_patients_calls_are_in_their_subject_access_export_and_audit_search,
+    retention_erases_a_patients_calls_with_their_recording_and_counts_calls_as_contacts,
 );
 
 const S: i64 = 1_000;
@@ -1076,4 +1079,121 @@ async fn a_patients_calls_are_in_their_subject_access_export_and_audit_search(st
         actions.contains(&"call.answered") && actions.contains(&"call.started"),
         "{actions:?}"
     );
+}
+
+async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls_as_contacts(
+    stack: Stack,
+) {
+    use aghub::service::{retention, Actor};
+    let w = World::new(stack).await;
+    // Patient A (born 1984): one call, recorded, long ago.
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .client()
+        .post(
+            w.app
+                .url(&format!("/api/v1/calls/{id}/recording?seq=0&media_ms=3000")),
+        )
+        .bearer_auth(&w.derm_local)
+        .body(webm_tone(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let objects_before = crate::helpers::stored_objects(&w.backends).await;
+    // Patient B: an old call, and a second call eight years later keeps them.
+    let mut b = call_body();
+    b["nhs_number"] = json!("401 023 2137");
+    let b_old: Value = w
+        .post_json(&w.gp, "/api/v1/calls", b.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(b_old["id"].is_string());
+    let (gp, derm) = (w.user_id(&w.gp).await, w.user_id(&w.derm_local).await);
+    w.app.clock.advance(8 * 365 * 24 * H);
+    // Eight years on (tokens long expired): B calls again, through the service.
+    let now = w.app.clock.now_ms();
+    let db = &w.app.state.db;
+    aghub::db::rotas::insert(db, &derm, "dermatology", Pool::Local, now - H, now + H, now)
+        .await
+        .unwrap();
+    let gp = aghub::db::users::principal(db, &gp).await.unwrap().unwrap();
+    let input = aghub::service::calls::CallInput {
+        specialty: "dermatology".into(),
+        nhs_number: "4010232137".into(),
+        date_of_birth: "1984-03-27".into(),
+        reason: "Again".into(),
+    };
+    aghub::service::calls::start(&w.app.state, &gp, &input)
+        .await
+        .unwrap();
+    w.app.clock.advance(400 * 24 * H);
+
+    let now = w.app.clock.now_ms();
+    let report = retention::run(
+        &w.app.state.db,
+        &w.app.state.blobs,
+        Actor::CommandLine,
+        now,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.calls_erased, 1, "{report:?}");
+    let row = aghub::db::calls::get(&w.app.state.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            row.nhs_number.as_str(),
+            row.date_of_birth.as_str(),
+            row.reason.as_str()
+        ),
+        ("", "", "")
+    );
+    assert_eq!(
+        row.status.as_str(),
+        "ended",
+        "the call's row stays for the figures"
+    );
+    assert!(aghub::db::calls::chunks(&w.app.state.db, &id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        crate::helpers::stored_objects(&w.backends).await,
+        objects_before - 1,
+        "the recording left the store"
+    );
+    // B's calls are kept: their last contact is recent.
+    assert_eq!(
+        aghub::db::calls::ids_of_patient(&w.app.state.db, "4010232137")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let erased = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.erased' AND subject_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(erased, 1);
 }
