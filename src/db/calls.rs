@@ -516,3 +516,25 @@ pub async fn ids_of_patient(db: &Db, nhs_number: &str) -> DbResult<Vec<String>> 
             .await?,
     )
 }
+
+/// A practice's calls, newest first; or with `answered_by`, the calls that consultant answered.
+pub async fn recent(
+    db: &Db,
+    practice_id: Option<&str>,
+    answered_by: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<CallRow>> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.practice_id = $1) AND ($2 IS NULL OR c.answered_by = $2) \
+         AND c.erased_at_ms IS NULL ORDER BY c.created_at_ms DESC LIMIT $3"
+    ))
+    .bind(practice_id)
+    .bind(answered_by)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(call)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

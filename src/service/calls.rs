@@ -907,3 +907,33 @@ pub async fn awaiting_my_outcome(state: &AppState, user: &Principal) -> ServiceR
     }
     Ok(db::calls::awaiting_outcome_of(&state.db, user.user_id.as_str()).await?)
 }
+
+/// The calls a person's list shows: a GP's practice's, a consultant's own answered ones (their
+/// history); newest first. A list shows NHS numbers, so it is audited with the calls it showed.
+pub async fn recent(state: &AppState, user: &Principal) -> ServiceResult<Vec<CallRow>> {
+    let rows = match user.role {
+        Role::Gp => match user.practice() {
+            Some(p) => db::calls::recent(&state.db, Some(p), None, 50).await?,
+            None => Vec::new(),
+        },
+        Role::Consultant => {
+            db::calls::recent(&state.db, None, Some(user.user_id.as_str()), 50).await?
+        }
+        Role::Admin | Role::Commissioner => Vec::new(),
+    };
+    if !rows.is_empty() {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        audit::record(
+            state.db.pool(),
+            audit::Event {
+                actor_id: Some(user.user_id.as_str()),
+                action: "calls.listed",
+                detail: Some(json!({ "call_ids": ids })),
+                ..Default::default()
+            },
+            state.now_ms(),
+        )
+        .await?;
+    }
+    Ok(rows)
+}

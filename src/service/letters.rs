@@ -320,3 +320,133 @@ mod tests {
         assert_eq!(version_of(&[d("a"), d("b")], "c"), 3);
     }
 }
+
+/// A call's record for the GP record, as served: PDF bytes, their SHA-256 and a file name.
+pub struct CallRecord {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+    pub file_name: String,
+}
+
+/// The record of a live call for the GP record (an aghub addition to contract 1.1, `GET
+/// /api/v1/calls/{id}/letter.pdf`): who called whom, when, for how long, both outcomes and
+/// notes, and where the recording is kept; for whoever may see the call, once it is over (409
+/// `not_ended` before). Like the advice letter it depends on the call alone, never the clock.
+pub async fn call_record(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+) -> ServiceResult<CallRecord> {
+    use crate::domain::calls::CallStatus;
+    let call = super::calls::view(state, user, id).await?;
+    let c = &call.row;
+    if !matches!(c.status, CallStatus::Ended | CallStatus::Missed) {
+        return Err(ServiceError::Conflict {
+            code: "not_ended",
+            message: "The call's record is ready once the call is over.".into(),
+        });
+    }
+    let practice = db::practices::get(&state.db, &c.practice_id).await?;
+    let specialty = db::specialties::get(&state.db, &c.specialty)
+        .await
+        .map(|s| s.name)
+        .unwrap_or_else(|_| c.specialty.clone());
+    let nhs = NhsNumber::parse(&c.nhs_number)
+        .map(|n| n.formatted())
+        .unwrap_or_else(|_| c.nhs_number.clone());
+    let field = |label: &str, value: String| Block::Field {
+        label: label.into(),
+        value,
+    };
+    let mut blocks = vec![
+        field(
+            "Practice",
+            practice.map_or_else(String::new, |p| format!("{} ({})", p.name, p.ods_code)),
+        ),
+        field("NHS number", nhs.clone()),
+        field("Date of birth", uk_time::long_date(&c.date_of_birth)),
+        field("Specialty", specialty),
+        field("Reason for the call", c.reason.clone()),
+        field("Called", uk_time::format(c.times.started_at_ms)),
+    ];
+    match (c.answered_at_ms, &c.answered_by_name) {
+        (Some(at), Some(name)) => {
+            let pool = match c.answered_pool {
+                Some(crate::domain::queue::Pool::National) => "national pool",
+                _ => "local rota",
+            };
+            blocks.push(field("Answered by", format!("{name} ({pool})")));
+            blocks.push(field("Answered", uk_time::format(at)));
+            if let Some(end) = c.ended_at_ms {
+                blocks.push(field("Ended", uk_time::format(end)));
+                blocks.push(field("Length", uk_time::fmt_age(end - at)));
+            }
+        }
+        _ => blocks.push(Block::Paragraph(format!(
+            "Nobody answered in time, so the call became a written case{}.",
+            c.case_id
+                .as_deref()
+                .map(|id| format!(" ({})", db::cases::short_id(id)))
+                .unwrap_or_default()
+        ))),
+    }
+    if c.answered_at_ms.is_some() {
+        blocks.push(Block::Heading {
+            level: 2,
+            text: "Outcome".into(),
+        });
+        for (who, o) in [
+            ("Consultant", c.consultant_outcome.as_ref()),
+            ("GP", c.gp_outcome.as_ref()),
+        ] {
+            match o {
+                Some(o) => {
+                    blocks.push(field(who, o.outcome.label().into()));
+                    if !o.note.is_empty() {
+                        blocks.push(Block::Paragraph(o.note.clone()));
+                    }
+                }
+                None => blocks.push(field(who, "not recorded yet".into())),
+            }
+        }
+        if let Some(ms) = call.recording_ms {
+            blocks.push(Block::Heading {
+                level: 2,
+                text: "Recording".into(),
+            });
+            blocks.push(Block::Paragraph(format!(
+                "The call was recorded ({}). The recording is kept in aghub with the patient's record and played only by the practice and the consultant who answered.",
+                uk_time::fmt_age(ms)
+            )));
+        }
+    }
+    let content = Letter {
+        title: "Live A&G call: record for the GP record".into(),
+        footer: format!("NHS number {nhs} · call {}", db::cases::short_id(&c.id)),
+        created_at_ms: c.ended_at_ms.unwrap_or(c.give_up_at_ms),
+        document_id: c.id.clone(),
+        blocks,
+    };
+    let bytes = tokio::task::spawn_blocking(move || letter::render(&content))
+        .await
+        .map_err(|e| ServiceError::Internal(e.into()))?
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action: "call.record_downloaded",
+            subject_id: Some(&c.id),
+            detail: Some(json!({ "sha256": sha256 })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(CallRecord {
+        file_name: format!("call-record-{}.pdf", c.id),
+        bytes,
+        sha256,
+    })
+}

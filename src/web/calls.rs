@@ -313,6 +313,33 @@ pub async fn get_recording(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/calls/{id}/letter.pdf", params(("id" = String, Path)), responses(
+    (status = 200, description = "The call's record for the GP record (PDF)", content_type = "application/pdf"),
+    (status = 404, description = "No such call that you may see", body = ErrorBody),
+    (status = 409, description = "The call is not over yet (`not_ended`)", body = ErrorBody)))]
+/// The record of a call for the GP record: times, who answered, both outcomes and notes, and
+/// where the recording is kept (an aghub addition to contract 1.1).
+pub async fn get_record(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let file = crate::service::letters::call_record(&state, &user, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.file_name),
+            ),
+            (header::ETAG, format!("\"{}\"", file.sha256)),
+        ],
+        file.bytes,
+    )
+        .into_response())
+}
+
 /// What a call's socket sends: the call whenever it changes, and the other party's signalling.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -24,6 +24,8 @@ on_both_stacks!(
     every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded,
     a_patients_calls_are_in_their_subject_access_export_and_audit_search,
     retention_erases_a_patients_calls_with_their_recording_and_counts_calls_as_contacts,
+    the_calls_record_for_the_gp_record_reads_right_in_pdftotext,
+    calls_are_listed_for_the_practice_and_in_the_consultants_history,
 );
 
 const S: i64 = 1_000;
@@ -1196,4 +1198,129 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
     .await
     .unwrap();
     assert_eq!(erased, 1);
+}
+
+async fn the_calls_record_for_the_gp_record_reads_right_in_pdftotext(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/calls/{id}/letter.pdf");
+    w.app.clock.advance(12 * S);
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let during = w.get(&w.gp, &path).await;
+    assert_eq!(during.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(during).await, "not_ended");
+    w.app.clock.advance(150 * S);
+    assert_eq!(
+        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .post_json(&w.derm_local, &format!("/api/v1/calls/{id}/outcome"), json!({"outcome": "refer_two_week_wait", "note": "Irregular pigment network: refer on the two-week-wait pathway today."}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = w.get(&w.gp, &path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pdf = r.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("record.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is missing");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "Live A&G call",
+        "943 476 5919",
+        "27 March 1984",
+        "Dermatology",
+        "Rapidly growing lesion on the scalp",
+        "Test derm1@h.example (local rota)",
+        "Refer on the two-week-wait pathway",
+        "Irregular pigment network",
+        "not recorded yet",
+        "2 min",
+        "Practice A81001 (A81001)",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the record lacks {expected:?}: {text}"
+        );
+    }
+    // The same call gives the same bytes; the record is for those who may see the call.
+    let again = w.get(&w.gp, &path).await.bytes().await.unwrap();
+    assert_eq!(again, pdf);
+    assert_eq!(
+        w.get(&w.gp_other_practice, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.get(&w.commissioner, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn calls_are_listed_for_the_practice_and_in_the_consultants_history(stack: Stack) {
+    let w = World::new(stack).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = w
+        .post_json(
+            &w.derm_local,
+            &format!("/api/v1/calls/{id}/outcome"),
+            json!({"outcome": "manage_in_primary_care"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shows = |html: &str| {
+        html.contains(&format!("/calls/{id}\">"))
+            && html.contains("Rapidly growing lesion on the scalp")
+    };
+    for (email, path, expected) in [
+        ("gp@a.example", "/cases", true),
+        ("gp2@a.example", "/cases", true),
+        ("gp@b.example", "/cases", false),
+        ("derm1@h.example", "/queue", true),
+        ("derm2@h.example", "/queue", false),
+    ] {
+        let b = w.app.browser();
+        b.sign_in(email, crate::helpers::PASSWORD).await;
+        let html = b.get_text(path).await;
+        assert_eq!(shows(&html), expected, "{email} on {path}");
+        if expected {
+            assert!(
+                html.contains("Manage in primary care"),
+                "{email}: the outcome"
+            );
+        }
+    }
+    let listed = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'calls.listed'",
+    )
+    .fetch_one(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(listed, 3, "each list that showed the call is in the trail");
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{patient_age_and_sex, specialty_name, specialty_names, status_tag};
+use crate::domain::access::Principal;
 use crate::domain::queue::{describe_time_left, due_at_ms};
 use crate::domain::{CaseStatus, NhsNumber, Outcome, Role, Urgency};
 use crate::service::cases::{self, CaseRow, Specialty};
@@ -38,6 +39,7 @@ struct ListRow {
 #[template(path = "cases_list.html")]
 struct ListPage {
     layout: Layout,
+    calls: Vec<CallListRow>,
     heading: String,
     can_submit: bool,
     status: String,
@@ -105,6 +107,7 @@ pub async fn list(
         })
         .collect();
     render(&ListPage {
+        calls: call_rows(&state, &user, &names).await?,
         layout: Layout::signed_in(&state, &session, &user).await?,
         heading,
         can_submit: user.may_submit_cases(),
@@ -137,6 +140,7 @@ struct QueueRow {
 #[template(path = "queue.html")]
 struct QueuePage {
     layout: Layout,
+    calls: Vec<CallListRow>,
     rows: Vec<QueueRow>,
     held: Vec<QueueRow>,
     on_duty: bool,
@@ -178,9 +182,51 @@ pub async fn queue(
     let now = state.now_ms();
     let on_duty = cases::on_any_shift(&state, &user).await?;
     render(&QueuePage {
+        calls: call_rows(&state, &user, &names).await?,
         layout: Layout::signed_in(&state, &session, &user).await?,
         rows: rows.iter().map(|r| queue_row(r, &names, now)).collect(),
         held: held.iter().map(|r| queue_row(r, &names, now)).collect(),
         on_duty,
     })
+}
+
+/// A live call in a list: the GP's practice's calls, a consultant's answered ones.
+pub struct CallListRow {
+    id: String,
+    started: String,
+    specialty: String,
+    nhs_number: String,
+    reason: String,
+    status: &'static str,
+    outcome: &'static str,
+}
+
+async fn call_rows(
+    state: &AppState,
+    user: &Principal,
+    names: &[Specialty],
+) -> AppResult<Vec<CallListRow>> {
+    use crate::domain::calls::CallStatus;
+    Ok(crate::service::calls::recent(state, user)
+        .await?
+        .iter()
+        .map(|c| CallListRow {
+            id: c.id.clone(),
+            started: uk_time::format(c.times.started_at_ms),
+            specialty: specialty_name(names, &c.specialty),
+            nhs_number: NhsNumber::format_stored(&c.nhs_number),
+            reason: c.reason.clone(),
+            status: match c.status {
+                CallStatus::Ringing => "Ringing",
+                CallStatus::Answered => "In progress",
+                CallStatus::Ended => "Ended",
+                CallStatus::Missed => "Became a written case",
+            },
+            outcome: c
+                .consultant_outcome
+                .as_ref()
+                .or(c.gp_outcome.as_ref())
+                .map_or("", |o| o.outcome.label()),
+        })
+        .collect())
 }
