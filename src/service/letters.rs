@@ -306,21 +306,6 @@ pub fn gp_action(row: &CaseRow, specialty: &str, outcome: Outcome) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_letters_version_counts_the_distinct_letters_downloaded_before_it() {
-        let d = |s: &str| json!({ "sha256": s, "version": 0 });
-        assert_eq!(version_of(&[], "a"), 1);
-        assert_eq!(version_of(&[d("a"), d("a")], "a"), 1);
-        assert_eq!(version_of(&[d("a"), d("a")], "b"), 2);
-        assert_eq!(version_of(&[d("a"), d("b"), d("a")], "b"), 2);
-        assert_eq!(version_of(&[d("a"), d("b")], "c"), 3);
-    }
-}
-
 /// A call's record for the GP record, as served: PDF bytes, their SHA-256 and a file name.
 pub struct CallRecord {
     pub bytes: Vec<u8>,
@@ -449,4 +434,19 @@ pub async fn call_record(
         bytes,
         sha256,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_letters_version_counts_the_distinct_letters_downloaded_before_it() {
+        let d = |s: &str| json!({ "sha256": s, "version": 0 });
+        assert_eq!(version_of(&[], "a"), 1);
+        assert_eq!(version_of(&[d("a"), d("a")], "a"), 1);
+        assert_eq!(version_of(&[d("a"), d("a")], "b"), 2);
+        assert_eq!(version_of(&[d("a"), d("b"), d("a")], "b"), 2);
+        assert_eq!(version_of(&[d("a"), d("b")], "c"), 3);
+    }
 }
