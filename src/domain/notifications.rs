@@ -17,6 +17,7 @@ word_enum!(
         PastTarget => "past_target",
         PatientPhotos => "patient_photos",
         PhotoLink => "photo_link",
+        CallMissed => "call_missed",
     }
 );
 
@@ -75,7 +76,8 @@ impl Event {
             | Event::Converted
             | Event::GpToRefer
             | Event::ReferralOverdue
-            | Event::PatientPhotos => Audience::Requester,
+            | Event::PatientPhotos
+            | Event::CallMissed => Audience::Requester,
             Event::GpResponded => Audience::Asker,
             Event::UrgentQueued => Audience::LocalOnDuty,
             Event::Escalated => Audience::NationalOnDuty,
@@ -133,6 +135,7 @@ impl Event {
             Event::PastTarget => "A case is past its response target with no reply",
             Event::PatientPhotos => "Your patient has sent the photos you asked for",
             Event::PhotoLink => "Your GP surgery asks you for photos",
+            Event::CallMissed => "Nobody answered your call, so it became a written case",
         }
     }
 
@@ -150,6 +153,9 @@ impl Event {
             Event::PastTarget => format!("A {specialty} case is past its target with no reply"),
             Event::PatientPhotos => format!("Your patient has sent photos for a {specialty} case"),
             Event::PhotoLink => "Your GP surgery asks you for photos".to_string(),
+            Event::CallMissed => {
+                format!("Nobody in {specialty} answered your call: it is now a written case")
+            }
         }
     }
 }

@@ -655,6 +655,25 @@ pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
         // Answered at the last moment, or another instance converted it.
         return Ok(());
     }
+    // The GP is told (in the app, and by email as they chose), as well as on the call's page.
+    let subject = super::notify::Subject {
+        case_id: &case_id,
+        practice_id: &row.practice_id,
+        specialty: &row.specialty,
+        created_by: &row.created_by,
+        answered_by: None,
+        holder: None,
+        escalated: false,
+        icb_id: row.icb_id.as_deref(),
+    };
+    super::notify::announce(
+        &mut tx,
+        state,
+        crate::domain::notifications::Event::CallMissed,
+        &subject,
+        now,
+    )
+    .await?;
     audit::record(
         &mut *tx,
         audit::Event {

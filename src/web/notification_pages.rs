@@ -146,7 +146,8 @@ pub async fn save_settings(
 pub struct NotificationJson {
     id: String,
     /// What happened: `advice_arrived`, `information_requested`, `converted`, `gp_to_refer`,
-    /// `referral_overdue`, `gp_responded`, `urgent_queued`, `escalated` or `past_target`.
+    /// `referral_overdue`, `gp_responded`, `urgent_queued`, `escalated`, `past_target`,
+    /// `patient_photos` or `call_missed`.
     event: &'static str,
     case_id: String,
     headline: String,

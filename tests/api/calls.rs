@@ -290,6 +290,15 @@ async fn a_decline_moves_on_and_an_unanswered_call_becomes_a_written_case(stack:
         let again: Value = w.get_json(&w.gp, &path).await;
         assert_eq!(again["case_id"], case_id);
     }
+    // The GP is told in the app too.
+    let told: Value = w.get_json(&w.gp, "/api/v1/notifications").await;
+    let told: Vec<(&str, &str)> = told["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["event"].as_str().unwrap(), n["case_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(told, vec![("call_missed", case_id)]);
     let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
         .fetch_one(w.app.state.db.pool())
         .await
