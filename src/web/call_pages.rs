@@ -257,8 +257,11 @@ async fn call_page(
         }),
         has_recording: call.recording_ms.is_some() && may_play,
     };
+    let mut layout = Layout::signed_in(state, session, user).await?;
+    // This page has the outcome form itself: the reminder is for the other calls.
+    layout.calls_without_outcome.retain(|id| *id != r.id);
     render(&CallPage {
-        layout: Layout::signed_in(state, session, user).await?,
+        layout,
         errors,
         c,
         outcomes: Outcome::ALL
