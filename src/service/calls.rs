@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::cases::{control_characters, field, parse_date_of_birth};
+use super::cases::{control_characters, field, parse_date_of_birth, text};
 use super::{ServiceError, ServiceResult};
 use crate::db::calls::CallRow;
 use crate::db::{self, audit};
@@ -131,7 +131,7 @@ async fn validate(
         .map_err(|e| errors.push(field("nhs_number", "invalid_nhs_number", e.to_string())))
         .ok();
     let date_of_birth = parse_date_of_birth(&mut errors, &input.date_of_birth, state.now_ms());
-    let reason = one_line(
+    let reason = text(
         &mut errors,
         "reason",
         "reason for the call",
@@ -142,28 +142,6 @@ async fn validate(
         (Some(s), Some(n)) if errors.is_empty() => Ok((s, n, date_of_birth, reason)),
         _ => Err(ServiceError::Invalid(errors)),
     }
-}
-
-fn one_line(
-    errors: &mut Vec<super::FieldError>,
-    name: &'static str,
-    label: &str,
-    value: &str,
-    max: usize,
-) -> String {
-    let v = value.trim();
-    if v.is_empty() {
-        errors.push(field(name, "missing_field", format!("Enter the {label}.")));
-    } else if let Some(e) = control_characters(name, label, v) {
-        errors.push(e);
-    } else if v.chars().count() > max {
-        errors.push(field(
-            name,
-            "field_too_long",
-            format!("The {label} must be at most {max} characters."),
-        ));
-    }
-    v.to_string()
 }
 
 /// The GP presses "Call": the ring list is fixed from who is on duty now. A specialty with

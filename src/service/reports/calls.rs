@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::figures::{share, spread, OutcomeCounts, PracticeInfo, Spread};
+use super::stats::{share, spread, OutcomeCounts, Spread};
 use crate::domain::calls::CallFact;
 use crate::domain::queue::Pool;
 use crate::domain::reports::week_start;
@@ -107,26 +107,18 @@ fn groups<'a>(
         .collect()
 }
 
-/// The calls part of a report (pure).
+/// The calls part of a report (pure); `practice` gives a practice's ODS code and name by id.
 pub fn call_report(
     calls: &[CallFact],
     specialty_names: &BTreeMap<String, String>,
-    practices: &BTreeMap<String, PracticeInfo>,
+    practice: impl Fn(&str) -> Option<(String, String)>,
 ) -> CallReport {
     let all: Vec<&CallFact> = calls.iter().collect();
-    let ods = |id: &str| {
-        practices
-            .get(id)
-            .map_or_else(|| id.to_string(), |p| p.ods_code.clone())
-    };
+    let ods = |id: &str| practice(id).map_or_else(|| id.to_string(), |p| p.0);
     let mut by_practice = groups(
         calls,
         |c| c.practice_id.clone(),
-        |id| {
-            practices
-                .get(id)
-                .map_or_else(|| id.to_string(), |p| p.name.clone())
-        },
+        |id| practice(id).map_or_else(|| id.to_string(), |p| p.1),
     );
     for g in &mut by_practice {
         g.key = ods(&g.key);
@@ -189,7 +181,7 @@ mod tests {
         calls[0].consultant_outcome = Some(Outcome::ManageInPrimaryCare);
         calls[1].gp_outcome = Some(Outcome::ReferRoutine);
         calls[2].consultant_outcome = Some(Outcome::RequestInformation);
-        let r = call_report(&calls, &BTreeMap::new(), &BTreeMap::new());
+        let r = call_report(&calls, &BTreeMap::new(), |_| None);
         let f = &r.totals;
         assert_eq!(
             (f.offered, f.answered, f.answered_local, f.answered_national),

@@ -7,20 +7,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::period::{fmt_date, Period};
+pub use super::stats::{percentile, OutcomeCounts, Spread};
+use super::stats::{share, spread};
 use crate::clock::rfc3339;
 use crate::db::reports as rdb;
 use crate::domain::reports::{week_start, Counts, DayCell, WEEK_MS};
 
 const TOP_TOPICS: usize = 20;
 const TOP_TOPICS_PER_PRACTICE: usize = 10;
-
-/// Median and 90th percentile of a set of durations.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Spread {
-    pub cases: i64,
-    pub median_ms: Option<i64>,
-    pub p90_ms: Option<i64>,
-}
 
 /// Turnaround of one kind: how many cases it covers, median, 90th percentile, share within target.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -32,15 +26,6 @@ pub struct Turnaround {
     pub within_target: i64,
     /// within_target / cases, 4 decimals; null when there are no cases.
     pub within_target_share: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct OutcomeCounts {
-    pub manage_in_primary_care: i64,
-    pub refer_routine: i64,
-    pub refer_urgent: i64,
-    pub refer_two_week_wait: i64,
-    pub redirect_specialty: i64,
 }
 
 /// The figures of one group of cases (the whole period, a week, a specialty or a practice).
@@ -151,49 +136,6 @@ pub struct Report {
     pub topics_by_practice: Vec<PracticeTopics>,
     /// Live calls started in the period, narrowed the same way.
     pub calls: super::calls::CallReport,
-}
-
-/// The `pct`-th percentile (0–100) of sorted values, interpolated like PERCENTILE.INC, in integer
-/// arithmetic (rounded half up to the millisecond).
-pub fn percentile(sorted: &[i64], pct: i64) -> Option<i64> {
-    let n = sorted.len() as i64;
-    if n == 0 {
-        return None;
-    }
-    let scaled = pct * (n - 1);
-    let (lo, rem) = ((scaled / 100) as usize, scaled % 100);
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let x = i128::from(sorted[lo]) * 100 + i128::from(sorted[hi] - sorted[lo]) * i128::from(rem);
-    Some(((x + 50).div_euclid(100)) as i64)
-}
-
-pub(super) fn share(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
-}
-
-pub(super) fn spread(mut values: Vec<i64>) -> Spread {
-    Spread {
-        cases: values.len() as i64,
-        median_ms: select_percentile(&mut values, 50),
-        p90_ms: select_percentile(&mut values, 90),
-    }
-}
-
-/// [`percentile`] of values in any order, by selecting its two closest ranks (linear time):
-/// a national year's millions of durations, grouped by week, specialty and ICB, are too many to
-/// sort for each group. Reorders `values`.
-fn select_percentile(values: &mut [i64], pct: i64) -> Option<i64> {
-    let n = values.len() as i64;
-    if n == 0 {
-        return None;
-    }
-    let scaled = pct * (n - 1);
-    let (lo, rem) = ((scaled / 100) as usize, scaled % 100);
-    let (_, lo_value, above) = values.select_nth_unstable(lo);
-    let lo_value = *lo_value;
-    let hi_value = above.iter().copied().min().unwrap_or(lo_value);
-    let x = i128::from(lo_value) * 100 + i128::from(hi_value - lo_value) * i128::from(rem);
-    Some(((x + 50).div_euclid(100)) as i64)
 }
 
 /// DurationLists of a group, when the source has them.
@@ -506,7 +448,11 @@ pub fn compute(
         practices,
         topics,
         topics_by_practice,
-        calls: super::calls::call_report(&data.calls, specialty_names, &data.practice_names),
+        calls: super::calls::call_report(&data.calls, specialty_names, |id| {
+            data.practice_names
+                .get(id)
+                .map(|p| (p.ods_code.clone(), p.name.clone()))
+        }),
     }
 }
 
@@ -556,6 +502,7 @@ fn topics(data: &ReportData) -> (Vec<TopicCount>, Vec<PracticeTopics>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::stats::select_percentile;
     use super::*;
 
     #[test]

@@ -24,6 +24,7 @@ mod calls;
 mod csv;
 mod figures;
 mod period;
+mod stats;
 
 use std::collections::BTreeMap;
 
