@@ -188,12 +188,15 @@ pub async fn ringing_with(db: &Db, user_id: &str, now_ms: i64) -> DbResult<Vec<C
         .map_err(Into::into)
 }
 
-/// The calls due to give up: still ringing at their give-up time.
-pub async fn due_to_give_up(db: &Db, now_ms: i64) -> DbResult<Vec<String>> {
+/// The calls due to give up (still ringing at their give-up time) or to be ended (answered
+/// before `answered_before_ms`: both tabs were closed without hanging up).
+pub async fn due(db: &Db, now_ms: i64, answered_before_ms: i64) -> DbResult<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM calls WHERE status = 'ringing' AND give_up_at_ms <= $1 ORDER BY give_up_at_ms LIMIT 100",
+        "SELECT id FROM calls WHERE (status = 'ringing' AND give_up_at_ms <= $1) \
+         OR (status = 'answered' AND answered_at_ms < $2) ORDER BY created_at_ms LIMIT 100",
     )
     .bind(now_ms)
+    .bind(answered_before_ms)
     .fetch_all(db.pool())
     .await?)
 }

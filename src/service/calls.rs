@@ -612,13 +612,19 @@ pub async fn record_outcome(
     view_of(state, &id).await
 }
 
-/// Turns the call into its written case if it is still ringing at its give-up time. Safe to
-/// call from any instance at any moment: the compare-and-set lets one transaction do it.
+/// Turns the call into its written case if it is still ringing at its give-up time, or ends it
+/// if it was left open ([`MAX_CALL_MS`]). Safe to call from any instance at any moment: the
+/// compare-and-set lets one transaction do it.
 pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
     let now = state.now_ms();
     let Some(row) = db::calls::get(&state.db, id).await? else {
         return Ok(());
     };
+    if row.status == CallStatus::Answered
+        && row.answered_at_ms.is_some_and(|t| t + MAX_CALL_MS <= now)
+    {
+        return end_abandoned(state, &row, now).await;
+    }
     if row.status != CallStatus::Ringing || row.give_up_at_ms > now {
         return Ok(());
     }
@@ -669,9 +675,37 @@ pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Turns every call due to give up into its written case (the sweeper of each instance).
+/// An answered call still open this long was left by both tabs without hanging up: it is ended
+/// (so that both parties are asked for their outcome, and nothing more is recorded).
+pub const MAX_CALL_MS: i64 = 2 * 3_600_000;
+
+async fn end_abandoned(state: &AppState, row: &CallRow, now: i64) -> ServiceResult<()> {
+    let mut tx = state.db.pool().begin().await?;
+    if !db::calls::end(&mut tx, &row.id, now).await? {
+        return Ok(());
+    }
+    db::calls::delete_signals(&mut tx, &row.id).await?;
+    audit::record(
+        &mut *tx,
+        audit::Event {
+            action: "call.ended",
+            subject_id: Some(&row.id),
+            detail: Some(json!({ "by": "aghub", "why": "open for longer than 2 hours" })),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changed(state, &row.id).await;
+    Ok(())
+}
+
+/// Turns every call due to give up into its written case, and ends calls left open (the
+/// sweeper of each instance).
 pub async fn settle_due(state: &AppState) -> ServiceResult<usize> {
-    let due = db::calls::due_to_give_up(&state.db, state.now_ms()).await?;
+    let now = state.now_ms();
+    let due = db::calls::due(&state.db, now, now - MAX_CALL_MS).await?;
     for id in &due {
         settle(state, id).await?;
     }

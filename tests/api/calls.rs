@@ -325,6 +325,22 @@ async fn the_sweeper_converts_a_call_nobody_reads(stack: Stack) {
         "the last decline settles the call"
     );
 
+    // A call answered and left open by both tabs is ended after two hours, so both parties are
+    // asked for their outcome and nothing more is recorded.
+    let open = w.start_call().await["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post(&w.derm_local, &format!("/api/v1/calls/{open}/answer"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    w.app.clock.advance(2 * H - 1);
+    let still: Value = w.get_json(&w.gp, &format!("/api/v1/calls/{open}")).await;
+    assert_eq!(still["status"], "answered");
+    w.app.clock.advance(1);
+    let ended: Value = w.get_json(&w.gp, &format!("/api/v1/calls/{open}")).await;
+    assert_eq!(ended["status"], "ended");
+
     // A call nobody reads is turned into its case by the instance's own sweeper.
     let call = w.start_call().await;
     let id = call["id"].as_str().unwrap().to_string();
