@@ -53,6 +53,14 @@ impl OnDuty {
         }
     }
 
+    /// Whether this duty includes that pool.
+    pub fn pool_is_on(self, pool: Pool) -> bool {
+        match pool {
+            Pool::Local => self.local,
+            Pool::National => self.national,
+        }
+    }
+
     /// The pool a reply counts against in reports: local wins when on both.
     pub fn pool(self) -> Option<Pool> {
         if self.local {

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::cases::{control_characters, field, parse_date_of_birth, text};
-use super::{ServiceError, ServiceResult};
+use super::{record_by, ServiceError, ServiceResult};
 use crate::db::calls::CallRow;
 use crate::db::{self, audit};
 use crate::domain::access::Principal;
@@ -190,7 +190,7 @@ pub async fn start(
         },
     )
     .await?;
-    record(
+    record_by(
         &mut tx,
         user,
         "call.started",
@@ -202,29 +202,6 @@ pub async fn start(
     tx.commit().await?;
     changed(state, &id).await;
     view_of(state, &id).await
-}
-
-async fn record(
-    tx: &mut db::Tx<'_>,
-    user: &Principal,
-    action: &str,
-    call_id: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> ServiceResult<()> {
-    audit::record(
-        &mut **tx,
-        audit::Event {
-            actor_id: Some(user.user_id.as_str()),
-            action,
-            subject_id: Some(call_id),
-            detail: Some(detail),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
-    Ok(())
 }
 
 async fn view_of(state: &AppState, id: &str) -> ServiceResult<CallView> {
@@ -247,11 +224,7 @@ async fn view_of(state: &AppState, id: &str) -> ServiceResult<CallView> {
 }
 
 /// Which side of the call this person is on, if either.
-pub fn party_of(row: &CallRow, user: &Principal) -> Option<Party> {
-    party(row, user)
-}
-
-fn party(row: &CallRow, user: &Principal) -> Option<Party> {
+pub fn party(row: &CallRow, user: &Principal) -> Option<Party> {
     if user.role == Role::Gp && row.created_by == user.user_id.as_str() {
         Some(Party::Gp)
     } else if row.answered_by.as_deref() == Some(user.user_id.as_str()) {
@@ -297,9 +270,35 @@ pub async fn view(state: &AppState, user: &Principal, id: &str) -> ServiceResult
         return Err(not_found());
     }
     let mut tx = state.db.pool().begin().await?;
-    record(&mut tx, user, "call.viewed", &id, json!({}), state.now_ms()).await?;
+    record_by(&mut tx, user, "call.viewed", &id, json!({}), state.now_ms()).await?;
     tx.commit().await?;
     Ok(call)
+}
+
+/// A list that showed calls (each with its NHS number) names them in the trail; an empty one
+/// showed nobody and is not recorded.
+async fn record_list(
+    state: &AppState,
+    user: &Principal,
+    action: &str,
+    calls: &[&CallRow],
+) -> ServiceResult<()> {
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+    audit::record(
+        state.db.pool(),
+        audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action,
+            detail: Some(json!({ "call_ids": ids })),
+            ..Default::default()
+        },
+        state.now_ms(),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The calls ringing a consultant now, and when that may next change without anyone acting
@@ -335,20 +334,8 @@ pub async fn incoming(state: &AppState, user: &Principal) -> ServiceResult<Incom
         }
     }
     // Asked every time a call changes: only a list that shows a patient is worth an audit row.
-    if !found.calls.is_empty() {
-        let ids: Vec<&str> = found.calls.iter().map(|c| c.row.id.as_str()).collect();
-        audit::record(
-            state.db.pool(),
-            audit::Event {
-                actor_id: Some(user.user_id.as_str()),
-                action: "calls.incoming_listed",
-                detail: Some(json!({ "call_ids": ids })),
-                ..Default::default()
-            },
-            now,
-        )
-        .await?;
-    }
+    let shown: Vec<&CallRow> = found.calls.iter().map(|c| &c.row).collect();
+    record_list(state, user, "calls.incoming_listed", &shown).await?;
     Ok(found)
 }
 
@@ -361,24 +348,19 @@ async fn on_duty(
     pool: Pool,
     now: i64,
 ) -> ServiceResult<bool> {
-    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
     let duty =
-        crate::domain::queue::on_duty(&shifts, &row.specialty).for_case(user.icb_id == row.icb_id);
-    Ok(match pool {
-        Pool::Local => duty.local,
-        Pool::National => duty.national,
-    })
+        super::cases::duty_for(state, user, &row.specialty, row.icb_id.as_deref(), now).await?;
+    Ok(duty.pool_is_on(pool))
 }
 
-/// Whether the consultant is on any shift of the specialty now, local or national.
+/// Whether the consultant is on any shift of the specialty now, local (of any ICB) or national.
 async fn on_any_shift_of(
     state: &AppState,
     user: &Principal,
     specialty: &str,
     now: i64,
 ) -> ServiceResult<bool> {
-    let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-    let duty = crate::domain::queue::on_duty(&shifts, specialty);
+    let duty = super::cases::duty_for(state, user, specialty, user.icb_id.as_deref(), now).await?;
     Ok(duty.local || duty.national)
 }
 
@@ -461,7 +443,7 @@ pub async fn answer(state: &AppState, user: &Principal, id: &str) -> ServiceResu
         }
         return Err(over(&row, user));
     }
-    record(
+    record_by(
         &mut tx,
         user,
         "call.answered",
@@ -491,7 +473,7 @@ pub async fn decline(state: &AppState, user: &Principal, id: &str) -> ServiceRes
     let give_up_at = calls::gives_up_at(&list, row.times);
     let mut tx = state.db.pool().begin().await?;
     db::calls::decline(&mut tx, &row.id, user.user_id.as_str(), give_up_at, now).await?;
-    record(&mut tx, user, "call.declined", &row.id, json!({}), now).await?;
+    record_by(&mut tx, user, "call.declined", &row.id, json!({}), now).await?;
     tx.commit().await?;
     changed(state, &row.id).await;
     settle(state, &row.id).await?;
@@ -519,7 +501,7 @@ pub async fn end(state: &AppState, user: &Principal, id: &str) -> ServiceResult<
         };
     }
     db::calls::delete_signals(&mut tx, &id).await?;
-    record(
+    record_by(
         &mut tx,
         user,
         "call.ended",
@@ -585,20 +567,23 @@ pub async fn record_outcome(
     let now = state.now_ms();
     let mut tx = state.db.pool().begin().await?;
     if !db::calls::record_outcome(&mut tx, &id, party, outcome, note, now).await? {
+        let (code, message) = if row.outcome_of(party).is_some() {
+            (
+                "outcome_recorded",
+                "You have already recorded the outcome of this call.",
+            )
+        } else {
+            (
+                "not_answered",
+                "The outcome is recorded once the call has been answered.",
+            )
+        };
         return Err(ServiceError::Conflict {
-            code: if row.outcome_of(party).is_some() {
-                "outcome_recorded"
-            } else {
-                "not_answered"
-            },
-            message: if row.outcome_of(party).is_some() {
-                "You have already recorded the outcome of this call.".into()
-            } else {
-                "The outcome is recorded once the call has been answered.".into()
-            },
+            code,
+            message: message.into(),
         });
     }
-    record(
+    record_by(
         &mut tx,
         user,
         "call.outcome_recorded",
@@ -858,7 +843,7 @@ pub async fn add_recording_chunk(
     .await?;
     db::blob_intents::settle(&mut tx, key.as_str()).await?;
     if first {
-        record(&mut tx, user, "call.recording_started", &id, json!({}), now).await?;
+        record_by(&mut tx, user, "call.recording_started", &id, json!({}), now).await?;
     }
     tx.commit().await?;
     if first {
@@ -896,7 +881,7 @@ pub async fn recording(
         return Err(ServiceError::NotFound("This call has no recording.".into()));
     }
     let mut tx = state.db.pool().begin().await?;
-    record(
+    record_by(
         &mut tx,
         user,
         "call.recording_played",
@@ -952,19 +937,12 @@ pub async fn recent(state: &AppState, user: &Principal) -> ServiceResult<Vec<Cal
         }
         Role::Admin | Role::Commissioner => Vec::new(),
     };
-    if !rows.is_empty() {
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        audit::record(
-            state.db.pool(),
-            audit::Event {
-                actor_id: Some(user.user_id.as_str()),
-                action: "calls.listed",
-                detail: Some(json!({ "call_ids": ids })),
-                ..Default::default()
-            },
-            state.now_ms(),
-        )
-        .await?;
-    }
+    record_list(
+        state,
+        user,
+        "calls.listed",
+        &rows.iter().collect::<Vec<_>>(),
+    )
+    .await?;
     Ok(rows)
 }

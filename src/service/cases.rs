@@ -508,8 +508,27 @@ async fn duty(
     row: &CaseRow,
     now: i64,
 ) -> ServiceResult<OnDuty> {
+    duty_for(
+        state,
+        user,
+        &row.specialty,
+        row.practice_icb_id.as_deref(),
+        now,
+    )
+    .await
+}
+
+/// A consultant's duty now in a specialty for a practice of `practice_icb` (cases and calls):
+/// a local shift counts only for their own ICB's practices.
+pub(super) async fn duty_for(
+    state: &AppState,
+    user: &Principal,
+    specialty: &str,
+    practice_icb: Option<&str>,
+    now: i64,
+) -> ServiceResult<OnDuty> {
     let shifts = db::rotas::current_shifts(&state.db, user.user_id.as_str(), now).await?;
-    Ok(queue::on_duty(&shifts, &row.specialty).for_case(user.icb_id == row.practice_icb_id))
+    Ok(queue::on_duty(&shifts, specialty).for_case(user.icb_id.as_deref() == practice_icb))
 }
 
 /// Asks `domain::access` whether this user may see this case now, with the facts it needs:

@@ -77,6 +77,31 @@ impl Actor<'_> {
     }
 }
 
+/// Records what a signed-in person did to a subject (a call, a specialty's topic list), inside
+/// the transaction of the change.
+async fn record_by(
+    tx: &mut crate::db::Tx<'_>,
+    user: &crate::domain::access::Principal,
+    action: &str,
+    subject_id: &str,
+    detail: serde_json::Value,
+    now_ms: i64,
+) -> ServiceResult<()> {
+    crate::db::audit::record(
+        &mut **tx,
+        crate::db::audit::Event {
+            actor_id: Some(user.user_id.as_str()),
+            action,
+            subject_id: Some(subject_id),
+            detail: Some(detail),
+            ..Default::default()
+        },
+        now_ms,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records an operator's change inside its transaction, saying who made it and by which way
 /// (`detail` is a JSON object; `via` is added to it).
 async fn record_change(

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::{FieldError, ServiceError, ServiceResult};
-use crate::db::{self, audit, specialties::Specialty};
+use super::{record_by, FieldError, ServiceError, ServiceResult};
+use crate::db::{self, specialties::Specialty};
 
 pub use crate::db::topics::TopicRow;
 use crate::domain::access::Principal;
@@ -65,29 +65,6 @@ fn check_unique(list: &[TopicRow], label: &str, except_slug: Option<&str>) -> Se
     Ok(())
 }
 
-async fn record(
-    tx: &mut crate::db::Tx<'_>,
-    user: &Principal,
-    action: &str,
-    specialty: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> ServiceResult<()> {
-    audit::record(
-        &mut **tx,
-        audit::Event {
-            actor_id: Some(user.user_id.as_str()),
-            action,
-            subject_id: Some(specialty),
-            detail: Some(detail),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
 /// Adds a topic to a specialty's list. A retired topic with the same slug comes back (renamed
 /// to this label) rather than a second one being made, so its history stays in one place.
 pub async fn add(
@@ -125,7 +102,7 @@ pub async fn add(
         db::topics::insert(&mut tx, specialty_slug, &slug, &label, now).await?;
     }
     let detail = json!({ "topic": slug, "label": label, "restored": existing.is_some() });
-    record(&mut tx, user, "topic.added", specialty_slug, detail, now).await?;
+    record_by(&mut tx, user, "topic.added", specialty_slug, detail, now).await?;
     tx.commit().await?;
     Ok(TopicRow {
         specialty: specialty_slug.to_string(),
@@ -165,7 +142,7 @@ pub async fn rename(
     let mut tx = state.db.pool().begin().await?;
     db::topics::set_label(&mut tx, specialty_slug, slug, &label).await?;
     let detail = json!({ "topic": slug, "from": old.label, "to": label });
-    record(&mut tx, user, "topic.renamed", specialty_slug, detail, now).await?;
+    record_by(&mut tx, user, "topic.renamed", specialty_slug, detail, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -184,7 +161,7 @@ pub async fn retire(
     if !db::topics::retire(&mut tx, specialty_slug, slug, now).await? {
         return Err(no_topic(slug));
     }
-    record(
+    record_by(
         &mut tx,
         user,
         "topic.retired",

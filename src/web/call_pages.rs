@@ -218,7 +218,7 @@ async fn call_page(
     call: CallView,
     errors: Vec<FieldError>,
 ) -> AppResult<Html<String>> {
-    let party = calls::party_of(&call.row, user);
+    let party = calls::party(&call.row, user);
     let r = &call.row;
     let specialty_name = cases::specialties(state)
         .await?

@@ -60,6 +60,22 @@ impl World {
             .collect()
     }
 
+    /// A party's action on a call (`answer`, `decline`, `end`), which must succeed.
+    async fn act(&self, token: &str, id: &str, what: &str) {
+        let r = self
+            .post(token, &format!("/api/v1/calls/{id}/{what}"))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{what} of call {id}");
+    }
+
+    /// A party's outcome of a call, which must be accepted.
+    async fn record_outcome(&self, token: &str, id: &str, body: Value) {
+        let r = self
+            .post_json(token, &format!("/api/v1/calls/{id}/outcome"), body)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "outcome of call {id}");
+    }
+
     async fn user_id(&self, token: &str) -> String {
         let me: Value = self.get_json(token, "/api/v1/me").await;
         me["id"].as_str().unwrap().to_string()
@@ -328,12 +344,7 @@ async fn the_sweeper_converts_a_call_nobody_reads(stack: Stack) {
     // A call answered and left open by both tabs is ended after two hours, so both parties are
     // asked for their outcome and nothing more is recorded.
     let open = w.start_call().await["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{open}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &open, "answer").await;
     w.app.clock.advance(2 * H - 1);
     let still: Value = w.get_json(&w.gp, &format!("/api/v1/calls/{open}")).await;
     assert_eq!(still["status"], "answered");
@@ -838,41 +849,30 @@ async fn call_pages_and_sockets_check_the_form_the_site_and_the_party(stack: Sta
 
 async fn commissioners_see_the_calls_beside_the_written_figures(stack: Stack) {
     let w = World::new(stack).await;
-    let act = |token: &str, id: &str, what: &str| {
-        let path = format!("/api/v1/calls/{id}/{what}");
-        let token = token.to_string();
-        let w = &w;
-        async move {
-            let r = w.post(&token, &path).await;
-            assert_eq!(r.status(), StatusCode::OK, "{path}");
-        }
-    };
-    let outcome = |token: &str, id: &str, outcome: &str| {
-        let path = format!("/api/v1/calls/{id}/outcome");
-        let (token, body) = (token.to_string(), json!({ "outcome": outcome }));
-        let w = &w;
-        async move {
-            let r = w.post_json(&token, &path, body).await;
-            assert_eq!(r.status(), StatusCode::OK, "{path}");
-        }
-    };
     // Answered by the first local consultant after 10 s, 150 s long, both outcomes recorded.
     let one = w.start_call().await["id"].as_str().unwrap().to_string();
     w.app.clock.advance(10 * S);
-    act(&w.derm_local, &one, "answer").await;
+    w.act(&w.derm_local, &one, "answer").await;
     w.app.clock.advance(150 * S);
-    act(&w.derm_local, &one, "end").await;
-    outcome(&w.gp, &one, "manage_in_primary_care").await;
-    outcome(&w.derm_local, &one, "manage_in_primary_care").await;
+    w.act(&w.derm_local, &one, "end").await;
+    w.record_outcome(&w.gp, &one, json!({"outcome": "manage_in_primary_care"}))
+        .await;
+    w.record_outcome(
+        &w.derm_local,
+        &one,
+        json!({"outcome": "manage_in_primary_care"}),
+    )
+    .await;
     // Both locals decline; the national pool answers after 30 s; 60 s long; only the GP's outcome.
     let two = w.start_call().await["id"].as_str().unwrap().to_string();
-    act(&w.derm_local, &two, "decline").await;
-    act(&w.derm_local_2, &two, "decline").await;
+    w.act(&w.derm_local, &two, "decline").await;
+    w.act(&w.derm_local_2, &two, "decline").await;
     w.app.clock.advance(30 * S);
-    act(&w.derm_national, &two, "answer").await;
+    w.act(&w.derm_national, &two, "answer").await;
     w.app.clock.advance(60 * S);
-    act(&w.gp, &two, "end").await;
-    outcome(&w.gp, &two, "refer_routine").await;
+    w.act(&w.gp, &two, "end").await;
+    w.record_outcome(&w.gp, &two, json!({"outcome": "refer_routine"}))
+        .await;
     // Nobody answers: a written case.
     let three = w.start_call().await["id"].as_str().unwrap().to_string();
     w.app.clock.advance(300 * S);
@@ -954,12 +954,7 @@ async fn commissioners_see_the_calls_beside_the_written_figures(stack: Stack) {
 async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: Stack) {
     let w = World::new(stack).await;
     let id = w.start_call().await["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &id, "answer").await;
     let gp = w.app.browser();
     gp.sign_in("gp@a.example", crate::helpers::PASSWORD).await;
     let derm = w.app.browser();
@@ -970,12 +965,7 @@ async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: S
     };
     // Not while the call is on.
     assert!(!asks(&gp.get_text("/cases").await));
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/end"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &id, "end").await;
     for (who, path) in [(&gp, "/cases"), (&gp, "/cases/new"), (&derm, "/queue")] {
         assert!(
             asks(&who.get_text(path).await),
@@ -988,14 +978,8 @@ async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: S
         .sign_in("gp2@a.example", crate::helpers::PASSWORD)
         .await;
     assert!(!asks(&colleague.get_text("/cases").await));
-    let r = w
-        .post_json(
-            &w.gp,
-            &format!("/api/v1/calls/{id}/outcome"),
-            json!({"outcome": "manage_in_primary_care"}),
-        )
+    w.record_outcome(&w.gp, &id, json!({"outcome": "manage_in_primary_care"}))
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
     assert!(
         !asks(&gp.get_text("/cases").await),
         "recorded: no longer asked"
@@ -1009,12 +993,7 @@ async fn every_page_asks_for_an_unrecorded_outcome_until_it_is_recorded(stack: S
 async fn a_patients_calls_are_in_their_subject_access_export_and_audit_search(stack: Stack) {
     let w = World::new(stack).await;
     let id = w.start_call().await["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &id, "answer").await;
     let tone = webm_tone(3);
     let r = w
         .client()
@@ -1028,20 +1007,13 @@ async fn a_patients_calls_are_in_their_subject_access_export_and_audit_search(st
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let r = w
-        .post_json(
-            &w.derm_local,
-            &format!("/api/v1/calls/{id}/outcome"),
-            json!({"outcome": "refer_urgent", "note": "Seen in clinic this week."}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    w.act(&w.gp, &id, "end").await;
+    w.record_outcome(
+        &w.derm_local,
+        &id,
+        json!({"outcome": "refer_urgent", "note": "Seen in clinic this week."}),
+    )
+    .await;
     // Another patient's call is not in the export.
     let mut other = call_body();
     other["nhs_number"] = json!("401 023 2137");
@@ -1115,12 +1087,7 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
     let w = World::new(stack).await;
     // Patient A (born 1984): one call, recorded, long ago.
     let id = w.start_call().await["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &id, "answer").await;
     let r = w
         .client()
         .post(
@@ -1133,12 +1100,7 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.gp, &id, "end").await;
     let objects_before = crate::helpers::stored_objects(&w.backends).await;
     // Patient B: an old call, and a second call eight years later keeps them.
     let mut b = call_body();
@@ -1230,26 +1192,13 @@ async fn the_calls_record_for_the_gp_record_reads_right_in_pdftotext(stack: Stac
     let id = w.start_call().await["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/calls/{id}/letter.pdf");
     w.app.clock.advance(12 * S);
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    w.act(&w.derm_local, &id, "answer").await;
     let during = w.get(&w.gp, &path).await;
     assert_eq!(during.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(during).await, "not_ended");
     w.app.clock.advance(150 * S);
-    assert_eq!(
-        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let r = w
-        .post_json(&w.derm_local, &format!("/api/v1/calls/{id}/outcome"), json!({"outcome": "refer_two_week_wait", "note": "Irregular pigment network: refer on the two-week-wait pathway today."}))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    w.act(&w.gp, &id, "end").await;
+    w.record_outcome(&w.derm_local, &id, json!({"outcome": "refer_two_week_wait", "note": "Irregular pigment network: refer on the two-week-wait pathway today."})).await;
     let r = w.get(&w.gp, &path).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/pdf");
@@ -1299,26 +1248,14 @@ async fn the_calls_record_for_the_gp_record_reads_right_in_pdftotext(stack: Stac
 async fn calls_are_listed_for_the_practice_and_in_the_consultants_history(stack: Stack) {
     let w = World::new(stack).await;
     let id = w.start_call().await["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        w.post(&w.derm_local, &format!("/api/v1/calls/{id}/answer"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        w.post(&w.gp, &format!("/api/v1/calls/{id}/end"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let r = w
-        .post_json(
-            &w.derm_local,
-            &format!("/api/v1/calls/{id}/outcome"),
-            json!({"outcome": "manage_in_primary_care"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    w.act(&w.derm_local, &id, "answer").await;
+    w.act(&w.gp, &id, "end").await;
+    w.record_outcome(
+        &w.derm_local,
+        &id,
+        json!({"outcome": "manage_in_primary_care"}),
+    )
+    .await;
     let shows = |html: &str| {
         html.contains(&format!("/calls/{id}\">"))
             && html.contains("Rapidly growing lesion on the scalp")
