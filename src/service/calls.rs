@@ -108,25 +108,9 @@ async fn validate(
     input: &CallInput,
 ) -> ServiceResult<(String, NhsNumber, String, String)> {
     let mut errors = Vec::new();
-    let specialty = match db::specialties::get(&state.db, input.specialty.trim()).await {
-        Ok(s) => Some(s.slug),
-        Err(db::DbError::NotFound) => {
-            errors.push(field(
-                "specialty",
-                "invalid_specialty",
-                if input.specialty.trim().is_empty() {
-                    "Choose a specialty.".to_string()
-                } else {
-                    format!(
-                        "'{}' is not a specialty aghub serves.",
-                        input.specialty.trim()
-                    )
-                },
-            ));
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let specialty = super::cases::specialty_field(state, &mut errors, &input.specialty)
+        .await?
+        .map(|s| s.slug);
     let nhs_number = NhsNumber::parse(&input.nhs_number)
         .map_err(|e| errors.push(field("nhs_number", "invalid_nhs_number", e.to_string())))
         .ok();

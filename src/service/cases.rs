@@ -152,24 +152,30 @@ pub(super) fn parse_date_of_birth(
     v.to_string()
 }
 
-async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> ServiceResult<Valid> {
-    let mut errors = Vec::new();
-    let specialty = match db::specialties::get(&state.db, input.specialty.trim()).await {
-        Ok(s) => Some(s),
+/// The specialty a form names, or a field error saying what is wrong with it (cases, calls).
+pub(super) async fn specialty_field(
+    state: &AppState,
+    errors: &mut Vec<FieldError>,
+    value: &str,
+) -> ServiceResult<Option<Specialty>> {
+    match db::specialties::get(&state.db, value.trim()).await {
+        Ok(s) => Ok(Some(s)),
         Err(db::DbError::NotFound) => {
-            let message = if input.specialty.trim().is_empty() {
+            let message = if value.trim().is_empty() {
                 "Choose a specialty.".to_string()
             } else {
-                format!(
-                    "'{}' is not a specialty aghub serves.",
-                    input.specialty.trim()
-                )
+                format!("'{}' is not a specialty aghub serves.", value.trim())
             };
             errors.push(field("specialty", "invalid_specialty", message));
-            None
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn validate(state: &AppState, input: &CaseInput, photo_count: usize) -> ServiceResult<Valid> {
+    let mut errors = Vec::new();
+    let specialty = specialty_field(state, &mut errors, &input.specialty).await?;
     let nhs_number = NhsNumber::parse(&input.nhs_number)
         .map_err(|e| errors.push(field("nhs_number", "invalid_nhs_number", e.to_string())))
         .ok();
