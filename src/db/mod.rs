@@ -213,6 +213,18 @@ impl Db {
         &self.pool
     }
 
+    /// A transaction that may write. SQLite's plain `BEGIN` reads first and takes the write
+    /// lock at the first write; if another connection committed in between, that upgrade fails
+    /// at once with SQLITE_BUSY (busy_timeout does not wait for it), so two people saving at
+    /// the same moment could get an error. `BEGIN IMMEDIATE` takes the write lock up front,
+    /// where busy_timeout makes it queue. PostgreSQL's `BEGIN` needs no such care.
+    pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -25,7 +25,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Practice, sqlx::Error> {
 /// Inserts a practice (fixtures and tests; the service adds practices with [`insert_in`],
 /// audited).
 pub async fn insert(db: &Db, ods_code: &str, name: &str, now_ms: i64) -> DbResult<Practice> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let practice = insert_in(&mut tx, ods_code, name, now_ms).await?;
     tx.commit().await?;
     Ok(practice)

@@ -25,7 +25,7 @@ pub async fn insert(
     ends_at_ms: i64,
     now_ms: i64,
 ) -> DbResult<String> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = insert_in(
         &mut tx,
         user_id,

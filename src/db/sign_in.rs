@@ -14,7 +14,7 @@ pub enum Reservation {
 }
 
 pub async fn reserve(db: &Db, account: &str, now_ms: i64) -> DbResult<Reservation> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Serialises reservations for this account until commit (row lock on PostgreSQL; on
     // SQLite this first statement is a write, so the transaction holds the write lock).
     sqlx::query(

@@ -35,7 +35,7 @@ pub struct NewStaged<'a> {
 }
 
 pub async fn insert(db: &Db, s: &NewStaged<'_>) -> DbResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO staged_photos (id, owner_id, warnings, captured_at_ms, created_at_ms, expires_at_ms, \
          photo_request_id, kind, kept) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -200,7 +200,7 @@ pub async fn object(
 /// Writes first: on SQLite a transaction that reads and then writes can fail at once with
 /// "database is locked" when another writer is active, where a first write waits its turn.
 pub async fn remove(db: &Db, id: &str, owner_id: &str) -> DbResult<Vec<String>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let keys: Vec<String> = sqlx::query_scalar(
         "DELETE FROM staged_photo_objects WHERE staged_id IN \
          (SELECT id FROM staged_photos WHERE id = $1 AND owner_id = $2 AND photo_request_id IS NULL) \
@@ -257,7 +257,7 @@ pub async fn keep(db: &Db, id: &str, request_id: &str) -> DbResult<bool> {
 
 /// Removes a photo of the request (the patient retakes it); returns its object keys.
 pub async fn remove_of_request(db: &Db, id: &str, request_id: &str) -> DbResult<Vec<String>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let keys: Vec<String> = sqlx::query_scalar(
         "DELETE FROM staged_photo_objects WHERE staged_id IN \
          (SELECT id FROM staged_photos WHERE id = $1 AND photo_request_id = $2) RETURNING object_key",

@@ -22,7 +22,7 @@ pub fn normalise_email(email: &str) -> String {
 /// Inserts the user and their specialties (fixtures and tests; the service adds users with
 /// [`insert_in`], audited).
 pub async fn insert(db: &Db, user: NewUser<'_>, now_ms: i64) -> DbResult<String> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = insert_in(&mut tx, user, now_ms).await?;
     tx.commit().await?;
     Ok(id)

@@ -46,7 +46,7 @@ pub async fn add_practice(
     if name.is_empty() {
         return Err(invalid("name", "missing_name", "--name must not be empty"));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let practice = db::practices::insert_in(&mut tx, &ods, name, now_ms).await?;
     if icb_id.is_some() {
         db::organisations::update_practice(&mut tx, &practice.id, name, icb_id, None, now_ms)
@@ -234,7 +234,7 @@ pub async fn add_user(
     password_hash: &str,
     now_ms: i64,
 ) -> ServiceResult<UserId> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = db::users::insert_in(
         &mut tx,
         db::users::NewUser {
@@ -290,7 +290,7 @@ pub async fn set_password(
     password_hash: &str,
     now_ms: i64,
 ) -> ServiceResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let email =
         db::users::set_password_in(&mut tx, user_id.as_str(), password_hash, now_ms).await?;
     record_change(
@@ -313,7 +313,7 @@ pub async fn disable_user(
     user_id: &UserId,
     now_ms: i64,
 ) -> ServiceResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     db::users::disable_in(&mut tx, user_id.as_str(), now_ms).await?;
     let subject = user_id.as_str();
     record_change(&mut tx, actor, "user.disabled", subject, json!({}), now_ms).await?;
@@ -330,7 +330,7 @@ pub async fn create_token(
     expires_at_ms: i64,
 ) -> ServiceResult<String> {
     let token = db::tokens::generate();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let user_id = user_id.as_str();
     let token_id = db::tokens::insert_in(&mut tx, user_id, &token, now_ms, expires_at_ms).await?;
     let detail = json!({ "token_id": token_id, "expires_at_ms": expires_at_ms });
@@ -346,7 +346,7 @@ pub async fn revoke_tokens(
     which: Revoke<'_>,
     now_ms: i64,
 ) -> ServiceResult<u64> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let owners = db::tokens::revoke_in(&mut tx, which, now_ms).await?;
     let Some(first_owner) = owners.first() else {
         return Ok(0);

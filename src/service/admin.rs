@@ -47,7 +47,7 @@ pub async fn add_shift(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = db::rotas::insert_in(
         &mut tx,
         shift.consultant_id,
@@ -88,7 +88,7 @@ pub async fn change_shift(
             message: "The shift must end after it starts.".into(),
         }]));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let shift = db::rotas::unended_in(&mut tx, id, now_ms)
         .await?
         .ok_or_else(no_such_shift)?;
@@ -106,7 +106,7 @@ pub async fn change_shift(
 
 /// Takes a current or future shift off the rota (audited with what it was).
 pub async fn remove_shift(db: &Db, actor: Actor<'_>, id: &str, now_ms: i64) -> ServiceResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let shift = db::rotas::unended_in(&mut tx, id, now_ms)
         .await?
         .ok_or_else(no_such_shift)?;
@@ -138,7 +138,7 @@ pub async fn save_targets(
     escalation_ms: i64,
     now_ms: i64,
 ) -> ServiceResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     db::specialties::update_targets(
         &mut tx,
         slug,

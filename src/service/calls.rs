@@ -156,7 +156,7 @@ pub async fn start(
         give_up_after_ms: i64::from(state.settings.call_give_up_secs) * 1000,
     };
     let id = db::new_id();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     db::calls::insert(
         &mut tx,
         &db::calls::NewCall {
@@ -253,7 +253,7 @@ pub async fn view(state: &AppState, user: &Principal, id: &str) -> ServiceResult
     if !may_view(state, &call.row, user).await? {
         return Err(not_found());
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     record_by(&mut tx, user, "call.viewed", &id, json!({}), state.now_ms()).await?;
     tx.commit().await?;
     Ok(call)
@@ -415,7 +415,7 @@ pub async fn answer(state: &AppState, user: &Principal, id: &str) -> ServiceResu
     let (Some(pool), CallStatus::Ringing) = (pool, row.status) else {
         return Err(over(&row, user));
     };
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::calls::answer(&mut tx, &row.id, user.user_id.as_str(), pool, now).await? {
         drop(tx);
         let row = db::calls::get(&state.db, &row.id)
@@ -455,7 +455,7 @@ pub async fn decline(state: &AppState, user: &Principal, id: &str) -> ServiceRes
         e.declined_at_ms.get_or_insert(now);
     }
     let give_up_at = calls::gives_up_at(&list, row.times);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     db::calls::decline(&mut tx, &row.id, user.user_id.as_str(), give_up_at, now).await?;
     record_by(&mut tx, user, "call.declined", &row.id, json!({}), now).await?;
     tx.commit().await?;
@@ -474,7 +474,7 @@ pub async fn end(state: &AppState, user: &Principal, id: &str) -> ServiceResult<
         return Err(not_found());
     };
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::calls::end(&mut tx, &id, now).await? {
         return match row.status {
             CallStatus::Ended => view_of(state, &id).await,
@@ -549,7 +549,7 @@ pub async fn record_outcome(
         return Err(ServiceError::Invalid(errors));
     };
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::calls::record_outcome(&mut tx, &id, party, outcome, note, now).await? {
         let (code, message) = if row.outcome_of(party).is_some() {
             (
@@ -602,7 +602,7 @@ pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
         "The GP called the specialty at {started}; nobody answered within {} so the call became this written case. The GP's reason for calling is the question.",
         crate::uk_time::fmt_age(row.give_up_at_ms - row.times.started_at_ms)
     );
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let case_id = super::cases::open_from_call(&mut tx, state, &row, &history, now).await?;
     if !db::calls::give_up(&mut tx, id, &case_id, now).await? {
         // Answered at the last moment, or another instance converted it.
@@ -649,7 +649,7 @@ pub async fn settle(state: &AppState, id: &str) -> ServiceResult<()> {
 pub const MAX_CALL_MS: i64 = 2 * 3_600_000;
 
 async fn end_abandoned(state: &AppState, row: &CallRow, now: i64) -> ServiceResult<()> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::calls::end(&mut tx, &row.id, now).await? {
         return Ok(());
     }
@@ -811,7 +811,7 @@ pub async fn add_recording_chunk(
         .blobs
         .put(&key, chunk.bytes.clone(), "audio/webm")
         .await?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let first = chunk.seq == 0;
     db::calls::insert_chunk(
         &mut tx,
@@ -864,7 +864,7 @@ pub async fn recording(
     if chunks.is_empty() {
         return Err(ServiceError::NotFound("This call has no recording.".into()));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     record_by(
         &mut tx,
         user,

@@ -88,7 +88,7 @@ pub async fn rebuild(db: &Db) -> DbResult<()> {
 /// The rebuild, in one transaction under the rebuild lock; with `unless_current`, skipped when
 /// another instance recorded that figure set while this one waited for the lock.
 async fn rebuild_under_lock(db: &Db, unless_current: Option<&str>) -> DbResult<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     rdb::lock_for_rebuild(&mut tx).await?;
     if let Some(current) = unless_current {
         if rdb::definition(&mut *tx).await?.as_deref() == Some(current) {

@@ -311,7 +311,7 @@ async fn create_inner(
         v.target_ms = t;
     }
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let inserted = db::cases::insert(
         &mut tx,
         &db::cases::NewCase {
@@ -844,7 +844,7 @@ pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRe
     let now = state.now_ms();
     let on_duty = duty(state, user, &row, now).await?;
     let queued_by = queue::takes_cases_queued_by(on_duty, row.escalation_ms, now);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let claimed = match queued_by {
         Some(queued_by) => {
             let expires = now + CLAIM_IDLE_LIMIT_MS;
@@ -884,7 +884,7 @@ pub async fn claim(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRe
 pub async fn release(state: &AppState, user: &Principal, id: &CaseId) -> ServiceResult<CaseRow> {
     let case_id = id.as_str();
     load(state, user, id).await?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::cases::release(&mut tx, case_id, user.user_id.as_str()).await? {
         drop(tx);
         let row = load(state, user, id).await?;
@@ -1065,7 +1065,7 @@ pub async fn reply(
     let now = state.now_ms();
     // Reports count the cases the national pool answered: the rota the consultant replies from.
     let pool = duty(state, user, &row, now).await?.pool();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let new_status = outcome.status_after(convert);
     let referral_due_at_ms = (new_status == CaseStatus::GpToRefer)
         .then(|| outcome.referral_priority())
@@ -1214,7 +1214,7 @@ async fn respond_inner(
         }
         None => None,
     };
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::cases::return_after_response(&mut tx, case_id, held, now).await? {
         drop(tx);
         return Err(ServiceError::Conflict {
@@ -1341,7 +1341,7 @@ pub async fn referral_made(
         return Err(ServiceError::Invalid(errors));
     };
     let reference = (!reference.is_empty()).then_some(reference);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let done = db::cases::referral_made(
         &mut tx,
         case_id,

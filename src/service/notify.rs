@@ -171,7 +171,7 @@ pub async fn notice_timed_events(state: &AppState) -> ServiceResult<usize> {
             let Some(row) = db::cases::get(&state.db, &event.case_id).await? else {
                 continue;
             };
-            let mut tx = state.db.pool().begin().await?;
+            let mut tx = state.db.begin().await?;
             if db::notifications::first_notice(&mut tx, &row.id, kind, event.at_ms).await? {
                 announce(&mut tx, state, kind, &Subject::of(&row, now), now).await?;
                 announced += 1;
@@ -263,7 +263,7 @@ pub async fn save_settings(
         parsed.push((event, choice));
     }
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     for (event, choice) in &parsed {
         db::notifications::set_setting(&mut tx, user.user_id.as_str(), *event, *choice).await?;
     }

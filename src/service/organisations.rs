@@ -54,7 +54,7 @@ pub async fn add(
         (_, Some(code)) => Some(icb_by_ods(db, code).await?.id),
         (_, None) => None,
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let org = orgs::insert(&mut tx, &ods, name, kind, icb_id.as_deref(), now_ms).await?;
     record_change(
         &mut tx,
@@ -150,7 +150,7 @@ pub async fn import_epraccur(
         skipped_not_gp: parsed.not_gp,
         ..Default::default()
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let existing = orgs::practices_by_ods(&mut tx).await?;
     let mut touched = BTreeSet::new();
     for p in &parsed.practices {
@@ -203,7 +203,7 @@ pub async fn import_list_sizes(
     now_ms: i64,
 ) -> ServiceResult<(usize, usize)> {
     let sizes = list_sizes::parse(bytes).map_err(|e| bad_lines(&e))?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let (mut set, mut unknown) = (0, 0);
     for (ods, patients) in &sizes {
         if orgs::set_list_size(&mut tx, ods, *patients).await? {
@@ -252,7 +252,7 @@ pub async fn set_targets(
         urgent_ms: ms(urgent),
         escalation_ms: ms(escalation),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     orgs::set_targets(&mut tx, &icb.id, specialty, targets).await?;
     record_change(
         &mut tx,

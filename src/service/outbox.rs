@@ -112,7 +112,7 @@ async fn record(
 ) -> ServiceResult<Round> {
     let now = state.now_ms();
     let mut round = Round::default();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     for (group, result) in sent {
         for d in group {
             match result {
@@ -376,7 +376,7 @@ pub async fn overview(
 /// Puts dead deliveries back in the queue (one, or all); audited.
 pub async fn retry(state: &AppState, actor: Actor<'_>, id: Option<&str>) -> ServiceResult<u64> {
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let n = db::outbox::retry_dead(&mut tx, id, now).await?;
     if id.is_some() && n == 0 {
         return Err(ServiceError::NotFound(
@@ -426,7 +426,7 @@ pub async fn add_webhook(
         )
     })?;
     let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id =
         db::outbox::insert_webhook(&mut tx, &practice.id, url.as_str(), &secret, now_ms).await?;
     super::record_change(

@@ -104,7 +104,7 @@ pub async fn create(
     let id = db::new_id();
     let expires_at_ms = now + LINK_TTL_MS;
     let url = link_url(state, &token);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     db::photo_requests::insert(
         &mut tx,
         &db::photo_requests::NewRequest {
@@ -179,7 +179,7 @@ pub async fn revoke(state: &AppState, user: &Principal, id: &str) -> ServiceResu
         return Err(not_found());
     }
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::photo_requests::revoke(&mut tx, id, now).await? {
         return Err(ServiceError::Conflict {
             code: "not_open",
@@ -455,7 +455,7 @@ pub async fn send(state: &AppState, request: &RequestRow, consent: bool) -> Serv
     let case = db::cases::get(&state.db, &request.case_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("The case is gone.".into()))?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::photo_requests::mark_sent(&mut tx, &request.id, now).await? {
         drop(tx);
         return Err(ServiceError::Gone {

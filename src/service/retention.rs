@@ -108,7 +108,7 @@ pub async fn run(
             }
         }
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     record_change(
         &mut tx,
         actor,
@@ -134,7 +134,7 @@ async fn erase(
     case_ids: &[String],
     now_ms: i64,
 ) -> ServiceResult<HashMap<String, rdb::Erased>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let erased = rdb::erase(&mut tx, case_ids, now_ms).await?;
     let mut events = Vec::with_capacity(erased.len());
     for (case_id, e) in &erased {
@@ -166,7 +166,7 @@ async fn erase_calls(
     call_ids: &[String],
     now_ms: i64,
 ) -> ServiceResult<Vec<BlobKey>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let keys = rdb::erase_calls(&mut tx, call_ids, now_ms).await?;
     for key in &keys {
         blob_intents::doom(&mut tx, key, now_ms).await?;
@@ -216,7 +216,7 @@ pub async fn hold(
             message: "--reason must say why the case is held".into(),
         }]));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if !rdb::set_hold(&mut tx, case_id, reason, now_ms).await? {
         return Err(ServiceError::NotFound(format!(
             "There is no case {case_id}."

@@ -95,7 +95,7 @@ pub async fn add(
         ));
     }
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if existing.is_some() {
         db::topics::set_label(&mut tx, specialty_slug, &slug, &label).await?;
     } else {
@@ -139,7 +139,7 @@ pub async fn rename(
     };
     check_unique(&list, &label, Some(slug))?;
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     db::topics::set_label(&mut tx, specialty_slug, slug, &label).await?;
     let detail = json!({ "topic": slug, "from": old.label, "to": label });
     record_by(&mut tx, user, "topic.renamed", specialty_slug, detail, now).await?;
@@ -157,7 +157,7 @@ pub async fn retire(
     require_admin(user)?;
     specialty(state, specialty_slug).await?;
     let now = state.now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !db::topics::retire(&mut tx, specialty_slug, slug, now).await? {
         return Err(no_topic(slug));
     }

@@ -11,6 +11,7 @@ on_both_stacks!(
     audit_trail_is_append_only,
     duplicate_keys_are_reported_as_conflicts,
     migrations_are_idempotent_and_seed_the_sixteen_specialties,
+    transactions_that_read_then_write_at_the_same_moment_all_succeed,
 );
 
 fn migration_names(dir: &str) -> BTreeSet<String> {
@@ -178,4 +179,45 @@ async fn migrations_are_idempotent_and_seed_the_sixteen_specialties(stack: Stack
             .escalation_ms,
         600_000
     );
+}
+
+/// What a request's transaction often does (look, then change), many at once: every one must
+/// commit. SQLite's deferred `BEGIN` fails some of them with SQLITE_BUSY the moment another
+/// commits between their read and their write; `Db::begin` must not.
+async fn transactions_that_read_then_write_at_the_same_moment_all_succeed(stack: Stack) {
+    let b = Backends::new(stack).await;
+    let db = b.db().await;
+    let tasks = (0..16).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.begin().await?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM practices")
+                .fetch_one(&mut *tx)
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            sqlx::query(
+                "INSERT INTO practices (id, ods_code, name, created_at_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(format!("p{i}"))
+            .bind(format!("Y{i:05}"))
+            .bind(format!("Seen {n}"))
+            .bind(T0)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        })
+    });
+    for (i, t) in futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        t.unwrap()
+            .unwrap_or_else(|e| panic!("transaction {i} failed: {e}"));
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM practices")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 16);
 }

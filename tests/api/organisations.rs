@@ -456,7 +456,7 @@ async fn a_commissioner_sees_their_own_icbs_figures_and_the_nation_sees_all(stac
     }
     // Replies (as the reply path applies them to the figures), so that the ICBs have medians.
     for (i, id) in case_ids.iter().enumerate() {
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         aghub::service::case_facts::apply(
             &mut tx,
             id,
@@ -680,7 +680,7 @@ async fn two_icbs(w: &World) {
     organisations::import_epraccur(db, Actor::CommandLine, file.as_bytes(), T0)
         .await
         .unwrap();
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     for (email, org) in [("derm1@h.example", &rc9), ("derm2@h.example", &rj7)] {
         let id = accounts::user_id_by_email(db, email).await.unwrap();
         orgs::set_user_organisation(&mut tx, id.as_str(), Some(&org.id))
