@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::{parse_rfc3339, Clock, SystemClock};
 use crate::config::Settings;
+use crate::domain::notifications::About;
 use crate::domain::queue::Pool;
 use crate::service::accounts::{self, Revoke};
 use crate::service::auth::{check_password_policy, hash_password};
@@ -83,18 +84,39 @@ pub enum RetentionCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Puts a case under legal hold: retention leaves it whole until released.
+    /// Puts a case or a live call under legal hold: retention leaves it whole until released.
     Hold {
-        #[arg(long = "case")]
-        case_id: String,
+        #[command(flatten)]
+        record: HeldRecord,
         #[arg(long)]
         reason: String,
     },
     /// Lifts a legal hold.
     Release {
-        #[arg(long = "case")]
-        case_id: String,
+        #[command(flatten)]
+        record: HeldRecord,
     },
+}
+
+/// The record a legal hold is about: one case or one live call.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct HeldRecord {
+    #[arg(long = "case")]
+    case_id: Option<String>,
+    #[arg(long = "call")]
+    call_id: Option<String>,
+}
+
+impl HeldRecord {
+    fn about(&self) -> About {
+        match (&self.case_id, &self.call_id) {
+            (Some(id), _) => About::Case(id.clone()),
+            (None, Some(id)) => About::Call(id.clone()),
+            // clap's group requires exactly one.
+            (None, None) => unreachable!("--case or --call"),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -461,20 +483,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let r = retention::run(&db, &blobs, Actor::CommandLine, now(), dry_run).await?;
             println!(
-                "{}{} patients due: {} cases erased, {} kept under legal hold; {} messages, {} photos ({} stored objects) deleted",
+                "{}{} patients due: {} cases erased, {} kept under legal hold; {} calls erased, {} kept under legal hold; {} messages, {} photos ({} stored objects) deleted",
                 if r.dry_run { "dry run (nothing changed): " } else { "" },
-                r.patients, r.cases_erased, r.cases_on_hold, r.messages_deleted, r.photos_deleted, r.objects_deleted
+                r.patients, r.cases_erased, r.cases_on_hold, r.calls_erased, r.calls_on_hold, r.messages_deleted, r.photos_deleted, r.objects_deleted
             );
             Ok(())
         }
-        Command::Retention(RetentionCommand::Hold { case_id, reason }) => {
+        Command::Retention(RetentionCommand::Hold { record, reason }) => {
             let db = accounts::open_database(&settings).await?;
-            retention::hold(&db, Actor::CommandLine, &case_id, Some(&reason), now()).await?;
+            retention::hold(
+                &db,
+                Actor::CommandLine,
+                &record.about(),
+                Some(&reason),
+                now(),
+            )
+            .await?;
             Ok(())
         }
-        Command::Retention(RetentionCommand::Release { case_id }) => {
+        Command::Retention(RetentionCommand::Release { record }) => {
             let db = accounts::open_database(&settings).await?;
-            retention::hold(&db, Actor::CommandLine, &case_id, None, now()).await?;
+            retention::hold(&db, Actor::CommandLine, &record.about(), None, now()).await?;
             Ok(())
         }
         Command::Token(TokenCommand::Create { email }) => {

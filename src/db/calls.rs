@@ -510,6 +510,44 @@ pub async fn awaiting_outcome_of(db: &Db, user_id: &str) -> DbResult<Vec<String>
     .await?)
 }
 
+/// A party of an ended call still without their outcome, due a reminder now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutcomeMissing {
+    pub call_id: String,
+    pub specialty: String,
+    pub user_id: String,
+    pub ended_at_ms: i64,
+}
+
+/// The parties of calls that ended between `since_ms` and `until_ms` without their outcome and
+/// not reminded since `reminded_since_ms` (a reminder moment is due at most once in that time).
+pub async fn outcomes_missing(
+    db: &Db,
+    since_ms: i64,
+    until_ms: i64,
+    reminded_since_ms: i64,
+) -> DbResult<Vec<OutcomeMissing>> {
+    let party = |user: &str, outcome: &str| {
+        format!(
+            "SELECT c.id AS call_id, c.specialty, c.{user} AS user_id, c.ended_at_ms FROM calls c \
+             WHERE c.status = 'ended' AND c.{outcome} IS NULL AND c.ended_at_ms > $1 \
+             AND c.ended_at_ms <= $2 AND NOT EXISTS (SELECT 1 FROM call_notices n \
+             WHERE n.call_id = c.id AND n.user_id = c.{user} AND n.at_ms > $3)"
+        )
+    };
+    let sql = format!(
+        "{} UNION ALL {} LIMIT 500",
+        party("created_by", "gp_outcome"),
+        party("answered_by", "consultant_outcome")
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(since_ms)
+        .bind(until_ms)
+        .bind(reminded_since_ms)
+        .fetch_all(db.pool())
+        .await?)
+}
+
 /// The patient's calls, oldest first (subject access, the audit search).
 pub async fn ids_of_patient(db: &Db, nhs_number: &str) -> DbResult<Vec<String>> {
     Ok(

@@ -2,23 +2,25 @@
 //! once-only notices of events that follow from time passing.
 
 use super::{Db, DbResult, Tx};
-use crate::domain::notifications::{EmailChoice, Event};
+use crate::domain::notifications::{About, EmailChoice, Event};
 use crate::domain::queue::Pool;
 
 pub async fn insert(
     tx: &mut Tx<'_>,
     user_id: &str,
     kind: Event,
-    case_id: &str,
+    about: &About,
     now_ms: i64,
 ) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO notifications (id, user_id, kind, case_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO notifications (id, user_id, kind, case_id, call_id, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(super::new_id())
     .bind(user_id)
     .bind(kind.as_str())
-    .bind(case_id)
+    .bind(about.case_id())
+    .bind(about.call_id())
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
@@ -29,7 +31,7 @@ pub async fn insert(
 pub struct Notification {
     pub id: String,
     pub kind: Event,
-    pub case_id: String,
+    pub about: About,
     pub specialty: String,
     pub created_at_ms: i64,
     pub read: bool,
@@ -37,9 +39,20 @@ pub struct Notification {
 
 /// A person's notifications, newest first.
 pub async fn list(db: &Db, user_id: &str, limit: i64) -> DbResult<Vec<Notification>> {
-    let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT n.id, n.kind, n.case_id, s.name, n.created_at_ms, n.read_at_ms FROM notifications n \
-         JOIN cases c ON c.id = n.case_id JOIN specialties s ON s.slug = c.specialty \
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        i64,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT n.id, n.kind, n.case_id, n.call_id, s.name, n.created_at_ms, n.read_at_ms \
+         FROM notifications n LEFT JOIN cases c ON c.id = n.case_id \
+         LEFT JOIN calls k ON k.id = n.call_id \
+         JOIN specialties s ON s.slug = COALESCE(c.specialty, k.specialty) \
          WHERE n.user_id = $1 ORDER BY n.created_at_ms DESC, n.id DESC LIMIT $2",
     )
     .bind(user_id)
@@ -47,19 +60,21 @@ pub async fn list(db: &Db, user_id: &str, limit: i64) -> DbResult<Vec<Notificati
     .fetch_all(db.pool())
     .await?;
     rows.into_iter()
-        .map(|(id, kind, case_id, specialty, created_at_ms, read_at)| {
-            Ok(Notification {
-                id,
-                kind: kind.parse().map_err(|e| sqlx::Error::ColumnDecode {
-                    index: "kind".into(),
-                    source: Box::new(e),
-                })?,
-                case_id,
-                specialty,
-                created_at_ms,
-                read: read_at.is_some(),
-            })
-        })
+        .map(
+            |(id, kind, case_id, call_id, specialty, created_at_ms, read_at)| {
+                Ok(Notification {
+                    id,
+                    kind: kind.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                        index: "kind".into(),
+                        source: Box::new(e),
+                    })?,
+                    about: about(case_id, call_id)?,
+                    specialty,
+                    created_at_ms,
+                    read: read_at.is_some(),
+                })
+            },
+        )
         .collect()
 }
 
@@ -72,22 +87,40 @@ pub async fn unread(db: &Db, user_id: &str) -> DbResult<i64> {
     .await?)
 }
 
-/// Marks a person's notifications read: those of one case (they opened it), or all.
+/// The subject of a notification or delivery row from its two columns, exactly one set.
+pub fn about(case_id: Option<String>, call_id: Option<String>) -> Result<About, sqlx::Error> {
+    match (case_id, call_id) {
+        (Some(id), None) => Ok(About::Case(id)),
+        (None, Some(id)) => Ok(About::Call(id)),
+        _ => Err(sqlx::Error::ColumnDecode {
+            index: "case_id".into(),
+            source: "a row about both or neither a case and a call".into(),
+        }),
+    }
+}
+
+/// Marks a person's notifications read: those of one case or call (they opened it), or all.
 pub async fn mark_read(
     db: &Db,
     user_id: &str,
-    case_id: Option<&str>,
+    about: Option<&About>,
     now_ms: i64,
 ) -> DbResult<u64> {
     let sql = "UPDATE notifications SET read_at_ms = $1 WHERE user_id = $2 AND read_at_ms IS NULL";
-    let with_case = format!("{sql} AND case_id = $3");
-    let query = match case_id {
-        Some(case_id) => sqlx::query(&with_case)
-            .bind(now_ms)
-            .bind(user_id)
-            .bind(case_id),
-        None => sqlx::query(sql).bind(now_ms).bind(user_id),
+    let (column, id) = match about {
+        Some(About::Case(id)) => ("case_id", id),
+        Some(About::Call(id)) => ("call_id", id),
+        None => {
+            return Ok(sqlx::query(sql)
+                .bind(now_ms)
+                .bind(user_id)
+                .execute(db.pool())
+                .await?
+                .rows_affected())
+        }
     };
+    let narrowed = format!("{sql} AND {column} = $3");
+    let query = sqlx::query(&narrowed).bind(now_ms).bind(user_id).bind(id);
     Ok(query.execute(db.pool()).await?.rows_affected())
 }
 
@@ -230,4 +263,24 @@ pub async fn due_timed_events(
         .bind(kind.as_str())
         .fetch_all(db.pool())
         .await?)
+}
+
+/// Records that the party was reminded, at the reminder moment `at_ms`, of a call's missing
+/// outcome; false when some instance already did.
+pub async fn first_call_notice(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    user_id: &str,
+    at_ms: i64,
+) -> DbResult<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO call_notices (call_id, user_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(user_id)
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
 }

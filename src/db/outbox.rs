@@ -6,13 +6,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Backend, Db, DbResult, Tx};
-use crate::domain::notifications::{Channel, Event};
+use crate::domain::notifications::{About, Channel, Event};
 
 pub struct NewDelivery<'a> {
     pub channel: Channel,
     pub recipient: &'a str,
     pub kind: Event,
-    pub case_id: &'a str,
+    pub about: &'a About,
     pub payload: &'a serde_json::Value,
     pub digest: bool,
     pub due_at_ms: i64,
@@ -21,14 +21,16 @@ pub struct NewDelivery<'a> {
 pub async fn insert(tx: &mut Tx<'_>, d: &NewDelivery<'_>, now_ms: i64) -> DbResult<String> {
     let id = super::new_id();
     sqlx::query(
-        "INSERT INTO outbox (id, channel, recipient, kind, case_id, payload, digest, status, \
-         attempts, created_at_ms, due_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
+        "INSERT INTO outbox (id, channel, recipient, kind, case_id, call_id, payload, digest, status, \
+         attempts, created_at_ms, due_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10)",
     )
     .bind(&id)
     .bind(d.channel.as_str())
     .bind(d.recipient)
     .bind(d.kind.as_str())
-    .bind(d.case_id)
+    .bind(d.about.case_id())
+    .bind(d.about.call_id())
     .bind(d.payload.to_string())
     .bind(i64::from(d.digest))
     .bind(now_ms)
@@ -45,7 +47,7 @@ pub struct Delivery {
     pub channel: Channel,
     pub recipient: String,
     pub kind: Event,
-    pub case_id: String,
+    pub about: About,
     pub payload: serde_json::Value,
     pub digest: bool,
     /// This attempt's number (1 for the first).
@@ -62,7 +64,7 @@ impl sqlx::FromRow<'_, AnyRow> for Delivery {
             channel: super::word(r, "channel")?,
             recipient: r.try_get("recipient")?,
             kind: super::word(r, "kind")?,
-            case_id: r.try_get("case_id")?,
+            about: super::notifications::about(r.try_get("case_id")?, r.try_get("call_id")?)?,
             payload: serde_json::from_str(&payload).map_err(|e| sqlx::Error::ColumnDecode {
                 index: "payload".into(),
                 source: Box::new(e),
@@ -92,7 +94,8 @@ pub async fn lease_due(
          SELECT id FROM outbox WHERE status = 'pending' AND due_at_ms <= $2 \
          AND (leased_until_ms IS NULL OR leased_until_ms <= $2) \
          ORDER BY due_at_ms, recipient LIMIT $3 {skip_locked}) \
-         RETURNING id, channel, recipient, kind, case_id, payload, digest, attempts, created_at_ms"
+         RETURNING id, channel, recipient, kind, case_id, call_id, payload, digest, attempts, \
+         created_at_ms"
     );
     let mut rows: Vec<Delivery> = sqlx::query_as(&sql)
         .bind(lease_until_ms)
@@ -181,7 +184,6 @@ pub struct Listed {
     pub id: String,
     pub channel: String,
     pub kind: String,
-    pub case_id: String,
     /// The person's email, or the webhook's URL.
     pub to: String,
     pub status: String,
@@ -194,7 +196,7 @@ pub struct Listed {
 /// The deliveries that need an admin's eye: dead ones and those being retried, newest first.
 pub async fn troubled(db: &Db, limit: i64) -> DbResult<Vec<Listed>> {
     Ok(sqlx::query_as(
-        "SELECT o.id, o.channel, o.kind, o.case_id, \
+        "SELECT o.id, o.channel, o.kind, \
          COALESCE(u.email, w.url, o.recipient) AS \"to\", o.status, o.attempts, o.created_at_ms, \
          o.due_at_ms, o.last_error FROM outbox o \
          LEFT JOIN users u ON o.channel = 'email' AND u.id = o.recipient \

@@ -6,6 +6,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 use super::{bind_all, placeholders, Db, DbResult, Tx};
+use crate::domain::notifications::About;
 
 /// A patient all of whose cases are concluded (closed or converted), none erased yet, whose
 /// last contact was before `before_ms`.
@@ -177,20 +178,26 @@ pub async fn erase(
     Ok(erased)
 }
 
-/// Puts a case under legal hold (`reason`), or lifts it (`None`); false for no such case.
+/// Puts a case or a call under legal hold (`reason`), or lifts it (`None`); false for no such
+/// record.
 pub async fn set_hold(
     tx: &mut Tx<'_>,
-    case_id: &str,
+    record: &About,
     reason: Option<&str>,
     now_ms: i64,
 ) -> DbResult<bool> {
-    let done =
-        sqlx::query("UPDATE cases SET legal_hold_at_ms = $2, legal_hold_reason = $3 WHERE id = $1")
-            .bind(case_id)
-            .bind(reason.map(|_| now_ms))
-            .bind(reason)
-            .execute(&mut **tx)
-            .await?;
+    let (table, id) = match record {
+        About::Case(id) => ("cases", id),
+        About::Call(id) => ("calls", id),
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET legal_hold_at_ms = $2, legal_hold_reason = $3 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(reason.map(|_| now_ms))
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -237,53 +244,73 @@ pub async fn finish_daily(db: &Db, name: &str, now_ms: i64, succeeded: bool) -> 
     Ok(())
 }
 
-/// The patients' calls not yet erased.
-pub async fn calls_of(db: &Db, nhs_numbers: &[String]) -> DbResult<Vec<String>> {
+/// The patients' calls not yet erased: (id, under legal hold).
+pub async fn calls_of(db: &Db, nhs_numbers: &[String]) -> DbResult<Vec<(String, bool)>> {
     let sql = format!(
-        "SELECT id FROM calls WHERE nhs_number IN ({}) AND erased_at_ms IS NULL",
+        "SELECT id, legal_hold_at_ms FROM calls WHERE nhs_number IN ({}) AND erased_at_ms IS NULL",
         placeholders(1, nhs_numbers.len())
     );
     bind_all(sqlx::query(&sql), nhs_numbers)
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(|r| r.try_get("id"))
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get::<Option<i64>, _>("legal_hold_at_ms")?.is_some(),
+            ))
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
 
 /// Erases calls (at most [`super::IN_CHUNK`]): identifiers, reason and notes, the recording's
-/// rows and signalling; each call's row stays for the figures. Returns the recording's object
-/// keys, to delete from the store once committed.
+/// rows, signalling and undelivered notices; each call's row stays for the figures. A call
+/// erased or put on hold meanwhile is left alone. Returns the calls erased and the recording's
+/// object keys, to delete from the store once committed.
 pub async fn erase_calls(
     tx: &mut Tx<'_>,
     call_ids: &[String],
     now_ms: i64,
-) -> DbResult<Vec<String>> {
-    let list = placeholders(1, call_ids.len());
+) -> DbResult<(Vec<String>, Vec<String>)> {
+    let erased = bind_all(
+        sqlx::query(&format!(
+            "UPDATE calls SET nhs_number = '', date_of_birth = '', reason = '', gp_note = NULL, \
+             consultant_note = NULL, erased_at_ms = ${} WHERE id IN ({}) AND erased_at_ms IS NULL \
+             AND legal_hold_at_ms IS NULL RETURNING id",
+            call_ids.len() + 1,
+            placeholders(1, call_ids.len())
+        )),
+        call_ids,
+    )
+    .bind(now_ms)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<Vec<String>, sqlx::Error>>()?;
+    if erased.is_empty() {
+        return Ok((erased, Vec::new()));
+    }
+    let list = placeholders(1, erased.len());
     let keys = bind_all(
         sqlx::query(&format!(
             "SELECT blob_key FROM call_recording_chunks WHERE call_id IN ({list})"
         )),
-        call_ids,
+        &erased,
     )
     .fetch_all(&mut **tx)
     .await?
     .iter()
     .map(|r| r.try_get("blob_key"))
     .collect::<Result<Vec<String>, sqlx::Error>>()?;
-    for sql in [
-        format!(
-            "UPDATE calls SET nhs_number = '', date_of_birth = '', reason = '', gp_note = NULL, \
-             consultant_note = NULL, erased_at_ms = ${} WHERE id IN ({list}) AND erased_at_ms IS NULL",
-            call_ids.len() + 1
-        ),
-        format!("DELETE FROM call_recording_chunks WHERE call_id IN ({list})"),
-        format!("DELETE FROM call_signals WHERE call_id IN ({list})"),
-    ] {
-        let q = bind_all(sqlx::query(&sql), call_ids);
-        let q = if sql.starts_with("UPDATE") { q.bind(now_ms) } else { q };
-        q.execute(&mut **tx).await?;
+    for table in ["call_recording_chunks", "call_signals", "outbox"] {
+        bind_all(
+            sqlx::query(&format!("DELETE FROM {table} WHERE call_id IN ({list})")),
+            &erased,
+        )
+        .execute(&mut **tx)
+        .await?;
     }
-    Ok(keys)
+    Ok((erased, keys))
 }

@@ -162,6 +162,23 @@ pub fn gives_up_at(list: &[RingEntry], times: RingTimes) -> i64 {
     }
 }
 
+/// A party who has not recorded a call's outcome is reminded by notification this long after
+/// the end, then every [`REMIND_EVERY_MS`] for [`REMIND_FOR_MS`] (every page they open asks
+/// too, for as long as it takes).
+pub const FIRST_REMINDER_MS: i64 = 15 * 60_000;
+pub const REMIND_EVERY_MS: i64 = 86_400_000;
+pub const REMIND_FOR_MS: i64 = 30 * 86_400_000;
+
+/// The latest moment, up to `now_ms`, at which a party without an outcome for a call that
+/// ended at `ended_at_ms` is due a reminder; `None` before the first or after the last.
+pub fn outcome_reminder_at(ended_at_ms: i64, now_ms: i64) -> Option<i64> {
+    let first = ended_at_ms + FIRST_REMINDER_MS;
+    if now_ms < first || now_ms > ended_at_ms + REMIND_FOR_MS {
+        return None;
+    }
+    Some(first + (now_ms - first) / REMIND_EVERY_MS * REMIND_EVERY_MS)
+}
+
 /// Whether this consultant is being rung now.
 pub fn rings(list: &[RingEntry], times: RingTimes, now_ms: i64, user_id: &str) -> Option<Pool> {
     match phase_at(list, times, now_ms) {
@@ -392,5 +409,23 @@ mod tests {
         assert!(has_rung(&list, times(), 40 * S, "n"));
         assert!(has_rung(&list, times(), 400 * S, "n"));
         assert!(!has_rung(&list, times(), 400 * S, "someone else"));
+    }
+
+    #[test]
+    fn a_missing_outcome_is_chased_after_a_quarter_of_an_hour_then_daily_for_a_month() {
+        let end = 1_000_000_000;
+        assert_eq!(outcome_reminder_at(end, end + FIRST_REMINDER_MS - 1), None);
+        let first = end + FIRST_REMINDER_MS;
+        assert_eq!(outcome_reminder_at(end, first), Some(first));
+        assert_eq!(
+            outcome_reminder_at(end, first + REMIND_EVERY_MS - 1),
+            Some(first)
+        );
+        assert_eq!(
+            outcome_reminder_at(end, first + 3 * REMIND_EVERY_MS + 5),
+            Some(first + 3 * REMIND_EVERY_MS)
+        );
+        assert!(outcome_reminder_at(end, end + REMIND_FOR_MS).is_some());
+        assert_eq!(outcome_reminder_at(end, end + REMIND_FOR_MS + 1), None);
     }
 }

@@ -18,8 +18,40 @@ word_enum!(
         PatientPhotos => "patient_photos",
         PhotoLink => "photo_link",
         CallMissed => "call_missed",
+        CallOutcomeMissing => "call_outcome_missing",
     }
 );
+
+/// What a notification or a delivery is about: a case, or a live call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum About {
+    Case(String),
+    Call(String),
+}
+
+impl About {
+    pub fn case_id(&self) -> Option<&str> {
+        match self {
+            About::Case(id) => Some(id),
+            About::Call(_) => None,
+        }
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            About::Call(id) => Some(id),
+            About::Case(_) => None,
+        }
+    }
+
+    /// Its page in the browser.
+    pub fn path(&self) -> String {
+        match self {
+            About::Case(id) => format!("/cases/{id}"),
+            About::Call(id) => format!("/calls/{id}"),
+        }
+    }
+}
 
 /// Who receives an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +68,8 @@ pub enum Audience {
     HolderOrOnDuty,
     /// The patient, at the address the GP gave for a photo request's link.
     Patient,
+    /// A party to a live call (the GP who called or the consultant who answered).
+    CallParty,
 }
 
 word_enum!(
@@ -83,16 +117,18 @@ impl Event {
             Event::Escalated => Audience::NationalOnDuty,
             Event::PastTarget => Audience::HolderOrOnDuty,
             Event::PhotoLink => Audience::Patient,
+            Event::CallOutcomeMissing => Audience::CallParty,
         }
     }
 
-    /// The role this event is for (the settings page offers each person their role's
-    /// events); `None` for the patient, who has no account.
-    pub fn role(self) -> Option<Role> {
+    /// Whether people of this role hear of the event (the settings page offers each person
+    /// their role's events); the patient has no account.
+    pub fn concerns(self, role: Role) -> bool {
         match self.audience() {
-            Audience::Requester => Some(Role::Gp),
-            Audience::Patient => None,
-            _ => Some(Role::Consultant),
+            Audience::Requester => role == Role::Gp,
+            Audience::Patient => false,
+            Audience::CallParty => matches!(role, Role::Gp | Role::Consultant),
+            _ => role == Role::Consultant,
         }
     }
 
@@ -118,7 +154,7 @@ impl Event {
     /// Whether a person may choose a daily digest for this event: consultants' queue alerts.
     /// A GP's news about their own patient is never held back for a day.
     pub fn digest_allowed(self) -> bool {
-        self.role() == Some(Role::Consultant)
+        !self.concerns(Role::Gp) && self.concerns(Role::Consultant)
     }
 
     /// The settings page's words for the event.
@@ -136,6 +172,7 @@ impl Event {
             Event::PatientPhotos => "Your patient has sent the photos you asked for",
             Event::PhotoLink => "Your GP surgery asks you for photos",
             Event::CallMissed => "Nobody answered your call, so it became a written case",
+            Event::CallOutcomeMissing => "A live call still needs your outcome",
         }
     }
 
@@ -155,6 +192,9 @@ impl Event {
             Event::PhotoLink => "Your GP surgery asks you for photos".to_string(),
             Event::CallMissed => {
                 format!("Nobody in {specialty} answered your call: it is now a written case")
+            }
+            Event::CallOutcomeMissing => {
+                format!("Record the outcome of your {specialty} call")
             }
         }
     }
@@ -219,7 +259,7 @@ mod tests {
             .filter(|e| e.webhook_type().is_some())
             .copied()
             .collect();
-        assert!(with_webhook.iter().all(|e| e.role() == Some(Role::Gp)));
+        assert!(with_webhook.iter().all(|e| e.concerns(Role::Gp)));
         assert_eq!(with_webhook.len(), 5);
     }
 

@@ -3,7 +3,7 @@
 //! each field is decided by `service::fhir`. Only the elements aghub fills are declared; empty
 //! lists and absent values are left out of the JSON, as FHIR requires (no `null`, no `[]`).
 //!
-//! Written by hand for the nine resources and the elements we use; no FHIR model crate was
+//! Written by hand for the ten resources and the elements we use; no FHIR model crate was
 //! evaluated (see `docs/fhir.md`).
 
 use serde::Serialize;
@@ -15,6 +15,9 @@ pub const UBRN: &str = "https://fhir.nhs.uk/Id/UBRN";
 /// Identifiers that are themselves URIs (`urn:uuid:…`).
 pub const URI: &str = "urn:ietf:rfc:3986";
 pub const MEDIA_TYPE: &str = "http://terminology.hl7.org/CodeSystem/media-type";
+/// HL7 v3 ActCode: the encounter classes (`VR`, virtual).
+pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+pub const UCUM: &str = "http://unitsofmeasure.org";
 
 /// A UK Core profile's canonical URL.
 pub fn uk_core(name: &str) -> String {
@@ -54,6 +57,7 @@ pub enum Resource {
     Communication(Communication),
     DocumentReference(DocumentReference),
     Media(Media),
+    Encounter(Encounter),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -337,6 +341,8 @@ pub struct DocumentContent {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentContext {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encounter: Vec<Reference>,
     pub related: Vec<Reference>,
 }
 
@@ -357,11 +363,69 @@ pub struct Media {
     pub operator: Option<Reference>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_site: Option<CodeableConcept>,
-    pub height: u32,
-    pub width: u32,
+    /// Pixels, for images; left out for audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Seconds, for audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
     pub content: Attachment,
     /// When the photo was made available (sent with the case or the GP's response); when it
     /// was taken is not known, so `created[x]` is left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Encounter {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    pub status: &'static str,
+    pub class: Coding,
+    #[serde(rename = "type", skip_serializing_if = "Vec::is_empty")]
+    pub kind: Vec<CodeableConcept>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<CodeableConcept>,
+    pub subject: Reference,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub based_on: Vec<Reference>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub participant: Vec<Participant>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<Quantity>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reason_code: Vec<CodeableConcept>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_provider: Option<Reference>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    #[serde(rename = "type", skip_serializing_if = "Vec::is_empty")]
+    pub kind: Vec<CodeableConcept>,
+    pub individual: Reference,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+/// A UCUM quantity (an `Encounter.length` is a `Duration`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: &'static str,
+    pub system: &'static str,
+    pub code: &'static str,
 }

@@ -253,8 +253,11 @@ pub async fn view(state: &AppState, user: &Principal, id: &str) -> ServiceResult
     if !may_view(state, &call.row, user).await? {
         return Err(not_found());
     }
+    let now = state.now_ms();
+    let about = crate::domain::notifications::About::Call(id.clone());
+    db::notifications::mark_read(&state.db, user.user_id.as_str(), Some(&about), now).await?;
     let mut tx = state.db.begin().await?;
-    record_by(&mut tx, user, "call.viewed", &id, json!({}), state.now_ms()).await?;
+    record_by(&mut tx, user, "call.viewed", &id, json!({}), now).await?;
     tx.commit().await?;
     Ok(call)
 }

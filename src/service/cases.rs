@@ -618,7 +618,8 @@ pub async fn view(state: &AppState, user: &Principal, id: &CaseId) -> ServiceRes
         .await?;
     }
     // Opening the case is reading what was announced about it.
-    db::notifications::mark_read(&state.db, user.user_id.as_str(), Some(case_id), now).await?;
+    let about = crate::domain::notifications::About::Case(case_id.to_string());
+    db::notifications::mark_read(&state.db, user.user_id.as_str(), Some(&about), now).await?;
     audit::record(
         state.db.pool(),
         audit::Event {

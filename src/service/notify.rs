@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{AppState, ServiceError, ServiceResult};
 use crate::db::{self, notifications::Notification, outbox::NewDelivery, Tx};
 use crate::domain::access::Principal;
-use crate::domain::notifications::{next_digest_at, Audience, Channel, EmailChoice, Event};
+use crate::domain::notifications::{next_digest_at, About, Audience, Channel, EmailChoice, Event};
 use crate::domain::queue::Pool;
 use crate::domain::Role;
 
@@ -57,14 +57,62 @@ pub async fn announce(
     now_ms: i64,
 ) -> ServiceResult<()> {
     let recipients = recipients(tx, event, subject, now_ms).await?;
+    let about = About::Case(subject.case_id.to_string());
+    tell(
+        tx,
+        state,
+        event,
+        &about,
+        subject.specialty,
+        &recipients,
+        now_ms,
+    )
+    .await?;
+    if event.webhook_type().is_some() {
+        let ods: String = sqlx::query_scalar("SELECT ods_code FROM practices WHERE id = $1")
+            .bind(subject.practice_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let payload = json!({ "practice": ods });
+        for hook in db::outbox::practice_webhooks(tx, subject.practice_id).await? {
+            db::outbox::insert(
+                tx,
+                &NewDelivery {
+                    channel: Channel::Webhook,
+                    recipient: &hook.id,
+                    kind: event,
+                    about: &about,
+                    payload: &payload,
+                    digest: false,
+                    due_at_ms: now_ms,
+                },
+                now_ms,
+            )
+            .await?;
+        }
+    }
+    state.outbox_wake.notify_waiters();
+    Ok(())
+}
+
+/// Tells each recipient in the app, and by email as they chose (when email is set up).
+async fn tell(
+    tx: &mut Tx<'_>,
+    state: &AppState,
+    event: Event,
+    about: &About,
+    specialty: &str,
+    recipients: &[String],
+    now_ms: i64,
+) -> ServiceResult<()> {
     let specialty: String = sqlx::query_scalar("SELECT name FROM specialties WHERE slug = $1")
-        .bind(subject.specialty)
+        .bind(specialty)
         .fetch_one(&mut **tx)
         .await?;
     let payload = json!({ "specialty": specialty });
     let email_on = state.settings.smtp_url.is_some();
-    for user_id in &recipients {
-        db::notifications::insert(tx, user_id, event, subject.case_id, now_ms).await?;
+    for user_id in recipients {
+        db::notifications::insert(tx, user_id, event, about, now_ms).await?;
         if !email_on {
             continue;
         }
@@ -83,7 +131,7 @@ pub async fn announce(
                 channel: Channel::Email,
                 recipient: user_id,
                 kind: event,
-                case_id: subject.case_id,
+                about,
                 payload: &payload,
                 digest,
                 due_at_ms: if digest {
@@ -96,30 +144,6 @@ pub async fn announce(
         )
         .await?;
     }
-    if event.webhook_type().is_some() {
-        let ods: String = sqlx::query_scalar("SELECT ods_code FROM practices WHERE id = $1")
-            .bind(subject.practice_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        let payload = json!({ "practice": ods });
-        for hook in db::outbox::practice_webhooks(tx, subject.practice_id).await? {
-            db::outbox::insert(
-                tx,
-                &NewDelivery {
-                    channel: Channel::Webhook,
-                    recipient: &hook.id,
-                    kind: event,
-                    case_id: subject.case_id,
-                    payload: &payload,
-                    digest: false,
-                    due_at_ms: now_ms,
-                },
-                now_ms,
-            )
-            .await?;
-        }
-    }
-    state.outbox_wake.notify_waiters();
     Ok(())
 }
 
@@ -135,6 +159,8 @@ async fn recipients(
         Audience::Asker => s.answered_by.map(str::to_string).into_iter().collect(),
         // Sent to the address the GP gives, through `photo_requests`, never announced.
         Audience::Patient => Vec::new(),
+        // About a call, not a case: `remind_call_outcomes` tells them.
+        Audience::CallParty => Vec::new(),
         Audience::LocalOnDuty => on_duty(tx, s.specialty, Pool::Local, s.icb_id, now_ms).await?,
         Audience::NationalOnDuty => on_duty(tx, s.specialty, Pool::National, None, now_ms).await?,
         Audience::HolderOrOnDuty => match s.holder {
@@ -179,7 +205,49 @@ pub async fn notice_timed_events(state: &AppState) -> ServiceResult<usize> {
             tx.commit().await?;
         }
     }
-    Ok(announced)
+    Ok(announced + remind_call_outcomes(state, now).await?)
+}
+
+/// Reminds each party of an ended call who has not recorded its outcome, at the moments
+/// `domain::calls::outcome_reminder_at` gives, once whatever the number of instances.
+async fn remind_call_outcomes(state: &AppState, now: i64) -> ServiceResult<usize> {
+    use crate::domain::calls::{
+        outcome_reminder_at, FIRST_REMINDER_MS, REMIND_EVERY_MS, REMIND_FOR_MS,
+    };
+    let due = db::calls::outcomes_missing(
+        &state.db,
+        now - REMIND_FOR_MS,
+        now - FIRST_REMINDER_MS,
+        now - REMIND_EVERY_MS,
+    )
+    .await?;
+    let mut reminded = 0;
+    for m in due {
+        let Some(at) = outcome_reminder_at(m.ended_at_ms, now) else {
+            continue;
+        };
+        let mut tx = state.db.begin().await?;
+        if db::notifications::first_call_notice(&mut tx, &m.call_id, &m.user_id, at).await? {
+            let about = About::Call(m.call_id);
+            let event = Event::CallOutcomeMissing;
+            tell(
+                &mut tx,
+                state,
+                event,
+                &about,
+                &m.specialty,
+                &[m.user_id],
+                now,
+            )
+            .await?;
+            reminded += 1;
+        }
+        tx.commit().await?;
+    }
+    if reminded > 0 {
+        state.outbox_wake.notify_waiters();
+    }
+    Ok(reminded)
 }
 
 /// A person's notifications, newest first, and how many are unread.
@@ -191,14 +259,14 @@ pub async fn unread(state: &AppState, user: &Principal) -> ServiceResult<i64> {
     Ok(db::notifications::unread(&state.db, user.user_id.as_str()).await?)
 }
 
-/// Marks read the person's notifications about one case (they have opened it) or all.
+/// Marks read the person's notifications about one case or call (they have opened it) or all.
 pub async fn mark_read(
     state: &AppState,
     user: &Principal,
-    case_id: Option<&str>,
+    about: Option<&About>,
 ) -> ServiceResult<u64> {
     Ok(
-        db::notifications::mark_read(&state.db, user.user_id.as_str(), case_id, state.now_ms())
+        db::notifications::mark_read(&state.db, user.user_id.as_str(), about, state.now_ms())
             .await?,
     )
 }
@@ -221,10 +289,7 @@ pub async fn settings(
 }
 
 pub fn events_for(role: Role) -> impl Iterator<Item = Event> {
-    Event::ALL
-        .iter()
-        .copied()
-        .filter(move |e| e.role() == Some(role))
+    Event::ALL.iter().copied().filter(move |e| e.concerns(role))
 }
 
 /// Saves a person's email choices (`(event, choice)` words from the settings form).
@@ -248,7 +313,7 @@ pub async fn save_settings(
         let choice: EmailChoice = choice
             .parse()
             .map_err(|e: crate::domain::UnknownValue| invalid(e.to_string()))?;
-        if event.role() != Some(user.role) {
+        if !event.concerns(user.role) {
             return Err(invalid(format!(
                 "{} is not an event for your role.",
                 event.as_str()

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Actor, AppState, ServiceError, ServiceResult};
 use crate::db::{self, outbox::Delivery};
-use crate::domain::notifications::{retry_delay_ms, Channel, Event, MAX_ATTEMPTS};
+use crate::domain::notifications::{retry_delay_ms, About, Channel, Event, MAX_ATTEMPTS};
 use crate::outbound::mail::{Mail, Mailer};
 use crate::outbound::text::{LogFile, Text, TextSender};
 use crate::outbound::webhook::{self, Call, WebhookClient};
@@ -122,9 +122,10 @@ async fn record(
                         &mut *tx,
                         db::audit::Event {
                             action: "outbox.delivered",
-                            case_id: Some(&d.case_id),
+                            case_id: d.about.case_id(),
                             subject_id: Some(&d.id),
                             detail: Some(json!({
+                                "call_id": d.about.call_id(),
                                 "channel": d.channel.as_str(),
                                 "kind": d.kind.as_str(),
                                 "recipient": d.recipient,
@@ -156,10 +157,6 @@ async fn record(
     Ok(round)
 }
 
-fn case_link(state: &AppState, case_id: &str) -> String {
-    format!("{}/cases/{case_id}", state.settings.public_url())
-}
-
 /// The email for one delivery, or a digest of several: what happened and a link that needs
 /// sign-in. Never the patient's NHS number, name, date of birth or any clinical text.
 async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendError> {
@@ -176,11 +173,16 @@ async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendErro
         .await
         .map_err(|e| SendError::transient(format!("database: {e}")))?
         .ok_or_else(|| SendError::permanent("the account is disabled or gone"))?;
-    let items: Vec<(String, String)> = group
+    let items: Vec<(String, String, &str)> = group
         .iter()
         .map(|d| {
             let specialty = d.payload["specialty"].as_str().unwrap_or("a specialty");
-            (d.kind.headline(specialty), case_link(state, &d.case_id))
+            let link = format!("{}{}", state.settings.public_url(), d.about.path());
+            let what = match d.about {
+                About::Case(_) => "case",
+                About::Call(_) => "call",
+            };
+            (d.kind.headline(specialty), link, what)
         })
         .collect();
     let settings_link = format!("{}/notifications/settings", state.settings.public_url());
@@ -201,10 +203,12 @@ async fn send_email(state: &AppState, group: &[Delivery]) -> Result<(), SendErro
         html.push_str(&format!("<p>{}</p>", escape(&intro)));
     }
     html.push_str("<ul>");
-    for (headline, link) in &items {
-        text.push_str(&format!("{headline}.\nSign in to see the case: {link}\n\n"));
+    for (headline, link, what) in &items {
+        text.push_str(&format!(
+            "{headline}.\nSign in to see the {what}: {link}\n\n"
+        ));
         html.push_str(&format!(
-            "<li><p>{}.</p><p><a href=\"{}\">Sign in to see the case</a></p></li>",
+            "<li><p>{}.</p><p><a href=\"{}\">Sign in to see the {what}</a></p></li>",
             escape(headline),
             escape(link)
         ));
@@ -304,7 +308,8 @@ fn escape(s: &str) -> String {
 /// receiver fetches the FHIR bundle and letter with its own credentials.
 pub fn webhook_body(state: &AppState, d: &Delivery) -> serde_json::Value {
     let base = state.settings.public_url();
-    let case = &d.case_id;
+    // Only events about cases go to webhooks (`Event::webhook_type`).
+    let case = d.about.case_id().unwrap_or_default();
     json!({
         "id": d.id,
         "type": d.kind.webhook_type(),

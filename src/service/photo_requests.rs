@@ -11,7 +11,7 @@ use super::photos::StagedPhoto;
 use super::{notify, AppState, FieldError, ServiceError, ServiceResult};
 use crate::db::{self, audit, photo_requests::RequestRow};
 use crate::domain::access::Principal;
-use crate::domain::notifications::{Channel, Event};
+use crate::domain::notifications::{About, Channel, Event};
 use crate::domain::photo_requests::{
     link_state, LinkState, DOB_ATTEMPTS, DOB_PAUSE_MS, LINK_TTL_MS, MAX_PHOTOS, MAX_UPLOADS,
     TOKEN_BYTES,
@@ -126,7 +126,7 @@ pub async fn create(
                 channel,
                 recipient,
                 kind: Event::PhotoLink,
-                case_id: &row.id,
+                about: &About::Case(row.id.clone()),
                 payload: &json!({
                     "url": url,
                     "practice": row.practice_name,

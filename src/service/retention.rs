@@ -4,7 +4,7 @@
 //! photos (all sizes, from the store), photo links and every identifier and clinical text go;
 //! each case's row stays, without the patient, so the figures keep their counts. A case under
 //! legal hold is kept whole. The patient's live calls count as contacts, and are erased with
-//! them (identifiers, reason, notes, recording).
+//! them (identifiers, reason, notes, recording) unless the call is under legal hold itself.
 
 use std::collections::HashMap;
 
@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{record_change, Actor, ServiceError, ServiceResult};
 use crate::blob::{BlobKey, BlobStore};
 use crate::db::{audit, blob_intents, retention as rdb, Db, IN_CHUNK};
+use crate::domain::notifications::About;
 use crate::domain::retention::{destroy_from, ADULT_YEARS};
 
 /// What a run did (or, dry, would do).
@@ -25,6 +26,7 @@ pub struct Report {
     pub cases_on_hold: usize,
     /// Live calls whose patient details, notes and recording were erased.
     pub calls_erased: usize,
+    pub calls_on_hold: usize,
     pub messages_deleted: u64,
     pub photos_deleted: u64,
     pub objects_deleted: usize,
@@ -98,11 +100,18 @@ pub async fn run(
                 super::photos::delete_from_store(db, blobs, &keys).await;
             }
         }
-        let calls = rdb::calls_of(db, patients).await?;
-        report.calls_erased += calls.len();
-        if !dry_run {
-            for batch in calls.chunks(IN_CHUNK) {
-                let keys = erase_calls(db, actor, batch, now_ms).await?;
+        let (held, free): (Vec<_>, Vec<_>) = rdb::calls_of(db, patients)
+            .await?
+            .into_iter()
+            .partition(|(_, held)| *held);
+        report.calls_on_hold += held.len();
+        let free: Vec<String> = free.into_iter().map(|(id, _)| id).collect();
+        if dry_run {
+            report.calls_erased += free.len();
+        } else {
+            for batch in free.chunks(IN_CHUNK) {
+                let (erased, keys) = erase_calls(db, actor, batch, now_ms).await?;
+                report.calls_erased += erased;
                 report.objects_deleted += keys.len();
                 super::photos::delete_from_store(db, blobs, &keys).await;
             }
@@ -158,20 +167,20 @@ async fn erase(
     Ok(erased)
 }
 
-/// A batch of calls in one transaction, with an audit row for each; the recording's objects are
-/// doomed in it, as a case's photos are.
+/// A batch of calls in one transaction, with an audit row for each erased; the recording's
+/// objects are doomed in it, as a case's photos are. Returns how many were erased.
 async fn erase_calls(
     db: &Db,
     actor: Actor<'_>,
     call_ids: &[String],
     now_ms: i64,
-) -> ServiceResult<Vec<BlobKey>> {
+) -> ServiceResult<(usize, Vec<BlobKey>)> {
     let mut tx = db.begin().await?;
-    let keys = rdb::erase_calls(&mut tx, call_ids, now_ms).await?;
+    let (erased, keys) = rdb::erase_calls(&mut tx, call_ids, now_ms).await?;
     for key in &keys {
         blob_intents::doom(&mut tx, key, now_ms).await?;
     }
-    let events: Vec<audit::Event> = call_ids
+    let events: Vec<audit::Event> = erased
         .iter()
         .map(|id| audit::Event {
             actor_id: actor.user_id(),
@@ -182,10 +191,12 @@ async fn erase_calls(
         .collect();
     audit::record_many(&mut *tx, &events, now_ms).await?;
     tx.commit().await?;
-    Ok(keys
-        .into_iter()
-        .filter_map(|k| BlobKey::new(k).ok())
-        .collect())
+    Ok((
+        erased.len(),
+        keys.into_iter()
+            .filter_map(|k| BlobKey::new(k).ok())
+            .collect(),
+    ))
 }
 
 /// The daily run inside `serve`: on the one instance that takes the day's lease.
@@ -200,37 +211,41 @@ pub async fn run_daily_if_due(state: &super::AppState) -> ServiceResult<Option<R
     report.map(Some)
 }
 
-/// Puts a case under legal hold, or lifts it (`reason: None`): `aghub retention hold`.
+/// Puts a case or a live call under legal hold, or lifts it (`reason: None`):
+/// `aghub retention hold`.
 pub async fn hold(
     db: &Db,
     actor: Actor<'_>,
-    case_id: &str,
+    record: &About,
     reason: Option<&str>,
     now_ms: i64,
 ) -> ServiceResult<()> {
+    let (what, id) = match record {
+        About::Case(id) => ("case", id),
+        About::Call(id) => ("call", id),
+    };
     let reason = reason.map(str::trim);
     if reason == Some("") {
         return Err(ServiceError::Invalid(vec![super::FieldError {
             field: "reason",
             code: "missing_reason",
-            message: "--reason must say why the case is held".into(),
+            message: format!("--reason must say why the {what} is held"),
         }]));
     }
     let mut tx = db.begin().await?;
-    if !rdb::set_hold(&mut tx, case_id, reason, now_ms).await? {
-        return Err(ServiceError::NotFound(format!(
-            "There is no case {case_id}."
-        )));
+    if !rdb::set_hold(&mut tx, record, reason, now_ms).await? {
+        return Err(ServiceError::NotFound(format!("There is no {what} {id}.")));
     }
+    let action = if reason.is_some() {
+        "legal_hold"
+    } else {
+        "legal_hold_lifted"
+    };
     record_change(
         &mut tx,
         actor,
-        if reason.is_some() {
-            "case.legal_hold"
-        } else {
-            "case.legal_hold_lifted"
-        },
-        case_id,
+        &format!("{what}.{action}"),
+        id,
         json!({ "reason": reason }),
         now_ms,
     )

@@ -55,6 +55,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
         .route("/calls/{id}/end", post(super::calls::end))
         .route("/calls/{id}/outcome", post(super::calls::outcome))
         .route("/calls/{id}/letter.pdf", get(super::calls::get_record))
+        .route("/calls/{id}/fhir", get(super::calls::get_fhir))
         .route(
             "/calls/{id}/recording",
             get(super::calls::get_recording)
@@ -90,7 +91,7 @@ pub fn router(uploads: &super::UploadLimit) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aghub API", version = "1", description = "Advice & Guidance: cases, photos, queues and replies. Authenticate with `Authorization: Bearer TOKEN` (from `aghub token create`). Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    paths(me, list_cases, create_case, get_case, get_photo, get_letter, get_fhir, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list, super::photo_requests::api_create, super::photo_requests::api_revoke, super::calls::start, super::calls::get_call, super::calls::incoming, super::calls::answer, super::calls::decline, super::calls::end, super::calls::outcome, super::calls::add_chunk, super::calls::get_recording, super::calls::get_record),
+    paths(me, list_cases, create_case, get_case, get_photo, get_letter, get_fhir, queue, claim, release, reply, respond, referral_made, specialty_topics, audit, super::reports::api_turnaround, super::photo_check::check, super::staged_photos::stage, super::staged_photos::get, super::staged_photos::remove, super::notification_pages::api_list, super::photo_requests::api_create, super::photo_requests::api_revoke, super::calls::start, super::calls::get_call, super::calls::incoming, super::calls::answer, super::calls::decline, super::calls::end, super::calls::outcome, super::calls::add_chunk, super::calls::get_recording, super::calls::get_record, super::calls::get_fhir),
     components(schemas(ErrorBody, ErrorDetail, CaseJson, CaseList, PhotoJson, MessageJson, PracticeJson, ReferralJson, ReferralMadeBody, FhirBundleJson, FhirEntryJson, ReplyBody, TopicJson, TopicList, MeJson, AuditList, AuditEventJson, CaseSubmission, GpResponse, PhotoCheckUpload, super::photo_check::PhotoCheck, super::staged_photos::StagedPhotoJson, super::notification_pages::NotificationsJson, super::notification_pages::NotificationJson, super::photo_requests::PhotoRequestBody, super::photo_requests::PhotoRequestJson, super::calls::CallRequest, super::calls::CallOutcomeBody, super::calls::CallJson, super::calls::CallList, super::calls::CallOutcomesJson, super::calls::RecordingJson)),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
@@ -503,7 +504,12 @@ async fn get_fhir(
 ) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
     let bundle = crate::service::fhir::export(&state, &user, &id).await?;
-    let body = serde_json::to_vec(&bundle).map_err(AppError::internal)?;
+    fhir_response(&bundle)
+}
+
+/// A bundle as FHIR JSON, never cached (it names the patient).
+pub fn fhir_response(bundle: &crate::fhir::Bundle) -> AppResult<Response> {
+    let body = serde_json::to_vec(bundle).map_err(AppError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/fhir+json"),

@@ -340,6 +340,19 @@ pub async fn get_record(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/calls/{id}/fhir", params(("id" = String, Path)), responses(
+    (status = 200, description = "The call as a FHIR R4 Bundle (type collection): Patient, Organization, Practitioners, the A&G ServiceRequest with both outcomes, the Encounter, the recording as Media and the call's record as a DocumentReference (docs/fhir.md)", content_type = "application/fhir+json", body = super::api_types::FhirBundleJson),
+    (status = 404, description = "No such call that you may see", body = ErrorBody)))]
+/// The call for a GP clinical system (an aghub addition beside the case's bundle). Audited.
+pub async fn get_fhir(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let bundle = crate::service::fhir::calls::export(&state, &user, &id).await?;
+    super::api::fhir_response(&bundle)
+}
+
 /// What a call's socket sends: the call whenever it changes, and the other party's signalling.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

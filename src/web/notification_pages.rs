@@ -14,10 +14,14 @@ use super::error::AppResult;
 use super::templates::{render, Layout};
 use super::uk_time;
 use crate::domain::access::Principal;
+use crate::domain::notifications::About;
 use crate::service::{notify, AppState, FieldError, ServiceError};
 
 struct Item {
-    case_id: String,
+    /// The case's or call's page.
+    href: String,
+    /// "case" or "call".
+    what: &'static str,
     short_id: String,
     headline: String,
     when: String,
@@ -39,12 +43,19 @@ pub async fn list(
     let items = notify::list(&state, &user)
         .await?
         .into_iter()
-        .map(|n| Item {
-            short_id: crate::db::cases::short_id(&n.case_id),
-            headline: n.kind.headline(&n.specialty),
-            when: uk_time::format(n.created_at_ms),
-            read: n.read,
-            case_id: n.case_id,
+        .map(|n| {
+            let (what, id) = match &n.about {
+                About::Case(id) => ("case", id),
+                About::Call(id) => ("call", id),
+            };
+            Item {
+                short_id: crate::db::cases::short_id(id),
+                what,
+                href: n.about.path(),
+                headline: n.kind.headline(&n.specialty),
+                when: uk_time::format(n.created_at_ms),
+                read: n.read,
+            }
         })
         .collect();
     render(&NotificationsPage {
@@ -147,9 +158,12 @@ pub struct NotificationJson {
     id: String,
     /// What happened: `advice_arrived`, `information_requested`, `converted`, `gp_to_refer`,
     /// `referral_overdue`, `gp_responded`, `urgent_queued`, `escalated`, `past_target`,
-    /// `patient_photos` or `call_missed`.
+    /// `patient_photos`, `call_missed` or `call_outcome_missing`.
     event: &'static str,
-    case_id: String,
+    /// The case it is about, or null when it is about a live call.
+    case_id: Option<String>,
+    /// The live call it is about (`call_outcome_missing`), or null.
+    call_id: Option<String>,
     headline: String,
     created_at: String,
     read: bool,
@@ -180,7 +194,8 @@ pub async fn api_list(
             event: n.kind.as_str(),
             created_at: crate::clock::rfc3339(n.created_at_ms),
             id: n.id,
-            case_id: n.case_id,
+            case_id: n.about.case_id().map(str::to_string),
+            call_id: n.about.call_id().map(str::to_string),
             read: n.read,
         })
         .collect();

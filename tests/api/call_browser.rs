@@ -241,6 +241,52 @@ async fn live_call(stack: Stack) {
         "ffprobe {probed} s, recorded {recorded} s"
     );
 
+    // It plays in the GP's browser, from the call's page.
+    gp.goto(&format!("{gp_base}/calls/{call_id}"))
+        .await
+        .unwrap();
+    gp.execute(
+        "const a = document.getElementById('recording'); a.preload = 'auto'; a.play();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &gp,
+        "document.getElementById('recording').currentTime > 1 && !document.getElementById('recording').error",
+    )
+    .await;
+
+    // The commissioner sees the call in the week's figures.
+    app.add_user("c@icb.example", Role::Commissioner, None, &[])
+        .await;
+    derm1.delete_all_cookies().await.unwrap();
+    sign_in(&derm1, &gp_base, "c@icb.example").await;
+    derm1
+        .goto(&format!("{gp_base}/reports?from=2026-11-23&to=2026-11-29"))
+        .await
+        .unwrap();
+    let cell = |label: &str| {
+        format!(
+            "[...document.querySelectorAll('#calls ~ table tbody tr')].find(r => \
+             r.cells[0].textContent.includes('All calls')).querySelector('td[data-label=\"{label}\"]').textContent"
+        )
+    };
+    assert_eq!(number(&derm1, &cell("Calls")).await, 1.0);
+    let answered = derm1
+        .execute(&format!("return {};", cell("Answered")), vec![])
+        .await
+        .unwrap();
+    assert!(
+        answered.as_str().unwrap().trim().starts_with('1'),
+        "answered: {answered}"
+    );
+    derm1
+        .execute("document.getElementById('calls').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    shots.take(&derm1, "commissioner-figures").await;
+
     let ring_ms = rang_at - called_at;
     let audio_ms = audio_at - answered_at;
     let line = format!(

@@ -26,6 +26,8 @@ on_both_stacks!(
     retention_erases_a_patients_calls_with_their_recording_and_counts_calls_as_contacts,
     the_calls_record_for_the_gp_record_reads_right_in_pdftotext,
     calls_are_listed_for_the_practice_and_in_the_consultants_history,
+    an_unrecorded_outcome_is_chased_by_notification_until_it_is_recorded,
+    a_calls_fhir_bundle_is_valid_r4_and_tells_the_call,
 );
 
 const S: i64 = 1_000;
@@ -1083,6 +1085,7 @@ async fn a_patients_calls_are_in_their_subject_access_export_and_audit_search(st
 async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls_as_contacts(
     stack: Stack,
 ) {
+    use aghub::domain::notifications::About;
     use aghub::service::{retention, Actor};
     let w = World::new(stack).await;
     // Patient A (born 1984): one call, recorded, long ago.
@@ -1112,6 +1115,46 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
         .await
         .unwrap();
     assert!(b_old["id"].is_string());
+    // Patient C: an old call under legal hold is kept whole until the hold is lifted.
+    let mut c = call_body();
+    c["nhs_number"] = json!("450 557 7120");
+    let held: Value = w
+        .post_json(&w.gp, "/api/v1/calls", c)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let held = held["id"].as_str().unwrap().to_string();
+    w.act(&w.derm_local, &held, "answer").await;
+    w.act(&w.gp, &held, "end").await;
+    let out = crate::cli::ok(&crate::cli::aghub(
+        &w.backends,
+        &[
+            "retention",
+            "hold",
+            "--call",
+            &held,
+            "--reason",
+            "Complaint under review",
+        ],
+        None,
+    ));
+    assert!(out.is_empty(), "{out}");
+    crate::cli::fails_with(
+        &crate::cli::aghub(
+            &w.backends,
+            &[
+                "retention",
+                "hold",
+                "--call",
+                "no-such-call",
+                "--reason",
+                "x",
+            ],
+            None,
+        ),
+        "There is no call no-such-call",
+    );
     let (gp, derm) = (w.user_id(&w.gp).await, w.user_id(&w.derm_local).await);
     w.app.clock.advance(8 * 365 * 24 * H);
     // Eight years on (tokens long expired): B calls again, through the service.
@@ -1142,7 +1185,51 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
     )
     .await
     .unwrap();
-    assert_eq!(report.calls_erased, 1, "{report:?}");
+    assert_eq!(
+        (report.calls_erased, report.calls_on_hold),
+        (1, 1),
+        "{report:?}"
+    );
+    let kept = aghub::db::calls::get(&w.app.state.db, &held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.nhs_number, "4505577120", "held: kept whole");
+    // Lifted, the next run erases it.
+    aghub::service::retention::hold(
+        &w.app.state.db,
+        Actor::CommandLine,
+        &About::Call(held.clone()),
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    let again = retention::run(
+        &w.app.state.db,
+        &w.app.state.blobs,
+        Actor::CommandLine,
+        now,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.calls_erased, again.calls_on_hold),
+        (1, 0),
+        "{again:?}"
+    );
+    for action in ["call.legal_hold", "call.legal_hold_lifted"] {
+        let n = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND subject_id = $2",
+        )
+        .bind(action)
+        .bind(&held)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(n, 1, "{action}");
+    }
     let row = aghub::db::calls::get(&w.app.state.db, &id)
         .await
         .unwrap()
@@ -1285,4 +1372,246 @@ async fn calls_are_listed_for_the_practice_and_in_the_consultants_history(stack:
     .await
     .unwrap();
     assert_eq!(listed, 3, "each list that showed the call is in the trail");
+}
+
+async fn an_unrecorded_outcome_is_chased_by_notification_until_it_is_recorded(stack: Stack) {
+    use crate::notifications::{deliver, events_of, world_with_email, SmtpSink};
+    use aghub::service::notify::notice_timed_events;
+    let sink = SmtpSink::start();
+    let w = world_with_email(stack, &sink).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    w.act(&w.derm_local, &id, "answer").await;
+    w.app.clock.advance(150 * S);
+    w.act(&w.gp, &id, "end").await;
+    // The consultant records theirs at once; the GP does not.
+    w.record_outcome(
+        &w.derm_local,
+        &id,
+        json!({"outcome": "manage_in_primary_care", "note": "Emollients"}),
+    )
+    .await;
+    let chased = |token: &str| {
+        let (w, token) = (&w, token.to_string());
+        async move {
+            events_of(w, &token)
+                .await
+                .into_iter()
+                .filter(|(e, _)| e == "call_outcome_missing")
+                .count()
+        }
+    };
+    let look = || notice_timed_events(&w.app.state);
+    // Not before a quarter of an hour has passed.
+    w.app.clock.advance(15 * 60 * S - 1);
+    assert_eq!(look().await.unwrap(), 0);
+    w.app.clock.advance(1);
+    // Two looks at once (as two instances would) remind once.
+    let (a, b) = tokio::join!(look(), look());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(
+        events_of(&w, &w.gp).await,
+        vec![("call_outcome_missing".to_string(), id.clone())]
+    );
+    assert_eq!(
+        chased(&w.derm_local).await,
+        0,
+        "the consultant recorded theirs"
+    );
+    let v = w.get_json(&w.gp, "/api/v1/notifications").await;
+    let n = &v["notifications"][0];
+    assert_eq!(
+        (n["call_id"].as_str(), n["case_id"].is_null()),
+        (Some(id.as_str()), true)
+    );
+    assert_eq!(n["headline"], "Record the outcome of your Dermatology call");
+    // By email too: what to do and a link that needs sign-in, nothing about the patient.
+    deliver(&w).await;
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["rcpt_tos"][0], "gp@a.example");
+    assert_eq!(
+        mail[0]["subject"],
+        "Record the outcome of your Dermatology call"
+    );
+    let text = mail[0]["text"].as_str().unwrap();
+    assert!(text.contains(&format!("/calls/{id}")), "{text}");
+    for secret in ["9434765919", "943 476 5919", "Rapidly growing"] {
+        assert!(!text.contains(secret), "{secret} in the email");
+    }
+    // Once a day, not at every look.
+    w.app.clock.advance(24 * H - 1);
+    assert_eq!(look().await.unwrap(), 0);
+    w.app.clock.advance(1);
+    assert_eq!(look().await.unwrap(), 1);
+    assert_eq!(chased(&w.gp).await, 2);
+    // Opening the call reads what was said about it.
+    let unread = || {
+        let w = &w;
+        async move {
+            w.get_json(&w.gp, "/api/v1/notifications").await["unread"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(unread().await, 2);
+    let r = w.get(&w.gp, &format!("/api/v1/calls/{id}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(unread().await, 0);
+    // The notifications page links the call.
+    let browser = w.app.browser();
+    browser
+        .sign_in("gp@a.example", crate::helpers::PASSWORD)
+        .await;
+    let page = browser.get_text("/notifications").await;
+    assert!(page.contains(&format!("href=\"/calls/{id}\"")), "{page}");
+    // Recorded: no more reminders.
+    w.record_outcome(&w.gp, &id, json!({"outcome": "manage_in_primary_care"}))
+        .await;
+    w.app.clock.advance(24 * H);
+    assert_eq!(look().await.unwrap(), 0);
+    assert_eq!(chased(&w.gp).await, 2);
+}
+
+async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
+    use aghub::clock::rfc3339;
+    let w = World::new(stack).await;
+    let fhir = |token: &str, id: &str| {
+        let (w, token, id) = (&w, token.to_string(), id.to_string());
+        async move {
+            let r = w.get(&token, &format!("/api/v1/calls/{id}/fhir")).await;
+            let status = r.status();
+            let bytes = r.bytes().await.unwrap().to_vec();
+            (status, bytes)
+        }
+    };
+    let bundle = |bytes: &[u8], what: &str| -> Value {
+        crate::fhir::validate(bytes, what);
+        serde_json::from_slice(bytes).unwrap()
+    };
+    use crate::fhir::{entries as of, notes};
+    let started = w.app.clock.now_ms();
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+
+    // While it rings: the request stands; nothing was said yet.
+    let (status, bytes) = fhir(&w.gp, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let b = bundle(&bytes, "a ringing call");
+    let request = &of(&b, "ServiceRequest")[0];
+    assert_eq!(request["status"], "active");
+    assert_eq!(request["authoredOn"], rfc3339(started));
+    assert!(of(&b, "Encounter").is_empty() && of(&b, "DocumentReference").is_empty());
+
+    w.app.clock.advance(12 * S);
+    let answered = w.app.clock.now_ms();
+    w.act(&w.derm_local, &id, "answer").await;
+    let r = w
+        .client()
+        .post(
+            w.app
+                .url(&format!("/api/v1/calls/{id}/recording?seq=0&media_ms=3000")),
+        )
+        .bearer_auth(&w.derm_local)
+        .body(webm_tone(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    w.app.clock.advance(150 * S);
+    let ended = w.app.clock.now_ms();
+    w.act(&w.gp, &id, "end").await;
+    w.record_outcome(
+        &w.derm_local,
+        &id,
+        json!({"outcome": "manage_in_primary_care", "note": "Dermoscopy reassuring: review in 6 weeks"}),
+    )
+    .await;
+    // One outcome to come: the record is preliminary.
+    let (_, bytes) = fhir(&w.gp, &id).await;
+    let b = bundle(&bytes, "an ended call with one outcome");
+    assert_eq!(of(&b, "DocumentReference")[0]["docStatus"], "preliminary");
+    w.record_outcome(
+        &w.gp,
+        &id,
+        json!({"outcome": "manage_in_primary_care", "note": "Safety-netted"}),
+    )
+    .await;
+
+    let (status, bytes) = fhir(&w.gp, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let b = bundle(&bytes, "an ended call with both outcomes");
+    let patient = &of(&b, "Patient")[0];
+    assert_eq!(patient["identifier"][0]["value"], "9434765919");
+    assert_eq!(patient["birthDate"], "1984-03-27");
+    assert_eq!(
+        of(&b, "Organization")[0]["identifier"][0]["value"],
+        "A81001"
+    );
+    let request = &of(&b, "ServiceRequest")[0];
+    assert_eq!(request["status"], "completed");
+    assert_eq!(request["reasonCode"][0]["text"], call_body()["reason"]);
+    let said = notes(request);
+    assert!(
+        said.contains("Outcome recorded by the consultant: "),
+        "{said}"
+    );
+    assert!(
+        said.contains("Dermoscopy reassuring: review in 6 weeks"),
+        "{said}"
+    );
+    assert!(said.contains("Outcome recorded by the GP: "), "{said}");
+    assert!(said.contains("Safety-netted"), "{said}");
+    let encounter = &of(&b, "Encounter")[0];
+    assert_eq!(encounter["status"], "finished");
+    assert_eq!(encounter["class"]["code"], "VR");
+    assert_eq!(encounter["period"]["start"], rfc3339(answered));
+    assert_eq!(encounter["period"]["end"], rfc3339(ended));
+    assert_eq!(encounter["length"]["value"], 150.0);
+    assert_eq!(encounter["participant"].as_array().unwrap().len(), 2);
+    let media = &of(&b, "Media")[0];
+    assert_eq!(media["type"]["coding"][0]["code"], "audio");
+    assert_eq!(media["duration"], 3.0);
+    assert_eq!(media["content"]["contentType"], "audio/webm");
+    assert!(media["content"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/api/v1/calls/{id}/recording")));
+    let record = &of(&b, "DocumentReference")[0];
+    assert_eq!(record["docStatus"], "final");
+    assert!(record["content"][0]["attachment"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/api/v1/calls/{id}/letter.pdf")));
+    let names: Vec<String> = of(&b, "Practitioner")
+        .iter()
+        .map(|p| p["name"][0]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "the GP and the consultant: {names:?}");
+    // The same call gives the same bundle, to the consultant who answered too.
+    assert_eq!(fhir(&w.gp, &id).await.1, bytes);
+    assert_eq!(fhir(&w.derm_local, &id).await, (StatusCode::OK, bytes));
+    // Nobody else: another practice, a commissioner, a consultant never rung.
+    for token in [&w.gp_other_practice, &w.commissioner, &w.cardio] {
+        assert_eq!(fhir(token, &id).await.0, StatusCode::NOT_FOUND);
+    }
+    let exported = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.fhir_exported' AND subject_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(w.app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(exported, 5);
+
+    // A call nobody answered: the request was revoked for the written case it became.
+    let missed = w.start_call().await["id"].as_str().unwrap().to_string();
+    w.app.clock.advance(300 * S);
+    let (status, bytes) = fhir(&w.gp, &missed).await;
+    assert_eq!(status, StatusCode::OK);
+    let b = bundle(&bytes, "a missed call");
+    let case: Value = w.get_json(&w.gp, &format!("/api/v1/calls/{missed}")).await;
+    let request = &of(&b, "ServiceRequest")[0];
+    assert_eq!(request["status"], "revoked");
+    assert!(notes(request).contains(case["case_id"].as_str().unwrap()));
+    assert!(of(&b, "Encounter").is_empty());
+    assert_eq!(of(&b, "DocumentReference")[0]["docStatus"], "final");
 }

@@ -53,7 +53,7 @@ fn run_validator(bytes: &[u8]) -> std::process::Output {
 }
 
 /// The validator accepts the bundle, as FHIR R4.
-fn validate(bytes: &[u8], what: &str) {
+pub fn validate(bytes: &[u8], what: &str) {
     let out = run_validator(bytes);
     assert!(
         out.status.success(),
@@ -93,7 +93,7 @@ async fn bundle(w: &World, token: &str, id: &str, what: &str) -> (Value, Vec<u8>
     (b, bytes)
 }
 
-fn entries<'a>(b: &'a Value, kind: &str) -> Vec<&'a Value> {
+pub fn entries<'a>(b: &'a Value, kind: &str) -> Vec<&'a Value> {
     b["entry"]
         .as_array()
         .unwrap()
@@ -304,7 +304,7 @@ fn referral(b: &Value) -> Option<Value> {
         .cloned()
 }
 
-fn notes(r: &Value) -> String {
+pub fn notes(r: &Value) -> String {
     r["note"]
         .as_array()
         .map(|n| {

@@ -279,7 +279,11 @@ pub async fn events_of(w: &World, token: &str) -> Vec<(String, String)> {
         .map(|n| {
             (
                 n["event"].as_str().unwrap().to_string(),
-                n["case_id"].as_str().unwrap().to_string(),
+                n["case_id"]
+                    .as_str()
+                    .or(n["call_id"].as_str())
+                    .unwrap()
+                    .to_string(),
             )
         })
         .collect();

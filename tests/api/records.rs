@@ -226,6 +226,7 @@ fn at(day: &str) -> i64 {
 }
 
 async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack: Stack) {
+    use aghub::domain::notifications::About;
     use aghub::service::{retention, Actor};
     let w = World::new(stack).await;
     let state = &w.app.state;
@@ -268,7 +269,7 @@ async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack
     retention::hold(
         &state.db,
         Actor::CommandLine,
-        &held,
+        &About::Case(held.clone()),
         Some("Coroner's inquest"),
         state.now_ms(),
     )
@@ -378,9 +379,15 @@ async fn retention_erases_what_is_due_keeps_the_figures_and_respects_holds(stack
     assert_eq!(figures().await, before, "the figures keep their counts");
 
     // The hold lifted: the next run erases that case too.
-    retention::hold(&state.db, Actor::CommandLine, &held, None, state.now_ms())
-        .await
-        .unwrap();
+    retention::hold(
+        &state.db,
+        Actor::CommandLine,
+        &About::Case(held.clone()),
+        None,
+        state.now_ms(),
+    )
+    .await
+    .unwrap();
     let run = retention::run(
         &state.db,
         &state.blobs,

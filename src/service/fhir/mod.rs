@@ -7,6 +7,8 @@
 //! (SHA-256, shaped as an RFC 9562 version 8 UUID), so the same case gives the same ids on every
 //! export and on every instance, and a reference always names an entry of the same bundle.
 
+pub mod calls;
+
 use std::collections::BTreeMap;
 
 use serde_json::json;
@@ -151,8 +153,118 @@ pub fn urn(case_id: &str, role: &str) -> String {
     format!("urn:uuid:{}", uuid::Uuid::from_bytes(bytes))
 }
 
-fn id_of(full_url: &str) -> String {
+pub fn id_of(full_url: &str) -> String {
     full_url.trim_start_matches("urn:uuid:").to_string()
+}
+
+/// The patient and the practice as a bundle names them.
+pub struct PatientFacts<'a> {
+    pub nhs_number: &'a str,
+    pub gender: Option<&'static str>,
+    pub birth_date: &'a str,
+    pub practice_ods: &'a str,
+    pub practice_name: &'a str,
+}
+
+/// A reference to a person of the record `key` (a case or a call), named when known.
+pub fn person_ref(key: &str, people: &[Person], uid: &str) -> Reference {
+    let url = urn(key, &format!("practitioner/{uid}"));
+    match people
+        .iter()
+        .find(|p| p.user_id == uid)
+        .and_then(|p| p.name.clone())
+    {
+        Some(name) => Reference::named(&url, name),
+        None => Reference::to(&url),
+    }
+}
+
+/// The Patient, the practice's Organization, and a Practitioner with a PractitionerRole for each
+/// person: the first entries of a case's or a call's bundle (`key`).
+pub fn patient_and_people(key: &str, p: &PatientFacts<'_>, people: &[Person]) -> Vec<Entry> {
+    let patient_url = urn(key, "patient");
+    let practice_url = urn(key, "practice");
+    let practice_ref = || Reference::named(&practice_url, p.practice_name);
+    let mut entry = vec![
+        Entry {
+            full_url: patient_url.clone(),
+            resource: Resource::Patient(Patient {
+                id: id_of(&patient_url),
+                meta: Meta::profile("Patient"),
+                identifier: vec![Identifier::new(NHS_NUMBER, p.nhs_number)],
+                gender: p.gender,
+                birth_date: p.birth_date.to_string(),
+                general_practitioner: vec![practice_ref()],
+            }),
+        },
+        Entry {
+            full_url: practice_url.clone(),
+            resource: Resource::Organization(Organization {
+                id: id_of(&practice_url),
+                meta: Meta::profile("Organization"),
+                identifier: vec![Identifier::new(ODS_CODE, p.practice_ods)],
+                name: p.practice_name.to_string(),
+            }),
+        },
+    ];
+    for person in people {
+        let url = urn(key, &format!("practitioner/{}", person.user_id));
+        entry.push(Entry {
+            full_url: url.clone(),
+            resource: Resource::Practitioner(Practitioner {
+                id: id_of(&url),
+                meta: Meta::profile("Practitioner"),
+                name: person
+                    .name
+                    .iter()
+                    .map(|n| HumanName { text: n.clone() })
+                    .collect(),
+            }),
+        });
+        let role = urn(key, &format!("practitioner-role/{}", person.user_id));
+        let gp = person.role == Role::Gp;
+        entry.push(Entry {
+            full_url: role.clone(),
+            resource: Resource::PractitionerRole(PractitionerRole {
+                id: id_of(&role),
+                meta: Meta::profile("PractitionerRole"),
+                practitioner: person_ref(key, people, &person.user_id),
+                organization: gp.then(practice_ref),
+                code: vec![CodeableConcept::text(if gp {
+                    "General practitioner"
+                } else {
+                    person.role.label()
+                })],
+                specialty: if gp {
+                    Vec::new()
+                } else {
+                    person
+                        .specialties
+                        .iter()
+                        .map(|s| CodeableConcept::text(s.clone()))
+                        .collect()
+                },
+            }),
+        });
+    }
+    entry
+}
+
+/// The bundle around the entries: its id and timestamp fixed by the record's state `as_of`.
+pub fn collection(key: &str, state: &str, as_of: i64, entry: Vec<Entry>) -> Bundle {
+    let bundle_url = urn(key, &format!("bundle@{as_of}/{state}"));
+    Bundle {
+        resource_type: "Bundle",
+        id: id_of(&bundle_url),
+        meta: Meta {
+            last_updated: Some(rfc3339(as_of)),
+            profile: Vec::new(),
+        },
+        identifier: Identifier::new(URI, bundle_url),
+        kind: "collection",
+        timestamp: rfc3339(as_of),
+        entry,
+    }
 }
 
 /// The A&G request's FHIR status and intent for each case status (docs/fhir.md).
@@ -235,84 +347,29 @@ pub fn bundle(c: &CaseRecord<'_>) -> Bundle {
     let referral_url = urn(case, "referral");
     let task_url = urn(case, "task");
     let letter_url = urn(case, "letter");
-    let person_url = |uid: &str| urn(case, &format!("practitioner/{uid}"));
-    let role_url = |uid: &str| urn(case, &format!("practitioner-role/{uid}"));
     let message_url = |id: &str| urn(case, &format!("message/{id}"));
     let photo_url = |id: &str| urn(case, &format!("photo/{id}"));
     let person = |uid: &str| c.people.iter().find(|p| p.user_id == uid);
-    let person_ref = |uid: &str| match person(uid).and_then(|p| p.name.clone()) {
-        Some(name) => Reference::named(&person_url(uid), name),
-        None => Reference::to(&person_url(uid)),
-    };
+    let person_ref = |uid: &str| self::person_ref(case, c.people, uid);
     let patient_ref = Reference::to(&patient_url);
     let request_ref = Reference::to(&request_url);
-    let mut entry = Vec::new();
+    let mut entry = patient_and_people(
+        case,
+        &PatientFacts {
+            nhs_number: &row.nhs_number,
+            gender: row.sex.map(gender),
+            birth_date: &row.date_of_birth,
+            practice_ods: &row.practice_ods,
+            practice_name: &row.practice_name,
+        },
+        c.people,
+    );
     let mut push = |full_url: &str, resource: Resource| {
         entry.push(Entry {
             full_url: full_url.to_string(),
             resource,
         })
     };
-
-    push(
-        &patient_url,
-        Resource::Patient(Patient {
-            id: id_of(&patient_url),
-            meta: Meta::profile("Patient"),
-            identifier: vec![Identifier::new(NHS_NUMBER, row.nhs_number.clone())],
-            gender: row.sex.map(gender),
-            birth_date: row.date_of_birth.clone(),
-            general_practitioner: vec![Reference::named(&practice_url, &row.practice_name)],
-        }),
-    );
-    push(
-        &practice_url,
-        Resource::Organization(Organization {
-            id: id_of(&practice_url),
-            meta: Meta::profile("Organization"),
-            identifier: vec![Identifier::new(ODS_CODE, row.practice_ods.clone())],
-            name: row.practice_name.clone(),
-        }),
-    );
-    for p in c.people {
-        let url = person_url(&p.user_id);
-        push(
-            &url,
-            Resource::Practitioner(Practitioner {
-                id: id_of(&url),
-                meta: Meta::profile("Practitioner"),
-                name: p
-                    .name
-                    .iter()
-                    .map(|n| HumanName { text: n.clone() })
-                    .collect(),
-            }),
-        );
-        let role = role_url(&p.user_id);
-        let gp = p.role == Role::Gp;
-        push(
-            &role,
-            Resource::PractitionerRole(PractitionerRole {
-                id: id_of(&role),
-                meta: Meta::profile("PractitionerRole"),
-                practitioner: person_ref(&p.user_id),
-                organization: gp.then(|| Reference::named(&practice_url, &row.practice_name)),
-                code: vec![CodeableConcept::text(if gp {
-                    "General practitioner"
-                } else {
-                    p.role.label()
-                })],
-                specialty: if gp {
-                    Vec::new()
-                } else {
-                    p.specialties
-                        .iter()
-                        .map(|s| CodeableConcept::text(s.clone()))
-                        .collect()
-                },
-            }),
-        );
-    }
 
     // The A&G request.
     let (status, intent) = request_status(c.status);
@@ -603,6 +660,7 @@ pub fn bundle(c: &CaseRecord<'_>) -> Bundle {
                     },
                 }],
                 context: DocumentContext {
+                    encounter: Vec::new(),
                     related: vec![request_ref.clone()],
                 },
             }),
@@ -635,8 +693,9 @@ pub fn bundle(c: &CaseRecord<'_>) -> Bundle {
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(CodeableConcept::text),
-                height: u32::try_from(p.height).unwrap_or(0),
-                width: u32::try_from(p.width).unwrap_or(0),
+                height: u32::try_from(p.height).ok(),
+                width: u32::try_from(p.width).ok(),
+                duration: None,
                 content: Attachment {
                     content_type: p.content_type.clone(),
                     url: format!("{}/api/v1/cases/{case}/photos/{}", c.base_url, p.id),
@@ -648,19 +707,7 @@ pub fn bundle(c: &CaseRecord<'_>) -> Bundle {
         );
     }
 
-    let bundle_url = urn(case, &format!("bundle@{as_of}/{}", c.status.as_str()));
-    Bundle {
-        resource_type: "Bundle",
-        id: id_of(&bundle_url),
-        meta: Meta {
-            last_updated: Some(rfc3339(as_of)),
-            profile: Vec::new(),
-        },
-        identifier: Identifier::new(URI, bundle_url),
-        kind: "collection",
-        timestamp: rfc3339(as_of),
-        entry,
-    }
+    collection(case, c.status.as_str(), as_of, entry)
 }
 
 #[cfg(test)]
