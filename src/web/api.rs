@@ -504,20 +504,7 @@ async fn get_fhir(
 ) -> AppResult<Response> {
     let id = cases::case_id(&id)?;
     let bundle = crate::service::fhir::export(&state, &user, &id).await?;
-    fhir_response(&bundle)
-}
-
-/// A bundle as FHIR JSON, never cached (it names the patient).
-pub fn fhir_response(bundle: &crate::fhir::Bundle) -> AppResult<Response> {
-    let body = serde_json::to_vec(bundle).map_err(AppError::internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/fhir+json"),
-            (header::CACHE_CONTROL, "private, no-store"),
-        ],
-        body,
-    )
-        .into_response())
+    super::api_types::fhir_response(&bundle)
 }
 
 #[derive(Deserialize)]

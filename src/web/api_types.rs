@@ -1,8 +1,12 @@
 //! The JSON shapes of API version 1. The OpenAPI document is generated from these types and
 //! the handlers' annotations, so the document cannot drift from what the code sends.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use super::error::{AppError, AppResult};
 
 use crate::domain::{
     CaseStatus, MessageKind, Outcome, PhotoKind, ReferralPriority, Role, Sex, Urgency,
@@ -314,4 +318,17 @@ pub struct FhirEntryJson {
     pub full_url: String,
     /// A FHIR R4 resource, with its `resourceType`.
     pub resource: serde_json::Value,
+}
+
+/// A bundle as FHIR JSON, never cached (it names the patient).
+pub fn fhir_response(bundle: &crate::fhir::Bundle) -> AppResult<Response> {
+    let body = serde_json::to_vec(bundle).map_err(AppError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/fhir+json"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body,
+    )
+        .into_response())
 }

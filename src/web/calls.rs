@@ -350,7 +350,7 @@ pub async fn get_fhir(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let bundle = crate::service::fhir::calls::export(&state, &user, &id).await?;
-    super::api::fhir_response(&bundle)
+    super::api_types::fhir_response(&bundle)
 }
 
 /// What a call's socket sends: the call whenever it changes, and the other party's signalling.

@@ -83,6 +83,18 @@ impl World {
         me["id"].as_str().unwrap().to_string()
     }
 
+    /// How many audit rows record `action` on the subject (a call).
+    async fn audited(&self, action: &str, subject: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND subject_id = $2",
+        )
+        .bind(action)
+        .bind(subject)
+        .fetch_one(self.app.state.db.pool())
+        .await
+        .unwrap()
+    }
+
     async fn calls_in_db(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM calls")
             .fetch_one(self.app.state.db.pool())
@@ -431,13 +443,7 @@ async fn racing_answers_on_two_instances_never_both_win(stack: Stack) {
             1,
             "round {round}: exactly one consultant has the call"
         );
-        let answered = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM audit_events WHERE action = 'call.answered' AND subject_id = $1",
-        )
-        .bind(&id)
-        .fetch_one(w.app.state.db.pool())
-        .await
-        .unwrap();
+        let answered = w.audited("call.answered", &id).await;
         assert_eq!(answered, 1);
     }
     second.stop().await;
@@ -719,13 +725,7 @@ async fn the_recording_keeps_every_chunk_uploaded_and_plays_only_for_those_allow
     );
     assert_eq!(w.get(&w.gp, &path).await.status(), StatusCode::OK);
 
-    let played = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.recording_played' AND subject_id = $1",
-    )
-    .bind(id)
-    .fetch_one(w.app.state.db.pool())
-    .await
-    .unwrap();
+    let played = w.audited("call.recording_played", id).await;
     assert_eq!(played, 4);
     let intents = aghub::db::blob_intents::count(&w.app.state.db)
         .await
@@ -1176,15 +1176,16 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
     w.app.clock.advance(400 * 24 * H);
 
     let now = w.app.clock.now_ms();
-    let report = retention::run(
-        &w.app.state.db,
-        &w.app.state.blobs,
-        Actor::CommandLine,
-        now,
-        false,
-    )
-    .await
-    .unwrap();
+    let run = || {
+        retention::run(
+            &w.app.state.db,
+            &w.app.state.blobs,
+            Actor::CommandLine,
+            now,
+            false,
+        )
+    };
+    let report = run().await.unwrap();
     assert_eq!(
         (report.calls_erased, report.calls_on_hold),
         (1, 1),
@@ -1205,30 +1206,14 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
     )
     .await
     .unwrap();
-    let again = retention::run(
-        &w.app.state.db,
-        &w.app.state.blobs,
-        Actor::CommandLine,
-        now,
-        false,
-    )
-    .await
-    .unwrap();
+    let again = run().await.unwrap();
     assert_eq!(
         (again.calls_erased, again.calls_on_hold),
         (1, 0),
         "{again:?}"
     );
     for action in ["call.legal_hold", "call.legal_hold_lifted"] {
-        let n = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND subject_id = $2",
-        )
-        .bind(action)
-        .bind(&held)
-        .fetch_one(w.app.state.db.pool())
-        .await
-        .unwrap();
-        assert_eq!(n, 1, "{action}");
+        assert_eq!(w.audited(action, &held).await, 1, "{action}");
     }
     let row = aghub::db::calls::get(&w.app.state.db, &id)
         .await
@@ -1264,13 +1249,7 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
             .len(),
         2
     );
-    let erased = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.erased' AND subject_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(w.app.state.db.pool())
-    .await
-    .unwrap();
+    let erased = w.audited("call.erased", &id).await;
     assert_eq!(erased, 1);
 }
 
@@ -1593,13 +1572,7 @@ async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
     for token in [&w.gp_other_practice, &w.commissioner, &w.cardio] {
         assert_eq!(fhir(token, &id).await.0, StatusCode::NOT_FOUND);
     }
-    let exported = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_events WHERE action = 'call.fhir_exported' AND subject_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(w.app.state.db.pool())
-    .await
-    .unwrap();
+    let exported = w.audited("call.fhir_exported", &id).await;
     assert_eq!(exported, 5);
 
     // A call nobody answered: the request was revoked for the written case it became.
