@@ -333,24 +333,31 @@ pub struct Signal {
     pub body: String,
 }
 
+/// Stores a signalling message unless its sender already has `limit` on the call; false then.
+/// (Concurrent sends may pass the count together: the bound is loose by the sender's open
+/// sockets, which is all it has to be.)
 pub async fn insert_signal(
     db: &Db,
     call_id: &str,
     from: Party,
     body: &str,
     now_ms: i64,
-) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO call_signals (id, call_id, from_party, body, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    limit: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO call_signals (id, call_id, from_party, body, created_at_ms) \
+         SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM call_signals \
+         WHERE call_id = $2 AND from_party = $3) < $6",
     )
     .bind(super::new_id())
     .bind(call_id)
     .bind(from.as_str())
     .bind(body)
     .bind(now_ms)
+    .bind(limit)
     .execute(db.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The other party's messages after `after_id` (ids are UUIDv7, so in the order one sender

@@ -17,6 +17,10 @@ use crate::service::AppState;
 pub const MAX_REASON: usize = 500;
 /// An SDP offer with many candidates is a few kilobytes; anything near this is not signalling.
 pub const MAX_SIGNAL_BYTES: usize = 64 * 1024;
+/// Messages one party may send on one call. Setting up the audio takes an offer or an answer
+/// and some tens of ICE candidates; the cap stops a party flooding the database (each message
+/// is a row and a wake-up of every instance), at most 32 MB a party.
+pub const MAX_SIGNALS_PER_PARTY: i64 = 500;
 
 /// Wakes the sockets waiting on calls (the two parties' pages, consultants' ringing banners)
 /// when one changes. On PostgreSQL every instance hears of every change through NOTIFY
@@ -722,7 +726,20 @@ pub async fn send_signal(
             message: "Signalling is for an answered call.".into(),
         });
     }
-    db::calls::insert_signal(&state.db, call_id, from, body, state.now_ms()).await?;
+    if !db::calls::insert_signal(
+        &state.db,
+        call_id,
+        from,
+        body,
+        state.now_ms(),
+        MAX_SIGNALS_PER_PARTY,
+    )
+    .await?
+    {
+        return Err(ServiceError::Paused {
+            message: "Too many signalling messages on this call: end it and call again.".into(),
+        });
+    }
     changed(state, call_id).await;
     Ok(())
 }

@@ -28,6 +28,7 @@ on_both_stacks!(
     calls_are_listed_for_the_practice_and_in_the_consultants_history,
     an_unrecorded_outcome_is_chased_by_notification_until_it_is_recorded,
     a_calls_fhir_bundle_is_valid_r4_and_tells_the_call,
+    a_party_cannot_flood_a_call_with_signalling,
 );
 
 const S: i64 = 1_000;
@@ -1587,4 +1588,51 @@ async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
     assert!(notes(request).contains(case["case_id"].as_str().unwrap()));
     assert!(of(&b, "Encounter").is_empty());
     assert_eq!(of(&b, "DocumentReference")[0]["docStatus"], "final");
+}
+
+async fn a_party_cannot_flood_a_call_with_signalling(stack: Stack) {
+    use aghub::domain::calls::Party;
+    use aghub::service::calls::{send_signal, MAX_SIGNALS_PER_PARTY};
+    use aghub::service::ServiceError;
+    let w = World::new(stack).await;
+    let id = w.start_call().await["id"].as_str().unwrap().to_string();
+    let state = &w.app.state;
+    let from_gp = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM call_signals WHERE call_id = $1 AND from_party = 'gp'",
+        )
+        .bind(&id)
+        .fetch_one(state.db.pool())
+        .await
+        .unwrap()
+    };
+    // Not before the call is answered, and never anything but one JSON value.
+    assert!(matches!(
+        send_signal(state, &id, Party::Gp, "{}").await,
+        Err(ServiceError::Conflict {
+            code: "not_answered",
+            ..
+        })
+    ));
+    w.act(&w.derm_local, &id, "answer").await;
+    assert!(matches!(
+        send_signal(state, &id, Party::Gp, "{not json").await,
+        Err(ServiceError::Invalid(_))
+    ));
+    for i in 0..MAX_SIGNALS_PER_PARTY {
+        send_signal(state, &id, Party::Gp, &json!({"candidate": i}).to_string())
+            .await
+            .unwrap();
+    }
+    let over = send_signal(state, &id, Party::Gp, "{}").await;
+    assert!(matches!(over, Err(ServiceError::Paused { .. })), "{over:?}");
+    assert_eq!(
+        from_gp().await,
+        MAX_SIGNALS_PER_PARTY,
+        "nothing stored past the cap"
+    );
+    // The other party still gets through.
+    send_signal(state, &id, Party::Consultant, "{}")
+        .await
+        .unwrap();
 }
