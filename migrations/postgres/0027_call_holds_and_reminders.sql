@@ -14,6 +14,9 @@ ALTER TABLE outbox ADD COLUMN call_id TEXT REFERENCES calls (id);
 ALTER TABLE outbox ADD CONSTRAINT outbox_about_one
     CHECK ((case_id IS NULL) <> (call_id IS NULL));
 
+-- Erasing a patient's calls deletes their undelivered messages, by call.
+CREATE INDEX outbox_by_call ON outbox (call_id);
+
 -- Each reminder of a missing outcome, once per party and due moment whatever the number of
 -- instances looking (as case_notices for cases).
 CREATE TABLE call_notices (

@@ -50,6 +50,9 @@ CREATE INDEX outbox_due ON outbox (due_at_ms) WHERE status = 'pending';
 CREATE INDEX outbox_by_status ON outbox (status, created_at_ms);
 CREATE INDEX outbox_by_case ON outbox (case_id);
 
+-- Erasing a patient's calls deletes their undelivered messages, by call.
+CREATE INDEX outbox_by_call ON outbox (call_id);
+
 -- Each reminder of a missing outcome, once per party and due moment whatever the number of
 -- instances looking (as case_notices for cases).
 CREATE TABLE call_notices (

@@ -36,6 +36,8 @@ pub struct CallRow {
     pub case_id: Option<String>,
     pub gp_outcome: Option<PartyOutcome>,
     pub consultant_outcome: Option<PartyOutcome>,
+    /// Retention erased the patient's details, notes and recording.
+    pub erased_at_ms: Option<i64>,
 }
 
 impl CallRow {
@@ -51,7 +53,7 @@ const SELECT: &str = "SELECT c.id, c.practice_id, c.icb_id, c.created_by, c.spec
     c.date_of_birth, c.reason, c.status, c.created_at_ms, c.ring_ms, c.give_up_after_ms, c.give_up_at_ms, \
     c.answered_by, u.name AS answered_by_name, c.answered_pool, c.answered_at_ms, c.ended_at_ms, c.case_id, \
     c.gp_outcome, c.gp_note, c.gp_outcome_at_ms, \
-    c.consultant_outcome, c.consultant_note, c.consultant_outcome_at_ms \
+    c.consultant_outcome, c.consultant_note, c.consultant_outcome_at_ms, c.erased_at_ms \
     FROM calls c LEFT JOIN users u ON u.id = c.answered_by";
 
 fn call(r: &sqlx::any::AnyRow) -> Result<CallRow, sqlx::Error> {
@@ -92,6 +94,7 @@ fn call(r: &sqlx::any::AnyRow) -> Result<CallRow, sqlx::Error> {
         case_id: r.try_get("case_id")?,
         gp_outcome: outcome("gp")?,
         consultant_outcome: outcome("consultant")?,
+        erased_at_ms: r.try_get("erased_at_ms")?,
     })
 }
 

@@ -266,7 +266,7 @@ pub async fn due_timed_events(
 }
 
 /// Records that the party was reminded, at the reminder moment `at_ms`, of a call's missing
-/// outcome; false when some instance already did.
+/// outcome; false when some instance already did, or the party has recorded it meanwhile.
 pub async fn first_call_notice(
     tx: &mut Tx<'_>,
     call_id: &str,
@@ -274,7 +274,10 @@ pub async fn first_call_notice(
     at_ms: i64,
 ) -> DbResult<bool> {
     Ok(sqlx::query(
-        "INSERT INTO call_notices (call_id, user_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO call_notices (call_id, user_id, at_ms) SELECT $1, $2, $3 \
+         WHERE EXISTS (SELECT 1 FROM calls WHERE id = $1 AND \
+         ((created_by = $2 AND gp_outcome IS NULL) OR (answered_by = $2 AND consultant_outcome IS NULL))) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(call_id)
     .bind(user_id)

@@ -193,10 +193,13 @@ pub fn rings(list: &[RingEntry], times: RingTimes, now_ms: i64, user_id: &str) -
 }
 
 /// Whether this consultant's phone has rung for the call by `now_ms` (they may then see it).
+/// One who declined was rung, even in the very millisecond the call started.
 pub fn has_rung(list: &[RingEntry], times: RingTimes, now_ms: i64, user_id: &str) -> bool {
-    list.iter()
-        .enumerate()
-        .any(|(i, e)| e.user_id == user_id && slot_reached(list, times, i, now_ms))
+    list.iter().enumerate().any(|(i, e)| {
+        e.user_id == user_id
+            && (e.declined_at_ms.is_some_and(|t| t <= now_ms)
+                || slot_reached(list, times, i, now_ms))
+    })
 }
 
 /// Whether ring-list position `i` was rung at some moment up to `now_ms`.
@@ -409,6 +412,11 @@ mod tests {
         assert!(has_rung(&list, times(), 40 * S, "n"));
         assert!(has_rung(&list, times(), 400 * S, "n"));
         assert!(!has_rung(&list, times(), 400 * S, "someone else"));
+        // Declining in the call's first millisecond: rung, though the ringing moved on at once.
+        let mut list = list;
+        list[0].declined_at_ms = Some(times().started_at_ms);
+        assert!(has_rung(&list, times(), times().started_at_ms, "a"));
+        assert!(has_rung(&list, times(), times().started_at_ms, "b"));
     }
 
     #[test]

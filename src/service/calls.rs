@@ -242,6 +242,20 @@ async fn may_view(state: &AppState, row: &CallRow, user: &Principal) -> ServiceR
     })
 }
 
+/// Who may play the recording and have the call's record: the calling practice, the consultant
+/// who answered while on duty, admins.
+async fn may_have_record(state: &AppState, row: &CallRow, user: &Principal) -> ServiceResult<bool> {
+    Ok(match user.role {
+        Role::Admin => true,
+        Role::Gp => user.practice() == Some(row.practice_id.as_str()),
+        Role::Consultant => {
+            row.answered_by.as_deref() == Some(user.user_id.as_str())
+                && on_any_shift_of(state, user, &row.specialty, state.now_ms()).await?
+        }
+        Role::Commissioner => false,
+    })
+}
+
 /// The call as it stands, a call due to give up first made its written case (for the parties'
 /// sockets, which checked access when they opened).
 pub async fn view_of_settled(state: &AppState, id: &str) -> ServiceResult<CallView> {
@@ -251,11 +265,40 @@ pub async fn view_of_settled(state: &AppState, id: &str) -> ServiceResult<CallVi
 
 /// The call, for someone who may see it; a call due to give up becomes its written case first.
 pub async fn view(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    view_for(state, user, id, false).await
+}
+
+/// The call for its record (the PDF, the FHIR bundle), which holds both parties' notes: for
+/// those who may play its recording, not every consultant it rang.
+pub async fn record_view(state: &AppState, user: &Principal, id: &str) -> ServiceResult<CallView> {
+    view_for(state, user, id, true).await
+}
+
+async fn view_for(
+    state: &AppState,
+    user: &Principal,
+    id: &str,
+    record: bool,
+) -> ServiceResult<CallView> {
     let id = call_id(id)?;
     settle(state, &id).await?;
     let call = view_of(state, &id).await?;
-    if !may_view(state, &call.row, user).await? {
+    let allowed = if record {
+        may_have_record(state, &call.row, user).await?
+    } else {
+        may_view(state, &call.row, user).await?
+    };
+    if !allowed {
         return Err(not_found());
+    }
+    if let Some(at) = call.row.erased_at_ms {
+        return Err(ServiceError::Gone {
+            code: "record_destroyed",
+            message: format!(
+                "This call's record was destroyed on {} under the NHS Records Management Code: nothing about the patient is kept.",
+                crate::uk_time::format(at)
+            ),
+        });
     }
     let now = state.now_ms();
     let about = crate::domain::notifications::About::Call(id.clone());
@@ -867,19 +910,10 @@ pub async fn recording(
     let row = db::calls::get(&state.db, &id)
         .await?
         .ok_or_else(not_found)?;
-    let now = state.now_ms();
-    let allowed = match user.role {
-        Role::Admin => true,
-        Role::Gp => user.practice() == Some(row.practice_id.as_str()),
-        Role::Consultant => {
-            row.answered_by.as_deref() == Some(user.user_id.as_str())
-                && on_any_shift_of(state, user, &row.specialty, now).await?
-        }
-        Role::Commissioner => false,
-    };
-    if !allowed {
+    if !may_have_record(state, &row, user).await? {
         return Err(not_found());
     }
+    let now = state.now_ms();
     let chunks = db::calls::chunks(&state.db, &id).await?;
     if chunks.is_empty() {
         return Err(ServiceError::NotFound("This call has no recording.".into()));

@@ -323,7 +323,7 @@ pub async fn call_record(
     id: &str,
 ) -> ServiceResult<CallRecord> {
     use crate::domain::calls::CallStatus;
-    let call = super::calls::view(state, user, id).await?;
+    let call = super::calls::record_view(state, user, id).await?;
     let c = &call.row;
     if !matches!(c.status, CallStatus::Ended | CallStatus::Missed) {
         return Err(ServiceError::Conflict {

@@ -1233,6 +1233,26 @@ async fn retention_erases_a_patients_calls_with_their_recording_and_counts_calls
         "ended",
         "the call's row stays for the figures"
     );
+    // Its page, record and bundle say the record was destroyed.
+    for gone in [
+        aghub::service::calls::view(&w.app.state, &gp, &id)
+            .await
+            .err(),
+        aghub::service::fhir::calls::export(&w.app.state, &gp, &id)
+            .await
+            .err(),
+    ] {
+        assert!(
+            matches!(
+                gone,
+                Some(aghub::service::ServiceError::Gone {
+                    code: "record_destroyed",
+                    ..
+                })
+            ),
+            "{gone:?}"
+        );
+    }
     assert!(aghub::db::calls::chunks(&w.app.state.db, &id)
         .await
         .unwrap()
@@ -1450,6 +1470,13 @@ async fn an_unrecorded_outcome_is_chased_by_notification_until_it_is_recorded(st
     w.app.clock.advance(24 * H);
     assert_eq!(look().await.unwrap(), 0);
     assert_eq!(chased(&w.gp).await, 2);
+    // Even a look that read the call before the outcome was recorded does not remind.
+    let gp_id = w.user_id(&w.gp).await;
+    let mut tx = w.app.state.db.begin().await.unwrap();
+    let late = aghub::db::notifications::first_call_notice(&mut tx, &id, &gp_id, 1)
+        .await
+        .unwrap();
+    assert!(!late, "recorded: no reminder");
 }
 
 async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
@@ -1481,16 +1508,18 @@ async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
     assert_eq!(request["authoredOn"], rfc3339(started));
     assert!(of(&b, "Encounter").is_empty() && of(&b, "DocumentReference").is_empty());
 
+    // The first consultant declines; the second answers.
+    w.act(&w.derm_local, &id, "decline").await;
     w.app.clock.advance(12 * S);
     let answered = w.app.clock.now_ms();
-    w.act(&w.derm_local, &id, "answer").await;
+    w.act(&w.derm_local_2, &id, "answer").await;
     let r = w
         .client()
         .post(
             w.app
                 .url(&format!("/api/v1/calls/{id}/recording?seq=0&media_ms=3000")),
         )
-        .bearer_auth(&w.derm_local)
+        .bearer_auth(&w.derm_local_2)
         .body(webm_tone(3))
         .send()
         .await
@@ -1500,7 +1529,7 @@ async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
     let ended = w.app.clock.now_ms();
     w.act(&w.gp, &id, "end").await;
     w.record_outcome(
-        &w.derm_local,
+        &w.derm_local_2,
         &id,
         json!({"outcome": "manage_in_primary_care", "note": "Dermoscopy reassuring: review in 6 weeks"}),
     )
@@ -1568,7 +1597,22 @@ async fn a_calls_fhir_bundle_is_valid_r4_and_tells_the_call(stack: Stack) {
     assert_eq!(names.len(), 2, "the GP and the consultant: {names:?}");
     // The same call gives the same bundle, to the consultant who answered too.
     assert_eq!(fhir(&w.gp, &id).await.1, bytes);
-    assert_eq!(fhir(&w.derm_local, &id).await, (StatusCode::OK, bytes));
+    assert_eq!(fhir(&w.derm_local_2, &id).await, (StatusCode::OK, bytes));
+    // The consultant who declined still sees the call while on duty, but not its record, which
+    // holds both parties' notes (nor its PDF).
+    assert_eq!(
+        w.get(&w.derm_local, &format!("/api/v1/calls/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(fhir(&w.derm_local, &id).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.get(&w.derm_local, &format!("/api/v1/calls/{id}/letter.pdf"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     // Nobody else: another practice, a commissioner, a consultant never rung.
     for token in [&w.gp_other_practice, &w.commissioner, &w.cardio] {
         assert_eq!(fhir(token, &id).await.0, StatusCode::NOT_FOUND);

@@ -36,7 +36,7 @@ pub struct CallRecord<'a> {
 
 /// The call's bundle, for whoever may see the call (the same 404 otherwise). Records the export.
 pub async fn export(state: &AppState, user: &Principal, id: &str) -> ServiceResult<Bundle> {
-    let call = crate::service::calls::view(state, user, id).await?;
+    let call = crate::service::calls::record_view(state, user, id).await?;
     let row = &call.row;
     let practice = db::practices::get(&state.db, &row.practice_id).await?;
     let specialties = db::specialties::list(&state.db).await?;
