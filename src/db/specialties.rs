@@ -33,6 +33,15 @@ pub async fn list(db: &Db) -> DbResult<Vec<Specialty>> {
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
+/// Every specialty's name by its slug.
+pub async fn names(db: &Db) -> DbResult<std::collections::BTreeMap<String, String>> {
+    Ok(list(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.slug, s.name))
+        .collect())
+}
+
 pub async fn get(db: &Db, slug: &str) -> DbResult<Specialty> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM specialties WHERE slug = $1"

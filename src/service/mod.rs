@@ -87,19 +87,15 @@ async fn record_by(
     detail: serde_json::Value,
     now_ms: i64,
 ) -> ServiceResult<()> {
-    crate::db::audit::record(
-        &mut **tx,
-        crate::db::audit::Event {
-            actor_id: Some(user.user_id.as_str()),
-            action,
-            subject_id: Some(subject_id),
-            detail: Some(detail),
-            ..Default::default()
-        },
+    record_on(
+        tx,
+        Some(user.user_id.as_str()),
+        action,
+        subject_id,
+        detail,
         now_ms,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Records an operator's change inside its transaction, saying who made it and by which way
@@ -113,10 +109,22 @@ async fn record_change(
     now_ms: i64,
 ) -> ServiceResult<()> {
     detail["via"] = actor.via().into();
+    record_on(tx, actor.user_id(), action, subject_id, detail, now_ms).await
+}
+
+/// One audit row about a subject, inside the change's transaction.
+async fn record_on(
+    tx: &mut crate::db::Tx<'_>,
+    actor_id: Option<&str>,
+    action: &str,
+    subject_id: &str,
+    detail: serde_json::Value,
+    now_ms: i64,
+) -> ServiceResult<()> {
     crate::db::audit::record(
         &mut **tx,
         crate::db::audit::Event {
-            actor_id: actor.user_id(),
+            actor_id,
             action,
             subject_id: Some(subject_id),
             detail: Some(detail),

@@ -39,13 +39,8 @@ pub async fn export(state: &AppState, user: &Principal, id: &str) -> ServiceResu
     let call = crate::service::calls::record_view(state, user, id).await?;
     let row = &call.row;
     let practice = db::practices::get(&state.db, &row.practice_id).await?;
-    let specialties = db::specialties::list(&state.db).await?;
-    let name_of = |slug: &str| {
-        specialties
-            .iter()
-            .find(|s| s.slug == slug)
-            .map_or_else(|| slug.to_string(), |s| s.name.clone())
-    };
+    let names = db::specialties::names(&state.db).await?;
+    let name_of = |slug: &str| names.get(slug).cloned().unwrap_or_else(|| slug.to_string());
     let mut people = Vec::new();
     for (uid, role, fallback) in [
         (Some(&row.created_by), Role::Gp, None),

@@ -9,8 +9,6 @@
 
 pub mod calls;
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -66,11 +64,7 @@ pub async fn export(state: &AppState, user: &Principal, id: &CaseId) -> ServiceR
     let messages = messages.unwrap_or_default();
     let now = state.now_ms();
     let status = row.status_at(now);
-    let names: BTreeMap<String, String> = db::specialties::list(&state.db)
-        .await?
-        .into_iter()
-        .map(|s| (s.slug, s.name))
-        .collect();
+    let names = db::specialties::names(&state.db).await?;
     let specialty = names
         .get(&row.specialty)
         .cloned()

@@ -271,11 +271,7 @@ pub async fn turnaround(
             "Only commissioners and admins can see reports.".into(),
         ));
     };
-    let names: BTreeMap<String, String> = db::specialties::list(&state.db)
-        .await?
-        .into_iter()
-        .map(|s| (s.slug, s.name))
-        .collect();
+    let names = db::specialties::names(&state.db).await?;
     let specialty = req
         .specialty
         .as_deref()
