@@ -3,6 +3,8 @@
 //! Layout: `domain` (pure rules) · `db` (SQLite/PostgreSQL) · `blob` (filesystem/S3) ·
 //! `web` (HTTP: routes, auth, pages, API) · `startup`/`cli` (wiring).
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod allocator;
 pub mod blob;
 pub mod cli;
 pub mod clock;

@@ -7,11 +7,13 @@
 //!   Re-encoding at 12 MP would cost a generation of quality and ~3× the time.
 //!   When the rotation is not MCU-aligned (e.g. 4000×3000 4:2:0 turned 90°,
 //!   whose partial 16-px block row cannot move to the left edge) we re-encode
-//!   the full image at quality 95 without chroma subsampling rather than
-//!   trimming up to 15 px off the picture (same chroma subsampling as the
-//!   source, so the file grows by ~30 %, not 2×). The same re-encode is used
+//!   the full image at quality 95 with the source's chroma subsampling (the
+//!   file grows by ~30 %) rather than trimming up to 15 px off the picture.
+//!   The same re-encode is used
 //!   when the upload's ICC profile is not one we recognise and the pixels
-//!   have to be converted (see `icc`).
+//!   have to be converted (see `icc`). That re-encode waits for the display path and then
+//!   turns and compresses bands of the picture on both threads, joined with restart markers
+//!   ([`encode_in_bands`]).
 //! - Display and thumbnail: decoded once at the smallest DCT scale (n/8) that
 //!   still gives ≥ 1600 px on the long edge (1/2 for a 12 MP photo: 4× fewer
 //!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail
@@ -26,7 +28,7 @@ use turbojpeg::{
 
 use super::orient::Orientation;
 use super::probe::Header;
-use super::turbo::{decode_error, dim, encode_rendition, internal, CONTENT_TYPE};
+use super::turbo::{decode_error, dim, encode_in_bands, encode_rendition, internal, CONTENT_TYPE};
 use super::{icc, quality, resize};
 use super::{ImageError, Outputs, QualityWarning, Rendition, StageTimings};
 use super::{
@@ -61,6 +63,7 @@ pub(super) fn render(
         let full = full_clean(input, jpeg, width, height, grey, orientation, colour);
         (full, clock.elapsed())
     };
+    let threads = header.threads();
     let mut small_job = |t: &mut StageTimings| {
         small_renditions(&mut dec, input, jpeg, grey, orientation, colour, t)
     };
@@ -81,9 +84,21 @@ pub(super) fn render(
             (small, full)
         })
     };
-    t.full = full_time;
     let (display_r, thumb_r, warnings) = small?;
-    let full = full?;
+    // A re-encode runs once the display path is done, on as many threads as the render has.
+    let clock = Instant::now();
+    let full = match full? {
+        Full::Coded(rendition) => rendition,
+        Full::Pixels(img, subsamp) => encode_in_bands(
+            &img,
+            orientation,
+            FULL_REENCODE_JPEG_QUALITY,
+            subsamp,
+            colour.profile(),
+            threads,
+        )?,
+    };
+    t.full = full_time + clock.elapsed();
 
     Ok(Outputs {
         full,
@@ -139,7 +154,14 @@ fn small_renditions(
     Ok((display_r, thumb_r, warnings))
 }
 
-/// Full-size clean JPEG.
+/// The full-size clean JPEG, or, when the coded data cannot be kept, the pixels it is to be
+/// encoded from (as stored: the orientation is applied band by band as they are encoded) and
+/// the chroma subsampling to encode them with.
+enum Full {
+    Coded(Rendition),
+    Pixels(DynamicImage, Subsamp),
+}
+
 fn full_clean(
     input: &[u8],
     header: &DecompressHeader,
@@ -148,7 +170,7 @@ fn full_clean(
     grey: bool,
     orientation: Orientation,
     colour: &icc::Colour,
-) -> Result<Rendition, ImageError> {
+) -> Result<Full, ImageError> {
     let profile = colour.profile();
     let (mcu_w, mcu_h) = (
         header.subsamp.mcu_width() as u32,
@@ -163,7 +185,12 @@ fn full_clean(
                 Some(p) => icc::embed_in_jpeg(out, p)?,
                 None => out,
             };
-            return Ok(Rendition::new(bytes, full_w, full_h, CONTENT_TYPE));
+            return Ok(Full::Coded(Rendition::new(
+                bytes,
+                full_w,
+                full_h,
+                CONTENT_TYPE,
+            )));
         }
     }
     // Pixels that need a colour conversion cannot stay DCT coefficients.
@@ -179,14 +206,18 @@ fn full_clean(
                 Some(p) => icc::embed_in_jpeg(out, p)?,
                 None => out,
             };
-            return Ok(Rendition::new(bytes, full_w, full_h, CONTENT_TYPE));
+            return Ok(Full::Coded(Rendition::new(
+                bytes,
+                full_w,
+                full_h,
+                CONTENT_TYPE,
+            )));
         }
     }
     let mut dec = Decompressor::new().map_err(internal)?;
     dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let mut img = decompress(&mut dec, input, header.width, header.height, grey)?;
     colour.apply(&mut img)?;
-    orientation.apply(&mut img);
     // Keep the source's chroma subsampling (turned with the picture): the
     // chroma was already subsampled, so 4:4:4 would only make the file larger.
     let subsamp = match (header.subsamp, orientation.swaps_dimensions()) {
@@ -197,7 +228,7 @@ fn full_clean(
         (Subsamp::Unknown, _) => Subsamp::None,
         (s, _) => s,
     };
-    encode_rendition(&img, FULL_REENCODE_JPEG_QUALITY, subsamp, profile)
+    Ok(Full::Pixels(img, subsamp))
 }
 
 /// The JPEG again with only what a decoder needs: SOI, the quantisation and Huffman tables,

@@ -1,7 +1,7 @@
 //! EXIF orientation (TIFF tag 0x0112), applied to the pixels.
 
 use image::metadata::Orientation as ImgOrientation;
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 use turbojpeg::TransformOp;
 
 /// The 8 EXIF orientations, named by what must be done to the stored pixels
@@ -90,11 +90,106 @@ impl Orientation {
         }
     }
 
-    /// Applies the orientation to decoded pixels (uses `image`'s
-    /// implementation of the same 8 cases).
+    /// Writes rows `rows` of the upright picture into `out`, from `stored`: `w` × `h` pixels of
+    /// `channels` bytes (1, 3 or 4), row by row, as stored. Eight output rows at a time, so that the
+    /// reads of a turn (down a column of the stored picture) take eight neighbouring pixels at
+    /// once: several times faster than `image`'s turn of the whole picture, and each band of the
+    /// full-size re-encode turns its own rows on its own thread.
+    pub fn turn_rows(
+        self,
+        stored: &[u8],
+        (w, h): (usize, usize),
+        channels: usize,
+        rows: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) {
+        match channels {
+            1 => self.turn_rows_of::<1>(stored, (w, h), rows, out),
+            3 => self.turn_rows_of::<3>(stored, (w, h), rows, out),
+            4 => self.turn_rows_of::<4>(stored, (w, h), rows, out),
+            other => unreachable!("{other} bytes a pixel"),
+        }
+    }
+
+    fn turn_rows_of<const CH: usize>(
+        self,
+        stored: &[u8],
+        (w, h): (usize, usize),
+        rows: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) {
+        let out_w = if self.swaps_dimensions() { h } else { w };
+        // The stored pixel at upright (x, y) is `start(y) + x * step`, counted in pixels.
+        let (w_i, h_i) = (w as isize, h as isize);
+        let start = |y: isize| match self {
+            Orientation::Normal => y * w_i,
+            Orientation::FlipH => y * w_i + w_i - 1,
+            Orientation::FlipV => (h_i - 1 - y) * w_i,
+            Orientation::Rotate180 => (h_i - 1 - y) * w_i + w_i - 1,
+            Orientation::Transpose => y,
+            Orientation::Rotate90 => (h_i - 1) * w_i + y,
+            Orientation::Rotate270 => w_i - 1 - y,
+            Orientation::Transverse => (h_i - 1) * w_i + w_i - 1 - y,
+        };
+        let step = match self {
+            Orientation::Normal | Orientation::FlipV => 1,
+            Orientation::FlipH | Orientation::Rotate180 => -1,
+            Orientation::Transpose | Orientation::Rotate270 => w_i,
+            Orientation::Rotate90 | Orientation::Transverse => -w_i,
+        };
+        let out_rows = out.chunks_exact_mut(out_w * CH);
+        let mut out_rows = out_rows.collect::<Vec<_>>();
+        for (group, outs) in rows.clone().step_by(8).zip(out_rows.chunks_mut(8)) {
+            let starts: Vec<isize> = (group..group + outs.len())
+                .map(|y| start(y as isize))
+                .collect();
+            for x in 0..out_w {
+                let offset = x as isize * step;
+                for (row, s) in outs.iter_mut().zip(&starts) {
+                    let from = (s + offset) as usize * CH;
+                    let pixel: [u8; CH] = stored[from..from + CH].try_into().expect("CH bytes");
+                    row[x * CH..x * CH + CH].copy_from_slice(&pixel);
+                }
+            }
+        }
+    }
+
+    /// Applies the orientation to decoded pixels: 8-bit grey, RGB and RGBA (every photo but a
+    /// 16-bit PNG) through [`Orientation::turn_rows`], the rest through `image`.
     pub fn apply(self, img: &mut DynamicImage) {
-        let o = match self {
-            Orientation::Normal => return,
+        if self == Orientation::Normal {
+            return;
+        }
+        let (w, h) = (img.width(), img.height());
+        let (out_w, out_h) = self.upright(w, h);
+        let turned = |raw: &[u8], channels: usize| {
+            let mut out = vec![0u8; raw.len()];
+            let rows = 0..out_h as usize;
+            self.turn_rows(raw, (w as usize, h as usize), channels, rows, &mut out);
+            out
+        };
+        let done = match img {
+            DynamicImage::ImageLuma8(i) => {
+                GrayImage::from_raw(out_w, out_h, turned(i.as_raw(), 1)).map(DynamicImage::from)
+            }
+            DynamicImage::ImageRgb8(i) => {
+                RgbImage::from_raw(out_w, out_h, turned(i.as_raw(), 3)).map(DynamicImage::from)
+            }
+            DynamicImage::ImageRgba8(i) => {
+                RgbaImage::from_raw(out_w, out_h, turned(i.as_raw(), 4)).map(DynamicImage::from)
+            }
+            _ => None,
+        };
+        match done {
+            Some(turned) => *img = turned,
+            None => img.apply_orientation(self.as_image()),
+        }
+    }
+
+    /// The same orientation as `image` names it.
+    fn as_image(self) -> ImgOrientation {
+        match self {
+            Orientation::Normal => ImgOrientation::NoTransforms,
             Orientation::FlipH => ImgOrientation::FlipHorizontal,
             Orientation::Rotate180 => ImgOrientation::Rotate180,
             Orientation::FlipV => ImgOrientation::FlipVertical,
@@ -102,7 +197,6 @@ impl Orientation {
             Orientation::Rotate90 => ImgOrientation::Rotate90,
             Orientation::Transverse => ImgOrientation::Rotate270FlipH,
             Orientation::Rotate270 => ImgOrientation::Rotate270,
-        };
-        img.apply_orientation(o);
+        }
     }
 }

@@ -1188,7 +1188,8 @@ fn jpeg_reencoded_full_size_is_the_upload_turned_to_the_pixel() {
         for o in 2..=8u16 {
             let input = jpeg_as_camera(&synth::as_stored_by_camera(&upright, o), o);
             let mut want = DynamicImage::ImageRgb8(decode_rgb(&input));
-            Orientation::from_exif(u32::from(o)).apply(&mut want);
+            // `image`'s own turn as the oracle (aghub turns with `Orientation::turn_rows`).
+            want.apply_orientation(image::metadata::Orientation::from_exif(o as u8).unwrap());
             let want = want.to_rgb8();
             let got = decode_rgb(&ok(&input).full.bytes);
             assert_eq!(got.dimensions(), (w, h), "{w}×{h} orientation {o}");
@@ -1217,6 +1218,129 @@ fn jpeg_reencoded_full_size_is_the_upload_turned_to_the_pixel() {
             );
         }
     }
+}
+
+#[test]
+fn turning_rows_in_bands_matches_image_for_every_orientation() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for (w, h) in [(37u32, 23u32), (16, 8), (1, 5), (9, 1)] {
+        for channels in [1usize, 3, 4] {
+            let raw: Vec<u8> = (0..w as usize * h as usize * channels)
+                .map(|_| rng.gen())
+                .collect();
+            let img = match channels {
+                1 => DynamicImage::from(image::GrayImage::from_raw(w, h, raw.clone()).unwrap()),
+                3 => DynamicImage::from(RgbImage::from_raw(w, h, raw.clone()).unwrap()),
+                _ => DynamicImage::from(image::RgbaImage::from_raw(w, h, raw.clone()).unwrap()),
+            };
+            for o in 1..=8u8 {
+                let mut want = img.clone();
+                want.apply_orientation(image::metadata::Orientation::from_exif(o).unwrap());
+                let ours = Orientation::from_exif(u32::from(o));
+                let label = format!("{w}×{h}, {channels} bytes a pixel, orientation {o}");
+
+                let mut whole = img.clone();
+                ours.apply(&mut whole);
+                assert_eq!(whole.as_bytes(), want.as_bytes(), "apply, {label}");
+
+                // The same rows, turned in three bands of uneven heights.
+                let (out_w, out_h) = ours.upright(w, h);
+                let row = out_w as usize * channels;
+                let cut = [
+                    0,
+                    out_h as usize / 3,
+                    out_h as usize * 3 / 4,
+                    out_h as usize,
+                ];
+                let mut banded = Vec::new();
+                for pair in cut.windows(2) {
+                    let mut band = vec![0u8; (pair[1] - pair[0]) * row];
+                    let size = (w as usize, h as usize);
+                    ours.turn_rows(&raw, size, channels, pair[0]..pair[1], &mut band);
+                    banded.extend(band);
+                }
+                assert_eq!(banded, want.as_bytes(), "bands, {label}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_photo_encoded_in_bands_decodes_to_the_pixels_of_one_pass() {
+    let upright = DynamicImage::ImageRgb8(skin(1000, 700, 3));
+    let grey = DynamicImage::ImageLuma8(upright.to_luma8());
+    let cases = [
+        (&upright, turbojpeg::Subsamp::Sub2x2, Orientation::Rotate90),
+        (&upright, turbojpeg::Subsamp::None, Orientation::Transverse),
+        (&upright, turbojpeg::Subsamp::Sub2x1, Orientation::FlipV),
+        (&grey, turbojpeg::Subsamp::Gray, Orientation::Rotate270),
+    ];
+    for (img, subsamp, o) in cases {
+        let one = turbo::encode_in_bands(img, o, 95, subsamp, None, 1).unwrap();
+        // Twelve threads: more than nine bands, so the restart markers wrap round from RST7.
+        for threads in [2, 12] {
+            let label = format!("{subsamp:?}, {o:?}, {threads} threads");
+            let banded = turbo::encode_in_bands(img, o, 95, subsamp, None, threads).unwrap();
+            assert_eq!(
+                (banded.width, banded.height),
+                (one.width, one.height),
+                "{label}"
+            );
+            let (w, h) = (banded.width as usize, banded.height as usize);
+            let bands = h.div_ceil(
+                turbo::Bands::for_image(w, h, subsamp, threads)
+                    .unwrap()
+                    .rows,
+            );
+            assert!(bands >= threads.min(10) as usize, "{label}: {bands} bands");
+            let restarts = banded
+                .bytes
+                .windows(2)
+                .filter(|m| m[0] == 0xFF && (0xD0..=0xD7).contains(&m[1]))
+                .count();
+            assert_eq!(restarts, bands - 1, "{label}: restart markers");
+            assert!(
+                banded.bytes.windows(2).any(|m| m == [0xFF, 0xDD]),
+                "{label}: DRI"
+            );
+            assert!(
+                !one.bytes.windows(2).any(|m| m == [0xFF, 0xDD]),
+                "{label}: one pass"
+            );
+            // Two decoders: `image`'s (zune-jpeg, not libjpeg) and libjpeg-turbo.
+            let zune = |b: &[u8]| image::load_from_memory(b).unwrap().into_bytes();
+            assert_eq!(
+                zune(&banded.bytes),
+                zune(&one.bytes),
+                "{label}: image decodes"
+            );
+            let turbo = |b: &[u8]| turbojpeg::decompress(b, turbojpeg::PixelFormat::RGB).unwrap();
+            assert_eq!(
+                turbo(&banded.bytes).pixels,
+                turbo(&one.bytes).pixels,
+                "{label}: libjpeg"
+            );
+        }
+    }
+}
+
+#[test]
+fn bands_are_whole_mcu_rows_and_restart_intervals_fit_sixteen_bits() {
+    use turbojpeg::Subsamp;
+    // 20 MP turned, 4:4:4: 424 MCUs a row, 754 rows, too many for two intervals.
+    let b = turbo::Bands::for_image(3391, 6028, Subsamp::None, 2).unwrap();
+    assert_eq!((b.rows % 8, usize::from(b.interval)), (0, b.rows / 8 * 424));
+    assert_eq!(6028usize.div_ceil(b.rows), 5);
+    // 48 MP, 4:2:0: 504 MCUs a row.
+    let b = turbo::Bands::for_image(8064, 6048, Subsamp::Sub2x2, 2).unwrap();
+    assert_eq!(b.rows % 16, 0);
+    assert!(6048usize.div_ceil(b.rows) >= 2);
+    // Nothing to share: one thread, or a single MCU row.
+    assert_eq!(
+        turbo::Bands::for_image(4000, 3000, Subsamp::Sub2x2, 1),
+        None
+    );
+    assert_eq!(turbo::Bands::for_image(4000, 16, Subsamp::Sub2x2, 2), None);
 }
 
 #[test]
