@@ -63,14 +63,14 @@ pub(super) fn render(
         let full = full_clean(input, jpeg, width, height, grey, orientation, colour);
         (full, clock.elapsed())
     };
-    let threads = header.threads();
     let mut small_job = |t: &mut StageTimings| {
         small_renditions(&mut dec, input, jpeg, grey, orientation, colour, t)
     };
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo) when the
     // probe counted two (`Header::threads`: baseline JPEGs, two cores).
-    let (small, (full, full_time)) = if header.threads() < 2 {
+    let threads = header.threads();
+    let (small, (full, full_time)) = if threads < 2 {
         let small = small_job(t)?;
         (Ok(small), full_job())
     } else {
@@ -325,7 +325,7 @@ fn decompress(
         .checked_mul(h)
         .and_then(|n| n.checked_mul(channels))
         .ok_or_else(|| ImageError::Internal("size overflow".into()))?;
-    let mut pixels = vec![0u8; len];
+    let mut pixels = super::pixel_buffer(len);
     let image = turbojpeg::Image {
         pixels: pixels.as_mut_slice(),
         width: w,

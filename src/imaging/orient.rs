@@ -137,9 +137,11 @@ impl Orientation {
             Orientation::Transpose | Orientation::Rotate270 => w_i,
             Orientation::Rotate90 | Orientation::Transverse => -w_i,
         };
+        // Output rows turned together (16 or 32 were no faster: measured).
+        const GROUP: usize = 8;
         let out_rows = out.chunks_exact_mut(out_w * CH);
         let mut out_rows = out_rows.collect::<Vec<_>>();
-        for (group, outs) in rows.clone().step_by(8).zip(out_rows.chunks_mut(8)) {
+        for (group, outs) in rows.clone().step_by(GROUP).zip(out_rows.chunks_mut(GROUP)) {
             let starts: Vec<isize> = (group..group + outs.len())
                 .map(|y| start(y as isize))
                 .collect();
@@ -163,7 +165,7 @@ impl Orientation {
         let (w, h) = (img.width(), img.height());
         let (out_w, out_h) = self.upright(w, h);
         let turned = |raw: &[u8], channels: usize| {
-            let mut out = vec![0u8; raw.len()];
+            let mut out = super::pixel_buffer(raw.len());
             let rows = 0..out_h as usize;
             self.turn_rows(raw, (w as usize, h as usize), channels, rows, &mut out);
             out

@@ -48,9 +48,8 @@ pub(super) fn encode_in_bands(
             (rgb.as_raw().as_slice(), PixelFormat::RGB, 3, subsamp)
         }
     };
-    let (stored_w, stored_h) = (img.width() as usize, img.height() as usize);
-    let (w, h) = (img.width(), img.height());
-    let (w, h) = orientation.upright(w, h);
+    let stored = (img.width() as usize, img.height() as usize);
+    let (w, h) = orientation.upright(img.width(), img.height());
     let (w, h) = (w as usize, h as usize);
     let pitch = w * channels;
     // Optimised Huffman tables: ~8 % smaller, but twice the encode time at
@@ -76,8 +75,8 @@ pub(super) fn encode_in_bands(
         if orientation == Orientation::Normal {
             return compress(&pixels[rows.start * pitch..rows.end * pitch]);
         }
-        let mut turned = vec![0u8; rows.len() * pitch];
-        orientation.turn_rows(pixels, (stored_w, stored_h), channels, rows, &mut turned);
+        let mut turned = super::pixel_buffer(rows.len() * pitch);
+        orientation.turn_rows(pixels, stored, channels, rows, &mut turned);
         compress(&turned)
     };
 
