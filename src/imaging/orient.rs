@@ -1,7 +1,7 @@
 //! EXIF orientation (TIFF tag 0x0112), applied to the pixels.
 
 use image::metadata::Orientation as ImgOrientation;
-use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
+use image::DynamicImage;
 use turbojpeg::TransformOp;
 
 /// The 8 EXIF orientations, named by what must be done to the stored pixels
@@ -91,10 +91,10 @@ impl Orientation {
     }
 
     /// Writes rows `rows` of the upright picture into `out`, from `stored`: `w` × `h` pixels of
-    /// `channels` bytes (1, 3 or 4), row by row, as stored. Eight output rows at a time, so that the
-    /// reads of a turn (down a column of the stored picture) take eight neighbouring pixels at
-    /// once: several times faster than `image`'s turn of the whole picture, and each band of the
-    /// full-size re-encode turns its own rows on its own thread.
+    /// `channels` bytes (1 or 3), row by row, as stored. Eight output rows at a time, so that
+    /// the reads of a turn (down a column of the stored picture) take eight neighbouring pixels
+    /// at once: about 1.4× faster than `image`'s turn, which goes a pixel at a time (20 MP: 95
+    /// ms), and each band of the full-size re-encode turns its own rows on its own thread.
     pub fn turn_rows(
         self,
         stored: &[u8],
@@ -106,7 +106,6 @@ impl Orientation {
         match channels {
             1 => self.turn_rows_of::<1>(stored, (w, h), rows, out),
             3 => self.turn_rows_of::<3>(stored, (w, h), rows, out),
-            4 => self.turn_rows_of::<4>(stored, (w, h), rows, out),
             other => unreachable!("{other} bytes a pixel"),
         }
     }
@@ -141,7 +140,7 @@ impl Orientation {
         const GROUP: usize = 8;
         let out_rows = out.chunks_exact_mut(out_w * CH);
         let mut out_rows = out_rows.collect::<Vec<_>>();
-        for (group, outs) in rows.clone().step_by(GROUP).zip(out_rows.chunks_mut(GROUP)) {
+        for (group, outs) in rows.step_by(GROUP).zip(out_rows.chunks_mut(GROUP)) {
             let starts: Vec<isize> = (group..group + outs.len())
                 .map(|y| start(y as isize))
                 .collect();
@@ -156,42 +155,12 @@ impl Orientation {
         }
     }
 
-    /// Applies the orientation to decoded pixels: 8-bit grey, RGB and RGBA (every photo but a
-    /// 16-bit PNG) through [`Orientation::turn_rows`], the rest through `image`.
+    /// Applies the orientation to decoded pixels (uses `image`'s
+    /// implementation of the same 8 cases; the full-size re-encode turns its
+    /// bands with [`Orientation::turn_rows`] instead).
     pub fn apply(self, img: &mut DynamicImage) {
-        if self == Orientation::Normal {
-            return;
-        }
-        let (w, h) = (img.width(), img.height());
-        let (out_w, out_h) = self.upright(w, h);
-        let turned = |raw: &[u8], channels: usize| {
-            let mut out = super::pixel_buffer(raw.len());
-            let rows = 0..out_h as usize;
-            self.turn_rows(raw, (w as usize, h as usize), channels, rows, &mut out);
-            out
-        };
-        let done = match img {
-            DynamicImage::ImageLuma8(i) => {
-                GrayImage::from_raw(out_w, out_h, turned(i.as_raw(), 1)).map(DynamicImage::from)
-            }
-            DynamicImage::ImageRgb8(i) => {
-                RgbImage::from_raw(out_w, out_h, turned(i.as_raw(), 3)).map(DynamicImage::from)
-            }
-            DynamicImage::ImageRgba8(i) => {
-                RgbaImage::from_raw(out_w, out_h, turned(i.as_raw(), 4)).map(DynamicImage::from)
-            }
-            _ => None,
-        };
-        match done {
-            Some(turned) => *img = turned,
-            None => img.apply_orientation(self.as_image()),
-        }
-    }
-
-    /// The same orientation as `image` names it.
-    fn as_image(self) -> ImgOrientation {
-        match self {
-            Orientation::Normal => ImgOrientation::NoTransforms,
+        let o = match self {
+            Orientation::Normal => return,
             Orientation::FlipH => ImgOrientation::FlipHorizontal,
             Orientation::Rotate180 => ImgOrientation::Rotate180,
             Orientation::FlipV => ImgOrientation::FlipVertical,
@@ -199,6 +168,7 @@ impl Orientation {
             Orientation::Rotate90 => ImgOrientation::Rotate90,
             Orientation::Transverse => ImgOrientation::Rotate270FlipH,
             Orientation::Rotate270 => ImgOrientation::Rotate270,
-        }
+        };
+        img.apply_orientation(o);
     }
 }

