@@ -1818,9 +1818,9 @@ fn corpus_dir() -> PathBuf {
     here.parent().unwrap().join("../../tests/corpus/imaging")
 }
 
-fn manifest() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv"))
-        .expect("tests/corpus/imaging/MANIFEST.tsv");
+fn manifest(dir: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
+        .unwrap_or_else(|e| panic!("{}/MANIFEST.tsv: {e}", dir.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
@@ -1835,10 +1835,14 @@ fn manifest() -> Vec<(String, String)> {
 
 #[test]
 fn corpus_files_get_their_expected_outcome() {
-    let expected = manifest();
-    let dir = corpus_dir();
+    check_corpus(&corpus_dir());
+}
+
+/// Every file in `dir` is listed in its MANIFEST.tsv and gets the outcome listed there.
+fn check_corpus(dir: &Path) {
+    let expected = manifest(dir);
     let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+    for entry in std::fs::read_dir(dir).expect("corpus dir") {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name == "MANIFEST.tsv" || name == "README.md" {
@@ -1864,7 +1868,7 @@ fn corpus_files_get_their_expected_outcome() {
         expected.len(),
         "MANIFEST.tsv lists files that are missing"
     );
-    let total: u64 = std::fs::read_dir(&dir)
+    let total: u64 = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
@@ -1874,18 +1878,22 @@ fn corpus_files_get_their_expected_outcome() {
     );
 }
 
-/// Writes the corpus files (run once, then commit them):
-/// `cargo test imaging::tests::write_corpus -- --ignored` (needs vips for the
-/// lossy WebP and CMYK JPEG).
+/// Generates the corpus (needs vips for the lossy WebP and CMYK JPEG) into a temporary folder
+/// and checks it: the same files and outcomes as the committed MANIFEST.tsv, and each file
+/// gets its outcome. With `AGHUB_WRITE_CORPUS=1` it writes into tests/corpus/imaging instead,
+/// to regenerate the committed files.
 #[test]
-#[ignore]
 fn write_corpus() {
-    let dir = corpus_dir();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = match std::env::var_os("AGHUB_WRITE_CORPUS") {
+        Some(_) => corpus_dir(),
+        None => scratch.path().to_path_buf(),
+    };
     std::fs::create_dir_all(&dir).unwrap();
-    let mut manifest = String::from("# file\texpected outcome (\"ok\" or ImageError::code())\n");
+    let mut listing = String::from("# file\texpected outcome (\"ok\" or ImageError::code())\n");
     let mut put = |name: &str, bytes: &[u8], want: &str| {
         std::fs::write(dir.join(name), bytes).unwrap();
-        manifest.push_str(&format!("{name}\t{want}\n"));
+        listing.push_str(&format!("{name}\t{want}\n"));
     };
     for (i, (name, bytes, code)) in generated_bad_inputs().into_iter().enumerate() {
         let slug: String = name
@@ -1970,7 +1978,13 @@ fn write_corpus() {
     let mut trailer = synth::encode_jpeg(&small, 85);
     trailer.extend_from_slice(b"TRAILER after EOI");
     put("ok-trailing-bytes.jpg", &trailer, "ok");
-    std::fs::write(dir.join("MANIFEST.tsv"), manifest).unwrap();
+    std::fs::write(dir.join("MANIFEST.tsv"), listing).unwrap();
+    assert_eq!(
+        manifest(&dir),
+        manifest(&corpus_dir()),
+        "the generator and the committed MANIFEST.tsv disagree"
+    );
+    check_corpus(&dir);
 }
 
 // ───────────────────────────── HEIC / AVIF ─────────────────────────────
@@ -2450,7 +2464,7 @@ fn fuzz_mutated_inputs_never_panic() {
         heic_of(&tiny),
         heif_enc(&synth::encode_jpeg(&tiny, 90), "jpg", "avif", &["-A"]),
     ];
-    for (name, want) in manifest() {
+    for (name, want) in manifest(&corpus_dir()) {
         if want == "ok" {
             seeds.push(std::fs::read(corpus_dir().join(name)).unwrap());
         }
