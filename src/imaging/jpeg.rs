@@ -28,6 +28,7 @@ use turbojpeg::{
 use super::orient::Orientation;
 use super::probe::Header;
 use super::turbo::{decode_error, dim, encode_in_bands, encode_rendition, internal, CONTENT_TYPE};
+use super::turn::Turn;
 use super::{icc, quality, resize};
 use super::{ImageError, Outputs, QualityWarning, Rendition, StageTimings};
 use super::{
@@ -57,9 +58,34 @@ pub(super) fn render(
 
     let colour = &colour;
     let orientation = header.meta.orientation;
+    let threads = header.threads();
+    // A lossless turn is shared by both threads, in bands (`turn`), when it can be lossless.
+    let (mcu_w, mcu_h) = (
+        jpeg.subsamp.mcu_width() as u32,
+        jpeg.subsamp.mcu_height() as u32,
+    );
+    let turn = (!colour.converts() && orientation.is_perfect_for(width, height, mcu_w, mcu_h))
+        .then(|| {
+            let upright = orientation.upright(width, height);
+            let upright = (upright.0 as usize, upright.1 as usize);
+            Turn::plan(
+                orientation,
+                upright,
+                upright_subsamp(jpeg.subsamp, orientation),
+                threads,
+            )
+        })
+        .flatten();
     let full_job = || {
         let clock = Instant::now();
-        let full = full_clean(input, jpeg, width, height, grey, orientation, colour);
+        // Reading first, whatever else happens: the display path waits for it in `work`.
+        let full = match &turn {
+            Some(turn) if turn.read(input) => {
+                turn.work();
+                Ok(Full::Banded)
+            }
+            _ => full_clean(input, jpeg, width, height, grey, orientation, colour),
+        };
         (full, clock.elapsed())
     };
     let mut small_job = |t: &mut StageTimings| {
@@ -68,7 +94,6 @@ pub(super) fn render(
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo) when the
     // probe counted two (`Header::threads`: baseline JPEGs, two cores).
-    let threads = header.threads();
     let (small, (full, full_time)) = if threads < 2 {
         let small = small_job(t)?;
         (Ok(small), full_job())
@@ -76,6 +101,10 @@ pub(super) fn render(
         std::thread::scope(|scope| {
             let handle = scope.spawn(full_job);
             let small = small_job(t);
+            // Done with its own work, the display path takes bands of the turn.
+            if let Some(turn) = &turn {
+                turn.work();
+            }
             let full = handle.join().unwrap_or_else(|_| {
                 let e = ImageError::Corrupt("the lossless transform panicked".into());
                 (Err(e), Duration::ZERO)
@@ -88,6 +117,17 @@ pub(super) fn render(
     let clock = Instant::now();
     let full = match full? {
         Full::Coded(rendition) => rendition,
+        Full::Banded => {
+            let joined = turn.and_then(Turn::finish);
+            match joined {
+                Some(bytes) => coded_rendition(bytes, colour, orientation.upright(width, height))?,
+                // Not expected (a band failed): the one-pass transform.
+                None => match full_clean(input, jpeg, width, height, grey, orientation, colour)? {
+                    Full::Coded(rendition) => rendition,
+                    _ => return Err(ImageError::Internal("lossless turn failed".into())),
+                },
+            }
+        }
         Full::Pixels(img, subsamp) => encode_in_bands(
             &img,
             orientation,
@@ -158,6 +198,8 @@ fn small_renditions(
 /// the chroma subsampling to encode them with.
 enum Full {
     Coded(Rendition),
+    /// Turned in bands by the threads' [`Turn::work`]; [`Turn::finish`] joins them.
+    Banded,
     Pixels(DynamicImage, Subsamp),
 }
 
@@ -170,7 +212,6 @@ fn full_clean(
     orientation: Orientation,
     colour: &icc::Colour,
 ) -> Result<Full, ImageError> {
-    let profile = colour.profile();
     let (mcu_w, mcu_h) = (
         header.subsamp.mcu_width() as u32,
         header.subsamp.mcu_height() as u32,
@@ -180,16 +221,7 @@ fn full_clean(
     // decoder are copied (no Huffman decode or re-encode: most of the lossless path's cost).
     if !colour.converts() && orientation == Orientation::Normal {
         if let Some(out) = coded_data_only(input) {
-            let bytes = match profile {
-                Some(p) => icc::embed_in_jpeg(out, p)?,
-                None => out,
-            };
-            return Ok(Full::Coded(Rendition::new(
-                bytes,
-                full_w,
-                full_h,
-                CONTENT_TYPE,
-            )));
+            return Ok(Full::Coded(coded_rendition(out, colour, (full_w, full_h))?));
         }
     }
     // Pixels that need a colour conversion cannot stay DCT coefficients.
@@ -201,16 +233,7 @@ fn full_clean(
         // A transform that only warns (e.g. stray bytes before EOI) falls
         // through to the re-encode below, which tolerates benign warnings.
         if let Ok(out) = transformer.transform_to_vec(&transform, input) {
-            let bytes = match profile {
-                Some(p) => icc::embed_in_jpeg(out, p)?,
-                None => out,
-            };
-            return Ok(Full::Coded(Rendition::new(
-                bytes,
-                full_w,
-                full_h,
-                CONTENT_TYPE,
-            )));
+            return Ok(Full::Coded(coded_rendition(out, colour, (full_w, full_h))?));
         }
     }
     let mut dec = Decompressor::new().map_err(internal)?;
@@ -219,15 +242,35 @@ fn full_clean(
     colour.apply(&mut img)?;
     // Keep the source's chroma subsampling (turned with the picture): the
     // chroma was already subsampled, so 4:4:4 would only make the file larger.
-    let subsamp = match (header.subsamp, orientation.swaps_dimensions()) {
+    let subsamp = match upright_subsamp(header.subsamp, orientation) {
+        Subsamp::Unknown => Subsamp::None,
+        s => s,
+    };
+    Ok(Full::Pixels(img, subsamp))
+}
+
+/// The chroma subsampling of the picture turned upright.
+pub(super) fn upright_subsamp(subsamp: Subsamp, orientation: Orientation) -> Subsamp {
+    match (subsamp, orientation.swaps_dimensions()) {
         (Subsamp::Sub2x1, true) => Subsamp::Sub1x2,
         (Subsamp::Sub1x2, true) => Subsamp::Sub2x1,
         (Subsamp::Sub4x1, true) => Subsamp::Sub1x4,
         (Subsamp::Sub1x4, true) => Subsamp::Sub4x1,
-        (Subsamp::Unknown, _) => Subsamp::None,
         (s, _) => s,
+    }
+}
+
+/// A full-size JPEG kept as coded data, with our copy of its colour profile.
+fn coded_rendition(
+    bytes: Vec<u8>,
+    colour: &icc::Colour,
+    (width, height): (u32, u32),
+) -> Result<Rendition, ImageError> {
+    let bytes = match colour.profile() {
+        Some(p) => icc::embed_in_jpeg(bytes, p)?,
+        None => bytes,
     };
-    Ok(Full::Pixels(img, subsamp))
+    Ok(Rendition::new(bytes, width, height, CONTENT_TYPE))
 }
 
 /// The JPEG again with only what a decoder needs: SOI, the quantisation and Huffman tables,

@@ -40,6 +40,7 @@ mod raster;
 mod resize;
 mod sniff;
 mod turbo;
+mod turn;
 
 #[cfg(test)]
 mod tests;

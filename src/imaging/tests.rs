@@ -1319,6 +1319,127 @@ fn a_photo_encoded_in_bands_decodes_to_the_pixels_of_one_pass() {
     }
 }
 
+/// `Turn` (turn.c) on both threads, every orientation and chroma subsampling, against
+/// libjpeg-turbo's own lossless transform (`jpegtran -perfect`) as the oracle: the same pixels,
+/// through two decoders.
+#[test]
+fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() {
+    use turbojpeg::Subsamp;
+    use Orientation::*;
+    let rgb = DynamicImage::ImageRgb8(skin(403, 331, 4));
+    let grey = DynamicImage::ImageLuma8(rgb.to_luma8());
+    let turn_in_bands = |jpeg: &[u8], o: Orientation, (w, h): (usize, usize), subsamp, threads| {
+        let turn = turn::Turn::plan(o, (w, h), jpeg::upright_subsamp(subsamp, o), threads)
+            .expect("bands to share");
+        assert!(turn.read(jpeg), "coefficients read");
+        std::thread::scope(|scope| {
+            scope.spawn(|| turn.work());
+            turn.work();
+        });
+        turn.finish().expect("bands joined")
+    };
+    for (img, subsamp) in [
+        (&rgb, Subsamp::Sub2x2),
+        (&rgb, Subsamp::None),
+        (&rgb, Subsamp::Sub2x1),
+        (&rgb, Subsamp::Sub1x2),
+        (&grey, Subsamp::Gray),
+    ] {
+        for o in [
+            FlipH, Rotate180, FlipV, Transpose, Rotate90, Transverse, Rotate270,
+        ] {
+            // The largest crop of the picture the turn can keep whole: partial MCUs stay only
+            // where they end up on the right or bottom edge.
+            let (mw, mh) = (subsamp.mcu_width() as u32, subsamp.mcu_height() as u32);
+            let (w, h) = [(403, 331), (400, 331), (403, 320), (400, 320)]
+                .into_iter()
+                .find(|&(w, h)| o.is_perfect_for(w, h, mw, mh))
+                .unwrap();
+            let jpeg = turbo_jpeg(&img.crop_imm(0, 0, w, h), subsamp, false);
+            let mut transform = turbojpeg::Transform::op(o.transform_op());
+            transform.perfect = true;
+            transform.copy_none = true;
+            let oracle = turbojpeg::Transformer::new()
+                .unwrap()
+                .transform_to_vec(&transform, &jpeg)
+                .unwrap();
+            let (uw, uh) = o.upright(w, h);
+            // Ten bands or more on two threads: the restart markers wrap round from RST7.
+            let label = format!("{subsamp:?} {o:?} {w}x{h}");
+            let banded = turn_in_bands(&jpeg, o, (uw as usize, uh as usize), subsamp, 20);
+            let restarts = banded
+                .windows(2)
+                .filter(|m| m[0] == 0xFF && (0xD0..=0xD7).contains(&m[1]))
+                .count();
+            assert!(restarts >= 9, "{label}: {restarts} restart markers");
+            let format = if subsamp == Subsamp::Gray {
+                turbojpeg::PixelFormat::GRAY
+            } else {
+                turbojpeg::PixelFormat::RGB
+            };
+            let turbo = |b: &[u8]| turbojpeg::decompress(b, format).unwrap();
+            let (ours, theirs) = (turbo(&banded), turbo(&oracle));
+            assert_eq!(
+                (ours.width, ours.height),
+                (uw as usize, uh as usize),
+                "{label}"
+            );
+            assert!(
+                ours.pixels == theirs.pixels,
+                "{label}: libjpeg-turbo decodes"
+            );
+            let zune = |b: &[u8]| image::load_from_memory(b).unwrap().into_bytes();
+            assert!(zune(&banded) == zune(&oracle), "{label}: image decodes");
+        }
+    }
+}
+
+/// `img` (grey or RGB) as libjpeg-turbo codes it at quality 90.
+fn turbo_jpeg(img: &DynamicImage, subsamp: turbojpeg::Subsamp, progressive: bool) -> Vec<u8> {
+    let (pixels, format) = match img {
+        DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), turbojpeg::PixelFormat::GRAY),
+        other => (other.to_rgb8().into_raw(), turbojpeg::PixelFormat::RGB),
+    };
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_quality(90).unwrap();
+    c.set_subsamp(subsamp).unwrap();
+    c.set_progressive(progressive).unwrap();
+    let width = img.width() as usize;
+    c.compress_to_vec(turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width,
+        pitch: width * format.size(),
+        height: img.height() as usize,
+        format,
+    })
+    .unwrap()
+}
+
+/// What the banded turn does not take falls back (to libjpeg-turbo's one-pass transform), and
+/// a band's refusal is not a crash.
+#[test]
+fn a_lossless_turn_in_bands_refuses_what_it_does_not_take() {
+    use turbojpeg::Subsamp;
+    let img = DynamicImage::ImageRgb8(skin(320, 240, 5));
+    let baseline = encode(&img, ImageFormat::Jpeg);
+    let plan =
+        || turn::Turn::plan(Orientation::Rotate90, (240, 320), Subsamp::Sub2x2, 2).expect("bands");
+    // Progressive: `Turn::read` says no, and `work` does not wait for ever.
+    let progressive = turbo_jpeg(&img, Subsamp::Sub2x2, true);
+    let turn = plan();
+    assert!(!turn.read(&progressive), "progressive taken");
+    turn.work();
+    assert_eq!(turn.finish(), None);
+    // Truncated, and not a JPEG at all.
+    for bad in [&baseline[..baseline.len() / 2], b"not a jpeg".as_slice()] {
+        let turn = plan();
+        assert!(!turn.read(bad), "bad input taken");
+    }
+    // Upright, or one thread: nothing to share.
+    assert!(turn::Turn::plan(Orientation::Normal, (320, 240), Subsamp::Sub2x2, 2).is_none());
+    assert!(turn::Turn::plan(Orientation::Rotate90, (240, 320), Subsamp::Sub2x2, 1).is_none());
+}
+
 #[test]
 fn bands_are_whole_mcu_rows_and_restart_intervals_fit_sixteen_bits() {
     use turbojpeg::Subsamp;

@@ -129,15 +129,18 @@ pub(super) struct Bands {
 }
 
 impl Bands {
-    /// One band a thread, or more where a band would pass the 65,535 MCUs a restart interval
-    /// can count; `None` when there is nothing to share.
-    pub(super) fn for_image(w: usize, h: usize, subsamp: Subsamp, threads: u32) -> Option<Bands> {
-        let (mcu_w, mcu_h) = (subsamp.mcu_width(), subsamp.mcu_height());
-        let (per_row, mcu_rows) = (w.div_ceil(mcu_w), h.div_ceil(mcu_h));
-        if threads < 2 || mcu_rows < 2 || per_row > usize::from(u16::MAX) {
+    /// `count` bands (at least one a thread), or more where a band would pass the 65,535 MCUs a
+    /// restart interval can count; `None` when there is nothing to share.
+    pub(super) fn for_image(w: usize, h: usize, subsamp: Subsamp, count: u32) -> Option<Bands> {
+        if subsamp == Subsamp::Unknown {
             return None;
         }
-        let mut count = threads as usize;
+        let (mcu_w, mcu_h) = (subsamp.mcu_width(), subsamp.mcu_height());
+        let (per_row, mcu_rows) = (w.div_ceil(mcu_w), h.div_ceil(mcu_h));
+        if count < 2 || mcu_rows < 2 || per_row > usize::from(u16::MAX) {
+            return None;
+        }
+        let mut count = count as usize;
         loop {
             let band = mcu_rows.div_ceil(count);
             if let Ok(interval) = u16::try_from(band * per_row) {
@@ -154,7 +157,7 @@ impl Bands {
 /// One JPEG from libjpeg-turbo's codings of consecutive bands (same settings): the first
 /// band's headers with the whole height and a DRI segment, then each band's entropy-coded data,
 /// a restart marker between two. `None` if a band's headers are not the first's (other tables).
-fn join_bands(bands: &[Vec<u8>], height: usize, interval: u16) -> Option<Vec<u8>> {
+pub(super) fn join_bands(bands: &[Vec<u8>], height: usize, interval: u16) -> Option<Vec<u8>> {
     let parsed = bands
         .iter()
         .map(|b| parse_coded(b))
