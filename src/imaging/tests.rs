@@ -1319,6 +1319,35 @@ fn a_photo_encoded_in_bands_decodes_to_the_pixels_of_one_pass() {
     }
 }
 
+/// A full size larger than one band (`turbo::BAND_PIXELS`) is cut into bands on one thread too,
+/// so that no whole turned copy is held; it decodes to the pixels of one pass over the picture
+/// turned by `image`.
+#[test]
+fn a_full_size_larger_than_a_band_is_encoded_in_bands_on_one_thread() {
+    use turbojpeg::Subsamp;
+    let stored = DynamicImage::ImageRgb8(skin(1800, 1200, 6));
+    assert!(1800 * 1200 > turbo::BAND_PIXELS);
+    let banded =
+        turbo::encode_in_bands(&stored, Orientation::Rotate90, 95, Subsamp::Sub2x2, None, 1)
+            .unwrap();
+    let restarts = banded
+        .bytes
+        .windows(2)
+        .filter(|m| m[0] == 0xFF && (0xD0..=0xD7).contains(&m[1]))
+        .count();
+    assert!(restarts >= 1, "{restarts} restart markers");
+    let turned = DynamicImage::ImageRgb8(image::imageops::rotate90(&stored.to_rgb8()));
+    let one = turbo_jpeg(&turned, Subsamp::Sub2x2, 95, false);
+    assert!(!one.windows(2).any(|m| m == [0xFF, 0xDD]), "one pass");
+    let turbo = |b: &[u8]| turbojpeg::decompress(b, turbojpeg::PixelFormat::RGB).unwrap();
+    let (ours, theirs) = (turbo(&banded.bytes), turbo(&one));
+    assert_eq!((ours.width, ours.height), (1200, 1800));
+    assert!(
+        ours.pixels == theirs.pixels,
+        "banded and one pass decode alike"
+    );
+}
+
 /// `Turn` (turn.c) on both threads, every orientation and chroma subsampling, against
 /// libjpeg-turbo's own lossless transform (`jpegtran -perfect`) as the oracle: the same pixels,
 /// through two decoders.
@@ -1355,7 +1384,7 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
                 .into_iter()
                 .find(|&(w, h)| o.is_perfect_for(w, h, mw, mh))
                 .unwrap();
-            let jpeg = turbo_jpeg(&img.crop_imm(0, 0, w, h), subsamp, false);
+            let jpeg = turbo_jpeg(&img.crop_imm(0, 0, w, h), subsamp, 90, false);
             let mut transform = turbojpeg::Transform::op(o.transform_op());
             transform.perfect = true;
             transform.copy_none = true;
@@ -1394,14 +1423,19 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
     }
 }
 
-/// `img` (grey or RGB) as libjpeg-turbo codes it at quality 90.
-fn turbo_jpeg(img: &DynamicImage, subsamp: turbojpeg::Subsamp, progressive: bool) -> Vec<u8> {
+/// `img` (grey or RGB) as libjpeg-turbo codes it.
+fn turbo_jpeg(
+    img: &DynamicImage,
+    subsamp: turbojpeg::Subsamp,
+    quality: i32,
+    progressive: bool,
+) -> Vec<u8> {
     let (pixels, format) = match img {
         DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), turbojpeg::PixelFormat::GRAY),
         other => (other.to_rgb8().into_raw(), turbojpeg::PixelFormat::RGB),
     };
     let mut c = turbojpeg::Compressor::new().unwrap();
-    c.set_quality(90).unwrap();
+    c.set_quality(quality).unwrap();
     c.set_subsamp(subsamp).unwrap();
     c.set_progressive(progressive).unwrap();
     let width = img.width() as usize;
@@ -1425,7 +1459,7 @@ fn a_lossless_turn_in_bands_refuses_what_it_does_not_take() {
     let plan =
         || turn::Turn::plan(Orientation::Rotate90, (240, 320), Subsamp::Sub2x2, 2).expect("bands");
     // Progressive: `Turn::read` says no, and `work` does not wait for ever.
-    let progressive = turbo_jpeg(&img, Subsamp::Sub2x2, true);
+    let progressive = turbo_jpeg(&img, Subsamp::Sub2x2, 90, true);
     let turn = plan();
     assert!(!turn.read(&progressive), "progressive taken");
     turn.work();

@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use turbojpeg::Subsamp;
 
 use super::orient::Orientation;
-use super::turbo::{join_bands, Bands};
+use super::turbo::{join_bands, Bands, BAND_PIXELS};
 
 #[repr(C)]
 struct RawCoefs {
@@ -43,10 +43,6 @@ extern "C" {
 
 /// libjpeg's message buffer (JMSG_LENGTH_MAX).
 const MESSAGE_LEN: usize = 200;
-
-/// Pixels a band holds at most (each a few bytes of coefficients): enough bands that two
-/// threads share them evenly and that little of the turned copy is held at once.
-const BAND_PIXELS: usize = 2_000_000;
 
 /// A source's DCT coefficients, read by libjpeg.
 struct Coefficients(*mut RawCoefs);
