@@ -102,7 +102,7 @@ pub(super) fn render(
             let handle = scope.spawn(full_job);
             let small = small_job(t);
             // Done with its own work, the display path takes bands of the turn.
-            if let Some(turn) = &turn {
+            if let (Some(turn), Ok(_)) = (&turn, &small) {
                 turn.work();
             }
             let full = handle.join().unwrap_or_else(|_| {
@@ -116,18 +116,20 @@ pub(super) fn render(
     // A re-encode runs once the display path is done, on as many threads as the render has.
     let clock = Instant::now();
     let full = match full? {
+        Full::Banded => match turn.and_then(Turn::finish) {
+            Some(bytes) => Full::Coded(coded_rendition(
+                bytes,
+                colour,
+                orientation.upright(width, height),
+            )?),
+            // Not expected (a band failed): libjpeg-turbo's one-pass transform, or a re-encode.
+            None => full_clean(input, jpeg, width, height, grey, orientation, colour)?,
+        },
+        other => other,
+    };
+    let full = match full {
         Full::Coded(rendition) => rendition,
-        Full::Banded => {
-            let joined = turn.and_then(Turn::finish);
-            match joined {
-                Some(bytes) => coded_rendition(bytes, colour, orientation.upright(width, height))?,
-                // Not expected (a band failed): the one-pass transform.
-                None => match full_clean(input, jpeg, width, height, grey, orientation, colour)? {
-                    Full::Coded(rendition) => rendition,
-                    _ => return Err(ImageError::Internal("lossless turn failed".into())),
-                },
-            }
-        }
+        Full::Banded => return Err(ImageError::Internal("a banded turn left unjoined".into())),
         Full::Pixels(img, subsamp) => encode_in_bands(
             &img,
             orientation,
