@@ -1367,12 +1367,15 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
         });
         turn.finish().expect("bands joined")
     };
-    for (img, subsamp) in [
-        (&rgb, Subsamp::Sub2x2),
-        (&rgb, Subsamp::None),
-        (&rgb, Subsamp::Sub2x1),
-        (&rgb, Subsamp::Sub1x2),
-        (&grey, Subsamp::Gray),
+    // The last: a grey JPEG whose one component declares 2×2 sampling (some encoders write
+    // it; its MCU is still one block).
+    for (img, subsamp, grey_2x2) in [
+        (&rgb, Subsamp::Sub2x2, false),
+        (&rgb, Subsamp::None, false),
+        (&rgb, Subsamp::Sub2x1, false),
+        (&rgb, Subsamp::Sub1x2, false),
+        (&grey, Subsamp::Gray, false),
+        (&grey, Subsamp::Gray, true),
     ] {
         for o in [
             FlipH, Rotate180, FlipV, Transpose, Rotate90, Transverse, Rotate270,
@@ -1384,7 +1387,13 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
                 .into_iter()
                 .find(|&(w, h)| o.is_perfect_for(w, h, mw, mh))
                 .unwrap();
-            let jpeg = turbo_jpeg(&img.crop_imm(0, 0, w, h), subsamp, 90, false);
+            let mut jpeg = turbo_jpeg(&img.crop_imm(0, 0, w, h), subsamp, 90, false);
+            if grey_2x2 {
+                // SOF0: marker, length, precision, height, width, count, then id and HV.
+                let sof = jpeg.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+                assert_eq!(jpeg[sof + 9], 1, "one component");
+                jpeg[sof + 11] = 0x22;
+            }
             let mut transform = turbojpeg::Transform::op(o.transform_op());
             transform.perfect = true;
             transform.copy_none = true;
@@ -1394,7 +1403,7 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
                 .unwrap();
             let (uw, uh) = o.upright(w, h);
             // Ten bands or more on two threads: the restart markers wrap round from RST7.
-            let label = format!("{subsamp:?} {o:?} {w}x{h}");
+            let label = format!("{subsamp:?} (2×2: {grey_2x2}) {o:?} {w}x{h}");
             let banded = turn_in_bands(&jpeg, o, (uw as usize, uh as usize), subsamp, 20);
             let restarts = banded
                 .windows(2)

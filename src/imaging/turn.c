@@ -237,7 +237,9 @@ int aghub_coefs_band(const struct aghub_coefs *c, int transpose, int flip_rows, 
     widths[ci] = div_round_up(dst.image_width * comp->h_samp_factor, max_h * DCTSIZE);
     heights[ci] = div_round_up(nrows * comp->v_samp_factor, max_v * DCTSIZE);
     padded[ci] = div_round_up(heights[ci], comp->v_samp_factor) * comp->v_samp_factor;
-    offsets[ci] = row0 / (max_v * DCTSIZE) * comp->v_samp_factor;
+    /* Exact: row0 is a whole number of the upright picture's MCU rows (a grey JPEG's MCU is
+     * one block, whatever sampling factors its one component declares). */
+    offsets[ci] = row0 * comp->v_samp_factor / (max_v * DCTSIZE);
     arrays[ci] = (*dst.mem->request_virt_barray)(
         (j_common_ptr)&dst, JPOOL_IMAGE, FALSE,
         div_round_up(widths[ci], comp->h_samp_factor) * comp->h_samp_factor, padded[ci],
