@@ -80,16 +80,11 @@ pub(super) fn encode_in_bands(
         compress(&turned)
     };
 
-    // Bands of BAND_PIXELS at most, so that a thread holds one band's turned pixels at a time.
-    let count = threads.max(u32::try_from((w * h).div_ceil(BAND_PIXELS)).unwrap_or(u32::MAX));
-    let bands = Bands::for_image(w, h, subsamp, count).filter(|_| !optimise);
+    let bands = Bands::for_full_size(w, h, subsamp, threads).filter(|_| !optimise);
     let out = match bands {
         None => band(0..h)?,
         Some(bands) => {
-            let ranges = (0..h)
-                .step_by(bands.rows)
-                .map(|start| start..(start + bands.rows).min(h))
-                .collect::<Vec<_>>();
+            let ranges = bands.ranges(h);
             let coded = std::thread::scope(|scope| {
                 let per_thread = ranges.len().div_ceil(threads as usize);
                 let mut groups = ranges.chunks(per_thread);
@@ -158,6 +153,28 @@ impl Bands {
             }
             count += 1;
         }
+    }
+}
+
+impl Bands {
+    /// [`Bands::for_image`] with bands of [`BAND_PIXELS`] at most, so that a thread holds one
+    /// band's turned pixels (or coefficients) at a time: a full-size copy's cut.
+    pub(super) fn for_full_size(
+        w: usize,
+        h: usize,
+        subsamp: Subsamp,
+        threads: u32,
+    ) -> Option<Bands> {
+        let count = threads.max(u32::try_from((w * h).div_ceil(BAND_PIXELS)).unwrap_or(u32::MAX));
+        Bands::for_image(w, h, subsamp, count)
+    }
+
+    /// The row ranges of a picture `h` rows high.
+    pub(super) fn ranges(&self, h: usize) -> Vec<Range<usize>> {
+        (0..h)
+            .step_by(self.rows)
+            .map(|start| start..(start + self.rows).min(h))
+            .collect()
     }
 }
 

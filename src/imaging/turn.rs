@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use turbojpeg::Subsamp;
 
 use super::orient::Orientation;
-use super::turbo::{join_bands, Bands, BAND_PIXELS};
+use super::turbo::{join_bands, Bands};
 
 #[repr(C)]
 struct RawCoefs {
@@ -157,12 +157,8 @@ impl Turn {
         if threads < 2 || orientation == Orientation::Normal {
             return None;
         }
-        let count = (width * height).div_ceil(BAND_PIXELS).max(threads as usize);
-        let bands = Bands::for_image(width, height, subsamp, count as u32)?;
-        let ranges = (0..height)
-            .step_by(bands.rows)
-            .map(|start| start..(start + bands.rows).min(height))
-            .collect::<Vec<_>>();
+        let bands = Bands::for_full_size(width, height, subsamp, threads)?;
+        let ranges = bands.ranges(height);
         Some(Turn {
             orientation,
             height,
