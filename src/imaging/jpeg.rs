@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::{
-    DecompressHeader, Decompressor, PixelFormat, ScalingFactor, Subsamp, Transform, Transformer,
+    Colorspace, DecompressHeader, Decompressor, PixelFormat, ScalingFactor, Subsamp, Transform,
+    Transformer,
 };
 
 use super::orient::Orientation;
+use super::planes::{self, Planes};
 use super::probe::Header;
 use super::turbo::{decode_error, dim, encode_in_bands, encode_rendition, internal, CONTENT_TYPE};
 use super::turn::Turn;
@@ -130,6 +132,12 @@ pub(super) fn render(
     let full = match full {
         Full::Coded(rendition) => rendition,
         Full::Banded => return Err(ImageError::Internal("a banded turn left unjoined".into())),
+        Full::Planes(planes) => planes.encode_in_bands(
+            orientation,
+            FULL_REENCODE_JPEG_QUALITY,
+            colour.profile(),
+            threads,
+        )?,
         Full::Pixels(img, subsamp) => encode_in_bands(
             &img,
             orientation,
@@ -203,6 +211,8 @@ enum Full {
     /// Turned in bands by the threads' [`Turn::work`]; [`Turn::finish`] joins them.
     Banded,
     Pixels(DynamicImage, Subsamp),
+    /// A YCbCr picture's planes, as stored: coded again by [`Planes::encode_in_bands`].
+    Planes(Planes),
 }
 
 fn full_clean(
@@ -240,6 +250,16 @@ fn full_clean(
     }
     let mut dec = Decompressor::new().map_err(internal)?;
     dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+    // A YCbCr picture is turned and coded again on its own planes (`planes`), not through RGB.
+    if !grey
+        && !colour.converts()
+        && header.colorspace == Colorspace::YCbCr
+        && planes::takes(header.subsamp)
+    {
+        let mut planes = Planes::new(header.width, header.height, header.subsamp)?;
+        decoded(input, dec.decompress_to_yuv(input, planes.image()))?;
+        return Ok(Full::Planes(planes));
+    }
     let mut img = decompress(&mut dec, input, header.width, header.height, grey)?;
     colour.apply(&mut img)?;
     // Keep the source's chroma subsampling (turned with the picture): the
@@ -377,12 +397,7 @@ fn decompress(
         height: h,
         format,
     };
-    if let Err(e) = dec.decompress(input, image) {
-        // libjpeg-turbo reports warnings as errors too, with the image decoded.
-        if !is_benign_warning(&e) {
-            return Err(decode_error(input, e));
-        }
-    }
+    decoded(input, dec.decompress(input, image))?;
     let (w, h) = (dim(w)?, dim(h)?);
     let img = if grey {
         GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
@@ -390,6 +405,14 @@ fn decompress(
         RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
     };
     img.ok_or_else(|| ImageError::Internal("decoded buffer size mismatch".into()))
+}
+
+/// A decode's outcome: libjpeg-turbo reports warnings as errors too, with the image decoded.
+fn decoded(input: &[u8], outcome: Result<(), turbojpeg::Error>) -> Result<(), ImageError> {
+    match outcome {
+        Err(e) if !is_benign_warning(&e) => Err(decode_error(input, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Warnings libjpeg-turbo emits on files phones and editors really produce,

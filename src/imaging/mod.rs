@@ -34,6 +34,7 @@ mod icc;
 mod jpeg;
 mod meta;
 mod orient;
+mod planes;
 mod probe;
 mod quality;
 mod raster;

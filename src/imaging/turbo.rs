@@ -7,7 +7,7 @@ use std::ops::Range;
 use image::DynamicImage;
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
 
-use super::orient::Orientation;
+use super::orient::{Orientation, Samples};
 use super::{icc, ImageError, Rendition, THUMB_LONG_EDGE};
 
 pub(super) const CONTENT_TYPE: &str = "image/jpeg";
@@ -76,44 +76,61 @@ pub(super) fn encode_in_bands(
             return compress(&pixels[rows.start * pitch..rows.end * pitch]);
         }
         let mut turned = super::pixel_buffer(rows.len() * pitch);
-        orientation.turn_rows(pixels, stored, channels, rows, &mut turned);
+        let samples = Samples {
+            samples: pixels,
+            w: stored.0,
+            h: stored.1,
+            stride: stored.0 * channels,
+            channels,
+        };
+        orientation.turn_rows(samples, rows, &mut turned, pitch);
         compress(&turned)
     };
 
     let bands = Bands::for_full_size(w, h, subsamp, threads).filter(|_| !optimise);
-    let out = match bands {
-        None => band(0..h)?,
-        Some(bands) => {
-            let ranges = bands.ranges(h);
-            let coded = std::thread::scope(|scope| {
-                let per_thread = ranges.len().div_ceil(threads as usize);
-                let mut groups = ranges.chunks(per_thread);
-                let first = groups.next().unwrap_or_default();
-                let others = groups
-                    .map(|group| scope.spawn(|| group.iter().map(|r| band(r.clone())).collect()))
-                    .collect::<Vec<_>>();
-                let mut coded: Vec<Result<Vec<u8>, ImageError>> =
-                    first.iter().map(|r| band(r.clone())).collect();
-                for handle in others {
-                    let more: Vec<_> = handle.join().unwrap_or_else(|_| {
-                        vec![Err(ImageError::Internal("a JPEG band panicked".into()))]
-                    });
-                    coded.extend(more);
-                }
-                coded.into_iter().collect::<Result<Vec<_>, _>>()
-            })?;
-            match join_bands(&coded, h, bands.interval) {
-                Some(joined) => joined,
-                // Not expected: the bands' headers differ. One pass is always right.
-                None => band(0..h)?,
-            }
-        }
-    };
+    let out = code_in_bands(bands, h, threads, &band)?;
     let bytes = match profile {
         Some(p) => icc::embed_in_jpeg(out, p)?,
         None => out,
     };
     Ok(Rendition::new(bytes, w as u32, h as u32, CONTENT_TYPE))
+}
+
+/// `band` coded for each of `bands`' row ranges of a picture `h` rows high, on up to `threads`
+/// threads (each takes a run of consecutive bands), and joined ([`join_bands`]); one pass of
+/// `band(0..h)` when there are no bands.
+pub(super) fn code_in_bands(
+    bands: Option<Bands>,
+    h: usize,
+    threads: u32,
+    band: &(dyn Fn(Range<usize>) -> Result<Vec<u8>, ImageError> + Sync),
+) -> Result<Vec<u8>, ImageError> {
+    let Some(bands) = bands else {
+        return band(0..h);
+    };
+    let ranges = bands.ranges(h);
+    let coded = std::thread::scope(|scope| {
+        let per_thread = ranges.len().div_ceil(threads.max(1) as usize);
+        let mut groups = ranges.chunks(per_thread);
+        let first = groups.next().unwrap_or_default();
+        let others = groups
+            .map(|group| scope.spawn(|| group.iter().map(|r| band(r.clone())).collect()))
+            .collect::<Vec<_>>();
+        let mut coded: Vec<Result<Vec<u8>, ImageError>> =
+            first.iter().map(|r| band(r.clone())).collect();
+        for handle in others {
+            let more: Vec<_> = handle
+                .join()
+                .unwrap_or_else(|_| vec![Err(ImageError::Internal("a JPEG band panicked".into()))]);
+            coded.extend(more);
+        }
+        coded.into_iter().collect::<Result<Vec<_>, _>>()
+    })?;
+    match join_bands(&coded, h, bands.interval) {
+        Some(joined) => Ok(joined),
+        // Not expected: the bands' headers differ. One pass is always right.
+        None => band(0..h),
+    }
 }
 
 /// Pixels a band of a full-size image holds at most (a few bytes each): enough bands that two
