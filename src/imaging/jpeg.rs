@@ -29,14 +29,11 @@ use turbojpeg::{
 use super::orient::Orientation;
 use super::planes::{self, Planes};
 use super::probe::Header;
-use super::turbo::{decode_error, dim, encode_in_bands, encode_rendition, internal, CONTENT_TYPE};
+use super::turbo::{decode_error, dim, encode_in_bands, internal, CONTENT_TYPE};
 use super::turn::Turn;
-use super::{icc, quality, resize};
+use super::{icc, resize};
 use super::{ImageError, Outputs, QualityWarning, Rendition, StageTimings};
-use super::{
-    DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
-    THUMB_LONG_EDGE,
-};
+use super::{DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY};
 
 /// Most progressive JPEGs have ≤ 12 scans; libjpeg-turbo's own tools use 500
 /// as the limit against the "many tiny scans" CPU exhaustion attack.
@@ -53,7 +50,6 @@ pub(super) fn render(
 ) -> Result<Outputs, ImageError> {
     let clock = Instant::now();
     let (width, height) = (header.width, header.height);
-    let mut dec = Decompressor::new().map_err(internal)?;
     let channels = if grey { 1 } else { 3 };
     let colour = icc::Colour::for_profile(icc::from_jpeg(input).as_deref(), channels);
     t.sniff_header += clock.elapsed();
@@ -61,12 +57,14 @@ pub(super) fn render(
     let colour = &colour;
     let orientation = header.meta.orientation;
     let threads = header.threads();
-    // A lossless turn is shared by both threads, in bands (`turn`), when it can be lossless.
+    // The full size is turned in bands shared by both threads (`turn`): losslessly when the turn
+    // keeps every pixel, else re-encoded from the picture's planes when it can be (`planes`).
     let (mcu_w, mcu_h) = (
         jpeg.subsamp.mcu_width() as u32,
         jpeg.subsamp.mcu_height() as u32,
     );
-    let turn = (!colour.converts() && orientation.is_perfect_for(width, height, mcu_w, mcu_h))
+    let lossless = !colour.converts() && orientation.is_perfect_for(width, height, mcu_w, mcu_h);
+    let turn = (lossless || from_planes(jpeg, grey, colour))
         .then(|| {
             let upright = orientation.upright(width, height);
             let upright = (upright.0 as usize, upright.1 as usize);
@@ -81,28 +79,43 @@ pub(super) fn render(
     let full_job = || {
         let clock = Instant::now();
         // Reading first, whatever else happens: the display path waits for it in `work`.
+        let banded = match &turn {
+            Some(turn) if lossless => turn.read(input),
+            Some(turn) => turn.provide(|| {
+                let planes = decode_planes(input, jpeg).ok()?;
+                let encoder = planes::Encoder::new(planes, orientation, FULL_REENCODE_JPEG_QUALITY);
+                Some(Box::new(encoder))
+            }),
+            None => false,
+        };
         let full = match &turn {
-            Some(turn) if turn.read(input) => {
+            Some(turn) if banded => {
                 turn.work();
                 Ok(Full::Banded)
             }
+            // Not taken, or a decode that failed: the one-pass way, which reports the error.
             _ => full_clean(input, jpeg, width, height, grey, orientation, colour),
         };
         (full, clock.elapsed())
     };
-    let mut small_job = |t: &mut StageTimings| {
-        small_renditions(&mut dec, input, jpeg, grey, orientation, colour, t)
+    let small_job = |t: &mut StageTimings, share: bool| {
+        small_renditions(input, jpeg, grey, orientation, colour, share, t)
     };
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo) when the
     // probe counted two (`Header::threads`: baseline JPEGs, two cores).
     let (small, (full, full_time)) = if threads < 2 {
-        let small = small_job(t)?;
+        let small = small_job(t, false)?;
         (Ok(small), full_job())
+    } else if !colour.converts() && orientation == Orientation::Normal {
+        // Upright: the full size is its coded data copied (a few ms), and the second thread
+        // makes the thumbnail and the quality checks beside the display copy instead.
+        let full = full_job();
+        (small_job(t, true), full)
     } else {
         std::thread::scope(|scope| {
             let handle = scope.spawn(full_job);
-            let small = small_job(t);
+            let small = small_job(t, false);
             // Done with its own work, the display path takes bands of the turn.
             if let (Some(turn), Ok(_)) = (&turn, &small) {
                 turn.work();
@@ -160,21 +173,22 @@ pub(super) fn render(
 /// Display copy, thumbnail and quality warnings, from one decode at the
 /// smallest DCT scale that still gives ≥ 1600 px.
 fn small_renditions(
-    dec: &mut Decompressor,
     input: &[u8],
     header: &DecompressHeader,
     grey: bool,
     orientation: Orientation,
     colour: &icc::Colour,
+    share: bool,
     t: &mut StageTimings,
 ) -> Result<(Rendition, Rendition, Vec<QualityWarning>), ImageError> {
     let (width, height) = (dim(header.width)?, dim(header.height)?);
     let clock = Instant::now();
     let factor = pick_scale(width.max(height), DISPLAY_LONG_EDGE);
+    let mut dec = Decompressor::new().map_err(internal)?;
     dec.set_scaling_factor(factor).map_err(internal)?;
     dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let scaled = header.scaled(factor);
-    let decoded = decompress(dec, input, scaled.width, scaled.height, grey)?;
+    let decoded = decompress(&mut dec, input, scaled.width, scaled.height, grey)?;
     t.decode = clock.elapsed();
 
     // Resize in stored orientation, then orient (fewer pixels to turn).
@@ -186,21 +200,9 @@ fn small_renditions(
     // Colour conversion (rare, see icc.rs) at display size: fewer pixels.
     colour.apply(&mut display)?;
     orientation.apply(&mut display);
-    let profile = colour.profile();
-    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
     t.display = clock.elapsed();
-
-    let clock = Instant::now();
-    let (tw, th) = resize::fit_long_edge(display.width(), display.height(), THUMB_LONG_EDGE);
-    let thumb = resize::resize(&display, tw, th)?;
-    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
-    t.thumb = clock.elapsed();
-
-    let clock = Instant::now();
-    let (full_w, full_h) = orientation.upright(width, height);
-    let warnings = quality::assess(&display, full_w, full_h);
-    t.quality = clock.elapsed();
-    Ok((display_r, thumb_r, warnings))
+    let full = orientation.upright(width, height);
+    super::from_display(&display, full, colour.profile(), share, t)
 }
 
 /// The full-size clean JPEG, or, when the coded data cannot be kept, the pixels it is to be
@@ -248,18 +250,12 @@ fn full_clean(
             return Ok(Full::Coded(coded_rendition(out, colour, (full_w, full_h))?));
         }
     }
+    // A YCbCr picture is turned and coded again on its own planes (`planes`), not through RGB.
+    if from_planes(header, grey, colour) {
+        return Ok(Full::Planes(decode_planes(input, header)?));
+    }
     let mut dec = Decompressor::new().map_err(internal)?;
     dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
-    // A YCbCr picture is turned and coded again on its own planes (`planes`), not through RGB.
-    if !grey
-        && !colour.converts()
-        && header.colorspace == Colorspace::YCbCr
-        && planes::takes(header.subsamp)
-    {
-        let mut planes = Planes::new(header.width, header.height, header.subsamp)?;
-        decoded(input, dec.decompress_to_yuv(input, planes.image()))?;
-        return Ok(Full::Planes(planes));
-    }
     let mut img = decompress(&mut dec, input, header.width, header.height, grey)?;
     colour.apply(&mut img)?;
     // Keep the source's chroma subsampling (turned with the picture): the
@@ -269,6 +265,23 @@ fn full_clean(
         s => s,
     };
     Ok(Full::Pixels(img, subsamp))
+}
+
+/// Whether a re-encoded full size is coded from the picture's own planes: YCbCr pixels kept
+/// as they are, in a subsampling [`planes::takes`].
+fn from_planes(header: &DecompressHeader, grey: bool, colour: &icc::Colour) -> bool {
+    !grey
+        && !colour.converts()
+        && header.colorspace == Colorspace::YCbCr
+        && planes::takes(header.subsamp)
+}
+
+fn decode_planes(input: &[u8], header: &DecompressHeader) -> Result<Planes, ImageError> {
+    let mut dec = Decompressor::new().map_err(internal)?;
+    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+    let mut planes = Planes::new(header.width, header.height, header.subsamp)?;
+    decoded(input, dec.decompress_to_yuv(input, planes.image()))?;
+    Ok(planes)
 }
 
 /// The chroma subsampling of the picture turned upright.

@@ -418,6 +418,53 @@ struct Outputs {
     warnings: Vec<QualityWarning>,
 }
 
+/// The display copy's JPEG, the thumbnail made from the display pixels and the quality checks
+/// on them, for a picture `full` (width, height) upright. With `share`, the display copy is
+/// encoded beside the thumbnail and the checks, on a second thread (the render's second, when
+/// the full size needs no work of its own).
+fn from_display(
+    display: &image::DynamicImage,
+    full: (u32, u32),
+    profile: Option<&[u8]>,
+    share: bool,
+    t: &mut StageTimings,
+) -> Result<(Rendition, Rendition, Vec<QualityWarning>), ImageError> {
+    use turbojpeg::Subsamp;
+    let encode_display = || {
+        let clock = Instant::now();
+        let r = turbo::encode_rendition(display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile);
+        (r, clock.elapsed())
+    };
+    let thumb_and_checks = || {
+        let clock = Instant::now();
+        let (tw, th) = resize::fit_long_edge(display.width(), display.height(), THUMB_LONG_EDGE);
+        let thumb = resize::resize(display, tw, th).and_then(|thumb| {
+            turbo::encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile)
+        });
+        let thumb_time = clock.elapsed();
+        let clock = Instant::now();
+        let warnings = quality::assess(display, full.0, full.1);
+        (thumb, thumb_time, warnings, clock.elapsed())
+    };
+    let ((display_r, display_time), (thumb_r, thumb_time, warnings, quality_time)) = if share {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(thumb_and_checks);
+            let display = encode_display();
+            let rest = other.join().unwrap_or_else(|_| {
+                let e = ImageError::Internal("the thumbnail panicked".into());
+                (Err(e), Duration::ZERO, Vec::new(), Duration::ZERO)
+            });
+            (display, rest)
+        })
+    } else {
+        (encode_display(), thumb_and_checks())
+    };
+    t.display += display_time;
+    t.thumb = thumb_time;
+    t.quality = quality_time;
+    Ok((display_r?, thumb_r?, warnings))
+}
+
 fn run(
     input: &[u8],
     header: &probe::Header,

@@ -1,7 +1,7 @@
 //! EXIF orientation (TIFF tag 0x0112), applied to the pixels.
 
 use image::metadata::Orientation as ImgOrientation;
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage, RgbImage};
 use turbojpeg::TransformOp;
 
 /// A picture's samples as stored: `w` × `h` samples of `channels` bytes (1 or 3), rows `stride`
@@ -266,10 +266,41 @@ impl Orientation {
         }
     }
 
-    /// Applies the orientation to decoded pixels (uses `image`'s
-    /// implementation of the same 8 cases; the full-size re-encode turns its
-    /// bands with [`Orientation::turn_rows`] instead).
+    /// Applies the orientation to decoded pixels: by [`Orientation::turn_rows`] for 8-bit grey
+    /// and RGB (the display copy of every JPEG), else by `image`'s implementation of the same 8
+    /// cases, which goes a pixel at a time (2 % of a turned photo's CPU, `perf`).
     pub fn apply(self, img: &mut DynamicImage) {
+        if self == Orientation::Normal {
+            return;
+        }
+        let (w, h) = (img.width(), img.height());
+        let (uw, uh) = self.upright(w, h);
+        let turn = |samples: &[u8], channels: usize| {
+            let stored = Samples {
+                samples,
+                w: w as usize,
+                h: h as usize,
+                stride: w as usize * channels,
+                channels,
+            };
+            let row = uw as usize * channels;
+            let mut out = super::pixel_buffer(row * uh as usize);
+            self.turn_rows(stored, 0..uh as usize, &mut out, row);
+            out
+        };
+        let turned = match img {
+            DynamicImage::ImageRgb8(rgb) => {
+                RgbImage::from_raw(uw, uh, turn(rgb.as_raw(), 3)).map(DynamicImage::ImageRgb8)
+            }
+            DynamicImage::ImageLuma8(grey) => {
+                GrayImage::from_raw(uw, uh, turn(grey.as_raw(), 1)).map(DynamicImage::ImageLuma8)
+            }
+            _ => None,
+        };
+        if let Some(turned) = turned {
+            *img = turned;
+            return;
+        }
         let o = match self {
             Orientation::Normal => return,
             Orientation::FlipH => ImgOrientation::FlipHorizontal,

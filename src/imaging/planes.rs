@@ -11,6 +11,7 @@ use turbojpeg::{Compressor, Subsamp, YuvImage, YuvPlanesImage};
 
 use super::orient::{Orientation, Samples};
 use super::turbo::{code_in_bands, internal, Bands, CONTENT_TYPE};
+use super::turn::BandSource;
 use super::{icc, ImageError, Rendition};
 
 /// A picture's three planes as libjpeg-turbo lays them out (alignment 1): Y, then Cb, then Cr.
@@ -90,84 +91,121 @@ impl Planes {
     /// The planes turned upright by `orientation` and coded as one baseline JPEG with the same
     /// subsampling (turned), in bands of whole MCU rows on up to `threads` threads, joined with
     /// restart markers as [`turbo::encode_in_bands`](super::turbo::encode_in_bands) joins its.
+    /// (On two threads, the render shares the bands through a [`Turn`](super::turn::Turn).)
     pub(super) fn encode_in_bands(
-        &self,
+        self,
         orientation: Orientation,
         quality: i32,
         profile: Option<&[u8]>,
         threads: u32,
     ) -> Result<Rendition, ImageError> {
-        let [y, cb, cr] = self.samples();
-        let (w, h) = orientation.upright(self.width as u32, self.height as u32);
-        let (w, h) = (w as usize, h as usize);
-        let subsamp = super::jpeg::upright_subsamp(self.subsamp, orientation);
-        let (fx, fy) = factors(subsamp);
-        let (pw, cw) = (w.next_multiple_of(fx), w.div_ceil(fx));
-        let chroma_rows = h.div_ceil(fy);
-        // Where a turn mirrors an odd side of a subsampled axis, the partial chroma sample at
-        // the far edge comes to the near one and every chroma sample covers the second luma
-        // sample of one stored sample and the first of the next: the mean of the two.
-        let (mirrors_x, mirrors_y) = orientation.mirrors();
-        let mean_x = mirrors_x && fx == 2 && w % 2 == 1;
-        let mean_y = mirrors_y && fy == 2 && h % 2 == 1;
-
-        let band = |rows: Range<usize>| -> Result<Vec<u8>, ImageError> {
-            let band_h = rows.len();
-            let padded_h = band_h.next_multiple_of(fy);
-            let mut luma = super::pixel_buffer(pw * padded_h);
-            orientation.turn_rows(y, rows.clone(), &mut luma, pw);
-            pad(&mut luma, pw, w, band_h);
-
-            let c = rows.start / fy..rows.start / fy + padded_h / fy;
-            // One chroma row more than the band's, for the mean down.
-            let read = c.start..(c.end + usize::from(mean_y)).min(chroma_rows);
-            let turn_chroma = |plane: Samples<'_>| {
-                let mut out = super::pixel_buffer(cw * read.len());
-                orientation.turn_rows(plane, read.clone(), &mut out, cw);
-                if mean_x {
-                    for row in out.chunks_exact_mut(cw) {
-                        for x in 0..cw - 1 {
-                            row[x] = mean(row[x], row[x + 1]);
-                        }
-                    }
-                }
-                if mean_y {
-                    for r in 0..c.len() {
-                        let next = (r + 1).min(read.len() - 1) * cw;
-                        for x in 0..cw {
-                            out[r * cw + x] = mean(out[r * cw + x], out[next + x]);
-                        }
-                    }
-                }
-                out.truncate(cw * c.len());
-                out
-            };
-            let (u, v) = (turn_chroma(cb), turn_chroma(cr));
-            let mut compressor = Compressor::new().map_err(internal)?;
-            compressor.set_quality(quality).map_err(internal)?;
-            let image = YuvPlanesImage {
-                y_plane: luma.as_slice(),
-                u_plane: u.as_slice(),
-                v_plane: v.as_slice(),
-                width: w,
-                height: band_h,
-                y_stride: pw,
-                u_stride: cw,
-                v_stride: cw,
-                subsamp,
-            };
-            compressor
-                .compress_yuv_planes_to_vec(&image)
-                .map_err(internal)
-        };
-
-        let bands = Bands::for_full_size(w, h, subsamp, threads);
-        let out = code_in_bands(bands, h, threads, &band)?;
+        let encoder = Encoder::new(self, orientation, quality);
+        let (w, h) = encoder.upright;
+        let bands = Bands::for_full_size(w, h, encoder.subsamp, threads);
+        let out = code_in_bands(bands, h, threads, &|rows| encoder.band(rows))?;
         let bytes = match profile {
             Some(p) => icc::embed_in_jpeg(out, p)?,
             None => out,
         };
         Ok(Rendition::new(bytes, w as u32, h as u32, CONTENT_TYPE))
+    }
+}
+
+/// Planes to be turned upright and coded, a band of rows at a time.
+pub(super) struct Encoder {
+    planes: Planes,
+    orientation: Orientation,
+    quality: i32,
+    /// The upright picture's width and height, and its subsampling.
+    upright: (usize, usize),
+    subsamp: Subsamp,
+    /// Where a turn mirrors an odd side of a subsampled axis, the partial chroma sample at the
+    /// far edge comes to the near one, and every chroma sample then covers the second luma
+    /// sample of one stored sample and the first of the next: the mean of the two, across
+    /// (`mean_x`) or down (`mean_y`).
+    mean_x: bool,
+    mean_y: bool,
+}
+
+impl Encoder {
+    pub(super) fn new(planes: Planes, orientation: Orientation, quality: i32) -> Encoder {
+        let (w, h) = orientation.upright(planes.width as u32, planes.height as u32);
+        let (w, h) = (w as usize, h as usize);
+        let subsamp = super::jpeg::upright_subsamp(planes.subsamp, orientation);
+        let (fx, fy) = factors(subsamp);
+        let (mirrors_x, mirrors_y) = orientation.mirrors();
+        Encoder {
+            planes,
+            orientation,
+            quality,
+            upright: (w, h),
+            subsamp,
+            mean_x: mirrors_x && fx == 2 && w % 2 == 1,
+            mean_y: mirrors_y && fy == 2 && h % 2 == 1,
+        }
+    }
+
+    /// Rows `rows` of the upright picture (whole MCU rows but for the last band) as a JPEG of
+    /// their own.
+    pub(super) fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
+        let [y, cb, cr] = self.planes.samples();
+        let ((w, h), orientation) = (self.upright, self.orientation);
+        let (fx, fy) = factors(self.subsamp);
+        let (pw, cw) = (w.next_multiple_of(fx), w.div_ceil(fx));
+        let chroma_rows = h.div_ceil(fy);
+        let band_h = rows.len();
+        let padded_h = band_h.next_multiple_of(fy);
+        let mut luma = super::pixel_buffer(pw * padded_h);
+        orientation.turn_rows(y, rows.clone(), &mut luma, pw);
+        pad(&mut luma, pw, w, band_h);
+
+        let c = rows.start / fy..rows.start / fy + padded_h / fy;
+        // One chroma row more than the band's, for the mean down.
+        let read = c.start..(c.end + usize::from(self.mean_y)).min(chroma_rows);
+        let turn_chroma = |plane: Samples<'_>| {
+            let mut out = super::pixel_buffer(cw * read.len());
+            orientation.turn_rows(plane, read.clone(), &mut out, cw);
+            if self.mean_x {
+                for row in out.chunks_exact_mut(cw) {
+                    for x in 0..cw - 1 {
+                        row[x] = mean(row[x], row[x + 1]);
+                    }
+                }
+            }
+            if self.mean_y {
+                for r in 0..c.len() {
+                    let next = (r + 1).min(read.len() - 1) * cw;
+                    for x in 0..cw {
+                        out[r * cw + x] = mean(out[r * cw + x], out[next + x]);
+                    }
+                }
+            }
+            out.truncate(cw * c.len());
+            out
+        };
+        let (u, v) = (turn_chroma(cb), turn_chroma(cr));
+        let mut compressor = Compressor::new().map_err(internal)?;
+        compressor.set_quality(self.quality).map_err(internal)?;
+        let image = YuvPlanesImage {
+            y_plane: luma.as_slice(),
+            u_plane: u.as_slice(),
+            v_plane: v.as_slice(),
+            width: w,
+            height: band_h,
+            y_stride: pw,
+            u_stride: cw,
+            v_stride: cw,
+            subsamp: self.subsamp,
+        };
+        compressor
+            .compress_yuv_planes_to_vec(&image)
+            .map_err(internal)
+    }
+}
+
+impl BandSource for Encoder {
+    fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
+        Encoder::band(self, rows)
     }
 }
 

@@ -20,12 +20,9 @@ use turbojpeg::Subsamp;
 use super::orient::Orientation;
 use super::probe::Header;
 use super::turbo::encode_rendition;
-use super::{icc, quality, resize};
+use super::{icc, resize};
 use super::{ImageError, Limits, Outputs, PhotoFormat, Rendition, StageTimings};
-use super::{
-    DISPLAY_JPEG_QUALITY, DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY, THUMB_JPEG_QUALITY,
-    THUMB_LONG_EDGE,
-};
+use super::{DISPLAY_LONG_EDGE, FULL_REENCODE_JPEG_QUALITY};
 
 /// Decodes with the `image` crate and renders, from the probe's `header` (its dimensions
 /// already checked against `limits`); `lossless_source`: PNG or lossless WebP.
@@ -153,18 +150,9 @@ pub(super) fn render_pixels(
     let (dw, dh) = resize::fit_long_edge(full_w, full_h, DISPLAY_LONG_EDGE);
     let display = resize::resize(&opaque, dw, dh)?;
     drop(opaque);
-    let display_r = encode_rendition(&display, DISPLAY_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
     t.display = clock.elapsed();
-
-    let clock = Instant::now();
-    let (tw, th) = resize::fit_long_edge(dw, dh, THUMB_LONG_EDGE);
-    let thumb = resize::resize(&display, tw, th)?;
-    let thumb_r = encode_rendition(&thumb, THUMB_JPEG_QUALITY, Subsamp::Sub2x2, profile)?;
-    t.thumb = clock.elapsed();
-
-    let clock = Instant::now();
-    let warnings = quality::assess(&display, full_w, full_h);
-    t.quality = clock.elapsed();
+    let (display_r, thumb_r, warnings) =
+        super::from_display(&display, (full_w, full_h), profile, false, t)?;
 
     Ok(Outputs {
         full,

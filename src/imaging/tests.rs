@@ -1322,6 +1322,13 @@ fn a_reencode_from_planes_keeps_the_chroma_where_it_was() {
         decode(&ok(&input).full.bytes) == decode(&from_planes.bytes),
         "process re-encodes from the planes"
     );
+    // Cut short: the bands are not taken, and the photo is refused as truncated.
+    let cut = &input[..input.len() * 2 / 3];
+    assert!(
+        matches!(err(cut), ImageError::Truncated(_)),
+        "{:?}",
+        err(cut)
+    );
 }
 
 /// Every turn, in bands, as `image` turns; for 150 × 131 samples a byte each, by whole tiles of
@@ -1367,6 +1374,14 @@ fn turning_rows_in_bands_matches_image_for_every_orientation() {
                     banded.extend(band);
                 }
                 assert_eq!(banded, want.as_bytes(), "bands, {label}");
+                let mut applied = img.clone();
+                ours.apply(&mut applied);
+                assert_eq!(applied.as_bytes(), want.as_bytes(), "apply, {label}");
+                assert_eq!(
+                    (applied.width(), applied.height()),
+                    (out_w, out_h),
+                    "{label}"
+                );
 
                 // Rows further apart than a row's samples, in and out (planes padded to whole
                 // chroma samples): the padding is neither read nor written.

@@ -1,4 +1,6 @@
-//! The lossless full-size turn of a baseline JPEG, in bands shared by both threads (`turn.c`).
+//! The full-size turn of a baseline JPEG, in bands shared by both threads: lossless from its DCT
+//! coefficients (`turn.c`), or, where that cannot keep every pixel, re-encoded from its planes
+//! (`planes.rs`): whichever [`BandSource`] one thread makes ready, any thread codes its bands.
 //!
 //! libjpeg-turbo's own transform (`tj3Transform`) holds the source's DCT coefficients *and* the
 //! whole turned copy, then Huffman-codes it on one thread: for a 16 MP 4:4:4 photo that is
@@ -17,6 +19,14 @@ use turbojpeg::Subsamp;
 
 use super::orient::Orientation;
 use super::turbo::{join_bands, Bands};
+use super::ImageError;
+
+/// What a [`Turn`]'s bands are coded from.
+pub(super) trait BandSource: Send + Sync {
+    /// Rows `rows` of the upright picture as a JPEG of their own (the same tables and settings
+    /// for every band, so that [`join_bands`] can join them).
+    fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError>;
+}
 
 #[repr(C)]
 struct RawCoefs {
@@ -118,6 +128,20 @@ impl Drop for Coefficients {
     }
 }
 
+/// A source's coefficients, to be turned by `orientation` without loss.
+struct Lossless {
+    coefs: Coefficients,
+    orientation: Orientation,
+}
+
+impl BandSource for Lossless {
+    fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
+        self.coefs
+            .band(self.orientation, &rows)
+            .map_err(|e| ImageError::Internal(format!("a band of a lossless turn: {e}")))
+    }
+}
+
 fn message_text(message: &[c_char; MESSAGE_LEN]) -> String {
     // SAFETY: `turn.c` writes a NUL-terminated string of at most MESSAGE_LEN bytes, or leaves
     // the zeroed buffer (an empty string).
@@ -126,18 +150,18 @@ fn message_text(message: &[c_char; MESSAGE_LEN]) -> String {
         .into_owned()
 }
 
-type BandResult = Result<Vec<u8>, String>;
+type BandResult = Result<Vec<u8>, ImageError>;
 
-/// One lossless turn in bands: [`Turn::read`] on one thread, [`Turn::work`] on any number, then
-/// [`Turn::finish`].
+/// One turn in bands: [`Turn::read`] (or [`Turn::provide`]) on one thread, [`Turn::work`] on
+/// any number, then [`Turn::finish`].
 pub(super) struct Turn {
     orientation: Orientation,
     height: usize,
     bands: Bands,
     ranges: Vec<Range<usize>>,
-    /// Set once by [`Turn::read`]; `None` when this path does not take the photo (progressive,
-    /// a warning, an error): the caller then uses libjpeg-turbo's one-pass transform.
-    source: OnceLock<Option<Coefficients>>,
+    /// Set once by [`Turn::provide`]; `None` when this path does not take the photo (for the
+    /// lossless turn: progressive, a warning, an error): the caller then does without.
+    source: OnceLock<Option<Box<dyn BandSource>>>,
     /// Wakes the threads waiting in [`Turn::work`] for `source`.
     ready: (Mutex<()>, Condvar),
     next: AtomicUsize,
@@ -163,7 +187,7 @@ impl Turn {
             orientation,
             height,
             bands,
-            coded: Mutex::new(vec![None; ranges.len()]),
+            coded: Mutex::new(ranges.iter().map(|_| None).collect()),
             ranges,
             source: OnceLock::new(),
             ready: (Mutex::new(()), Condvar::new()),
@@ -171,8 +195,20 @@ impl Turn {
         })
     }
 
-    /// Reads the source's coefficients (once); false if this path does not take the photo.
+    /// Reads the source's coefficients for a lossless turn (once); false if this path does not
+    /// take the photo (the caller then uses libjpeg-turbo's one-pass transform).
     pub(super) fn read(&self, input: &[u8]) -> bool {
+        let orientation = self.orientation;
+        self.provide(|| {
+            let coefs = Coefficients::read(input)
+                .inspect_err(|e| tracing::debug!(error = %e, "banded turn not taken"))
+                .ok()?;
+            Some(Box::new(Lossless { coefs, orientation }))
+        })
+    }
+
+    /// Makes the bands' source (once): false if there is none.
+    pub(super) fn provide(&self, source: impl FnOnce() -> Option<Box<dyn BandSource>>) -> bool {
         // Whatever happens here (a panic too), the threads waiting in `work` must be let go.
         struct Release<'a>(&'a Turn);
         impl Drop for Release<'_> {
@@ -183,17 +219,15 @@ impl Turn {
             }
         }
         let _release = Release(self);
-        let coefs = Coefficients::read(input)
-            .inspect_err(|e| tracing::debug!(error = %e, "banded turn not taken"))
-            .ok();
-        let taken = coefs.is_some();
-        let _ = self.source.set(coefs);
+        let source = source();
+        let taken = source.is_some();
+        let _ = self.source.set(source);
         taken
     }
 
     /// Codes bands until none is left; waits for [`Turn::read`] first.
     pub(super) fn work(&self) {
-        let coefs = {
+        let source = {
             let mut guard = lock(&self.ready.0);
             loop {
                 if let Some(source) = self.source.get() {
@@ -206,7 +240,7 @@ impl Turn {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
-        let Some(coefs) = coefs else {
+        let Some(source) = source else {
             return;
         };
         loop {
@@ -214,21 +248,21 @@ impl Turn {
             let Some(rows) = self.ranges.get(i) else {
                 return;
             };
-            let band = coefs.band(self.orientation, rows);
+            let band = source.band(rows.clone());
             lock(&self.coded)[i] = Some(band);
         }
     }
 
     /// The turned JPEG, once every thread's [`Turn::work`] has returned; `None` if a band
-    /// failed (not expected: the caller then uses the one-pass transform).
+    /// failed (not expected: the caller then does without).
     pub(super) fn finish(self) -> Option<Vec<u8>> {
         let coded = self
             .coded
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .into_iter()
-            .collect::<Option<Result<Vec<_>, String>>>()?
-            .inspect_err(|e| tracing::warn!(error = %e, "a band of a lossless turn failed"))
+            .collect::<Option<Result<Vec<_>, ImageError>>>()?
+            .inspect_err(|e| tracing::warn!(error = %e, "a band of a turn failed"))
             .ok()?;
         join_bands(&coded, self.height, self.bands.interval)
     }
