@@ -8,11 +8,12 @@
 //!   When the rotation is not MCU-aligned (e.g. 4000×3000 4:2:0 turned 90°,
 //!   whose partial 16-px block row cannot move to the left edge) we re-encode
 //!   the full image at quality 95 with the source's chroma subsampling (the
-//!   file grows by ~30 %) rather than trimming up to 15 px off the picture.
-//!   The same re-encode is used when the upload's ICC profile is not one we
-//!   recognise and the pixels have to be converted (see `icc`). It waits for
-//!   the display path, then turns and compresses bands of the picture on both
-//!   threads, joined with restart markers ([`encode_in_bands`]).
+//!   file grows by ~30 %) rather than trimming up to 15 px off the picture:
+//!   from its own YCbCr planes (`planes`), in bands both threads share as they
+//!   share the lossless turn's (`turn`). When the upload's ICC profile is not
+//!   one we recognise and the pixels have to be converted (see `icc`), the
+//!   re-encode goes through RGB instead: it waits for the display path, then
+//!   turns and compresses bands on both threads ([`encode_in_bands`]).
 //! - Display and thumbnail: decoded once at the smallest DCT scale (n/8) that
 //!   still gives ≥ 1600 px on the long edge (1/2 for a 12 MP photo: 4× fewer
 //!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail

@@ -1179,8 +1179,9 @@ fn jpeg_all_eight_orientations_reencode_path() {
     check_orientations("jpeg unaligned", 1030, 770, jpeg_as_camera);
 }
 
-/// The re-encode that turns the planes (even sides, not whole MCUs) and the one through RGB
-/// (odd sides) both give the decoded upload, turned: not a pixel shifted at any edge.
+/// The re-encode from the planes, with even sides (not whole MCUs) and odd ones (where a mirrored
+/// partial chroma sample is put back by a mean), gives the decoded upload, turned: not a pixel
+/// shifted at any edge.
 #[test]
 fn jpeg_reencoded_full_size_is_the_upload_turned_to_the_pixel() {
     for (w, h) in [(1030, 770), (1031, 771)] {
