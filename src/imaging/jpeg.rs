@@ -72,7 +72,7 @@ pub(super) fn render(
             Turn::plan(
                 orientation,
                 upright,
-                upright_subsamp(jpeg.subsamp, orientation),
+                orientation.upright_subsamp(jpeg.subsamp),
                 threads,
             )
         })
@@ -261,7 +261,7 @@ fn full_clean(
     colour.apply(&mut img)?;
     // Keep the source's chroma subsampling (turned with the picture): the
     // chroma was already subsampled, so 4:4:4 would only make the file larger.
-    let subsamp = match upright_subsamp(header.subsamp, orientation) {
+    let subsamp = match orientation.upright_subsamp(header.subsamp) {
         Subsamp::Unknown => Subsamp::None,
         s => s,
     };
@@ -283,17 +283,6 @@ fn decode_planes(input: &[u8], header: &DecompressHeader) -> Result<Planes, Imag
     let mut planes = Planes::new(header.width, header.height, header.subsamp)?;
     decoded(input, dec.decompress_to_yuv(input, planes.image()))?;
     Ok(planes)
-}
-
-/// The chroma subsampling of the picture turned upright.
-pub(super) fn upright_subsamp(subsamp: Subsamp, orientation: Orientation) -> Subsamp {
-    match (subsamp, orientation.swaps_dimensions()) {
-        (Subsamp::Sub2x1, true) => Subsamp::Sub1x2,
-        (Subsamp::Sub1x2, true) => Subsamp::Sub2x1,
-        (Subsamp::Sub4x1, true) => Subsamp::Sub1x4,
-        (Subsamp::Sub1x4, true) => Subsamp::Sub4x1,
-        (s, _) => s,
-    }
 }
 
 /// A full-size JPEG kept as coded data, with our copy of its colour profile.

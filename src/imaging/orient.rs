@@ -2,7 +2,7 @@
 
 use image::metadata::Orientation as ImgOrientation;
 use image::{DynamicImage, GrayImage, RgbImage};
-use turbojpeg::TransformOp;
+use turbojpeg::{Subsamp, TransformOp};
 
 /// A picture's samples as stored: `w` × `h` samples of `channels` bytes (1 or 3), rows `stride`
 /// bytes apart.
@@ -81,6 +81,17 @@ impl Orientation {
             (height, width)
         } else {
             (width, height)
+        }
+    }
+
+    /// The chroma subsampling of a picture of `subsamp` turned upright.
+    pub fn upright_subsamp(self, subsamp: Subsamp) -> Subsamp {
+        match (subsamp, self.swaps_dimensions()) {
+            (Subsamp::Sub2x1, true) => Subsamp::Sub1x2,
+            (Subsamp::Sub1x2, true) => Subsamp::Sub2x1,
+            (Subsamp::Sub4x1, true) => Subsamp::Sub1x4,
+            (Subsamp::Sub1x4, true) => Subsamp::Sub4x1,
+            (s, _) => s,
         }
     }
 

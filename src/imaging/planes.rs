@@ -131,7 +131,7 @@ impl Encoder {
     pub(super) fn new(planes: Planes, orientation: Orientation, quality: i32) -> Encoder {
         let (w, h) = orientation.upright(planes.width as u32, planes.height as u32);
         let (w, h) = (w as usize, h as usize);
-        let subsamp = super::jpeg::upright_subsamp(planes.subsamp, orientation);
+        let subsamp = orientation.upright_subsamp(planes.subsamp);
         let (fx, fy) = factors(subsamp);
         let (mirrors_x, mirrors_y) = orientation.mirrors();
         Encoder {

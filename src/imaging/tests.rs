@@ -1521,7 +1521,7 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
     let rgb = DynamicImage::ImageRgb8(skin(403, 331, 4));
     let grey = DynamicImage::ImageLuma8(rgb.to_luma8());
     let turn_in_bands = |jpeg: &[u8], o: Orientation, (w, h): (usize, usize), subsamp, threads| {
-        let turn = turn::Turn::plan(o, (w, h), jpeg::upright_subsamp(subsamp, o), threads)
+        let turn = turn::Turn::plan(o, (w, h), o.upright_subsamp(subsamp), threads)
             .expect("bands to share");
         assert!(turn.read(jpeg), "coefficients read");
         std::thread::scope(|scope| {
