@@ -44,6 +44,9 @@ impl Planes {
     /// Room for the planes of a `width` × `height` picture of a subsampling [`takes`]
     /// accepts, for [`Planes::image`] to be decoded into.
     pub(super) fn new(width: usize, height: usize, subsamp: Subsamp) -> Result<Planes, ImageError> {
+        if !takes(subsamp) {
+            return Err(ImageError::Internal(format!("no planes for {subsamp:?}")));
+        }
         let len = turbojpeg::yuv_pixels_len(width, 1, height, subsamp).map_err(internal)?;
         Ok(Planes {
             bytes: super::pixel_buffer(len),
