@@ -105,18 +105,17 @@ pub(super) fn render(
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo) when the
     // probe counted two (`Header::threads`: baseline JPEGs, two cores).
+    // Upright: the full size is its coded data copied (a few ms, done while the display path
+    // decodes), so the second thread then makes the thumbnail and the quality checks beside the
+    // display copy's encode (`share`).
+    let upright = !colour.converts() && orientation == Orientation::Normal;
     let (small, (full, full_time)) = if threads < 2 {
         let small = small_job(t, false)?;
         (Ok(small), full_job())
-    } else if !colour.converts() && orientation == Orientation::Normal {
-        // Upright: the full size is its coded data copied (a few ms), and the second thread
-        // makes the thumbnail and the quality checks beside the display copy instead.
-        let full = full_job();
-        (small_job(t, true), full)
     } else {
         std::thread::scope(|scope| {
             let handle = scope.spawn(full_job);
-            let small = small_job(t, false);
+            let small = small_job(t, upright);
             // Done with its own work, the display path takes bands of the turn.
             if let (Some(turn), Ok(_)) = (&turn, &small) {
                 turn.work();
