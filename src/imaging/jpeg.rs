@@ -80,17 +80,18 @@ pub(super) fn render(
     let full_job = || {
         let clock = Instant::now();
         // Reading first, whatever else happens: the display path waits for it in `work`.
-        let banded = match &turn {
-            Some(turn) if lossless => turn.read(input),
-            Some(turn) => turn.provide(|| {
+        let read = |turn: &Turn| {
+            if lossless {
+                return turn.read(input);
+            }
+            turn.provide(|| {
                 let planes = decode_planes(input, jpeg).ok()?;
                 let encoder = planes::Encoder::new(planes, orientation, FULL_REENCODE_JPEG_QUALITY);
                 Some(Box::new(encoder))
-            }),
-            None => false,
+            })
         };
         let full = match &turn {
-            Some(turn) if banded => {
+            Some(turn) if read(turn) => {
                 turn.work();
                 Ok(Full::Banded)
             }
@@ -145,11 +146,10 @@ pub(super) fn render(
     let full = match full {
         Full::Coded(rendition) => rendition,
         Full::Banded => return Err(ImageError::Internal("a banded turn left unjoined".into())),
-        Full::Planes(planes) => planes.encode_in_bands(
-            orientation,
-            FULL_REENCODE_JPEG_QUALITY,
-            colour.profile(),
-            threads,
+        Full::Planes(planes) => coded_rendition(
+            planes.encode_in_bands(orientation, FULL_REENCODE_JPEG_QUALITY, threads)?,
+            colour,
+            orientation.upright(width, height),
         )?,
         Full::Pixels(img, subsamp) => encode_in_bands(
             &img,

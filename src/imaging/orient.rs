@@ -15,6 +15,19 @@ pub(super) struct Samples<'a> {
     pub channels: usize,
 }
 
+impl<'a> Samples<'a> {
+    /// Rows one after the other, with nothing between them.
+    pub fn packed(samples: &'a [u8], (w, h): (usize, usize), channels: usize) -> Samples<'a> {
+        Samples {
+            samples,
+            w,
+            h,
+            stride: w * channels,
+            channels,
+        }
+    }
+}
+
 /// The 8 EXIF orientations, named by what must be done to the stored pixels
 /// to show them upright.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,14 +126,14 @@ impl Orientation {
     /// on the right/bottom edge cannot be moved to the left/top (same rule as
     /// libjpeg's `jtransform_perfect_transform`).
     pub fn is_perfect_for(self, width: u32, height: u32, mcu_w: u32, mcu_h: u32) -> bool {
-        let w_ok = width.is_multiple_of(mcu_w);
-        let h_ok = height.is_multiple_of(mcu_h);
-        match self {
-            Orientation::Normal | Orientation::Transpose => true,
-            Orientation::FlipH | Orientation::Rotate270 => w_ok,
-            Orientation::FlipV | Orientation::Rotate90 => h_ok,
-            Orientation::Rotate180 | Orientation::Transverse => w_ok && h_ok,
-        }
+        // A stored axis that is walked backwards must be whole MCUs.
+        let (mirrors_x, mirrors_y) = self.mirrors();
+        let (stored_x, stored_y) = if self.swaps_dimensions() {
+            (mirrors_y, mirrors_x)
+        } else {
+            (mirrors_x, mirrors_y)
+        };
+        (!stored_x || width.is_multiple_of(mcu_w)) && (!stored_y || height.is_multiple_of(mcu_h))
     }
 
     /// Writes rows `rows` of the upright picture into `out`, rows `out_stride` bytes apart, from
@@ -287,13 +300,7 @@ impl Orientation {
         let (w, h) = (img.width(), img.height());
         let (uw, uh) = self.upright(w, h);
         let turn = |samples: &[u8], channels: usize| {
-            let stored = Samples {
-                samples,
-                w: w as usize,
-                h: h as usize,
-                stride: w as usize * channels,
-                channels,
-            };
+            let stored = Samples::packed(samples, (w as usize, h as usize), channels);
             let row = uw as usize * channels;
             let mut out = super::pixel_buffer(row * uh as usize);
             self.turn_rows(stored, 0..uh as usize, &mut out, row);

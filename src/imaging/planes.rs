@@ -10,9 +10,9 @@ use std::ops::Range;
 use turbojpeg::{Compressor, Subsamp, YuvImage, YuvPlanesImage};
 
 use super::orient::{Orientation, Samples};
-use super::turbo::{code_in_bands, internal, Bands, CONTENT_TYPE};
+use super::turbo::{code_in_bands, internal, Bands};
 use super::turn::BandSource;
-use super::{icc, ImageError, Rendition};
+use super::ImageError;
 
 /// A picture's three planes as libjpeg-turbo lays them out (alignment 1): Y, then Cb, then Cr.
 /// A plane's sides are padded to whole chroma samples: a 4:2:0 picture 3391 rows high has a Y
@@ -99,18 +99,12 @@ impl Planes {
         self,
         orientation: Orientation,
         quality: i32,
-        profile: Option<&[u8]>,
         threads: u32,
-    ) -> Result<Rendition, ImageError> {
+    ) -> Result<Vec<u8>, ImageError> {
         let encoder = Encoder::new(self, orientation, quality);
         let (w, h) = encoder.upright;
         let bands = Bands::for_full_size(w, h, encoder.subsamp, threads);
-        let out = code_in_bands(bands, h, threads, &|rows| encoder.band(rows))?;
-        let bytes = match profile {
-            Some(p) => icc::embed_in_jpeg(out, p)?,
-            None => out,
-        };
-        Ok(Rendition::new(bytes, w as u32, h as u32, CONTENT_TYPE))
+        code_in_bands(bands, h, threads, &|rows| encoder.band(rows))
     }
 }
 
@@ -147,10 +141,12 @@ impl Encoder {
             mean_y: mirrors_y && fy == 2 && h % 2 == 1,
         }
     }
+}
 
+impl BandSource for Encoder {
     /// Rows `rows` of the upright picture (whole MCU rows but for the last band) as a JPEG of
     /// their own.
-    pub(super) fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
+    fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
         let [y, cb, cr] = self.planes.samples();
         let ((w, h), orientation) = (self.upright, self.orientation);
         let (fx, fy) = factors(self.subsamp);
@@ -203,12 +199,6 @@ impl Encoder {
         compressor
             .compress_yuv_planes_to_vec(&image)
             .map_err(internal)
-    }
-}
-
-impl BandSource for Encoder {
-    fn band(&self, rows: Range<usize>) -> Result<Vec<u8>, ImageError> {
-        Encoder::band(self, rows)
     }
 }
 

@@ -71,18 +71,12 @@ pub(super) fn encode_in_bands(
     };
 
     // Band `rows` of the upright picture, compressed.
+    let samples = Samples::packed(pixels, stored, channels);
     let band = |rows: Range<usize>| -> Result<Vec<u8>, ImageError> {
         if orientation == Orientation::Normal {
             return compress(&pixels[rows.start * pitch..rows.end * pitch]);
         }
         let mut turned = super::pixel_buffer(rows.len() * pitch);
-        let samples = Samples {
-            samples: pixels,
-            w: stored.0,
-            h: stored.1,
-            stride: stored.0 * channels,
-            channels,
-        };
         orientation.turn_rows(samples, rows, &mut turned, pitch);
         compress(&turned)
     };
@@ -176,9 +170,7 @@ impl Bands {
             count += 1;
         }
     }
-}
 
-impl Bands {
     /// [`Bands::for_image`] with bands of [`BAND_PIXELS`] at most, so that a thread holds one
     /// band's turned pixels (or coefficients) at a time: a full-size copy's cut.
     pub(super) fn for_full_size(

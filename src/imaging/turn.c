@@ -271,7 +271,8 @@ int aghub_coefs_band(const struct aghub_coefs *c, int transpose, int flip_rows, 
           JDIMENSION r = flip_rows ? heights[ci] - 1 - rw : rw;
           JDIMENSION br = offsets[ci] + r;
           if (flip_rows) br = base_rows - 1 - br;
-          for (JDIMENSION cw = c0; cw < c0 + TILE_BLOCKS + TILE_BLOCKS && cw < widths[ci]; cw++) {
+          /* Past this tile's columns, the next tile's blocks in this row are only prefetched. */
+          for (JDIMENSION cw = c0; cw < c0 + 2 * TILE_BLOCKS && cw < widths[ci]; cw++) {
             JDIMENSION col = flip_cols ? widths[ci] - 1 - cw : cw;
             JDIMENSION bc = flip_cols ? base_cols - 1 - col : col;
             JDIMENSION src_row = transpose ? bc : br, src_col = transpose ? br : bc;

@@ -79,16 +79,10 @@ impl Coefficients {
 
     /// Rows `rows` of the picture turned by `orientation`, as a JPEG of their own.
     fn band(&self, orientation: Orientation, rows: &Range<usize>) -> Result<Vec<u8>, String> {
-        let (transpose, flip_rows, flip_cols) = match orientation {
-            Orientation::Normal => (false, false, false),
-            Orientation::FlipH => (false, false, true),
-            Orientation::FlipV => (false, true, false),
-            Orientation::Rotate180 => (false, true, true),
-            Orientation::Transpose => (true, false, false),
-            Orientation::Rotate90 => (true, false, true),
-            Orientation::Rotate270 => (true, true, false),
-            Orientation::Transverse => (true, true, true),
-        };
+        // turn.c's terms: the stored picture transposed (or not), then its rows and columns
+        // mirrored, which are the upright picture's y and x axes run backwards.
+        let transpose = orientation.swaps_dimensions();
+        let (flip_cols, flip_rows) = orientation.mirrors();
         let (row0, nrows) = (
             c_uint::try_from(rows.start).map_err(|e| e.to_string())?,
             c_uint::try_from(rows.len()).map_err(|e| e.to_string())?,
