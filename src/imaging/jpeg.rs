@@ -17,7 +17,10 @@
 //! - Display and thumbnail: decoded once at the smallest DCT scale (n/8) that
 //!   still gives ≥ 1600 px on the long edge (1/2 for a 12 MP photo: 4× fewer
 //!   pixels to decode), resized with Lanczos3, oriented, encoded; the thumbnail
-//!   is made from the display pixels.
+//!   is made from the display pixels. For a lossless turn the display pixels are
+//!   made from the DCT coefficients the turn reads on the other thread, row by row
+//!   as they are read (`Turn::pixels`): the Huffman codes, the costliest step, are
+//!   decoded once for both paths.
 
 use std::time::{Duration, Instant};
 
@@ -79,7 +82,7 @@ pub(super) fn render(
         .flatten();
     let full_job = || {
         let clock = Instant::now();
-        // Reading first, whatever else happens: the display path waits for it in `work`.
+        // The source first, whatever else happens: the display path waits for it in `work`.
         let read = |turn: &Turn| {
             if lossless {
                 return turn.read(input);
@@ -100,8 +103,10 @@ pub(super) fn render(
         };
         (full, clock.elapsed())
     };
+    // The display path makes its pixels from a lossless turn's coefficients as they are read.
+    let coefs = turn.as_ref().filter(|_| lossless);
     let small_job = |t: &mut StageTimings, share: bool| {
-        small_renditions(input, jpeg, grey, orientation, colour, share, t)
+        small_renditions(input, jpeg, grey, orientation, colour, share, coefs, t)
     };
     // The lossless transform and the display/thumbnail path are independent:
     // run them on two threads (halves the latency of a 12 MP photo) when the
@@ -171,7 +176,9 @@ pub(super) fn render(
 }
 
 /// Display copy, thumbnail and quality warnings, from one decode at the
-/// smallest DCT scale that still gives ≥ 1600 px.
+/// smallest DCT scale that still gives ≥ 1600 px: with `turn`, made from the coefficients its
+/// lossless turn reads on the other thread ([`Turn::pixels`]).
+#[allow(clippy::too_many_arguments)]
 fn small_renditions(
     input: &[u8],
     header: &DecompressHeader,
@@ -179,16 +186,24 @@ fn small_renditions(
     orientation: Orientation,
     colour: &icc::Colour,
     share: bool,
+    turn: Option<&Turn>,
     t: &mut StageTimings,
 ) -> Result<(Rendition, Rendition, Vec<QualityWarning>), ImageError> {
     let (width, height) = (dim(header.width)?, dim(header.height)?);
     let clock = Instant::now();
     let factor = pick_scale(width.max(height), DISPLAY_LONG_EDGE);
-    let mut dec = Decompressor::new().map_err(internal)?;
-    dec.set_scaling_factor(factor).map_err(internal)?;
-    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let scaled = header.scaled(factor);
-    let decoded = decompress(&mut dec, input, scaled.width, scaled.height, grey)?;
+    let scale = (factor.num() as u32, factor.denom() as u32);
+    let size = (scaled.width, scaled.height);
+    let decoded = match turn.and_then(|turn| turn.pixels(input, scale, grey, size)) {
+        Some(pixels) => as_image(pixels, size, grey)?,
+        None => {
+            let mut dec = Decompressor::new().map_err(internal)?;
+            dec.set_scaling_factor(factor).map_err(internal)?;
+            dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
+            decompress(&mut dec, input, scaled.width, scaled.height, grey)?
+        }
+    };
     t.decode = clock.elapsed();
 
     // Resize in stored orientation, then orient (fewer pixels to turn).
@@ -400,6 +415,15 @@ fn decompress(
         format,
     };
     decoded(input, dec.decompress(input, image))?;
+    as_image(pixels, (w, h), grey)
+}
+
+/// Decoded pixels, `width` × `height`, grey or RGB, as an image.
+fn as_image(
+    pixels: Vec<u8>,
+    (w, h): (usize, usize),
+    grey: bool,
+) -> Result<DynamicImage, ImageError> {
     let (w, h) = (dim(w)?, dim(h)?);
     let img = if grey {
         GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)

@@ -1507,23 +1507,56 @@ fn a_full_size_larger_than_a_band_is_encoded_in_bands_on_one_thread() {
 
 /// `Turn` (turn.c) on both threads, every orientation and chroma subsampling, against
 /// libjpeg-turbo's own lossless transform (`jpegtran -perfect`) as the oracle: the same pixels,
-/// through two decoders.
+/// through two decoders. The display path's picture, made on the other thread from the
+/// coefficients as they are read, at every DCT scale: the pixels of libjpeg-turbo's own decode.
 #[test]
 fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() {
     use turbojpeg::Subsamp;
     use Orientation::*;
     let rgb = DynamicImage::ImageRgb8(skin(403, 331, 4));
     let grey = DynamicImage::ImageLuma8(rgb.to_luma8());
-    let turn_in_bands = |jpeg: &[u8], o: Orientation, (w, h): (usize, usize), subsamp, threads| {
-        let turn = turn::Turn::plan(o, (w, h), o.upright_subsamp(subsamp), threads)
+    let turn_in_bands = |jpeg: &[u8], o: Orientation, subsamp, scale: usize, label: &str| {
+        let header = turbojpeg::read_header(jpeg).unwrap();
+        let (w, h) = o.upright(header.width as u32, header.height as u32);
+        let turn = turn::Turn::plan(o, (w as usize, h as usize), o.upright_subsamp(subsamp), 20)
             .expect("bands to share");
-        assert!(turn.read(jpeg), "coefficients read");
-        std::thread::scope(|scope| {
-            scope.spawn(|| turn.work());
+        let factor = turbojpeg::ScalingFactor::new(scale, 8);
+        let size = (factor.scale(header.width), factor.scale(header.height));
+        let grey = subsamp == Subsamp::Gray;
+        let pixels = std::thread::scope(|scope| {
+            let other = scope.spawn(|| {
+                assert!(turn.read(jpeg), "{label}: coefficients read");
+                turn.work();
+            });
+            let pixels = turn.pixels(jpeg, (scale as u32, 8), grey, size);
             turn.work();
+            other.join().unwrap();
+            pixels.expect("pixels from the coefficients")
         });
+        let mut dec = turbojpeg::Decompressor::new().unwrap();
+        dec.set_scaling_factor(factor).unwrap();
+        let format = if grey {
+            turbojpeg::PixelFormat::GRAY
+        } else {
+            turbojpeg::PixelFormat::RGB
+        };
+        let mut theirs = vec![0u8; size.0 * size.1 * format.size()];
+        let image = turbojpeg::Image {
+            pixels: theirs.as_mut_slice(),
+            width: size.0,
+            pitch: size.0 * format.size(),
+            height: size.1,
+            format,
+        };
+        dec.decompress(jpeg, image).unwrap();
+        assert!(
+            theirs == pixels,
+            "{label}: the display path's pixels at {scale}/8 are libjpeg-turbo's"
+        );
         turn.finish().expect("bands joined")
     };
+    // Every scale from 1/8 to 8/8 in turn.
+    let mut scale = 0;
     // The last: a grey JPEG whose one component declares 2×2 sampling (some encoders write
     // it; its MCU is still one block).
     for (img, subsamp, grey_2x2) in [
@@ -1561,7 +1594,8 @@ fn a_lossless_turn_in_bands_decodes_to_the_pixels_of_libjpeg_turbos_transform() 
             let (uw, uh) = o.upright(w, h);
             // Ten bands or more on two threads: the restart markers wrap round from RST7.
             let label = format!("{subsamp:?} (2×2: {grey_2x2}) {o:?} {w}x{h}");
-            let banded = turn_in_bands(&jpeg, o, (uw as usize, uh as usize), subsamp, 20);
+            scale = scale % 8 + 1;
+            let banded = turn_in_bands(&jpeg, o, subsamp, scale, &label);
             let restarts = banded
                 .windows(2)
                 .filter(|m| m[0] == 0xFF && (0xD0..=0xD7).contains(&m[1]))
@@ -1624,20 +1658,78 @@ fn a_lossless_turn_in_bands_refuses_what_it_does_not_take() {
     let baseline = encode(&img, ImageFormat::Jpeg);
     let plan =
         || turn::Turn::plan(Orientation::Rotate90, (240, 320), Subsamp::Sub2x2, 2).expect("bands");
-    // Progressive: `Turn::read` says no, and `work` does not wait for ever.
+    // Both threads, as a render runs them: what the reader says, and the display path's pixels.
+    let both = |turn: &turn::Turn, jpeg: &[u8], size| {
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| turn.read(jpeg));
+            let pixels = turn.pixels(jpeg, (1, 2), false, size);
+            (reader.join().unwrap(), pixels)
+        })
+    };
+    let (read, pixels) = both(&plan(), &baseline, (160, 120));
+    assert!(read && pixels.is_some(), "a baseline JPEG taken");
+    // A size that is not the scale's: no pixels, but the bands still have their source.
+    let turn = plan();
+    assert!(matches!(both(&turn, &baseline, (161, 120)), (true, None)));
+    turn.work();
+    assert!(turn.finish().is_some(), "bands without the pixels");
+    // Progressive: `Turn::read` says no, and neither `pixels` nor `work` waits for ever.
     let progressive = turbo_jpeg(&img, Subsamp::Sub2x2, 90, true);
     let turn = plan();
-    assert!(!turn.read(&progressive), "progressive taken");
+    assert!(matches!(
+        both(&turn, &progressive, (160, 120)),
+        (false, None)
+    ));
     turn.work();
     assert_eq!(turn.finish(), None);
-    // Truncated, and not a JPEG at all.
-    for bad in [&baseline[..baseline.len() / 2], b"not a jpeg".as_slice()] {
-        let turn = plan();
-        assert!(!turn.read(bad), "bad input taken");
+    // Truncated, not a JPEG at all, bytes libjpeg warns of before EOI (libjpeg-turbo's own
+    // decode takes that one).
+    let mut stray = baseline[..baseline.len() - 2].to_vec();
+    stray.extend_from_slice(b"\x00\x00\xFF\xD9");
+    for bad in [b"not a jpeg".as_slice(), &stray] {
+        assert!(
+            matches!(both(&plan(), bad, (160, 120)), (false, None)),
+            "bad input taken"
+        );
     }
+    // Cut at rows the display path may be copying when the read fails (it lets go first: the
+    // arrays it reads are freed only then), again and again.
+    for _ in 0..10 {
+        for cut in [5, 4, 3, 2] {
+            let cut = &baseline[..baseline.len() * (cut - 1) / cut];
+            assert!(
+                matches!(both(&plan(), cut, (160, 120)), (false, None)),
+                "a cut JPEG"
+            );
+        }
+    }
+    // The render decodes the picture itself then, and turns with libjpeg-turbo's transform.
+    let tagged = exiftool_write(&stray, "jpg", &["-Orientation#=6"]);
+    let p = process(&tagged, &Limits::default()).expect("stray bytes are benign");
+    assert_eq!(
+        (p.full.width, p.full.height, p.display.width),
+        (240, 320, 240)
+    );
     // Upright, or one thread: nothing to share.
     assert!(turn::Turn::plan(Orientation::Normal, (320, 240), Subsamp::Sub2x2, 2).is_none());
     assert!(turn::Turn::plan(Orientation::Rotate90, (240, 320), Subsamp::Sub2x2, 1).is_none());
+}
+
+/// Faulting memory in ahead of a decoder never changes what is in it (the decoder may have
+/// written it already).
+#[test]
+fn prefaulting_memory_leaves_its_contents_alone() {
+    let mut memory = vec![0u8; 3 << 20];
+    for (i, b) in memory.iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    let before = memory.clone();
+    // A run that starts and ends inside pages, and one of a single byte.
+    let start = memory.as_ptr() as usize;
+    turn::Reading::prefault(&[(start + 100, memory.len() - 200), (start + 5000, 1)]);
+    assert!(memory == before, "contents changed");
+    memory.fill(1);
+    assert!(memory.iter().all(|&b| b == 1));
 }
 
 #[test]

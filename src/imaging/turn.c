@@ -10,6 +10,11 @@
  * coefficients are held beside the source's. The Rust side (turn.rs) joins the bands with
  * restart markers.
  *
+ * The display path makes its scaled pixels from the same coefficients while they are read
+ * (aghub_coefs_replay: libjpeg's decoder with its Huffman decoding replaced by a copy of each
+ * MCU once its row is read), so the Huffman codes, the costliest step of a render, are decoded
+ * once for both paths, and the two threads work side by side.
+ *
  * A band reads the source's coefficients only through the row pointers collected after
  * reading, never through libjpeg, so bands can run on several threads at once.
  */
@@ -57,14 +62,32 @@ static void init_errors(struct error_mgr *err) {
   err->message[0] = '\0';
 }
 
+/* Told of each run of memory the reader is about to write (then NULL, 0), before it writes
+ * any of it. */
+typedef void (*aghub_region_fn)(void *ctx, void *start, unsigned long len);
+/* Told how many iMCU rows are read. */
+typedef void (*aghub_rows_fn)(void *ctx, unsigned int rows);
+/* Returns once `rows` iMCU rows are read: how many are, or fewer if they never will be. */
+typedef long (*aghub_wait_fn)(void *ctx, unsigned int rows);
+
 struct aghub_coefs {
-  struct jpeg_decompress_struct src;
+  struct jpeg_decompress_struct src; /* first: the progress monitor is handed &src */
   struct error_mgr err;
+  struct jpeg_progress_mgr progress;
+  aghub_region_fn region;
+  aghub_rows_fn rows_read;
+  void *ctx;
+  /* The Huffman decoder's own decode_mcu, while first_mcu stands in for it. */
+  boolean (*decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *MCU_data);
+  /* Each component's array as first_mcu found it (NULL: not given). */
+  JBLOCK *bases[MAX_COMPONENTS];
   /* Per component: one pointer per block row (height_in_blocks rounded up to v_samp). */
   JBLOCKROW *rows[MAX_COMPONENTS];
   JDIMENSION width_in_blocks[MAX_COMPONENTS];
   JDIMENSION height_in_blocks[MAX_COMPONENTS];
 };
+
+static JDIMENSION div_round_up(JDIMENSION a, JDIMENSION b) { return (a + b - 1) / b; }
 
 static void copy_message(char *out, const char *message) {
   strncpy(out, message, MESSAGE_LEN - 1);
@@ -76,6 +99,62 @@ void aghub_coefs_free(struct aghub_coefs *c) {
   for (int ci = 0; ci < MAX_COMPONENTS; ci++) free(c->rows[ci]);
   jpeg_destroy_decompress(&c->src);
   free(c);
+}
+
+/* libjpeg's entropy decoder, as far as its first two members (jpegint.h, which libjpeg-turbo
+ * does not install; they are the same since libjpeg 6b). */
+struct entropy_decoder {
+  void (*start_pass)(j_decompress_ptr cinfo);
+  boolean (*decode_mcu)(j_decompress_ptr cinfo, JBLOCKROW *MCU_data);
+};
+
+/* jmemmgr.c allocates a coefficient array in one piece below this size (MAX_ALLOC_CHUNK), so
+ * its block rows follow each other at a fixed stride. */
+#define ONE_PIECE 1000000000UL
+
+/* Blocks a coefficient array row holds: the component's width padded to whole MCUs
+ * (jdcoefct.c). */
+static JDIMENSION array_width(const jpeg_component_info *comp) {
+  return div_round_up(comp->width_in_blocks, comp->h_samp_factor) * comp->h_samp_factor;
+}
+
+static JDIMENSION array_height(const jpeg_component_info *comp) {
+  return div_round_up(comp->height_in_blocks, comp->v_samp_factor) * comp->v_samp_factor;
+}
+
+/* The scan's first MCU, once: its blocks are the first of each component's coefficient array,
+ * allocated whole and not yet written past its first row. Their memory goes to `region`, one
+ * run a component, in component order (then NULL, 0), before the Huffman decoder goes on. */
+static boolean first_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data) {
+  struct aghub_coefs *c = (struct aghub_coefs *)cinfo;
+  ((struct entropy_decoder *)cinfo->entropy)->decode_mcu = c->decode_mcu;
+  int blkn = 0;
+  for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
+    jpeg_component_info *comp = cinfo->cur_comp_info[ci];
+    unsigned long len =
+        (unsigned long)sizeof(JBLOCK) * array_width(comp) * array_height(comp);
+    /* A scan of some components only (a multi-scan JPEG) or a piece too large: no runs. */
+    if (cinfo->comps_in_scan != cinfo->num_components || comp->component_index != ci ||
+        len >= ONE_PIECE)
+      break;
+    c->region(c->ctx, MCU_data[blkn], len);
+    c->bases[ci] = MCU_data[blkn];
+    blkn += comp->MCU_blocks;
+  }
+  c->region(c->ctx, NULL, 0);
+  return c->decode_mcu(cinfo, MCU_data);
+}
+
+/* Called before each row the scan decodes: the first time, the entropy decoder is ready; then
+ * `rows` is told how many iMCU rows are read. */
+static void on_progress(j_common_ptr cinfo) {
+  struct aghub_coefs *c = (struct aghub_coefs *)cinfo;
+  struct entropy_decoder *entropy = (struct entropy_decoder *)c->src.entropy;
+  if (c->decode_mcu == NULL && entropy != NULL) {
+    c->decode_mcu = entropy->decode_mcu;
+    entropy->decode_mcu = first_mcu;
+  }
+  c->rows_read(c->ctx, c->src.input_iMCU_row);
 }
 
 /* Reads into `c` (zeroed); 0, or -1 with `message` set. */
@@ -94,43 +173,185 @@ static int read_coefficients(struct aghub_coefs *c, const unsigned char *data, u
     copy_message(message, "not a baseline Huffman-coded JPEG");
     return -1;
   }
+  c->progress.progress_monitor = on_progress;
+  c->src.progress = &c->progress;
   jvirt_barray_ptr *arrays = jpeg_read_coefficients(&c->src);
   for (int ci = 0; ci < c->src.num_components; ci++) {
     jpeg_component_info *comp = c->src.comp_info + ci;
-    JDIMENSION rows = comp->height_in_blocks;
+    /* With the padding rows of the last MCU row, which a replay reads too. */
+    JDIMENSION rows = array_height(comp);
     c->width_in_blocks[ci] = comp->width_in_blocks;
-    c->height_in_blocks[ci] = rows;
+    c->height_in_blocks[ci] = comp->height_in_blocks;
     c->rows[ci] = malloc(sizeof(JBLOCKROW) * (rows ? rows : 1));
     if (c->rows[ci] == NULL) {
       copy_message(message, "out of memory");
       return -1;
     }
     /* The whole array is in memory (no max_memory_to_use), so these pointers stay valid. */
-    for (JDIMENSION r = 0; r < rows; r++)
+    for (JDIMENSION r = 0; r < rows; r++) {
       c->rows[ci][r] = *(*c->src.mem->access_virt_barray)((j_common_ptr)&c->src, arrays[ci], r,
                                                            1, FALSE);
+      /* What a replay took the rows to be, checked before its pixels are used. */
+      if (c->bases[ci] != NULL && c->rows[ci][r] != c->bases[ci] + (size_t)r * array_width(comp)) {
+        copy_message(message, "a coefficient array is not in one piece");
+        return -1;
+      }
+    }
   }
   return 0;
 }
 
-/* Reads the DCT coefficients of a baseline Huffman-coded JPEG. NULL, with `message` set, on any
- * error or warning, and for what this path does not take (progressive or arithmetic coding:
- * the caller falls back to tj3Transform). */
+/* Reads the DCT coefficients of a baseline Huffman-coded JPEG. Before any is written, `region`
+ * is told of their memory (one run a component: where aghub_coefs_replay finds them), and
+ * before each row of the scan, `rows_read` how many iMCU rows are read. Returns the reader
+ * (for aghub_coefs_free) with `*ok` 1; or 0, with `message` set, on any error or warning and
+ * for what this path does not take (progressive or arithmetic coding: the caller falls back to
+ * tj3Transform), its memory still allocated until it is freed, since another thread may still
+ * be copying rows it was told are read. NULL only when out of memory. */
 struct aghub_coefs *aghub_coefs_read(const unsigned char *data, unsigned long len,
-                                     char *message) {
+                                     aghub_region_fn region, aghub_rows_fn rows_read, void *ctx,
+                                     int *ok, char *message) {
   struct aghub_coefs *c = calloc(1, sizeof(*c));
+  *ok = 0;
   if (c == NULL) {
     copy_message(message, "out of memory");
     return NULL;
   }
-  if (read_coefficients(c, data, len, message) != 0) {
-    aghub_coefs_free(c);
-    return NULL;
-  }
+  c->region = region;
+  c->rows_read = rows_read;
+  c->ctx = ctx;
+  *ok = read_coefficients(c, data, len, message) == 0;
   return c;
 }
 
-static JDIMENSION div_round_up(JDIMENSION a, JDIMENSION b) { return (a + b - 1) / b; }
+struct replay {
+  struct jpeg_decompress_struct dinfo; /* first: decode_mcu is handed &dinfo */
+  struct error_mgr err;
+  JBLOCK *bases[MAX_COMPONENTS];
+  JDIMENSION widths[MAX_COMPONENTS];
+  aghub_wait_fn wait;
+  void *ctx;
+  JDIMENSION mcu;
+  /* iMCU rows known to be read. */
+  JDIMENSION ready;
+};
+
+/* In place of the Huffman decoder: the next MCU's blocks, copied from the coefficients the
+ * other thread has read, once it has read their row. MCUs come in raster order, and the arrays
+ * hold the edge MCUs' padding blocks too. */
+static boolean replay_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data) {
+  struct replay *r = (struct replay *)cinfo;
+  JDIMENSION mcu_row = r->mcu / cinfo->MCUs_per_row, mcu_col = r->mcu % cinfo->MCUs_per_row;
+  if (mcu_col == 0) {
+    /* An interleaved scan's MCU row is an iMCU row; a one-component scan's iMCU row is as many
+     * MCU (block) rows as the component's vertical sampling factor. */
+    JDIMENSION needed = cinfo->comps_in_scan > 1
+                            ? mcu_row + 1
+                            : mcu_row / cinfo->cur_comp_info[0]->v_samp_factor + 1;
+    if (needed > r->ready) {
+      long ready = r->wait(r->ctx, needed);
+      if (ready < (long)needed) {
+        copy_message(r->err.message, "the coefficients were not read");
+        longjmp(r->err.jump, 1);
+      }
+      r->ready = (JDIMENSION)ready;
+    }
+  }
+  int blkn = 0;
+  for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
+    jpeg_component_info *comp = cinfo->cur_comp_info[ci];
+    int index = comp->component_index;
+    for (int y = 0; y < comp->MCU_height; y++) {
+      const JBLOCK *row =
+          r->bases[index] + (size_t)(mcu_row * comp->MCU_height + y) * r->widths[index];
+      memcpy(MCU_data[blkn], row + mcu_col * comp->MCU_width,
+             sizeof(JBLOCK) * comp->MCU_width);
+      blkn += comp->MCU_width;
+    }
+  }
+  r->mcu++;
+  return TRUE;
+}
+
+static int replay(struct replay *r, const unsigned char *data, unsigned long len,
+                  void *const *bases, int nbases, unsigned int scale_num,
+                  unsigned int scale_denom, int grey, unsigned char *pixels, unsigned int width,
+                  unsigned int height, char *message) {
+  JSAMPROW *volatile rows = NULL;
+  r->dinfo.err = &r->err.pub;
+  init_errors(&r->err);
+  if (setjmp(r->err.jump)) {
+    copy_message(message, r->err.message);
+    free(rows);
+    return -1;
+  }
+  jpeg_create_decompress(&r->dinfo);
+  jpeg_mem_src(&r->dinfo, data, len);
+  jpeg_read_header(&r->dinfo, TRUE);
+  if (r->dinfo.progressive_mode || r->dinfo.arith_code || jpeg_has_multiple_scans(&r->dinfo) ||
+      r->dinfo.num_components != nbases) {
+    copy_message(message, "not the one-scan JPEG whose coefficients are read");
+    return -1;
+  }
+  for (int ci = 0; ci < nbases; ci++) {
+    r->bases[ci] = (JBLOCK *)bases[ci];
+    r->widths[ci] = array_width(r->dinfo.comp_info + ci);
+  }
+  /* TurboJPEG's own settings (tj3Decompress), for the same pixels as its decode. */
+  r->dinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_EXT_RGB;
+  r->dinfo.dct_method = JDCT_ISLOW;
+  r->dinfo.do_fancy_upsampling = TRUE;
+  r->dinfo.scale_num = scale_num;
+  r->dinfo.scale_denom = scale_denom;
+  jpeg_start_decompress(&r->dinfo);
+  if (r->dinfo.output_width != width || r->dinfo.output_height != height ||
+      r->dinfo.output_components != (grey ? 1 : 3)) {
+    copy_message(message, "the scaled size is not the one asked for");
+    return -1;
+  }
+  ((struct entropy_decoder *)r->dinfo.entropy)->decode_mcu = replay_mcu;
+  rows = malloc(sizeof(JSAMPROW) * height);
+  if (rows == NULL) {
+    copy_message(message, "out of memory");
+    return -1;
+  }
+  size_t pitch = (size_t)width * (grey ? 1 : 3);
+  for (unsigned int y = 0; y < height; y++) rows[y] = pixels + y * pitch;
+  while (r->dinfo.output_scanline < height)
+    jpeg_read_scanlines(&r->dinfo, rows + r->dinfo.output_scanline,
+                        height - r->dinfo.output_scanline);
+  free(rows);
+  rows = NULL;
+  /* Not jpeg_finish_decompress: the entropy-coded data was never read here, and would be taken
+   * for stray bytes before EOI. */
+  return 0;
+}
+
+/*
+ * The picture whose coefficients another thread is reading (aghub_coefs_read) into the arrays
+ * at `bases` (the runs it gave, one a component), made from them at `scale_num`/`scale_denom`
+ * (RGB, or grey): `height` rows of `width` pixels into `pixels`, the same as libjpeg-turbo's
+ * decode of `data` without decoding its Huffman codes again. Each row waits for
+ * `wait(ctx, rows)`, which returns once that many iMCU rows are read (how many are), or less if
+ * they never will be. 0, or -1 with `message` set.
+ */
+int aghub_coefs_replay(const unsigned char *data, unsigned long len, void *const *bases,
+                       int nbases, aghub_wait_fn wait, void *ctx, unsigned int scale_num,
+                       unsigned int scale_denom, int grey, unsigned char *pixels,
+                       unsigned int width, unsigned int height, char *message) {
+  struct replay *r = calloc(1, sizeof(*r));
+  if (r == NULL) {
+    copy_message(message, "out of memory");
+    return -1;
+  }
+  r->wait = wait;
+  r->ctx = ctx;
+  int status = replay(r, data, len, bases, nbases, scale_num, scale_denom, grey, pixels, width,
+                      height, message);
+  jpeg_destroy_decompress(&r->dinfo);
+  free(r);
+  return status;
+}
 
 /* One block of coefficients, transposed or not, with `negate`'s coefficients negated
  * (`negate` is -1 or 0 each: (v ^ -1) - -1 == -v). */
