@@ -124,7 +124,7 @@ impl Coefficients {
             // The display path may be copying rows it was told are read: the arrays are freed
             // (with `coefs`) once it has stopped.
             reading.end(false);
-            reading.wait(|state| (!state.replaying).then_some(()));
+            reading.release();
             return Err(message_text(&message));
         }
         Ok(coefs)
@@ -226,6 +226,8 @@ struct ReadingState {
     ended: bool,
     /// The display path is copying from the arrays ([`Reading::replay`]).
     replaying: bool,
+    /// The arrays are no longer there to copy from ([`Reading::release`]).
+    released: bool,
 }
 
 impl Reading {
@@ -293,13 +295,23 @@ impl Reading {
         }
         {
             let mut state = lock(&self.state);
-            if state.ended && state.rows != u32::MAX {
+            if state.released || (state.ended && state.rows != u32::MAX) {
                 return None;
             }
             state.replaying = true;
         }
         let _done = Done(self);
         Some(copy())
+    }
+
+    /// Waits for the display path to stop copying from the arrays, and keeps it from starting:
+    /// then they may be freed.
+    fn release(&self) {
+        self.wait(|state| {
+            (!state.replaying).then(|| {
+                state.released = true;
+            })
+        });
     }
 
     /// Faults in the arrays' pages, a slice of each at a time: the reader writes all of them
