@@ -170,7 +170,7 @@ impl Coefficients {
 
 impl Drop for Coefficients {
     fn drop(&mut self) {
-        // SAFETY: allocated by `aghub_coefs_decode`, freed once.
+        // SAFETY: allocated by `aghub_coefs_read`, freed once.
         unsafe { aghub_coefs_free(self.0) }
     }
 }
