@@ -11,7 +11,9 @@ fn main() {
     let includes = std::env::var("DEP_TURBOJPEG_INCLUDE")
         .expect("turbojpeg-sys exports its include folder (DEP_TURBOJPEG_INCLUDE)");
     let mut build = cc::Build::new();
-    build.file("src/imaging/turn.c").warnings(true).opt_level(2);
+    // -O3: the band turn's block copies and transposes cost 3–5 % less of a turned photo's CPU
+    // than at -O2 (`perf stat`, 30 runs each), with the same bytes out.
+    build.file("src/imaging/turn.c").warnings(true).opt_level(3);
     for dir in includes.split(',').filter(|d| !d.is_empty()) {
         build.include(dir);
     }
