@@ -330,12 +330,6 @@ impl Probe {
             Err(_) => self.input_len as u64,
         }
     }
-
-    /// Threads the render runs at once (2 for a baseline JPEG on two or more cores: its
-    /// lossless full-size transform runs beside the display path; else 1).
-    pub fn threads(&self) -> u32 {
-        self.header.as_ref().map_or(1, probe::Header::threads)
-    }
 }
 
 /// [`Probe::decode_estimate`] of `input`.
