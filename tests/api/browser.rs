@@ -220,7 +220,12 @@ pub(crate) async fn click(c: &Client, css: &str) {
 
 /// Waits until the JavaScript expression is true (a page's script ran, an image loaded).
 pub(crate) async fn wait_until(c: &Client, expr: &str) {
-    for _ in 0..100 {
+    wait_until_within(c, expr, 10).await
+}
+
+/// [`wait_until`], for up to `seconds`.
+pub(crate) async fn wait_until_within(c: &Client, expr: &str, seconds: u32) {
+    for _ in 0..seconds * 10 {
         let done = c.execute(&format!("return !!({expr});"), vec![]).await;
         if done.is_ok_and(|v| v == true) {
             return;
@@ -233,7 +238,7 @@ pub(crate) async fn wait_until(c: &Client, expr: &str) {
             vec![],
         )
         .await;
-    panic!("still not true after 10 s: {expr} (at {at:?})");
+    panic!("still not true after {seconds} s: {expr} (at {at:?})");
 }
 
 async fn mouse(c: &Client, moves: impl FnOnce(MouseActions) -> MouseActions) {

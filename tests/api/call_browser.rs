@@ -11,7 +11,9 @@ use std::time::Duration;
 use aghub::domain::Role;
 use fantoccini::{Client, Locator};
 
-use crate::browser::{browser_with, click, sign_in, start_driver, type_into, wait_until, Shots};
+use crate::browser::{
+    browser_with, click, sign_in, start_driver, type_into, wait_until, wait_until_within, Shots,
+};
 use crate::calls::ffprobe_seconds;
 use crate::helpers::{Backends, Stack, TestApp};
 
@@ -184,8 +186,10 @@ async fn live_call(stack: Stack) {
 
     // The GP ends the call; both pages then ask for the outcome.
     click(&gp, "#end-call").await;
+    // The consultant's page first sends the recording's last chunks (retried with back-off on
+    // a server error), which under the whole suite's load on two cores once took over 10 s.
     for c in [&gp, &derm2] {
-        wait_until(c, "document.getElementById('outcome-form') !== null").await;
+        wait_until_within(c, "document.getElementById('outcome-form') !== null", 30).await;
     }
     shots.take(&gp, "gp-outcome").await;
     for (c, note) in [
