@@ -17,8 +17,9 @@ pub struct AppState {
     pub blobs: BlobStore,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
-    /// Bounds CPU-heavy work (password hashing, image processing) to the cores we have,
-    /// so a burst of uploads queues instead of exhausting memory.
+    /// Bounds CPU-heavy work (password hashing, image processing) to a task per core (a photo's
+    /// render may run a second thread under its one permit), so a burst of uploads queues
+    /// instead of exhausting memory.
     pub cpu_permits: Arc<Semaphore>,
     /// Bounds the memory of photo decoding by bytes, however many cores run decodes.
     pub decode_memory: Arc<DecodeBudget>,
