@@ -159,16 +159,7 @@ async fn live_call(stack: Stack) {
 
     // Audio flows both ways.
     for c in [&gp, &derm2] {
-        let mut waited = 0;
-        while number(c, "window.aghubCall && window.aghubCall.audioAt")
-            .await
-            .is_nan()
-            || number(c, "window.aghubCall.audioAt").await == 0.0
-        {
-            waited += 1;
-            assert!(waited < 200, "no audio arrived within 20 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_within(c, "window.aghubCall && window.aghubCall.audioAt", 20).await;
     }
     let audio_at = number(&derm2, "window.aghubCall.audioAt").await;
     let gp_audio_at = number(&gp, "window.aghubCall.audioAt").await;
@@ -186,8 +177,11 @@ async fn live_call(stack: Stack) {
 
     // The GP ends the call; both pages then ask for the outcome.
     click(&gp, "#end-call").await;
-    // The consultant's page first sends the recording's last chunks (retried with back-off on
-    // a server error), which under the whole suite's load on two cores once took over 10 s.
+    // The consultant's page first sends the recording's last chunks, retried with back-off on a
+    // server error: this once took over 10 s in the whole suite. A later failure (SQLite, this
+    // test beside the two-instance one) showed chunk uploads and the call page refused with
+    // "database is locked" after SQLite's 10 s busy timeout; that is a server fault this longer
+    // wait does not fix (issue 16's note of 4 December).
     for c in [&gp, &derm2] {
         wait_until_within(c, "document.getElementById('outcome-form') !== null", 30).await;
     }
